@@ -1,0 +1,84 @@
+"""ams-iam-audit: audit an AWS account's IAM against the AIModelShare least-privilege refactoring.
+
+The public API is what ``__all__`` lists: what rule modules (ours in ``rules/`` and a team's own)
+use to declare rules, read the inventory and ask what policies grant. Everything else is private.
+"""
+
+from . import aimodelshare
+from .findings import Evidence, Finding, Outcome
+from .inventory.model import (
+    AccessKey,
+    AttachedPolicy,
+    Bucket,
+    Consumer,
+    Group,
+    InlinePolicy,
+    Inventory,
+    ManagedPolicy,
+    PolicyVersion,
+    Role,
+    Section,
+    User,
+)
+from .policy import (
+    PERMISSIONS_MANAGEMENT,
+    Grant,
+    PolicyDocument,
+    PolicyParseError,
+    action_info,
+    allow_grants,
+    arn_covers,
+    canonical_policy_doc,
+    display_name,
+    parse_policy,
+    policy_hash,
+    principal_accounts,
+    s3_bucket_segment,
+    service_actions,
+)
+from .policy.lint import LintIssue, lint
+from .rule import Controls, Rule, Severity, rule
+from .scopes import AuditContext, ExecutionRoleRef, PolicyRef, SharedRoleState
+
+__all__ = [
+    "PERMISSIONS_MANAGEMENT",
+    "AccessKey",
+    "AttachedPolicy",
+    "AuditContext",
+    "Bucket",
+    "Consumer",
+    "Controls",
+    "Evidence",
+    "ExecutionRoleRef",
+    "Finding",
+    "Grant",
+    "Group",
+    "InlinePolicy",
+    "Inventory",
+    "LintIssue",
+    "ManagedPolicy",
+    "Outcome",
+    "PolicyDocument",
+    "PolicyParseError",
+    "PolicyRef",
+    "PolicyVersion",
+    "Role",
+    "Rule",
+    "Section",
+    "Severity",
+    "SharedRoleState",
+    "User",
+    "action_info",
+    "aimodelshare",
+    "allow_grants",
+    "arn_covers",
+    "canonical_policy_doc",
+    "display_name",
+    "lint",
+    "parse_policy",
+    "policy_hash",
+    "principal_accounts",
+    "rule",
+    "s3_bucket_segment",
+    "service_actions",
+]

@@ -1,0 +1,258 @@
+"""Everything this project knows about the AIModelShare library, in one place.
+
+The legacy library created IAM resources on every run; its refactoring replaces them with four shared
+roles and STS sessions. This module holds the name patterns of what the legacy library creates, what
+replaces each, and the shared roles' desired state (``data/shared_roles.json``). It knows names and
+documents only: deciding what is a violation is the rules' job, reading AWS is the inventory's.
+
+Name patterns come from the library's source (PyPI ``aimodelshare`` 0.5.84 and its refactoring):
+
+* ``modeluser.create_user_getkeyandpassword``: user ``AI_MODELSHARE_<form_timestamp>``, managed policy
+  ``temporaryaccessAImodelsharePolicy<uuid1 hex>``;
+* ``containerization``: ``codebuild_role``/``codebuild_policy``, ``lambda_role_<api_id>``/``lambda_policy_<api_id>``;
+* ``api.create_prediction_api``: ``'myService-dev-us-' + region + '-lambdaRole' + shortuuid`` (older
+  releases: the fixed ``myService-dev-us-east-1-lambdaRole``) with ``'myService-dev-' + region +
+  '-lambdaPolicy' + shortuuid``, and ``lambda_invoke_function_assume_apigw_role_2``/``invokelambda``;
+* custom-container and data-sharing paths (not addressed by the refactoring):
+  ``<function>-codebuild-role``/``<function>-codebuild-policies``, ``<project>-lambda-role``/
+  ``<project>-lambda-policy``, ``<dataset>-codebuild-role``.
+
+``<x>-lambda-role`` and ``<x>-codebuild-role`` are common names outside AIModelShare too, so those two
+patterns count only with their partner policy beside them (the library always creates the pair).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+__all__ = [
+    "BUCKET_PREFIX",
+    "EXECUTION_ROLE_ENV",
+    "LegacyMatch",
+    "SharedRole",
+    "classify_policy",
+    "classify_role",
+    "is_aimodelshare_bucket",
+    "is_ephemeral_policy",
+    "is_ephemeral_user",
+    "library_template",
+    "shared_role",
+    "shared_roles",
+]
+
+#: The environment variable the refactored library reads its execution role ARN from.
+EXECUTION_ROLE_ENV = "AIMODELSHARE_EXECUTION_ROLE_ARN"
+#: Buckets the library creates: ``aimodelshare<username><account><region>``.
+BUCKET_PREFIX = "aimodelshare"
+
+_EPHEMERAL_USER = re.compile(r"AI_MODELSHARE_[0-9][0-9_.\-]*")
+_EPHEMERAL_POLICY_PREFIX = "temporaryaccessAImodelsharePolicy"
+
+
+@dataclass(frozen=True)
+class LegacyMatch:
+    """Why a role or policy is a legacy per-deployment resource."""
+
+    pattern: str  # the library's naming, e.g. "lambda_role_<api_id>"
+    created_by: str  # the library function that creates it
+    replaced_by: str | None  # shared role name, or None when the refactoring left it in place
+    partner: str | None = None  # the partner resource that confirmed a weak pattern
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    regex: re.Pattern[str]
+    pattern: str
+    created_by: str
+    replaced_by: str | None
+    partner_suffix: str | None = None  # weak pattern: needs "<stem><partner_suffix>" beside it
+
+
+_ROLE_PATTERNS = (
+    _Pattern(
+        re.compile(r"codebuild_role"), "codebuild_role", "containerization.build_image", "aimodelshare-codebuild-role"
+    ),
+    _Pattern(
+        re.compile(r"lambda_role_[A-Za-z0-9_\-]+"),
+        "lambda_role_<api_id>",
+        "containerization.create_lambda_using_base_image",
+        "aimodelshare-lambda-exec",
+    ),
+    _Pattern(
+        re.compile(r"myService-dev-us-[A-Za-z0-9\-]+-lambdaRole[A-Za-z0-9]*"),
+        "myService-dev-us-<region>-lambdaRole<id>",
+        "api.create_prediction_api",
+        "aimodelshare-api-lambda-role",
+    ),
+    _Pattern(
+        re.compile(r"lambda_invoke_function_assume_apigw_role(_[0-9]+)?"),
+        "lambda_invoke_function_assume_apigw_role_2",
+        "api.create_prediction_api",
+        "aimodelshare-apigw-invoke-role",
+    ),
+    _Pattern(
+        re.compile(r"(?P<stem>.+)-codebuild-role"),
+        "<function>-codebuild-role",
+        "containerisation.deploy_container / data_sharing.share_data_codebuild",
+        None,
+        partner_suffix="-codebuild-policies",
+    ),
+    _Pattern(
+        re.compile(r"(?P<stem>.+)-lambda-role"),
+        "<project>-lambda-role",
+        "base_image",
+        None,
+        partner_suffix="-lambda-policy",
+    ),
+)
+
+_POLICY_PATTERNS = (
+    _Pattern(
+        re.compile(r"codebuild_policy"),
+        "codebuild_policy",
+        "containerization.build_image",
+        "aimodelshare-codebuild-role",
+    ),
+    _Pattern(
+        re.compile(r"lambda_policy_[A-Za-z0-9_\-]+"),
+        "lambda_policy_<api_id>",
+        "containerization.create_lambda_using_base_image",
+        "aimodelshare-lambda-exec",
+    ),
+    _Pattern(
+        re.compile(r"myService-dev-[A-Za-z0-9\-]+-lambdaPolicy[A-Za-z0-9]*"),
+        "myService-dev-<region>-lambdaPolicy<id>",
+        "api.create_prediction_api",
+        "aimodelshare-api-lambda-role",
+    ),
+    _Pattern(
+        re.compile(r"invokelambda"), "invokelambda", "api.create_prediction_api", "aimodelshare-apigw-invoke-role"
+    ),
+    _Pattern(
+        re.compile(r"(?P<stem>.+)-codebuild-policies"),
+        "<function>-codebuild-policies",
+        "containerisation.deploy_container",
+        None,
+    ),
+    _Pattern(
+        re.compile(r"(?P<stem>.+)-lambda-policy"),
+        "<project>-lambda-policy",
+        "base_image",
+        None,
+        partner_suffix="-lambda-role",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class SharedRole:
+    """A shared role's desired state. Documents hold ``${account}``: use :meth:`policy_for`."""
+
+    role_name: str
+    policy_name: str
+    description: str
+    trust: Mapping[str, Any]
+    policy: Mapping[str, Any]
+
+    def policy_for(self, account_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(json.dumps(self.policy).replace("${account}", account_id))
+        return result
+
+    @property
+    def trusted_services(self) -> frozenset[str]:
+        out: set[str] = set()
+        for statement in _statements(self.trust):
+            services = statement.get("Principal", {}).get("Service", [])
+            out |= {services} if isinstance(services, str) else set(services)
+        return frozenset(out)
+
+
+def _statements(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    body = doc.get("Statement", [])
+    return list(body) if isinstance(body, list) else [body]
+
+
+@cache
+def shared_roles() -> tuple[SharedRole, ...]:
+    """The four shared roles, from the package data file."""
+    data = json.loads(files("ams_iam_audit").joinpath("data/shared_roles.json").read_text())
+    return tuple(
+        SharedRole(
+            role_name=r["role_name"],
+            policy_name=r["policy_name"],
+            description=r["description"],
+            trust=r["trust"],
+            policy=r["policy"],
+        )
+        for r in data["roles"]
+    )
+
+
+def library_template(era: str, name: str, bucket: str | None = None) -> dict[str, Any]:
+    """One of the library's own policy documents, as shipped ``legacy`` (before the refactoring) or
+    ``refactored`` (after it): e.g. ``library_template("legacy", "iam_lambda_policy")``. ``bucket``
+    fills the library's ``${bucket}`` placeholder."""
+    if era not in ("legacy", "refactored"):
+        raise ValueError(f"era must be 'legacy' or 'refactored', not {era!r}")
+    text = files("ams_iam_audit").joinpath(f"data/aimodelshare/{era}/{name}.json").read_text()
+    if bucket is not None:
+        text = text.replace("${bucket}", bucket)
+    result: dict[str, Any] = json.loads(text)
+    return result
+
+
+def shared_role(name: str) -> SharedRole | None:
+    return next((r for r in shared_roles() if r.role_name == name), None)
+
+
+def _shared_names() -> frozenset[str]:
+    return frozenset(n for r in shared_roles() for n in (r.role_name, r.policy_name))
+
+
+def is_ephemeral_user(name: str) -> bool:
+    """``AI_MODELSHARE_<timestamp>``: the user the legacy library made for every credential setup."""
+    return _EPHEMERAL_USER.fullmatch(name) is not None
+
+
+def is_ephemeral_policy(name: str) -> bool:
+    """``temporaryaccessAImodelsharePolicy<hex>``: the legacy per-run user policy."""
+    return name.startswith(_EPHEMERAL_POLICY_PREFIX)
+
+
+def is_aimodelshare_bucket(name: str) -> bool:
+    return name.startswith(BUCKET_PREFIX)
+
+
+def _classify(name: str, patterns: Iterable[_Pattern], partners: Iterable[str]) -> LegacyMatch | None:
+    if name in _shared_names():
+        return None
+    partner_names = set(partners)
+    for p in patterns:
+        m = p.regex.fullmatch(name)
+        if m is None:
+            continue
+        partner = None
+        if p.partner_suffix is not None:
+            partner = m.group("stem") + p.partner_suffix
+            if partner not in partner_names or partner in _shared_names():
+                continue
+        return LegacyMatch(pattern=p.pattern, created_by=p.created_by, replaced_by=p.replaced_by, partner=partner)
+    return None
+
+
+def classify_role(name: str, policy_names: Iterable[str]) -> LegacyMatch | None:
+    """Is role ``name`` a legacy per-deployment role? ``policy_names`` are the names of the policies
+    attached to it or inline in it (they confirm the weak ``<x>-lambda-role`` patterns)."""
+    return _classify(name, _ROLE_PATTERNS, policy_names)
+
+
+def classify_policy(name: str, role_names: Iterable[str]) -> LegacyMatch | None:
+    """Is managed policy ``name`` a legacy per-deployment policy? ``role_names`` are the account's
+    role names (they confirm ``<x>-lambda-policy``)."""
+    return _classify(name, _POLICY_PATTERNS, role_names)

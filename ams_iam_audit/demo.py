@@ -1,0 +1,307 @@
+"""The embedded demo account: a moto server on 127.0.0.1 seeded with a half-migrated AIModelShare
+footprint, so ``pytest --aws-account demo`` shows the product anywhere, with no AWS account.
+
+The footprint follows what the library really leaves behind (names and documents from its source):
+
+* three ephemeral users ``AI_MODELSHARE_<ts>``, each with an access key and its
+  ``temporaryaccessAImodelsharePolicy<hex>``, plus an orphaned policy from an earlier run;
+* per-deployment roles still in use: ``lambda_role_<api_id>`` (a model function),
+  ``myService-dev-us-us-east-1-lambdaRole<id>`` (prediction and evaluation functions),
+  ``lambda_invoke_function_assume_apigw_role_2`` (an API Gateway integration), ``codebuild_role``
+  (a CodeBuild project), and a custom-container ``<function>-codebuild-role``;
+* two of the four shared roles, provisioned from the refactored library's documents (so drifted from
+  the tightened desired state); the other two missing;
+* the user's ``aimodelshare…`` bucket with an ``s3:*`` bucket policy;
+* clean, unrelated resources that every rule must pass (including a ``<x>-lambda-role`` that is not
+  the library's, and a bucket policy made only of a Deny).
+
+Everything is created through boto3 over HTTP, exactly as a client would against AWS.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import zipfile
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from .aimodelshare import library_template
+
+__all__ = ["DEMO_ACCOUNT_ID", "DEMO_REGION", "DemoAccount"]
+
+DEMO_ACCOUNT_ID = "123456789012"  # moto's default account
+DEMO_REGION = "us-east-1"
+DEMO_CREDENTIALS = ("demo", "demo")  # moto accepts any; never real credentials
+_A = DEMO_ACCOUNT_ID
+
+LAMBDA_TRUST = library_template("legacy", "iam_lambda_trust_relationship")
+CODEBUILD_TRUST = library_template("legacy", "iam_codebuild_trust_relationship")
+APIGW_TRUST = library_template("legacy", "json_templates_lambda_role_2")
+USER_BUCKET = f"aimodelsharealice{_A}useast1"
+EXECUTION_ROLE = "aimodelshare-execution-role"
+
+
+@dataclass
+class DemoAccount:
+    """Start with :meth:`start`, stop with :meth:`stop` (or use as a context manager)."""
+
+    endpoint_url: str | None = None
+    _server: Any = None
+
+    @property
+    def execution_role_arn(self) -> str:
+        return f"arn:aws:iam::{_A}:role/{EXECUTION_ROLE}"
+
+    def start(self) -> DemoAccount:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the server logs every request
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+        seed(self.session(), self.endpoint_url)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def session(self) -> boto3.Session:
+        key, secret = DEMO_CREDENTIALS
+        return boto3.Session(aws_access_key_id=key, aws_secret_access_key=secret, region_name=DEMO_REGION)
+
+    def __enter__(self) -> DemoAccount:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _doc(statements: list[dict[str, Any]]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def _zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr("main.py", "def handler(event, context):\n    return {}\n")
+    return buf.getvalue()
+
+
+def seed(session: boto3.Session, endpoint_url: str) -> None:
+    """Create the demo footprint in the (empty) account behind ``endpoint_url``."""
+    iam = session.client("iam", endpoint_url=endpoint_url)
+    s3 = session.client("s3", endpoint_url=endpoint_url)
+    lam = session.client("lambda", endpoint_url=endpoint_url)
+    codebuild = session.client("codebuild", endpoint_url=endpoint_url)
+    apigw = session.client("apigateway", endpoint_url=endpoint_url)
+
+    def managed(name: str, document: dict[str, Any] | str) -> str:
+        body = document if isinstance(document, str) else json.dumps(document)
+        return str(iam.create_policy(PolicyName=name, PolicyDocument=body)["Policy"]["Arn"])
+
+    def role(name: str, trust: dict[str, Any], *policy_arns: str) -> str:
+        arn = str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
+        for policy_arn in policy_arns:
+            iam.attach_role_policy(RoleName=name, PolicyArn=policy_arn)
+        return arn
+
+    # The user's bucket, with the wildcard policy of the legacy library's era.
+    s3.create_bucket(Bucket=USER_BUCKET)
+    s3.put_bucket_policy(
+        Bucket=USER_BUCKET,
+        Policy=_doc(
+            [
+                {
+                    "Sid": "ModelShareAccess",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{_A}:root"},
+                    "Action": "s3:*",
+                    "Resource": [f"arn:aws:s3:::{USER_BUCKET}", f"arn:aws:s3:::{USER_BUCKET}/*"],
+                }
+            ]
+        ),
+    )
+
+    # Ephemeral users, one per credential setup, each with a key and its temporary policy.
+    user_policy = library_template("legacy", "bucketpolicy_custom_s3_policy", bucket=USER_BUCKET)
+    for stamp, suffix in (
+        ("2024_03_11_14_22_05", "3f1c2a9edfb711eea1b20242ac120002"),
+        ("2024_06_02_09_10_41", "7c9e6679e0a111efb8640242ac120003"),
+        ("2025_01_17_18_03_59", "b2d4f6a8d4f011efa0f40242ac120004"),
+    ):
+        name = f"AI_MODELSHARE_{stamp}"
+        iam.create_user(UserName=name)
+        iam.create_access_key(UserName=name)  # the secret is discarded: the demo never needs it
+        iam.attach_user_policy(
+            UserName=name, PolicyArn=managed(f"temporaryaccessAImodelsharePolicy{suffix}", user_policy)
+        )
+    managed("temporaryaccessAImodelsharePolicy0a1b2c3dc0de11eeb9d10242ac120005", user_policy)  # orphaned
+
+    # Per-deployment roles, still used by their consumers.
+    api_id = "a1b2c3d4e5"
+    lambda_role = role(
+        f"lambda_role_{api_id}",
+        LAMBDA_TRUST,
+        managed(f"lambda_policy_{api_id}", library_template("legacy", "iam_lambda_policy")),
+    )
+    short = "Qm7Kx2Vb9Np4"
+    api_role = role(
+        f"myService-dev-us-us-east-1-lambdaRole{short}",
+        LAMBDA_TRUST,
+        managed(
+            f"myService-dev-us-east-1-lambdaPolicy{short}", library_template("legacy", "json_templates_lambda_policy_1")
+        ),
+    )
+    invoke_role = role(
+        "lambda_invoke_function_assume_apigw_role_2",
+        APIGW_TRUST,
+        managed("invokelambda", library_template("legacy", "json_templates_lambda_policy_2")),
+    )
+    build_role = role(
+        "codebuild_role",
+        CODEBUILD_TRUST,
+        managed("codebuild_policy", library_template("legacy", "iam_codebuild_policy")),
+    )
+    role(
+        "mymodel-codebuild-role",
+        CODEBUILD_TRUST,
+        managed("mymodel-codebuild-policies", library_template("legacy", "iam_codebuild_policy")),
+    )
+
+    code: Any = {"ZipFile": _zip()}
+    for function, function_role in (
+        (f"modfunction{api_id}", lambda_role),
+        (f"modfunction{short}", api_role),
+        (f"evalfunction{short}", api_role),
+    ):
+        lam.create_function(
+            FunctionName=function, Runtime="python3.12", Role=function_role, Handler="main.handler", Code=code
+        )
+    codebuild.create_project(
+        name=f"aimodelshare-image-build-{api_id}",
+        serviceRole=build_role,
+        source={"type": "S3", "location": f"{USER_BUCKET}/build/{api_id}.zip"},
+        artifacts={"type": "NO_ARTIFACTS"},
+        environment={
+            "type": "LINUX_CONTAINER",
+            "image": "aws/codebuild/standard:7.0",
+            "computeType": "BUILD_GENERAL1_SMALL",
+            "privilegedMode": True,
+        },
+    )
+    api = apigw.create_rest_api(name=f"modelapi-{short}")
+    root = apigw.get_resources(restApiId=api["id"])["items"][0]["id"]
+    resource = apigw.create_resource(restApiId=api["id"], parentId=root, pathPart="m")["id"]
+    apigw.put_method(restApiId=api["id"], resourceId=resource, httpMethod="POST", authorizationType="NONE")
+    apigw.put_integration(
+        restApiId=api["id"],
+        resourceId=resource,
+        httpMethod="POST",
+        type="AWS_PROXY",
+        integrationHttpMethod="POST",
+        uri=f"arn:aws:apigateway:{DEMO_REGION}:lambda:path/2015-03-31/functions/"
+        f"arn:aws:lambda:{DEMO_REGION}:{_A}:function:modfunction{short}/invocations",
+        credentials=invoke_role,
+    )
+
+    # Two of the four shared roles, provisioned from the refactored library's own documents.
+    role(
+        "aimodelshare-codebuild-role",
+        CODEBUILD_TRUST,
+        managed("aimodelshare-codebuild-policy", library_template("refactored", "iam_codebuild_policy")),
+    )
+    role(
+        "aimodelshare-lambda-exec",
+        LAMBDA_TRUST,
+        managed("aimodelshare-lambda-exec-policy", library_template("refactored", "iam_lambda_policy")),
+    )
+
+    # The execution role the refactored library assumes: trusted by one CI user, least privilege.
+    iam.create_user(UserName="ml-platform-ci")
+    iam.create_access_key(UserName="ml-platform-ci")
+    shared_arns = [
+        f"arn:aws:iam::{_A}:role/{n}"
+        for n in (
+            "aimodelshare-codebuild-role",
+            "aimodelshare-lambda-exec",
+            "aimodelshare-api-lambda-role",
+            "aimodelshare-apigw-invoke-role",
+        )
+    ]
+    role(
+        EXECUTION_ROLE,
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{_A}:user/ml-platform-ci"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        },
+        managed(
+            "aimodelshare-execution-policy",
+            _doc(
+                [
+                    {"Sid": "Identity", "Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"},
+                    {
+                        "Sid": "ModelBuckets",
+                        "Effect": "Allow",
+                        "Action": ["s3:GetObject", "s3:PutObject", "s3:ListBucket"],
+                        "Resource": ["arn:aws:s3:::aimodelshare*", "arn:aws:s3:::aimodelshare*/*"],
+                        "Condition": {"StringEquals": {"aws:ResourceAccount": _A}},
+                    },
+                    {"Sid": "PassSharedRoles", "Effect": "Allow", "Action": "iam:PassRole", "Resource": shared_arns},
+                ]
+            ),
+        ),
+    )
+
+    # Unrelated, clean resources: every rule must pass them.
+    data_lake = "corp-data-lake-" + _A
+    s3.create_bucket(Bucket=data_lake)
+    s3.put_bucket_policy(
+        Bucket=data_lake,
+        Policy=_doc(
+            [
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [f"arn:aws:s3:::{data_lake}", f"arn:aws:s3:::{data_lake}/*"],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                }
+            ]
+        ),
+    )
+    read_lake = managed(
+        "data-lake-read",
+        _doc(
+            [
+                {
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:ListBucket"],
+                    "Resource": [f"arn:aws:s3:::{data_lake}", f"arn:aws:s3:::{data_lake}/*"],
+                }
+            ]
+        ),
+    )
+    role("analytics-lambda-role", LAMBDA_TRUST, read_lake)  # named like <project>-lambda-role, but not the library's
+    managed("billing-readonly", _doc([{"Effect": "Allow", "Action": ["ce:Get*", "ce:Describe*"], "Resource": "*"}]))
+    iam.create_group(GroupName="data-scientists")
+    iam.put_group_policy(
+        GroupName="data-scientists",
+        PolicyName="read-data-lake",
+        PolicyDocument=_doc([{"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{data_lake}/*"}]),
+    )
+    iam.create_user(UserName="alice")
+    iam.add_user_to_group(GroupName="data-scientists", UserName="alice")

@@ -1,0 +1,61 @@
+"""The fixtures rules use, registered only in audit mode (so they never shadow a project's own).
+
+* ``inventory``: the account, read-only; ``audit``: the inventory plus the run's settings;
+* ``evidence``: what the rule records for the auditor about the resource being judged;
+* one fixture per scope (``user``, ``role``, ``managed_policy``, ``identity_policy``,
+  ``policy_document``, ``shared_role``, ``execution_role``): the resource being judged. It raises for a
+  subject that could not be read (the rule reports an error) and skips for an empty scope (the rule
+  is not applicable).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .findings import Evidence
+from .inventory.model import Inventory
+from .scopes import SCOPES, AuditContext, Item, NotApplicable, Unreadable
+
+__all__ = ["CONTEXT_KEY", "EVIDENCE_KEY", "CoverageError", "audit", "evidence", "inventory"]
+
+CONTEXT_KEY = pytest.StashKey[AuditContext]()
+EVIDENCE_KEY = pytest.StashKey[Evidence]()
+
+
+class CoverageError(Exception):
+    """A rule's subject lies in a part of the account that could not be read."""
+
+
+@pytest.fixture(scope="session")
+def audit(request: pytest.FixtureRequest) -> AuditContext:
+    """The inventory plus the run's settings, with AIModelShare ownership worked out."""
+    return request.config.stash[CONTEXT_KEY]
+
+
+@pytest.fixture(scope="session")
+def inventory(audit: AuditContext) -> Inventory:
+    """The account's inventory (read-only)."""
+    return audit.inventory
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest) -> Evidence:
+    """Records what an auditor needs to see about the resource being judged."""
+    recorder = Evidence()
+    request.node.stash[EVIDENCE_KEY] = recorder
+    return recorder
+
+
+def _scope_fixture(request: pytest.FixtureRequest) -> Any:
+    item: Item = request.param
+    if isinstance(item, Unreadable):
+        raise CoverageError(f"could not be evaluated: {item.message()}")
+    if isinstance(item, NotApplicable):
+        pytest.skip(f"not applicable: {item.reason}")
+    return item.value
+
+
+for _scope in SCOPES:
+    globals()[f"_fixture_{_scope}"] = pytest.fixture(name=_scope)(_scope_fixture)

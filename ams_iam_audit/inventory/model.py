@@ -1,0 +1,236 @@
+"""The account as data: frozen resources, read once per run and never changed.
+
+Rules read an :class:`Inventory`; they never call AWS. Whatever could not be read is recorded as a
+:class:`Section` with ``readable=False`` and the permission that was missing, so a rule that needs it
+can report an error instead of a pass.
+
+Policy documents are kept as the JSON mappings AWS returned (already URL-decoded); parse them with
+:func:`ams_iam_audit.policy.parse_policy`. Access key ids are masked at collection time: the full id
+never enters an inventory, a snapshot or a report, and secrets are never read at all.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+__all__ = [
+    "AccessKey",
+    "AttachedPolicy",
+    "Bucket",
+    "Consumer",
+    "Group",
+    "InlinePolicy",
+    "Inventory",
+    "ManagedPolicy",
+    "PolicyVersion",
+    "Role",
+    "Section",
+    "User",
+    "mask_key_id",
+]
+
+Document = Mapping[str, Any]
+
+
+def mask_key_id(key_id: str) -> str:
+    """``AKIAIOSFODNN7EXAMPLE`` -> ``AKIA************MPLE``: enough to match a key in the console."""
+    if len(key_id) <= 8:
+        return "*" * len(key_id)
+    return key_id[:4] + "*" * (len(key_id) - 8) + key_id[-4:]
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of the account as collection left it. ``name`` is e.g. ``iam``, ``s3``,
+    ``access_keys``, ``lambda:us-east-1``; when unreadable, ``permission`` names the IAM action whose
+    denial (or absence) made it so and ``error`` says what happened."""
+
+    name: str
+    readable: bool
+    permission: str | None = None
+    error: str | None = None
+    source: str | None = None  # how it was read, e.g. "credential report" or "ListAccessKeys"
+
+    def describe(self) -> str:
+        if self.readable:
+            return f"{self.name}: read" + (f" ({self.source})" if self.source else "")
+        return f"{self.name}: unreadable ({self.error}; needs {self.permission})"
+
+
+@dataclass(frozen=True)
+class InlinePolicy:
+    name: str
+    document: Document = field(hash=False)
+
+
+@dataclass(frozen=True)
+class AttachedPolicy:
+    name: str
+    arn: str
+
+
+@dataclass(frozen=True)
+class AccessKey:
+    masked_id: str | None  # None when only the credential report (which has no ids) was available
+    slot: int | None  # 1 or 2 in the credential report
+    status: str  # "Active" / "Inactive"
+    created: datetime | None
+    last_used: datetime | None
+    last_used_service: str | None
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    arn: str
+    path: str
+    created: datetime | None
+    groups: tuple[str, ...]
+    inline_policies: tuple[InlinePolicy, ...]
+    attached_policies: tuple[AttachedPolicy, ...]
+    tags: tuple[tuple[str, str], ...]
+    password_enabled: bool | None = None
+    access_keys: tuple[AccessKey, ...] | None = None  # None: not known (section unreadable)
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    arn: str
+    inline_policies: tuple[InlinePolicy, ...]
+    attached_policies: tuple[AttachedPolicy, ...]
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    arn: str
+    path: str
+    created: datetime | None
+    trust_policy: Document = field(hash=False)
+    inline_policies: tuple[InlinePolicy, ...] = ()
+    attached_policies: tuple[AttachedPolicy, ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()
+    description: str | None = None
+    last_used: datetime | None = None
+    last_used_region: str | None = None
+
+    @property
+    def policy_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.attached_policies) + tuple(p.name for p in self.inline_policies)
+
+
+@dataclass(frozen=True)
+class PolicyVersion:
+    version_id: str
+    is_default: bool
+    document: Document = field(hash=False)
+    created: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ManagedPolicy:
+    name: str
+    arn: str
+    path: str
+    aws_managed: bool
+    default_version_id: str
+    attachment_count: int
+    versions: tuple[PolicyVersion, ...]
+    description: str | None = None
+
+    @property
+    def default_document(self) -> Document | None:
+        for version in self.versions:
+            if version.version_id == self.default_version_id:
+                return version.document
+        return None
+
+
+@dataclass(frozen=True)
+class Bucket:
+    name: str
+    region: str | None
+    policy: Document | None = field(default=None, hash=False)  # None: the bucket has no policy
+    policy_error: str | None = None  # set when the policy could not be read; ``policy`` is then unknown
+    public_access_block: Mapping[str, bool] | None = field(default=None, hash=False)
+    public_access_block_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """Something that uses a role: a Lambda function's execution role, a CodeBuild project's service
+    role, an API Gateway integration's credentials."""
+
+    kind: str  # "lambda", "codebuild", "apigateway"
+    region: str
+    name: str  # function name, project name, "<api name> <METHOD> <path>"
+    arn: str
+    role_arn: str
+
+
+@dataclass(frozen=True)
+class Inventory:
+    account_id: str
+    partition: str
+    collected_at: datetime
+    caller_arn: str | None
+    regions: tuple[str, ...]
+    sections: tuple[Section, ...]
+    users: tuple[User, ...] = ()
+    groups: tuple[Group, ...] = ()
+    roles: tuple[Role, ...] = ()
+    policies: tuple[ManagedPolicy, ...] = ()
+    buckets: tuple[Bucket, ...] = ()
+    consumers: tuple[Consumer, ...] = ()
+    source: str = "live"  # "live", "snapshot", "gaad"
+
+    def section(self, name: str) -> Section | None:
+        return next((s for s in self.sections if s.name == name), None)
+
+    def readable(self, name: str) -> bool:
+        section = self.section(name)
+        return section is not None and section.readable
+
+    @property
+    def unreadable(self) -> tuple[Section, ...]:
+        return tuple(s for s in self.sections if not s.readable)
+
+    @cached_property
+    def policy_by_arn(self) -> dict[str, ManagedPolicy]:
+        return {p.arn: p for p in self.policies}
+
+    @cached_property
+    def role_by_name(self) -> dict[str, Role]:
+        return {r.name: r for r in self.roles}
+
+    @cached_property
+    def role_by_arn(self) -> dict[str, Role]:
+        return {r.arn: r for r in self.roles}
+
+    @cached_property
+    def consumers_by_role_arn(self) -> dict[str, tuple[Consumer, ...]]:
+        index: dict[str, list[Consumer]] = defaultdict(list)
+        for consumer in self.consumers:
+            index[consumer.role_arn].append(consumer)
+        return {k: tuple(v) for k, v in index.items()}
+
+    @cached_property
+    def attachments(self) -> dict[str, tuple[str, ...]]:
+        """Managed policy ARN -> ARNs of the users, groups and roles it is attached to."""
+        index: dict[str, list[str]] = defaultdict(list)
+        principals: tuple[User | Group | Role, ...] = (*self.users, *self.groups, *self.roles)
+        for principal in principals:
+            for attached in principal.attached_policies:
+                index[attached.arn].append(principal.arn)
+        return {k: tuple(v) for k, v in index.items()}
+
+    @property
+    def consumer_sections(self) -> tuple[Section, ...]:
+        kinds = ("lambda", "codebuild", "apigateway", "consumers")
+        return tuple(s for s in self.sections if s.name.split(":")[0] in kinds)

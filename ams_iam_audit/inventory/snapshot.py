@@ -1,0 +1,156 @@
+"""Snapshots: an inventory saved as versioned JSON, and loaded back for an offline audit.
+
+``load_snapshot`` also accepts a raw GetAccountAuthorizationDetails file (what ``aws iam
+get-account-authorization-details`` prints, and what cloudsplaining and parliament's
+``--auth-details-file`` read). Such a file holds IAM only: access keys, S3 and the consumers of roles
+are then recorded as unreadable, so the rules that need them report errors rather than passes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..jsonio import jsonable, write_json_atomic
+from .gaad import GaadError, entities_from_gaad, merge_pages
+from .model import Inventory, Section
+
+__all__ = ["SNAPSHOT_FORMAT", "SNAPSHOT_VERSION", "SnapshotError", "dump_inventory", "load_snapshot", "save_snapshot"]
+
+SNAPSHOT_FORMAT = "ams-iam-audit/snapshot"
+SNAPSHOT_VERSION = 1
+_GAAD_KEYS = ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies")
+
+
+class SnapshotError(ValueError):
+    """A snapshot file that cannot be used; the message names the file and what is wrong with it."""
+
+
+def _from_json(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _from_json(inner, value, where)
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise SnapshotError(f"{where}: expected a list, got {type(value).__name__}")
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_from_json(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+        return tuple(_from_json(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True)))
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise SnapshotError(f"{where}: expected an object, got {type(value).__name__}")
+        hints = typing.get_type_hints(tp)
+        kwargs = {}
+        for f in dataclasses.fields(tp):
+            if f.name in value:
+                kwargs[f.name] = _from_json(hints[f.name], value[f.name], f"{where}.{f.name}")
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise SnapshotError(f"{where}: missing {f.name}")
+        return tp(**kwargs)  # type: ignore[operator]
+    if tp is datetime:
+        try:
+            return datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            raise SnapshotError(f"{where}: not a date: {value!r}") from None
+    if origin is not None and issubclass(origin, Mapping):
+        if not isinstance(value, Mapping):
+            raise SnapshotError(f"{where}: expected an object, got {type(value).__name__}")
+        return value
+    if tp in (str, int, bool) and not isinstance(value, tp):
+        raise SnapshotError(f"{where}: expected {tp.__name__}, got {value!r:.60}")
+    return value
+
+
+def dump_inventory(inventory: Inventory) -> dict[str, Any]:
+    body: dict[str, Any] = {"format": SNAPSHOT_FORMAT, "version": SNAPSHOT_VERSION}
+    body.update(jsonable(inventory))
+    return body
+
+
+def save_snapshot(inventory: Inventory, path: Path) -> None:
+    """Write ``inventory`` to ``path`` (atomically: never half a file)."""
+    write_json_atomic(Path(path), dump_inventory(inventory))
+
+
+def _account_from_gaad(data: Mapping[str, Any], path: Path) -> str:
+    for key in _GAAD_KEYS:
+        for item in data.get(key) or []:
+            parts = str(item.get("Arn", "")).split(":") if isinstance(item, Mapping) else []
+            if len(parts) > 4 and parts[4].isdigit() and len(parts[4]) == 12:
+                return parts[4]
+    raise SnapshotError(f"{path}: GetAccountAuthorizationDetails data names no customer account in any ARN")
+
+
+def _from_gaad(data: Mapping[str, Any], path: Path) -> Inventory:
+    try:
+        entities = entities_from_gaad(merge_pages([data]))
+    except GaadError as exc:
+        raise SnapshotError(f"{path}: {exc}") from None
+    mtime = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    missing = "not in a GetAccountAuthorizationDetails file"
+    sections = (
+        Section(name="iam", readable=True, source=f"GetAccountAuthorizationDetails file {path.name}"),
+        Section(name="access_keys", readable=False, error=missing, permission="iam:GetCredentialReport"),
+        Section(name="s3", readable=False, error=missing, permission="s3:ListAllMyBuckets"),
+        Section(
+            name="consumers",
+            readable=False,
+            error=missing,
+            permission="lambda:ListFunctions, codebuild:BatchGetProjects, apigateway:GET",
+        ),
+    )
+    account = _account_from_gaad(data, path)
+    return Inventory(
+        account_id=account,
+        partition="aws",
+        collected_at=mtime,
+        caller_arn=None,
+        regions=(),
+        sections=sections,
+        users=entities.users,
+        groups=entities.groups,
+        roles=entities.roles,
+        policies=entities.policies,
+        source="gaad",
+    )
+
+
+def load_snapshot(path: Path) -> Inventory:
+    """Load our snapshot format or a raw GAAD file. Raises :class:`SnapshotError`."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise SnapshotError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SnapshotError(f"{path}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    if not isinstance(data, Mapping):
+        raise SnapshotError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    if data.get("format") == SNAPSHOT_FORMAT:
+        if data.get("version") != SNAPSHOT_VERSION:
+            raise SnapshotError(
+                f"{path}: snapshot version {data.get('version')!r} is not supported "
+                f"(this release reads version {SNAPSHOT_VERSION})"
+            )
+        body = {k: v for k, v in data.items() if k not in ("format", "version")}
+        inventory: Inventory = _from_json(Inventory, body, path.name)
+        return dataclasses.replace(inventory, source="snapshot")
+    if any(key in data for key in _GAAD_KEYS):
+        return _from_gaad(data, path)
+    raise SnapshotError(
+        f'{path}: neither an ams-iam-audit snapshot (no "format": "{SNAPSHOT_FORMAT}") '
+        "nor GetAccountAuthorizationDetails output (no UserDetailList/RoleDetailList/Policies)"
+    )

@@ -1,0 +1,59 @@
+"""JSON in and out: plain-JSON conversion of our values, secret scrubbing, atomic file writes."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+__all__ = ["jsonable", "scrub", "write_json_atomic"]
+
+_KEY_ID = re.compile(r"\b((?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{4})[A-Z0-9]{8}([A-Z0-9]{4})\b")
+
+
+def write_json_atomic(path: Path, body: Any) -> None:
+    """Write ``body`` as JSON to ``path``: readers see the old file or the new one, never half of
+    one (a temporary file in the same directory, then an atomic rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(body, fh, indent=1, sort_keys=True)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def scrub(text: str) -> str:
+    """Mask anything shaped like an access key id (``AKIA…``/``ASIA…``)."""
+    return _KEY_ID.sub(lambda m: m.group(1) + "********" + m.group(2), text)
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON of our values: dataclasses (fields with ``repr=False`` left out), tuples, sets,
+    datetimes and enums become JSON types; strings are scrubbed (see :func:`scrub`)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value) if f.repr}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, set | frozenset):
+        return sorted(jsonable(v) for v in value)
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, str):
+        return scrub(value)
+    return value

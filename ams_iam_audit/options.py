@@ -1,0 +1,137 @@
+"""Command-line and ini options, and their validation into one frozen :class:`AuditOptions`.
+
+Every option lives in one group with a common prefix (``--aws-*``, ``--report-*``, ``--snapshot``);
+most can also be set in ``pytest.ini``/``pyproject.toml`` (the ini name is the option's, with
+underscores). A bad value stops the run before anything is read, with a message naming the option.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .aimodelshare import EXECUTION_ROLE_ENV
+from .aws import is_account_id
+
+__all__ = ["DEMO", "AuditOptions", "add_options"]
+
+DEMO = "demo"
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
+
+# (flag, ini name or None, help). The ini value is used when the flag is not given.
+_OPTIONS: tuple[tuple[str, str | None, str], ...] = (
+    (
+        "--aws-account",
+        "aws_account",
+        "audit this account (12 digits), or 'demo' for the embedded demo account; turns audit mode on",
+    ),
+    ("--aws-profile", "aws_profile", "boto3 profile to take credentials from"),
+    ("--aws-role-arn", "aws_role_arn", f"assume this role (STS) before auditing; default ${EXECUTION_ROLE_ENV}"),
+    ("--aws-endpoint-url", "aws_endpoint_url", "AWS endpoint (default: boto3's, which honours $AWS_ENDPOINT_URL)"),
+    (
+        "--aws-execution-role-arn",
+        "aws_execution_role_arn",
+        f"the AIModelShare execution role to audit (rules AMS-EXEC-*); default ${EXECUTION_ROLE_ENV}",
+    ),
+    ("--snapshot", None, "audit a saved snapshot or a raw GetAccountAuthorizationDetails JSON file, offline"),
+    ("--save-snapshot", None, "write the collected inventory to this file"),
+    ("--report-dir", "report_dir", "directory for findings.json (default: ams-iam-audit-report)"),
+)
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ams-iam-audit", "AWS IAM audit against the AIModelShare least-privilege refactoring")
+    for flag, ini, help_text in _OPTIONS:
+        group.addoption(flag, dest=flag.lstrip("-").replace("-", "_"), default=None, metavar="VALUE", help=help_text)
+        if ini is not None:
+            parser.addini(ini, help_text, default=None)
+    group.addoption(
+        "--aws-region",
+        dest="aws_region",
+        action="append",
+        default=None,
+        metavar="REGION",
+        help="region whose Lambda/CodeBuild/API Gateway consumers are read (repeatable; "
+        "default: the profile's region, else us-east-1)",
+    )
+    parser.addini("aws_region", "regions, as --aws-region", type="linelist", default=[])
+    group.addoption(
+        "--aws-no-builtin-rules",
+        dest="aws_no_builtin_rules",
+        action="store_true",
+        default=False,
+        help="run only the rule paths given on the command line, not the built-in rules",
+    )
+
+
+def _get(config: pytest.Config, dest: str, ini: str | None) -> str | None:
+    value = config.getoption(dest)
+    if value is None and ini is not None:
+        value = config.getini(ini) or None
+    return str(value) if value is not None else None
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    account: str | None  # 12 digits, "demo", or None (snapshot without an expected account)
+    regions: tuple[str, ...]
+    profile: str | None
+    role_arn: str | None
+    endpoint_url: str | None
+    execution_role_arns: tuple[str, ...]
+    snapshot: Path | None
+    save_snapshot: Path | None
+    report_dir: Path
+    builtin_rules: bool
+
+    @property
+    def demo(self) -> bool:
+        return self.account == DEMO
+
+    @staticmethod
+    def requested(config: pytest.Config) -> bool:
+        """Audit mode is on when an account or a snapshot is given."""
+        return bool(_get(config, "aws_account", "aws_account") or config.getoption("snapshot"))
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> AuditOptions:
+        """Raises ``pytest.UsageError`` naming the option that is wrong."""
+        account = _get(config, "aws_account", "aws_account")
+        if account is not None and account != DEMO and not is_account_id(account):
+            raise pytest.UsageError(f"--aws-account: {account!r} is neither a 12-digit account id nor 'demo'")
+        snapshot = config.getoption("snapshot")
+        if snapshot and account == DEMO:
+            raise pytest.UsageError("--snapshot and --aws-account demo exclude each other: pick one source")
+        regions = tuple(config.getoption("aws_region") or config.getini("aws_region") or ())
+        for region in regions:
+            if not _REGION.fullmatch(region):
+                raise pytest.UsageError(f"--aws-region: {region!r} is not a region name (like us-east-1)")
+        env_role = os.environ.get(EXECUTION_ROLE_ENV) or None
+        role_arn = _get(config, "aws_role_arn", "aws_role_arn")
+        if role_arn is None and not snapshot and account != DEMO:
+            role_arn = env_role
+        execution = _get(config, "aws_execution_role_arn", "aws_execution_role_arn")
+        if execution is None and account != DEMO:
+            execution = env_role
+        for flag, arn in (("--aws-role-arn", role_arn), ("--aws-execution-role-arn", execution)):
+            if arn is not None and not _ROLE_ARN.fullmatch(arn):
+                raise pytest.UsageError(f"{flag}: {arn!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+        report_dir = _get(config, "report_dir", "report_dir") or "ams-iam-audit-report"
+        save = config.getoption("save_snapshot")
+        return cls(
+            account=account,
+            regions=regions,
+            profile=_get(config, "aws_profile", "aws_profile"),
+            role_arn=role_arn,
+            endpoint_url=_get(config, "aws_endpoint_url", "aws_endpoint_url"),
+            execution_role_arns=(execution,) if execution else (),
+            snapshot=Path(snapshot) if snapshot else None,
+            save_snapshot=Path(save) if save else None,
+            report_dir=Path(report_dir),
+            builtin_rules=not config.getoption("aws_no_builtin_rules"),
+        )

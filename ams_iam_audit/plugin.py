@@ -1,0 +1,273 @@
+"""The pytest plugin (entry point ``pytest11: ams_iam_audit``).
+
+Dormant unless ``--aws-account`` or ``--snapshot`` is given. Then, in order:
+
+1. options are validated (``options``); a bad value is a usage error and nothing is read;
+2. the inventory is built once (``run.open_inventory``): the account guard runs first, then
+   collection (or the snapshot is loaded); under xdist the controller hands workers a snapshot file;
+3. the built-in rules (``rules/``, shipped in the package) join whatever paths were given;
+4. each rule is parametrized over its scope (``scopes``), and each outcome becomes a ``Finding``
+   carried on the test report, so it travels back from xdist workers like any report;
+5. at session end the controller writes ``findings.json`` (``report``) and prints a summary.
+
+This module wires the others together and holds no IAM knowledge.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from collections import Counter
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import fixtures, report
+from .findings import Finding, Outcome
+from .fixtures import CONTEXT_KEY, EVIDENCE_KEY
+from .options import AuditOptions, add_options
+from .rule import AREAS, Rule, Severity, get_rule
+from .run import AuditRun, RunError, open_run, run_from_workerinput
+from .scopes import AuditContext, Item, NotApplicable, Subject, Unreadable, subjects_for
+
+__all__ = ["AuditPlugin"]
+
+_WORKER_KEY = "ams_iam_audit"
+_PLUGIN_NAME = "ams-iam-audit-session"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not AuditOptions.requested(config):
+        return
+    options = AuditOptions.from_config(config)
+    for severity in Severity:
+        config.addinivalue_line("markers", f"{severity.value}: ams-iam-audit rules of {severity.value} severity")
+    for area, about in AREAS.items():
+        config.addinivalue_line("markers", f"{area}: ams-iam-audit rules on {about}")
+    worker_input = getattr(config, "workerinput", None)
+    try:
+        if worker_input is not None and _WORKER_KEY in worker_input:
+            run = run_from_workerinput(worker_input[_WORKER_KEY])
+        else:
+            run = open_run(options, xdist=_xdist_active(config))
+    except RunError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    plugin = AuditPlugin(config, options, run)
+    config.stash[CONTEXT_KEY] = plugin.context
+    config.pluginmanager.register(plugin, _PLUGIN_NAME)
+    config.pluginmanager.register(fixtures, _PLUGIN_NAME + "-fixtures")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(XdistHooks(run), _PLUGIN_NAME + "-xdist")
+    if options.builtin_rules:
+        _add_builtin_rules(config)
+
+
+def _xdist_active(config: pytest.Config) -> bool:
+    return bool(getattr(config.option, "numprocesses", None)) or getattr(config.option, "dist", "no") != "no"
+
+
+def builtin_rules_dir() -> Path:
+    """Where the built-in rules are installed (``rules/`` of a source checkout when editable)."""
+    spec = importlib.util.find_spec("ams_iam_audit.rules")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("ams_iam_audit.rules is missing: the package is installed incompletely")
+    return Path(spec.origin).parent
+
+
+def _add_builtin_rules(config: pytest.Config) -> None:
+    """The built-in rules run alongside any explicitly given paths (a team's own rules); without
+    explicit paths they replace the default (the current directory or ``testpaths``)."""
+    rules_dir = str(builtin_rules_dir())
+    explicit = config.args_source == pytest.Config.ArgsSource.ARGS
+    args = list(config.args) if explicit else []
+    if not any(Path(a.split("::")[0]).resolve() == Path(rules_dir).resolve() for a in args):
+        args.append(rules_dir)
+    config.args[:] = args
+
+
+class XdistHooks:
+    """Registered only when pytest-xdist is installed: hand the controller's run to each worker."""
+
+    def __init__(self, run: AuditRun) -> None:
+        self.run = run
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[_WORKER_KEY] = self.run.to_workerinput()
+
+
+class AuditPlugin:
+    """The per-run half of the plugin: fixtures, parametrization, findings, summary."""
+
+    def __init__(self, config: pytest.Config, options: AuditOptions, run: AuditRun) -> None:
+        self.config = config
+        self.options = options
+        self.run = run
+        self.context = AuditContext(inventory=run.inventory, execution_role_arns=run.execution_role_arns)
+        self.findings: list[Finding] = []
+        self.rules: dict[str, dict[str, Any]] = {}
+        self.report_paths: list[Path] = []
+        self.started = time.time()
+
+    # --- parametrization --------------------------------------------------------------------------
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        rule = get_rule(metafunc.function)
+        if rule is None:
+            return
+        if rule.scope not in metafunc.fixturenames:
+            raise pytest.UsageError(
+                f"rule {rule.id} ({metafunc.definition.nodeid}) has scope {rule.scope!r} "
+                f"but takes no {rule.scope!r} argument"
+            )
+        items = subjects_for(rule.scope, self.context, rule.select, rule.select_description)
+        metafunc.parametrize(rule.scope, items, ids=[i.id for i in items], indirect=True)
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            rule = get_rule(getattr(item, "function", None))
+            if rule is None:
+                continue
+            item.extra_keyword_matches.add(rule.id)
+            subject = _item_subject(item, rule)
+            item.user_properties.extend(
+                [("rule_id", rule.id), ("severity", rule.severity.value), ("resource", subject.id)]
+            )
+
+    # --- outcomes ---------------------------------------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        rep = yield
+        rule = get_rule(getattr(item, "function", None))
+        if rule is None:
+            return rep
+        finding = _finding(item, rule, call, rep)
+        if finding is not None:
+            rep.ams_finding = finding.to_json()  # type: ignore[attr-defined]
+            rep.ams_rule = rule.as_dict()  # type: ignore[attr-defined]
+        return rep
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        data = getattr(report, "ams_finding", None)
+        if data is None:
+            return
+        self.findings.append(Finding.from_json(data))
+        rule = getattr(report, "ams_rule", None)
+        if rule is not None:
+            self.rules.setdefault(rule["id"], rule)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if hasattr(self.config, "workerinput"):
+            return
+        self.report_paths = report.write_results(
+            self.options.report_dir, self.findings, self.rules.values(), self.run, self.config, self.started
+        )
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if hasattr(self.config, "workerinput"):
+            return
+        tr = terminalreporter
+        tr.write_sep("=", "ams-iam-audit")
+        tr.write_line(f"account {self.run.inventory.account_id} ({self.run.describe_source()})")
+        by_rule: dict[str, Counter[str]] = {}
+        for f in self.findings:
+            by_rule.setdefault(f.rule_id, Counter())[f.outcome.value] += 1
+        outcomes = [o.value for o in Outcome if any(c[o.value] for c in by_rule.values())]
+        tr.write_line(f"{'rule':<16}{'severity':<10}" + "".join(f"{o:>16}" for o in outcomes))
+        for rule_id in sorted(by_rule):
+            severity = self.rules.get(rule_id, {}).get("severity", "")
+            counts = by_rule[rule_id]
+            tr.write_line(f"{rule_id:<16}{severity:<10}" + "".join(f"{counts[o]:>16}" for o in outcomes))
+        failing = Counter(f.severity for f in self.findings if f.outcome is Outcome.FAIL)
+        if failing:
+            tr.write_line(
+                "failing by severity: "
+                + ", ".join(f"{s.value} {failing[s.value]}" for s in Severity if failing[s.value])
+            )
+        for section in self.run.inventory.unreadable:
+            tr.write_line(f"coverage gap: {section.describe()}", yellow=True)
+        for path in self.report_paths:
+            tr.write_line(f"results written to {path}")
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self.run.close()
+
+
+def _item_subject(item: pytest.Item, rule: Rule) -> Item:
+    callspec = getattr(item, "callspec", None)
+    value = callspec.params.get(rule.scope) if callspec is not None else None
+    if isinstance(value, Subject | Unreadable | NotApplicable):
+        return value
+    return NotApplicable(reason="not parametrized", id=item.name)
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc).strip()
+    # pytest's assertion rewriting appends "assert <expression>" to the message: keep the message.
+    head = text.split("\nassert ", 1)[0].strip()
+    return head or type(exc).__name__
+
+
+def _finding(item: pytest.Item, rule: Rule, call: pytest.CallInfo[None], rep: pytest.TestReport) -> Finding | None:
+    subject = _item_subject(item, rule)
+    recorder = item.stash.get(EVIDENCE_KEY, None)
+    evidence: dict[str, Any] = dict(recorder.items) if recorder is not None else {}
+    severity = (recorder.severity if recorder is not None and recorder.severity else None) or rule.severity.value
+    outcome: Outcome
+    if rep.when == "setup":
+        if rep.passed:
+            return None
+        if isinstance(subject, Unreadable):
+            outcome, message = Outcome.ERROR, f"could not be evaluated: {subject.message()}"
+            evidence["unreadable"] = [
+                {"section": s.name, "error": s.error, "missing_permission": s.permission} for s in subject.sections
+            ]
+        elif rep.skipped:
+            reason = subject.reason if isinstance(subject, NotApplicable) else _skip_reason(rep)
+            outcome, message = Outcome.NOT_APPLICABLE, reason
+        else:
+            assert call.excinfo is not None
+            outcome, message = Outcome.ERROR, f"setup failed: {_message(call.excinfo.value)}"
+    elif rep.when == "call":
+        if rep.passed:
+            outcome, message = Outcome.PASS, "compliant"
+        elif rep.skipped:
+            outcome, message = Outcome.NOT_APPLICABLE, _skip_reason(rep)
+        else:
+            assert call.excinfo is not None
+            exc = call.excinfo.value
+            if isinstance(exc, AssertionError | pytest.fail.Exception):
+                outcome, message = Outcome.FAIL, _message(exc)
+            else:
+                outcome, message = Outcome.ERROR, f"{type(exc).__name__}: {_message(exc)}"
+    else:
+        return None
+    arn = subject.arn if isinstance(subject, Subject) else None
+    return Finding(
+        rule_id=rule.id,
+        title=rule.title,
+        severity=severity if outcome is Outcome.FAIL else rule.severity.value,
+        area=rule.area,
+        outcome=outcome,
+        resource=subject.id,
+        resource_arn=arn,
+        message=message,
+        remediation=rule.remediation if outcome is Outcome.FAIL else "",
+        evidence=evidence,
+        nodeid=item.nodeid,
+    )
+
+
+def _skip_reason(rep: pytest.TestReport) -> str:
+    longrepr = rep.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return "skipped"

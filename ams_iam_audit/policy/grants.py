@@ -1,0 +1,202 @@
+"""What a policy grants: concrete actions per Allow statement, after the same document's Denies.
+
+This module answers questions and never decides outcomes; the rules in ``rules/`` do that.
+
+Deny handling is deliberately one-sided. A Deny removes an action from an Allow only when it
+certainly applies to everything that Allow covers: it has no Condition, its resources cover the
+Allow's resources, and (in resource policies) its principal covers the Allow's principal. Anything
+less certain leaves the action granted, so an uncertain case is reported rather than passed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from .actions import action_info, display_name, expand, service_actions, universe
+from .document import PolicyDocument, Statement
+
+__all__ = [
+    "Grant",
+    "allow_grants",
+    "arn_covers",
+    "principal_accounts",
+    "s3_bucket_segment",
+    "statement_actions",
+]
+
+
+@dataclass(frozen=True)
+class Grant:
+    """An Allow statement and the concrete (lowercase) actions it grants, Denies removed."""
+
+    statement: Statement
+    actions: frozenset[str]
+    denied: frozenset[str]
+
+    @property
+    def index(self) -> int:
+        return self.statement.index
+
+    @property
+    def resources(self) -> tuple[str, ...]:
+        return self.statement.resources or ()
+
+    @property
+    def resource_is_negated(self) -> bool:
+        """``NotResource`` in an Allow grants every resource but the listed ones."""
+        return self.statement.not_resources is not None
+
+    @property
+    def on_every_resource(self) -> bool:
+        """``Resource: "*"``, or ``NotResource`` (every resource but a few)."""
+        return self.resource_is_negated or "*" in self.resources
+
+    @property
+    def covers_everything(self) -> bool:
+        """Every action AWS documents (``*``, or a ``NotAction`` that leaves them all)."""
+        return universe() <= self.actions
+
+    def covers_service(self, service: str) -> bool:
+        """Every action of ``service`` (``svc:*`` or its equivalent)."""
+        actions = service_actions(service)
+        return bool(actions) and actions <= self.actions
+
+    def services(self) -> frozenset[str]:
+        return frozenset(a.split(":", 1)[0] for a in self.actions)
+
+    def of_service(self, service: str) -> frozenset[str]:
+        prefix = service.lower() + ":"
+        return frozenset(a for a in self.actions if a.startswith(prefix))
+
+    def describe(self, actions: Iterable[str] | None = None, limit: int = 40) -> dict[str, Any]:
+        """Evidence for this statement: where it is, what it says, and (some of) the actions it
+        grants, in AWS's spelling. ``limit`` keeps ``s3:*`` from listing 168 names."""
+        chosen = sorted(self.actions if actions is None else actions)
+        return {
+            "statement_index": self.index,
+            "sid": self.statement.sid,
+            "statement": dict(self.statement.raw),
+            "actions": [display_name(a) for a in chosen[:limit]],
+            "action_count": len(chosen),
+            "removed_by_deny": len(self.denied),
+        }
+
+    def constrainable(self, actions: Iterable[str]) -> frozenset[str]:
+        """Those of ``actions`` that can be limited to a resource ARN (unknown actions count as
+        constrainable: assume the worst of what the catalogue cannot vouch for)."""
+        out = set()
+        for action in actions:
+            info = action_info(action)
+            if info is None or not info.wildcard_only:
+                out.add(action)
+        return frozenset(out)
+
+
+def statement_actions(statement: Statement) -> frozenset[str]:
+    """Concrete actions a statement names: ``Action`` expanded, or every action but ``NotAction``."""
+    if statement.actions is not None:
+        return _expand_all(statement.actions)
+    assert statement.not_actions is not None
+    return universe() - _expand_all(statement.not_actions)
+
+
+@lru_cache(maxsize=65536)
+def _expand_all(patterns: tuple[str, ...]) -> frozenset[str]:
+    out: set[str] = set()
+    for pattern in patterns:
+        out |= expand(pattern)
+    return frozenset(out)
+
+
+@lru_cache(maxsize=65536)
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    # IAM resource globs: "*" matches any run of characters (including "/" and ":"), "?" one character.
+    # A "?" never stands for a wildcard of the target, so "a?" does not cover the pattern "a*".
+    parts = []
+    for ch in pattern:
+        if ch == "*":
+            parts.append(".*")
+        elif ch == "?":
+            parts.append("[^*?]")
+        else:
+            parts.append(re.escape(ch))
+    return re.compile("".join(parts), re.DOTALL)
+
+
+def arn_covers(pattern: str, target: str) -> bool:
+    """True when every ARN that ``target`` can stand for is matched by ``pattern``. ``target`` may
+    itself hold wildcards (it is usually another statement's Resource)."""
+    return _pattern_regex(pattern).fullmatch(target) is not None
+
+
+def s3_bucket_segment(resource: str) -> str | None:
+    """The bucket part of an S3 ARN (``arn:aws:s3:::name/key`` gives ``name``); ``None`` if the
+    resource is not an S3 bucket or object ARN. ``*`` alone is not an S3 ARN (it is everything)."""
+    parts = resource.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or parts[2].lower() not in ("s3", "*"):
+        return None
+    return parts[5].split("/", 1)[0]
+
+
+def principal_accounts(values: Iterable[str]) -> set[str]:
+    """Account ids named by AWS principal values: bare ids and any ARN's account field."""
+    out = set()
+    for value in values:
+        if re.fullmatch(r"\d{12}", value):
+            out.add(value)
+        else:
+            parts = value.split(":")
+            if len(parts) >= 5 and parts[0] == "arn" and re.fullmatch(r"\d{12}", parts[4]):
+                out.add(parts[4])
+    return out
+
+
+def _covers_resources(deny: Statement, allow: Statement) -> bool:
+    if deny.not_resources is not None:
+        return False
+    deny_res = deny.resources or ()
+    if "*" in deny_res:
+        return True
+    if allow.not_resources is not None:
+        return False
+    targets = allow.resources or ()
+    return bool(targets) and all(any(arn_covers(p, t) for p in deny_res) for t in targets)
+
+
+def _covers_principal(deny: Statement, allow: Statement) -> bool:
+    if deny.not_principal is not None:
+        return False
+    if deny.principal is None:
+        return True  # identity policy: the principal is the policy's holder in both statements
+    if dict(deny.principal).get("AWS") == ("*",):
+        return True
+    return deny.principal == allow.principal and allow.not_principal is None
+
+
+@lru_cache(maxsize=16384)
+def _grants(document: PolicyDocument) -> tuple[Grant, ...]:
+    denies = [s for s in document.statements if s.effect == "Deny" and not s.conditions]
+    grants = []
+    for statement in document.statements:
+        if not statement.is_allow:
+            continue
+        actions = statement_actions(statement)
+        denied: set[str] = set()
+        for deny in denies:
+            if _covers_resources(deny, statement) and _covers_principal(deny, statement):
+                denied |= actions & statement_actions(deny)
+        grants.append(Grant(statement=statement, actions=actions - denied, denied=frozenset(denied)))
+    return tuple(grants)
+
+
+def allow_grants(document: PolicyDocument) -> tuple[Grant, ...]:
+    """One :class:`Grant` per Allow statement, in document order.
+
+    Cached per document: identical documents (legacy accounts hold hundreds of byte-identical
+    per-deployment policies) are analysed once. Documents compare by value, so equal parses hit.
+    """
+    return _grants(document)

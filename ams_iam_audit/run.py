@@ -1,0 +1,162 @@
+"""One audit run's state: where the inventory came from, and its lifecycle.
+
+:func:`open_run` does everything that must happen before a single rule runs, in this order: start
+the demo account when asked, open the AWS session (assuming the role when asked), check the caller's
+account against ``--aws-account`` (the account guard), collect, save the snapshot when asked. Any
+failure is a :class:`RunError` whose message names the input that is wrong; the plugin turns it into
+a usage error, so nothing is audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .aws import AwsAccessError, AwsTarget, guard_account, open_session
+from .demo import DEMO_ACCOUNT_ID, DEMO_CREDENTIALS, DEMO_REGION, DemoAccount
+from .inventory.collect import collect
+from .inventory.model import Inventory
+from .inventory.snapshot import SnapshotError, dump_inventory, load_snapshot, save_snapshot
+from .options import AuditOptions
+
+__all__ = ["AuditRun", "RunError", "open_run", "run_from_workerinput"]
+
+
+class RunError(Exception):
+    """The run cannot start; the message says which input is wrong and how."""
+
+
+def inventory_sha256(inventory: Inventory) -> str:
+    """Digest of the inventory as snapshotted: auditors file it to tie a report to its evidence."""
+    body = json.dumps(dump_inventory(inventory), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+@dataclass
+class AuditRun:
+    inventory: Inventory
+    execution_role_arns: tuple[str, ...]
+    started_at: datetime
+    snapshot_sha256: str
+    demo: DemoAccount | None = None
+    worker_snapshot: Path | None = None
+    _owns_worker_snapshot: bool = field(default=False, repr=False)
+
+    def describe_source(self) -> str:
+        inv = self.inventory
+        if inv.source == "live":
+            where = "demo account" if self.demo is not None else "live"
+            return f"{where}, caller {inv.caller_arn}, regions {', '.join(inv.regions)}"
+        return f"{inv.source} collected {inv.collected_at.isoformat()}"
+
+    def to_workerinput(self) -> dict[str, Any]:
+        assert self.worker_snapshot is not None, "open_run(xdist=True) writes the workers' snapshot"
+        return {
+            "snapshot": str(self.worker_snapshot),
+            "execution_role_arns": list(self.execution_role_arns),
+            "started_at": self.started_at.isoformat(),
+            "source": self.inventory.source,
+        }
+
+    def close(self) -> None:
+        if self.demo is not None:
+            self.demo.stop()
+        if self._owns_worker_snapshot and self.worker_snapshot is not None:
+            self.worker_snapshot.unlink(missing_ok=True)
+
+
+def run_from_workerinput(data: dict[str, Any]) -> AuditRun:
+    """An xdist worker's run: the controller's inventory, from the snapshot it wrote."""
+    path = Path(data["snapshot"])
+    try:
+        inventory = load_snapshot(path)
+    except SnapshotError as exc:
+        raise RunError(f"worker cannot load the controller's snapshot: {exc}") from None
+    inventory = _with_source(inventory, data["source"])
+    return AuditRun(
+        inventory=inventory,
+        execution_role_arns=tuple(data["execution_role_arns"]),
+        started_at=datetime.fromisoformat(data["started_at"]),
+        snapshot_sha256=inventory_sha256(inventory),
+        worker_snapshot=path,
+    )
+
+
+def _with_source(inventory: Inventory, source: str) -> Inventory:
+    from dataclasses import replace
+
+    return replace(inventory, source=source)
+
+
+def _live(options: AuditOptions, demo: DemoAccount | None) -> Inventory:
+    if demo is not None:
+        key, secret = DEMO_CREDENTIALS
+        target = AwsTarget(
+            account_id=DEMO_ACCOUNT_ID,
+            regions=options.regions or (DEMO_REGION,),
+            endpoint_url=demo.endpoint_url,
+            access_key_id=key,
+            secret_access_key=secret,
+        )
+    else:
+        assert options.account is not None
+        target = AwsTarget(
+            account_id=options.account,
+            regions=options.regions,
+            profile=options.profile,
+            role_arn=options.role_arn,
+            endpoint_url=options.endpoint_url,
+        )
+    try:
+        clients, identity = open_session(target)
+    except AwsAccessError as exc:
+        raise RunError(str(exc)) from None
+    regions = target.regions or (clients.session.region_name or "us-east-1",)
+    return collect(clients, identity, regions)
+
+
+def open_run(options: AuditOptions, xdist: bool = False) -> AuditRun:
+    started = datetime.now(UTC)
+    demo = None
+    try:
+        if options.snapshot is not None:
+            try:
+                inventory = load_snapshot(options.snapshot)
+            except SnapshotError as exc:
+                raise RunError(f"--snapshot {exc}") from None
+            if options.account is not None:
+                try:
+                    guard_account(options.account, inventory.account_id)
+                except AwsAccessError as exc:
+                    raise RunError(
+                        f"{exc} (the snapshot {options.snapshot} is of account {inventory.account_id})"
+                    ) from None
+        else:
+            demo = DemoAccount().start() if options.demo else None
+            inventory = _live(options, demo)
+        execution = options.execution_role_arns or ((demo.execution_role_arn,) if demo is not None else ())
+        if options.save_snapshot is not None:
+            save_snapshot(inventory, options.save_snapshot)
+        run = AuditRun(
+            inventory=inventory,
+            execution_role_arns=execution,
+            started_at=started,
+            snapshot_sha256=inventory_sha256(inventory),
+            demo=demo,
+        )
+        if xdist:
+            fd, name = tempfile.mkstemp(prefix="ams-iam-audit-", suffix=".snapshot.json")
+            os.close(fd)
+            save_snapshot(inventory, Path(name))
+            run.worker_snapshot, run._owns_worker_snapshot = Path(name), True
+        return run
+    except BaseException:
+        if demo is not None:
+            demo.stop()
+        raise

