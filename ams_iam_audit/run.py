@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,8 +33,11 @@ class RunError(Exception):
 
 
 def inventory_sha256(inventory: Inventory) -> str:
-    """Digest of the inventory as snapshotted: auditors file it to tie a report to its evidence."""
-    body = json.dumps(dump_inventory(inventory), sort_keys=True, separators=(",", ":"))
+    """Digest of the inventory's content (not of how this run got it: live, or from a snapshot), so an
+    offline replay of a snapshot reports the digest of the live run that saved it."""
+    content = dump_inventory(inventory)
+    content.pop("source", None)
+    body = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -89,8 +92,6 @@ def run_from_workerinput(data: dict[str, Any]) -> AuditRun:
 
 
 def _with_source(inventory: Inventory, source: str) -> Inventory:
-    from dataclasses import replace
-
     return replace(inventory, source=source)
 
 
@@ -140,7 +141,9 @@ def open_run(options: AuditOptions, xdist: bool = False) -> AuditRun:
         else:
             demo = DemoAccount().start() if options.demo else None
             inventory = _live(options, demo)
-        execution = options.execution_role_arns or ((demo.execution_role_arn,) if demo is not None else ())
+        execution = (options.execution_role_arns or inventory.execution_role_arns
+                     or ((demo.execution_role_arn,) if demo is not None else ()))
+        inventory = replace(inventory, execution_role_arns=execution)
         if options.save_snapshot is not None:
             save_snapshot(inventory, options.save_snapshot)
         run = AuditRun(

@@ -189,6 +189,8 @@ class Inventory:
     buckets: tuple[Bucket, ...] = ()
     consumers: tuple[Consumer, ...] = ()
     source: str = "live"  # "live", "snapshot", "gaad"
+    #: the AIModelShare execution role(s) audited with this inventory (kept so a replay judges them too)
+    execution_role_arns: tuple[str, ...] = ()
 
     def section(self, name: str) -> Section | None:
         return next((s for s in self.sections if s.name == name), None)

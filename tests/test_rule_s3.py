@@ -1,0 +1,131 @@
+"""AMS-S3-001 and AMS-S3-002 against a moto account: failing, passing and adversarial documents."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from conftest import ACCOUNT, Account
+
+STAR = "*"
+
+
+def allow(action: Any, resource: Any = STAR, **extra: Any) -> dict[str, Any]:
+    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
+
+
+def deny(action: Any, resource: Any = STAR, **extra: Any) -> dict[str, Any]:
+    return {"Effect": "Deny", "Action": action, "Resource": resource, **extra}
+
+
+def test_wildcard_s3_grants(aws: Account, audit: Any) -> None:
+    bucket = ["arn:aws:s3:::team-bucket", "arn:aws:s3:::team-bucket/*"]
+    cases = {
+        # failing
+        "s3-star-on-star": [allow("s3:*")],
+        "star-on-star": [allow("*")],
+        "mixed-case": [allow(["S3:*"])],
+        "notaction-equivalent": [{"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}],
+        "put-wildcard-on-star": [allow("s3:Put*")],
+        "s3-star-on-named-bucket": [allow("s3:*", bucket)],
+        "get-on-every-bucket": [allow("s3:GetObject", "arn:aws:s3:::*/*")],
+        "notresource": [{"Effect": "Allow", "Action": "s3:GetObject", "NotResource": "arn:aws:s3:::secret/*"}],
+        "conditional-allow": [allow("s3:*", Condition={"StringEquals": {"aws:SourceVpc": "vpc-1"}})],
+        "conditional-deny-removes-nothing": [allow("s3:*"), deny("s3:*", Condition={"Bool": {"aws:MultiFactorAuthPresent": "false"}})],
+        "narrow-deny-removes-nothing": [allow("s3:*"), deny("s3:*", "arn:aws:s3:::one-bucket")],
+        # passing
+        "list-all-my-buckets-only": [allow("s3:ListAllMyBuckets")],
+        "named-actions-named-bucket": [allow(["s3:GetObject", "s3:PutObject"], bucket)],
+        "deny-overrides-allow": [allow("s3:*"), deny("s3:*")],
+        "not-s3": [allow("ec2:Describe*")],
+        "deny-only": [deny("s3:*")],
+    }
+    for name, statements in cases.items():
+        aws.policy(name, *statements)
+    aws.policy("statement-object", document={"Version": "2012-10-17", "Statement": allow("s3:*")})
+    aws.role("app-role")
+    aws.iam.put_role_policy(RoleName="app-role", PolicyName="inline-star",
+                            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [allow("s3:*")]}))
+    aws.s3.create_bucket(Bucket="public-bucket")
+    aws.s3.put_bucket_policy(Bucket="public-bucket", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::public-bucket/*"}]}))
+    aws.s3.create_bucket(Bucket="reader-bucket")
+    aws.s3.put_bucket_policy(Bucket="reader-bucket", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/app-role"}, "Action": "s3:GetObject",
+         "Resource": "arn:aws:s3:::reader-bucket/*"}]}))
+    aws.s3.create_bucket(Bucket="no-policy-bucket")
+
+    result = audit("-k", "AMS-S3-001")
+
+    outcomes = result.outcomes("AMS-S3-001")
+    failing = {n for n in cases if outcomes[f"policy/{n}"] == "fail"}
+    assert failing == {
+        "s3-star-on-star", "star-on-star", "mixed-case", "notaction-equivalent", "put-wildcard-on-star",
+        "s3-star-on-named-bucket", "get-on-every-bucket", "notresource", "conditional-allow",
+        "conditional-deny-removes-nothing", "narrow-deny-removes-nothing",
+    }
+    assert {n for n in cases if outcomes[f"policy/{n}"] == "pass"} == set(cases) - failing
+    assert outcomes["policy/statement-object"] == "fail"
+    assert outcomes["role/app-role/inline/inline-star"] == "fail"
+    assert outcomes["bucket/public-bucket"] == "fail"
+    assert outcomes["bucket/reader-bucket"] == "pass"
+    assert "bucket/no-policy-bucket" not in outcomes  # no policy, nothing to judge
+    assert result.ret == 1
+
+    # Severity follows breadth; a condition lowers it; anyone-may on a bucket is critical.
+    severity = {f["resource"]: f["severity"] for f in result.findings if f["outcome"] == "fail"}
+    assert severity["policy/s3-star-on-star"] == "high"
+    assert severity["policy/put-wildcard-on-star"] == "medium"
+    assert severity["policy/s3-star-on-named-bucket"] == "medium"
+    assert severity["policy/conditional-allow"] == "medium"
+    assert severity["bucket/public-bucket"] == "critical"
+
+    # Evidence names the offending statement, its index and the granted actions.
+    evidence = result.finding("AMS-S3-001", "policy/narrow-deny-removes-nothing")["evidence"]
+    (statement,) = evidence["statements"]
+    assert statement["statement_index"] == 0
+    assert statement["statement"] == allow("s3:*")
+    assert statement["every_s3_action"] is True
+    assert "s3:DeleteBucket" in statement["actions"] or statement["action_count"] > len(statement["actions"])
+    put = result.finding("AMS-S3-001", "policy/put-wildcard-on-star")["evidence"]["statements"][0]
+    assert "s3:PutObject" in put["actions"]
+    assert all(a.startswith("s3:Put") for a in put["actions"])
+
+
+def test_bucket_wildcards_pinned_to_account(aws: Account, audit: Any) -> None:
+    wildcard = ["arn:aws:s3:::aimodelshare*", "arn:aws:s3:::aimodelshare*/*"]
+    pinned = {"StringEquals": {"aws:ResourceAccount": ACCOUNT}}
+    cases = {
+        # failing
+        "unpinned": [allow(["s3:GetObject", "s3:PutObject"], wildcard)],
+        "if-exists-does-not-pin": [allow("s3:GetObject", wildcard, Condition={
+            "StringEqualsIfExists": {"aws:ResourceAccount": ACCOUNT}})],
+        "not-equals-does-not-pin": [allow("s3:GetObject", wildcard, Condition={
+            "StringNotEquals": {"aws:ResourceAccount": OTHER}})],
+        "like-star-does-not-pin": [allow("s3:GetObject", wildcard, Condition={"StringLike": {"aws:ResourceAccount": "*"}})],
+        "question-mark": [allow("s3:GetObject", "arn:aws:s3:::data-?/*")],
+        "mixed-case-action": [allow("S3:GETOBJECT", wildcard)],
+        # passing
+        "pinned": [allow(["s3:GetObject", "s3:PutObject"], wildcard, Condition=pinned)],
+        "pinned-s3-key": [allow("s3:GetObject", wildcard, Condition={"StringEquals": {"s3:ResourceAccount": ACCOUNT}})],
+        "pinned-org": [allow("s3:GetObject", wildcard, Condition={"StringEquals": {"aws:ResourceOrgID": "o-abc123"}})],
+        "exact-names": [allow("s3:GetObject", "arn:aws:s3:::aimodelsharealice/*")],
+        "deny-only": [deny("s3:*", wildcard)],
+        "wildcard-only-action": [allow("s3:ListAllMyBuckets", wildcard)],
+    }
+    for name, statements in cases.items():
+        aws.policy(name, *statements)
+
+    result = audit("-k", "AMS-S3-002")
+
+    outcomes = result.outcomes("AMS-S3-002")
+    assert {n for n in cases if outcomes[f"policy/{n}"] == "fail"} == {
+        "unpinned", "if-exists-does-not-pin", "not-equals-does-not-pin", "like-star-does-not-pin", "question-mark",
+        "mixed-case-action",
+    }
+    evidence = result.finding("AMS-S3-002", "policy/unpinned")["evidence"]["statements"][0]
+    assert evidence["wildcard_resources"] == wildcard
+    assert evidence["statement_index"] == 0
+
+
+OTHER = "210987654321"
