@@ -47,8 +47,14 @@ def s3_list_buckets() -> Deny:
 
 
 def s3_bucket_policy(bucket: str) -> Deny:
-    return Deny("s3", lambda r: r.method == "GET" and urlparse(r.path).path.strip("/") == bucket
-                and "policy" in urlparse(r.path).query.split("&"))
+    return Deny(
+        "s3",
+        lambda r: (
+            r.method == "GET"
+            and urlparse(r.path).path.strip("/") == bucket
+            and "policy" in urlparse(r.path).query.split("&")
+        ),
+    )
 
 
 def lambda_list_functions() -> Deny:

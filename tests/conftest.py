@@ -15,7 +15,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-import ams_iam_audit  # noqa: F401  (imported before pytester snapshots sys.modules)
+import ams_iam_audit
 import ams_iam_audit.plugin  # noqa: F401
 
 ACCOUNT = "123456789012"  # moto's default account
@@ -51,9 +51,14 @@ def moto_url(_dummy_credentials: None) -> Iterator[str]:
     url = f"http://{host}:{port}"
     # Touch every service once now: moto imports a backend on first use, and pytester's in-process
     # runs drop modules imported during a run, which would leave the server with two backends.
-    for service, call in (("sts", "get_caller_identity"), ("iam", "list_roles"), ("s3", "list_buckets"),
-                          ("lambda", "list_functions"), ("codebuild", "list_projects"),
-                          ("apigateway", "get_rest_apis")):
+    for service, call in (
+        ("sts", "get_caller_identity"),
+        ("iam", "list_roles"),
+        ("s3", "list_buckets"),
+        ("lambda", "list_functions"),
+        ("codebuild", "list_projects"),
+        ("apigateway", "get_rest_apis"),
+    ):
         getattr(boto3.client(service, endpoint_url=url, region_name="us-east-1"), call)()
     yield url
     server.stop()
@@ -82,8 +87,12 @@ class Account:
         return str(self.iam.create_policy(PolicyName=name, PolicyDocument=text)["Policy"]["Arn"])
 
     def role(self, name: str, trust: dict[str, Any] | None = None, *policy_arns: str) -> str:
-        trust = trust or {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+        trust = trust or {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ],
+        }
         arn = str(self.iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
         for policy_arn in policy_arns:
             self.iam.attach_role_policy(RoleName=name, PolicyArn=policy_arn)
@@ -145,8 +154,8 @@ def audit(pytester: pytest.Pytester, aws: Account) -> Any:
     """``audit(*args)`` audits the ``aws`` account through the plugin and returns an AuditResult."""
 
     def _run(*args: str, subprocess: bool = False) -> AuditResult:
-        return run_audit(pytester, "--aws-account", ACCOUNT, "--aws-endpoint-url", aws.url, *args,
-                         subprocess=subprocess)
+        return run_audit(
+            pytester, "--aws-account", ACCOUNT, "--aws-endpoint-url", aws.url, *args, subprocess=subprocess
+        )
 
     return _run
-

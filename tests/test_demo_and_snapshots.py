@@ -4,46 +4,82 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import ACCOUNT, OTHER_ACCOUNT, Account, AuditResult, run_audit
 
 TEMP = "temporaryaccessAImodelsharePolicy"
-TEMP_POLICIES = [f"policy/{TEMP}{h}" for h in (
-    "0a1b2c3dc0de11eeb9d10242ac120005", "3f1c2a9edfb711eea1b20242ac120002",
-    "7c9e6679e0a111efb8640242ac120003", "b2d4f6a8d4f011efa0f40242ac120004")]
-EPHEMERAL_USERS = [f"user/AI_MODELSHARE_{t}" for t in (
-    "2024_03_11_14_22_05", "2024_06_02_09_10_41", "2025_01_17_18_03_59")]
-LEGACY_POLICIES = ["policy/codebuild_policy", "policy/invokelambda", "policy/lambda_policy_a1b2c3d4e5",
-                   "policy/myService-dev-us-east-1-lambdaPolicyQm7Kx2Vb9Np4", "policy/mymodel-codebuild-policies"]
-CODEBUILD_IAM_STAR = ["policy/aimodelshare-codebuild-policy", "policy/codebuild_policy", "policy/mymodel-codebuild-policies"]
+TEMP_POLICIES = [
+    f"policy/{TEMP}{h}"
+    for h in (
+        "0a1b2c3dc0de11eeb9d10242ac120005",
+        "3f1c2a9edfb711eea1b20242ac120002",
+        "7c9e6679e0a111efb8640242ac120003",
+        "b2d4f6a8d4f011efa0f40242ac120004",
+    )
+]
+EPHEMERAL_USERS = [
+    f"user/AI_MODELSHARE_{t}" for t in ("2024_03_11_14_22_05", "2024_06_02_09_10_41", "2025_01_17_18_03_59")
+]
+LEGACY_POLICIES = [
+    "policy/codebuild_policy",
+    "policy/invokelambda",
+    "policy/lambda_policy_a1b2c3d4e5",
+    "policy/myService-dev-us-east-1-lambdaPolicyQm7Kx2Vb9Np4",
+    "policy/mymodel-codebuild-policies",
+]
+CODEBUILD_IAM_STAR = [
+    "policy/aimodelshare-codebuild-policy",
+    "policy/codebuild_policy",
+    "policy/mymodel-codebuild-policies",
+]
 
 #: Every failing finding the demo account must produce, and no other: the seeded problems.
 DEMO_FAILURES = {
     "AMS-USER-001": EPHEMERAL_USERS,
     "AMS-POLICY-001": TEMP_POLICIES,
-    "AMS-ROLE-001": ["role/codebuild_role", "role/lambda_invoke_function_assume_apigw_role_2",
-                     "role/lambda_role_a1b2c3d4e5", "role/myService-dev-us-us-east-1-lambdaRoleQm7Kx2Vb9Np4",
-                     "role/mymodel-codebuild-role"],
+    "AMS-ROLE-001": [
+        "role/codebuild_role",
+        "role/lambda_invoke_function_assume_apigw_role_2",
+        "role/lambda_role_a1b2c3d4e5",
+        "role/myService-dev-us-us-east-1-lambdaRoleQm7Kx2Vb9Np4",
+        "role/mymodel-codebuild-role",
+    ],
     "AMS-ROLE-002": LEGACY_POLICIES,
-    "AMS-S3-001": [*TEMP_POLICIES, "bucket/aimodelsharealice123456789012useast1", "policy/codebuild_policy",
-                   "policy/lambda_policy_a1b2c3d4e5", "policy/myService-dev-us-east-1-lambdaPolicyQm7Kx2Vb9Np4",
-                   "policy/mymodel-codebuild-policies"],
+    "AMS-S3-001": [
+        *TEMP_POLICIES,
+        "bucket/aimodelsharealice123456789012useast1",
+        "policy/codebuild_policy",
+        "policy/lambda_policy_a1b2c3d4e5",
+        "policy/myService-dev-us-east-1-lambdaPolicyQm7Kx2Vb9Np4",
+        "policy/mymodel-codebuild-policies",
+    ],
     "AMS-S3-002": ["policy/aimodelshare-codebuild-policy", "policy/aimodelshare-lambda-exec-policy"],
     "AMS-SHARED-001": ["role/aimodelshare-api-lambda-role", "role/aimodelshare-apigw-invoke-role"],
     "AMS-SHARED-002": ["role/aimodelshare-codebuild-role", "role/aimodelshare-lambda-exec"],
     "AMS-PRIV-001": CODEBUILD_IAM_STAR,
     "AMS-PRIV-002": TEMP_POLICIES,
-    "AMS-PRIV-003": [*TEMP_POLICIES, *CODEBUILD_IAM_STAR, "policy/aimodelshare-lambda-exec-policy",
-                     "policy/lambda_policy_a1b2c3d4e5", "policy/myService-dev-us-east-1-lambdaPolicyQm7Kx2Vb9Np4"],
+    "AMS-PRIV-003": [
+        *TEMP_POLICIES,
+        *CODEBUILD_IAM_STAR,
+        "policy/aimodelshare-lambda-exec-policy",
+        "policy/lambda_policy_a1b2c3d4e5",
+        "policy/myService-dev-us-east-1-lambdaPolicyQm7Kx2Vb9Np4",
+    ],
     "AMS-LINT-001": TEMP_POLICIES,
 }
 #: Clean resources that must pass every rule that judges them.
-DEMO_CLEAN = ["user/alice", "user/ml-platform-ci", "role/analytics-lambda-role", "policy/data-lake-read",
-              "policy/billing-readonly", "group/data-scientists/inline/read-data-lake",
-              "bucket/corp-data-lake-123456789012", "role/aimodelshare-execution-role",
-              "policy/aimodelshare-execution-policy"]
+DEMO_CLEAN = [
+    "user/alice",
+    "user/ml-platform-ci",
+    "role/analytics-lambda-role",
+    "policy/data-lake-read",
+    "policy/billing-readonly",
+    "group/data-scientists/inline/read-data-lake",
+    "bucket/corp-data-lake-123456789012",
+    "role/aimodelshare-execution-role",
+    "policy/aimodelshare-execution-policy",
+]
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +93,27 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[AuditResult, Pat
 
     report = pytester_dir / "report"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "--aws-account", "demo", "-p", "no:cacheprovider", "--report-dir",
-         str(report), "--save-snapshot", str(snapshot), "--junitxml", str(pytester_dir / "junit.xml")],
-        cwd=pytester_dir, capture_output=True, text=True, timeout=300, check=False)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--aws-account",
+            "demo",
+            "-p",
+            "no:cacheprovider",
+            "--report-dir",
+            str(report),
+            "--save-snapshot",
+            str(snapshot),
+            "--junitxml",
+            str(pytester_dir / "junit.xml"),
+        ],
+        cwd=pytester_dir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     document = json.loads((report / "findings.json").read_text())
     return AuditResult(proc.returncode, proc.stdout.splitlines(), proc.stdout, proc.stderr, report, document), snapshot
 
@@ -79,8 +133,11 @@ def test_demo_fails_exactly_the_seeded_problems(demo_run: tuple[AuditResult, Pat
         assert set(judged) == {"pass"}, (resource, judged)
     not_applicable = sorted((f["rule_id"], f["resource"]) for f in result.findings if f["outcome"] == "not-applicable")
     assert not_applicable == [
-        ("AMS-SHARED-002", "role/aimodelshare-api-lambda-role"), ("AMS-SHARED-002", "role/aimodelshare-apigw-invoke-role"),
-        ("AMS-SHARED-003", "role/aimodelshare-api-lambda-role"), ("AMS-SHARED-003", "role/aimodelshare-apigw-invoke-role")]
+        ("AMS-SHARED-002", "role/aimodelshare-api-lambda-role"),
+        ("AMS-SHARED-002", "role/aimodelshare-apigw-invoke-role"),
+        ("AMS-SHARED-003", "role/aimodelshare-api-lambda-role"),
+        ("AMS-SHARED-003", "role/aimodelshare-apigw-invoke-role"),
+    ]
 
 
 def test_demo_results_carry_run_metadata_and_summary(demo_run: tuple[AuditResult, Path]) -> None:
@@ -106,14 +163,27 @@ def test_junit_properties(demo_run: tuple[AuditResult, Path]) -> None:
     assert '<property name="resource" value="user/AI_MODELSHARE_2024_03_11_14_22_05" />' in junit
 
 
-def test_snapshot_replays_offline_to_the_same_findings(demo_run: tuple[AuditResult, Path], pytester: pytest.Pytester) -> None:
+def test_snapshot_replays_offline_to_the_same_findings(
+    demo_run: tuple[AuditResult, Path], pytester: pytest.Pytester
+) -> None:
     live, snapshot = demo_run
     offline = run_audit(pytester, "--snapshot", str(snapshot), "--aws-account", ACCOUNT)
     assert offline.ret == 1
-    strip = lambda fs: sorted((f["rule_id"], f["resource"], f["outcome"], f["severity"], f["message"],  # noqa: E731
-                               json.dumps(f["evidence"], sort_keys=True)) for f in fs)
+    def strip(fs):
+        return sorted(
+            (
+                f["rule_id"],
+                f["resource"],
+                f["outcome"],
+                f["severity"],
+                f["message"],
+                json.dumps(f["evidence"], sort_keys=True),
+            )
+            for f in fs
+        )
     assert strip(offline.findings) == strip(live.findings)
-    assert offline.document is not None and live.document is not None
+    assert offline.document is not None
+    assert live.document is not None
     assert offline.document["run"]["inventory_sha256"] == live.document["run"]["inventory_sha256"]
     assert offline.document["run"]["source"] == "snapshot"
     text = snapshot.read_text()
@@ -125,7 +195,8 @@ def test_snapshot_of_another_account_is_refused(demo_run: tuple[AuditResult, Pat
     _, snapshot = demo_run
     result = run_audit(pytester, "--snapshot", str(snapshot), "--aws-account", OTHER_ACCOUNT)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert OTHER_ACCOUNT in result.stderr and ACCOUNT in result.stderr
+    assert OTHER_ACCOUNT in result.stderr
+    assert ACCOUNT in result.stderr
     assert result.document is None
 
 
@@ -181,5 +252,3 @@ def test_missing_snapshot_file(pytester: pytest.Pytester) -> None:
     result = run_audit(pytester, "--snapshot", "nowhere.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "nowhere.json: cannot read" in result.stderr
-
-

@@ -66,29 +66,62 @@ def test_ephemeral_users_and_their_policies(aws: Account, audit: Any) -> None:
 def test_per_deployment_roles_with_their_consumers(aws: Account, audit: Any) -> None:
     legacy = aws.policy("lambda_policy_a1b2c3d4e5", document=library_template("legacy", "iam_lambda_policy"))
     role = aws.role("lambda_role_a1b2c3d4e5", None, legacy)
-    aws.client("lambda").create_function(FunctionName="modfunctiona1b2c3d4e5", Runtime="python3.12", Role=role,
-                                         Handler="main.handler", Code={"ZipFile": _zip()})
-    build = aws.role("codebuild_role", {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "codebuild.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    aws.client("lambda").create_function(
+        FunctionName="modfunctiona1b2c3d4e5",
+        Runtime="python3.12",
+        Role=role,
+        Handler="main.handler",
+        Code={"ZipFile": _zip()},
+    )
+    build = aws.role(
+        "codebuild_role",
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "codebuild.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ],
+        },
+    )
     aws.client("codebuild").create_project(
-        name="image-build", serviceRole=build, source={"type": "S3", "location": "b/src.zip"},
+        name="image-build",
+        serviceRole=build,
+        source={"type": "S3", "location": "b/src.zip"},
         artifacts={"type": "NO_ARTIFACTS"},
-        environment={"type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0", "computeType": "BUILD_GENERAL1_SMALL"})
+        environment={
+            "type": "LINUX_CONTAINER",
+            "image": "aws/codebuild/standard:7.0",
+            "computeType": "BUILD_GENERAL1_SMALL",
+        },
+    )
     invoke = aws.role("lambda_invoke_function_assume_apigw_role_2")
     apigw = aws.client("apigateway")
     api = apigw.create_rest_api(name="modelapi")
     root = apigw.get_resources(restApiId=api["id"])["items"][0]["id"]
     apigw.put_method(restApiId=api["id"], resourceId=root, httpMethod="POST", authorizationType="NONE")
-    apigw.put_integration(restApiId=api["id"], resourceId=root, httpMethod="POST", type="AWS_PROXY",
-                          integrationHttpMethod="POST", credentials=invoke,
-                          uri="arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/x/invocations")
+    apigw.put_integration(
+        restApiId=api["id"],
+        resourceId=root,
+        httpMethod="POST",
+        type="AWS_PROXY",
+        integrationHttpMethod="POST",
+        credentials=invoke,
+        uri="arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/x/invocations",
+    )
     # A lambda in a second region uses the myService role: found only when that region is audited.
     service_role = aws.role("myService-dev-us-eu-west-1-lambdaRoleQm7Kx2Vb9Np4")
     aws.client("lambda", "eu-west-1").create_function(
-        FunctionName="evalfunctionQm7Kx2Vb9Np4", Runtime="python3.12", Role=service_role, Handler="main.handler",
-        Code={"ZipFile": _zip()})
+        FunctionName="evalfunctionQm7Kx2Vb9Np4",
+        Runtime="python3.12",
+        Role=service_role,
+        Handler="main.handler",
+        Code={"ZipFile": _zip()},
+    )
     # Weak patterns count only with their partner policy beside them.
-    aws.role("proj-lambda-role", None, aws.policy("proj-lambda-policy", {"Effect": "Allow", "Action": "logs:*", "Resource": "*"}))
+    aws.role(
+        "proj-lambda-role",
+        None,
+        aws.policy("proj-lambda-policy", {"Effect": "Allow", "Action": "logs:*", "Resource": "*"}),
+    )
     aws.role("analytics-lambda-role")
     aws.policy("other-lambda-policy", {"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*"})
     aws.role("aimodelshare-codebuild-role")  # the shared replacement itself is not legacy
@@ -123,7 +156,8 @@ def test_per_deployment_roles_with_their_consumers(aws: Account, audit: Any) -> 
     assert consumers("codebuild_role") == [("codebuild", "image-build", "us-east-1")]
     assert consumers("lambda_invoke_function_assume_apigw_role_2") == [("apigateway", "modelapi POST /", "us-east-1")]
     assert consumers("myService-dev-us-eu-west-1-lambdaRoleQm7Kx2Vb9Np4") == [
-        ("lambda", "evalfunctionQm7Kx2Vb9Np4", "eu-west-1")]
+        ("lambda", "evalfunctionQm7Kx2Vb9Np4", "eu-west-1")
+    ]
     evidence = result.finding("AMS-ROLE-001", "role/codebuild_role")["evidence"]
     assert evidence["replaced_by"] == "aimodelshare-codebuild-role"
     assert evidence["replacement_exists"] is True

@@ -13,8 +13,10 @@ LAMBDA = "lambda.amazonaws.com"
 
 
 def trust(principal: Any, **extra: Any) -> dict[str, Any]:
-    return {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole", **extra}]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole", **extra}],
+    }
 
 
 def provision_shared_roles(aws: Account) -> None:
@@ -31,8 +33,17 @@ def test_desired_state_passes_every_rule(aws: Account, audit: Any) -> None:
 
     assert result.ret == 0, result.stdout
     judged = {f["rule_id"] for f in result.findings if f["outcome"] == "pass"}
-    assert {"AMS-SHARED-001", "AMS-SHARED-002", "AMS-SHARED-003", "AMS-S3-001", "AMS-S3-002", "AMS-PRIV-001",
-            "AMS-PRIV-002", "AMS-PRIV-003", "AMS-LINT-001"} <= judged
+    assert {
+        "AMS-SHARED-001",
+        "AMS-SHARED-002",
+        "AMS-SHARED-003",
+        "AMS-S3-001",
+        "AMS-S3-002",
+        "AMS-PRIV-001",
+        "AMS-PRIV-002",
+        "AMS-PRIV-003",
+        "AMS-LINT-001",
+    } <= judged
     assert not [f for f in result.findings if f["outcome"] in ("fail", "error")]
 
 
@@ -46,33 +57,65 @@ def test_shared_roles_drift(aws: Account, audit: Any) -> None:
         statement["Sid"] = "Changed" + str(statement.get("Sid"))
         if isinstance(statement["Action"], list) and len(statement["Action"]) == 1:
             statement["Action"] = statement["Action"][0].upper()
-    aws.role(codebuild.role_name, dict(codebuild.trust),
-             aws.policy(codebuild.policy_name, document={"Version": "2012-10-17", "Statement": statements}))
+    aws.role(
+        codebuild.role_name,
+        dict(codebuild.trust),
+        aws.policy(codebuild.policy_name, document={"Version": "2012-10-17", "Statement": statements}),
+    )
     # Refactored library's policy (drifted) and a trust that also admits API Gateway.
     lambda_exec = specs["aimodelshare-lambda-exec"]
-    aws.role(lambda_exec.role_name, trust({"Service": [LAMBDA, "apigateway.amazonaws.com"]}),
-             aws.policy(lambda_exec.policy_name, document=library_template("refactored", "iam_lambda_policy")))
+    aws.role(
+        lambda_exec.role_name,
+        trust({"Service": [LAMBDA, "apigateway.amazonaws.com"]}),
+        aws.policy(lambda_exec.policy_name, document=library_template("refactored", "iam_lambda_policy")),
+    )
     # Right policy, plus something broader beside it, and a harmless subset.
     api = specs["aimodelshare-api-lambda-role"]
-    aws.role(api.role_name, dict(api.trust), aws.policy(api.policy_name, document=api.policy_for(ACCOUNT)),
-             aws.policy("extra-admin", {"Effect": "Allow", "Action": "iam:*", "Resource": "*"}))
+    aws.role(
+        api.role_name,
+        dict(api.trust),
+        aws.policy(api.policy_name, document=api.policy_for(ACCOUNT)),
+        aws.policy("extra-admin", {"Effect": "Allow", "Action": "iam:*", "Resource": "*"}),
+    )
     invoke = specs["aimodelshare-apigw-invoke-role"]
     aws.role(invoke.role_name, dict(invoke.trust), aws.policy(invoke.policy_name, document=invoke.policy_for(ACCOUNT)))
-    aws.iam.put_role_policy(RoleName=invoke.role_name, PolicyName="subset", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "lambda:InvokeFunction",
-                                                "Resource": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:modfunction1"}]}))
+    aws.iam.put_role_policy(
+        RoleName=invoke.role_name,
+        PolicyName="subset",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "lambda:InvokeFunction",
+                        "Resource": f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:modfunction1",
+                    }
+                ],
+            }
+        ),
+    )
 
     result = audit("-m", "shared_roles")
 
     assert result.outcomes("AMS-SHARED-001") == {
-        "role/aimodelshare-codebuild-role": "pass", "role/aimodelshare-lambda-exec": "fail",
-        "role/aimodelshare-api-lambda-role": "pass", "role/aimodelshare-apigw-invoke-role": "pass"}
+        "role/aimodelshare-codebuild-role": "pass",
+        "role/aimodelshare-lambda-exec": "fail",
+        "role/aimodelshare-api-lambda-role": "pass",
+        "role/aimodelshare-apigw-invoke-role": "pass",
+    }
     assert result.outcomes("AMS-SHARED-002") == {
-        "role/aimodelshare-codebuild-role": "pass", "role/aimodelshare-lambda-exec": "fail",
-        "role/aimodelshare-api-lambda-role": "pass", "role/aimodelshare-apigw-invoke-role": "pass"}
+        "role/aimodelshare-codebuild-role": "pass",
+        "role/aimodelshare-lambda-exec": "fail",
+        "role/aimodelshare-api-lambda-role": "pass",
+        "role/aimodelshare-apigw-invoke-role": "pass",
+    }
     assert result.outcomes("AMS-SHARED-003") == {
-        "role/aimodelshare-codebuild-role": "pass", "role/aimodelshare-lambda-exec": "pass",
-        "role/aimodelshare-api-lambda-role": "fail", "role/aimodelshare-apigw-invoke-role": "pass"}
+        "role/aimodelshare-codebuild-role": "pass",
+        "role/aimodelshare-lambda-exec": "pass",
+        "role/aimodelshare-api-lambda-role": "fail",
+        "role/aimodelshare-apigw-invoke-role": "pass",
+    }
     trust_finding = result.finding("AMS-SHARED-001", "role/aimodelshare-lambda-exec")
     assert "apigateway.amazonaws.com" in trust_finding["message"]
     drift = result.finding("AMS-SHARED-002", "role/aimodelshare-lambda-exec")["evidence"]
@@ -104,17 +147,26 @@ def test_execution_role(aws: Account, audit: Any) -> None:
         "exec-aws-star": trust({"AWS": "*"}),
         "exec-foreign-root": trust({"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:root"}),
         "exec-foreign-id": trust({"AWS": OTHER_ACCOUNT}),
-        "exec-foreign-external-id": trust({"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:root"},
-                                          Condition={"StringEquals": {"sts:ExternalId": "x-123"}}),
+        "exec-foreign-external-id": trust(
+            {"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:root"}, Condition={"StringEquals": {"sts:ExternalId": "x-123"}}
+        ),
         "exec-foreign-named-role": trust({"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:role/deployer"}),
         "exec-admin": trust({"AWS": f"arn:aws:iam::{ACCOUNT}:user/ci"}),
     }
     for name, document in cases.items():
         aws.role(name, document)
-    aws.iam.put_role_policy(RoleName="exec-admin", PolicyName="all", PolicyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "*", "Resource": "*"}}))
-    aws.role("exec-iam-star", trust({"AWS": f"arn:aws:iam::{ACCOUNT}:user/ci"}),
-             aws.policy("iam-star", {"Effect": "Allow", "NotAction": "s3:*", "Resource": "*"}))
+    aws.iam.put_role_policy(
+        RoleName="exec-admin",
+        PolicyName="all",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "*", "Resource": "*"}}
+        ),
+    )
+    aws.role(
+        "exec-iam-star",
+        trust({"AWS": f"arn:aws:iam::{ACCOUNT}:user/ci"}),
+        aws.policy("iam-star", {"Effect": "Allow", "NotAction": "s3:*", "Resource": "*"}),
+    )
 
     outcomes: dict[str, tuple[str, str]] = {}
     for name in [*cases, "exec-iam-star", "exec-missing"]:
@@ -163,10 +215,18 @@ def test_privilege_rules(aws: Account, audit: Any) -> None:
         "pass-role-to-lambda": [allow("iam:PassRole", Condition={"StringEquals": {"iam:PassedToService": LAMBDA}})],
         "pass-role-named": [allow("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/aimodelshare-lambda-exec")],
         "put-role-policy-all-roles": [allow(["iam:CreateRole", "iam:PutRolePolicy"], every_role)],
-        "put-role-policy-bounded": [allow(["iam:CreateRole", "iam:PutRolePolicy"], every_role, Condition={
-            "StringEquals": {"iam:PermissionsBoundary": f"arn:aws:iam::{ACCOUNT}:policy/boundary"}})],
+        "put-role-policy-bounded": [
+            allow(
+                ["iam:CreateRole", "iam:PutRolePolicy"],
+                every_role,
+                Condition={"StringEquals": {"iam:PermissionsBoundary": f"arn:aws:iam::{ACCOUNT}:policy/boundary"}},
+            )
+        ],
         "attach-partial-wildcard": [allow("iam:Attach*", every_role)],
-        "deny-removes-escalation": [allow("iam:PassRole"), {"Effect": "Deny", "Action": "iam:PassRole", "Resource": "*"}],
+        "deny-removes-escalation": [
+            allow("iam:PassRole"),
+            {"Effect": "Deny", "Action": "iam:PassRole", "Resource": "*"},
+        ],
     }
     for name, statements in cases.items():
         aws.policy(name, *statements)
@@ -177,7 +237,11 @@ def test_privilege_rules(aws: Account, audit: Any) -> None:
     assert {n for n in cases if admin[f"policy/{n}"] == "fail"} == {"star-star", "iam-star", "notaction-admin"}
     escalation = result.outcomes("AMS-PRIV-002")
     assert {n for n in cases if escalation[f"policy/{n}"] == "fail"} == {
-        "pass-role-anywhere", "pass-role-mixed-case", "put-role-policy-all-roles", "attach-partial-wildcard"}
+        "pass-role-anywhere",
+        "pass-role-mixed-case",
+        "put-role-policy-all-roles",
+        "attach-partial-wildcard",
+    }
     evidence = result.finding("AMS-PRIV-002", "policy/put-role-policy-all-roles")["evidence"]["statements"][0]
     assert evidence["escalating_actions"] == ["iam:CreateRole", "iam:PutRolePolicy"]
 
@@ -185,23 +249,35 @@ def test_privilege_rules(aws: Account, audit: Any) -> None:
 def test_service_wide_wildcards_only_in_aimodelshare_policies(aws: Account, audit: Any) -> None:
     legacy = aws.policy("lambda_policy_abc", document=library_template("legacy", "iam_lambda_policy"))
     aws.role("lambda_role_abc", None, legacy)
-    aws.policy("aimodelshare-api-lambda-policy", {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"})
+    aws.policy(
+        "aimodelshare-api-lambda-policy", {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"}
+    )
     aws.policy("team-lambda-admin", {"Effect": "Allow", "Action": "lambda:*", "Resource": "*"})  # not ours to judge
     result = audit("-k", "AMS-PRIV-003")
     assert result.outcomes("AMS-PRIV-003") == {
-        "policy/lambda_policy_abc": "fail", "policy/aimodelshare-api-lambda-policy": "pass"}
+        "policy/lambda_policy_abc": "fail",
+        "policy/aimodelshare-api-lambda-policy": "pass",
+    }
     statement = result.finding("AMS-PRIV-003", "policy/lambda_policy_abc")["evidence"]["statements"]
     assert [s["services"] for s in statement] == [["logs"], ["s3"]]
 
 
 def test_lint(aws: Account, audit: Any) -> None:
-    aws.policy("temporaryaccessAImodelsharePolicyabc", document=library_template(
-        "legacy", "bucketpolicy_custom_s3_policy", bucket="aimodelsharebob"))
-    aws.policy("aimodelshare-lambda-exec-policy", document=next(
-        s for s in shared_roles() if s.role_name == "aimodelshare-lambda-exec").policy_for(ACCOUNT))
+    aws.policy(
+        "temporaryaccessAImodelsharePolicyabc",
+        document=library_template("legacy", "bucketpolicy_custom_s3_policy", bucket="aimodelsharebob"),
+    )
+    aws.policy(
+        "aimodelshare-lambda-exec-policy",
+        document=next(s for s in shared_roles() if s.role_name == "aimodelshare-lambda-exec").policy_for(ACCOUNT),
+    )
     result = audit("-k", "AMS-LINT-001")
     assert result.outcomes("AMS-LINT-001") == {
-        "policy/temporaryaccessAImodelsharePolicyabc": "fail", "policy/aimodelshare-lambda-exec-policy": "pass"}
-    issues = {i["issue"] for i in result.finding("AMS-LINT-001", "policy/temporaryaccessAImodelsharePolicyabc")[
-        "evidence"]["lint"]}
+        "policy/temporaryaccessAImodelsharePolicyabc": "fail",
+        "policy/aimodelshare-lambda-exec-policy": "pass",
+    }
+    issues = {
+        i["issue"]
+        for i in result.finding("AMS-LINT-001", "policy/temporaryaccessAImodelsharePolicyabc")["evidence"]["lint"]
+    }
     assert issues == {"RESOURCE_MISMATCH", "INVALID_ARN"}

@@ -31,7 +31,10 @@ def test_wildcard_s3_grants(aws: Account, audit: Any) -> None:
         "get-on-every-bucket": [allow("s3:GetObject", "arn:aws:s3:::*/*")],
         "notresource": [{"Effect": "Allow", "Action": "s3:GetObject", "NotResource": "arn:aws:s3:::secret/*"}],
         "conditional-allow": [allow("s3:*", Condition={"StringEquals": {"aws:SourceVpc": "vpc-1"}})],
-        "conditional-deny-removes-nothing": [allow("s3:*"), deny("s3:*", Condition={"Bool": {"aws:MultiFactorAuthPresent": "false"}})],
+        "conditional-deny-removes-nothing": [
+            allow("s3:*"),
+            deny("s3:*", Condition={"Bool": {"aws:MultiFactorAuthPresent": "false"}}),
+        ],
         "narrow-deny-removes-nothing": [allow("s3:*"), deny("s3:*", "arn:aws:s3:::one-bucket")],
         # passing
         "list-all-my-buckets-only": [allow("s3:ListAllMyBuckets")],
@@ -44,15 +47,40 @@ def test_wildcard_s3_grants(aws: Account, audit: Any) -> None:
         aws.policy(name, *statements)
     aws.policy("statement-object", document={"Version": "2012-10-17", "Statement": allow("s3:*")})
     aws.role("app-role")
-    aws.iam.put_role_policy(RoleName="app-role", PolicyName="inline-star",
-                            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [allow("s3:*")]}))
+    aws.iam.put_role_policy(
+        RoleName="app-role",
+        PolicyName="inline-star",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [allow("s3:*")]}),
+    )
     aws.s3.create_bucket(Bucket="public-bucket")
-    aws.s3.put_bucket_policy(Bucket="public-bucket", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::public-bucket/*"}]}))
+    aws.s3.put_bucket_policy(
+        Bucket="public-bucket",
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::public-bucket/*"}
+                ],
+            }
+        ),
+    )
     aws.s3.create_bucket(Bucket="reader-bucket")
-    aws.s3.put_bucket_policy(Bucket="reader-bucket", Policy=json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/app-role"}, "Action": "s3:GetObject",
-         "Resource": "arn:aws:s3:::reader-bucket/*"}]}))
+    aws.s3.put_bucket_policy(
+        Bucket="reader-bucket",
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/app-role"},
+                        "Action": "s3:GetObject",
+                        "Resource": "arn:aws:s3:::reader-bucket/*",
+                    }
+                ],
+            }
+        ),
+    )
     aws.s3.create_bucket(Bucket="no-policy-bucket")
 
     result = audit("-k", "AMS-S3-001")
@@ -60,9 +88,17 @@ def test_wildcard_s3_grants(aws: Account, audit: Any) -> None:
     outcomes = result.outcomes("AMS-S3-001")
     failing = {n for n in cases if outcomes[f"policy/{n}"] == "fail"}
     assert failing == {
-        "s3-star-on-star", "star-on-star", "mixed-case", "notaction-equivalent", "put-wildcard-on-star",
-        "s3-star-on-named-bucket", "get-on-every-bucket", "notresource", "conditional-allow",
-        "conditional-deny-removes-nothing", "narrow-deny-removes-nothing",
+        "s3-star-on-star",
+        "star-on-star",
+        "mixed-case",
+        "notaction-equivalent",
+        "put-wildcard-on-star",
+        "s3-star-on-named-bucket",
+        "get-on-every-bucket",
+        "notresource",
+        "conditional-allow",
+        "conditional-deny-removes-nothing",
+        "narrow-deny-removes-nothing",
     }
     assert {n for n in cases if outcomes[f"policy/{n}"] == "pass"} == set(cases) - failing
     assert outcomes["policy/statement-object"] == "fail"
@@ -98,11 +134,15 @@ def test_bucket_wildcards_pinned_to_account(aws: Account, audit: Any) -> None:
     cases = {
         # failing
         "unpinned": [allow(["s3:GetObject", "s3:PutObject"], wildcard)],
-        "if-exists-does-not-pin": [allow("s3:GetObject", wildcard, Condition={
-            "StringEqualsIfExists": {"aws:ResourceAccount": ACCOUNT}})],
-        "not-equals-does-not-pin": [allow("s3:GetObject", wildcard, Condition={
-            "StringNotEquals": {"aws:ResourceAccount": OTHER}})],
-        "like-star-does-not-pin": [allow("s3:GetObject", wildcard, Condition={"StringLike": {"aws:ResourceAccount": "*"}})],
+        "if-exists-does-not-pin": [
+            allow("s3:GetObject", wildcard, Condition={"StringEqualsIfExists": {"aws:ResourceAccount": ACCOUNT}})
+        ],
+        "not-equals-does-not-pin": [
+            allow("s3:GetObject", wildcard, Condition={"StringNotEquals": {"aws:ResourceAccount": OTHER}})
+        ],
+        "like-star-does-not-pin": [
+            allow("s3:GetObject", wildcard, Condition={"StringLike": {"aws:ResourceAccount": "*"}})
+        ],
         "question-mark": [allow("s3:GetObject", "arn:aws:s3:::data-?/*")],
         "mixed-case-action": [allow("S3:GETOBJECT", wildcard)],
         # passing
@@ -120,7 +160,11 @@ def test_bucket_wildcards_pinned_to_account(aws: Account, audit: Any) -> None:
 
     outcomes = result.outcomes("AMS-S3-002")
     assert {n for n in cases if outcomes[f"policy/{n}"] == "fail"} == {
-        "unpinned", "if-exists-does-not-pin", "not-equals-does-not-pin", "like-star-does-not-pin", "question-mark",
+        "unpinned",
+        "if-exists-does-not-pin",
+        "not-equals-does-not-pin",
+        "like-star-does-not-pin",
+        "question-mark",
         "mixed-case-action",
     }
     evidence = result.finding("AMS-S3-002", "policy/unpinned")["evidence"]["statements"][0]

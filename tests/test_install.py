@@ -1,0 +1,58 @@
+"""A plain (non-editable) install finds its built-in rules from any directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_installed_package_audits_the_demo_from_any_directory(tmp_path: Path) -> None:
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    assert (target / "ams_iam_audit" / "rules" / "test_s3.py").is_file()
+    assert (target / "ams_iam_audit" / "data" / "shared_roles.json").is_file()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--aws-account", "demo", "-p", "no:cacheprovider", "-q"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # the demo holds findings
+    findings = json.loads((elsewhere / "ams-iam-audit-report" / "findings.json").read_text())
+    assert len({f["rule_id"] for f in findings["findings"]}) == 15
+    # The rules that ran are the installed copy, not this checkout's.
+    probe = subprocess.run(
+        [sys.executable, "-c", "from ams_iam_audit.plugin import builtin_rules_dir; print(builtin_rules_dir())"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert Path(probe.stdout.strip()) == target / "ams_iam_audit" / "rules"

@@ -1,0 +1,224 @@
+"""How the plugin behaves for a user: guards, errors, coverage gaps, selection, xdist, team rules."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from typing import Any
+
+import pytest
+from aws_proxy import denying_proxy, lambda_list_functions, query_action, s3_bucket_policy, s3_list_buckets
+from conftest import ACCOUNT, OTHER_ACCOUNT, Account, run_audit
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--aws-account", "12345"], "--aws-account: '12345' is neither a 12-digit account id nor 'demo'"),
+        (["--aws-account", ACCOUNT, "--aws-region", "mars-1"], "--aws-region: 'mars-1' is not a region name"),
+        (
+            ["--aws-account", ACCOUNT, "--aws-role-arn", "arn:aws:iam::1:user/x"],
+            "--aws-role-arn: 'arn:aws:iam::1:user/x'",
+        ),
+        (["--aws-account", "demo", "--snapshot", "x.json"], "--snapshot and --aws-account demo exclude each other"),
+    ],
+)
+def test_bad_options(pytester: pytest.Pytester, args: list[str], message: str) -> None:
+    result = run_audit(pytester, *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr, result.stderr
+    assert result.document is None
+
+
+def test_account_guard(pytester: pytest.Pytester, aws: Account) -> None:
+    aws.iam.create_user(UserName="AI_MODELSHARE_2024_01_01_00_00_00")
+    result = run_audit(pytester, "--aws-account", OTHER_ACCOUNT, "--aws-endpoint-url", aws.url)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"--aws-account is {OTHER_ACCOUNT} but the credentials reach account {ACCOUNT}" in result.stderr
+    assert "nothing was audited" in result.stderr
+    assert result.document is None
+    # An assumed role in another account is caught the same way, naming both accounts.
+    assumed = run_audit(
+        pytester,
+        "--aws-account",
+        ACCOUNT,
+        "--aws-endpoint-url",
+        aws.url,
+        "--aws-role-arn",
+        f"arn:aws:iam::{OTHER_ACCOUNT}:role/auditor",
+    )
+    assert assumed.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"reach account {OTHER_ACCOUNT} as arn:aws:sts::{OTHER_ACCOUNT}:assumed-role/auditor" in assumed.stderr
+
+
+def test_assume_role_failure_names_the_role(pytester: pytest.Pytester, aws: Account) -> None:
+    with denying_proxy(aws.url, query_action("AssumeRole")) as proxy:
+        result = run_audit(
+            pytester,
+            "--aws-account",
+            ACCOUNT,
+            "--aws-endpoint-url",
+            proxy.url,
+            "--aws-role-arn",
+            f"arn:aws:iam::{ACCOUNT}:role/auditor",
+        )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"cannot assume role arn:aws:iam::{ACCOUNT}:role/auditor: AccessDenied" in result.stderr
+    assert result.document is None
+
+
+def test_unreadable_sections_are_errors_never_passes(pytester: pytest.Pytester, aws: Account) -> None:
+    aws.iam.create_user(UserName="AI_MODELSHARE_2024_01_01_00_00_00")
+    aws.iam.create_access_key(UserName="AI_MODELSHARE_2024_01_01_00_00_00")
+    aws.role("lambda_role_abc")
+    aws.s3.create_bucket(Bucket="aimodelshare-data")
+    denies = (s3_list_buckets(), lambda_list_functions(), query_action("GenerateCredentialReport"))
+    with denying_proxy(aws.url, *denies) as proxy:
+        result = run_audit(
+            pytester,
+            "--aws-account",
+            ACCOUNT,
+            "--aws-endpoint-url",
+            proxy.url,
+            "-k",
+            "AMS-S3-001 or AMS-USER-001 or AMS-ROLE-001",
+        )
+    assert proxy.denied
+    s3 = result.finding("AMS-S3-001", "unreadable-s3")
+    assert s3["outcome"] == "error"
+    assert s3["evidence"]["unreadable"][0]["missing_permission"] == "s3:ListAllMyBuckets"
+    assert "AccessDenied" in s3["message"]
+    # Consumers of the role could not be listed: the evidence says so instead of "no consumers".
+    role = result.finding("AMS-ROLE-001", "role/lambda_role_abc")["evidence"]
+    assert role["consumers_complete"] is False
+    assert any("lambda:us-east-1" in gap and "lambda:ListFunctions" in gap for gap in role["consumers_unreadable"])
+    # The credential report was refused: keys come from ListAccessKeys instead, with their masked ids.
+    keys = result.finding("AMS-USER-001", "user/AI_MODELSHARE_2024_01_01_00_00_00")["evidence"]["access_keys"]
+    assert keys[0]["id"].startswith("AKIA")
+    assert "*" in keys[0]["id"]
+    assert result.document is not None
+    coverage = {c["section"]: c for c in result.document["coverage"]}
+    assert coverage["access_keys"]["source"].startswith("ListAccessKeys (credential report unavailable")
+    assert coverage["s3"]["readable"] is False
+    assert "coverage gap: s3: unreadable" in result.stdout
+    assert result.ret == 1
+
+
+def test_iam_unreadable_means_every_iam_rule_errors(pytester: pytest.Pytester, aws: Account) -> None:
+    aws.iam.create_user(UserName="alice")
+    with denying_proxy(aws.url, query_action("GetAccountAuthorizationDetails")) as proxy:
+        result = run_audit(
+            pytester,
+            "--aws-account",
+            ACCOUNT,
+            "--aws-endpoint-url",
+            proxy.url,
+            "--aws-execution-role-arn",
+            f"arn:aws:iam::{ACCOUNT}:role/exec",
+        )
+    outcomes = {f["outcome"] for f in result.findings if f["rule_id"] != "AMS-S3-001"}
+    assert outcomes == {"error"}, result.outcomes()
+    assert all(
+        "iam:GetAccountAuthorizationDetails" in json.dumps(f["evidence"])
+        for f in result.findings
+        if f["outcome"] == "error"
+    )
+    assert not [f for f in result.findings if f["outcome"] == "pass"]
+    assert result.ret == 1
+
+
+def test_one_unreadable_bucket_policy(pytester: pytest.Pytester, aws: Account) -> None:
+    for bucket in ("readable-bucket", "secret-bucket"):
+        aws.s3.create_bucket(Bucket=bucket)
+        aws.s3.put_bucket_policy(
+            Bucket=bucket,
+            Policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                            "Action": "s3:GetObject",
+                            "Resource": f"arn:aws:s3:::{bucket}/*",
+                        }
+                    ],
+                }
+            ),
+        )
+    with denying_proxy(aws.url, s3_bucket_policy("secret-bucket")) as proxy:
+        result = run_audit(pytester, "--aws-account", ACCOUNT, "--aws-endpoint-url", proxy.url, "-k", "AMS-S3-001")
+    assert result.outcomes("AMS-S3-001") == {"bucket/readable-bucket": "pass", "bucket/secret-bucket": "error"}
+    error = result.finding("AMS-S3-001", "bucket/secret-bucket")["evidence"]["unreadable"][0]
+    assert error["missing_permission"] == "s3:GetBucketPolicy"
+
+
+def test_selection_by_marker_and_rule_id(aws: Account, audit: Any) -> None:
+    aws.iam.create_user(UserName="AI_MODELSHARE_2024_01_01_00_00_00")
+    aws.policy("s3-all", {"Effect": "Allow", "Action": "s3:*", "Resource": "*"})
+    critical = audit("-m", "critical")
+    assert {f["rule_id"] for f in critical.findings} == {"AMS-PRIV-001", "AMS-EXEC-001", "AMS-EXEC-002"}
+    s3_area = audit("-m", "s3")
+    assert {f["rule_id"] for f in s3_area.findings} == {"AMS-S3-001", "AMS-S3-002"}
+    by_id = audit("-k", "AMS-USER-001")
+    assert by_id.outcomes() == {"AMS-USER-001 user/AI_MODELSHARE_2024_01_01_00_00_00": "fail"}
+
+
+def test_team_rules_add_to_builtins_and_builtins_can_be_turned_off(pytester: pytest.Pytester, aws: Account) -> None:
+    aws.iam.create_user(UserName="bob")
+    pytester.makepyfile(
+        test_team_rules=textwrap.dedent("""
+        from ams_iam_audit import Controls, Evidence, User, rule
+
+        @rule(id="AMS-TEAM-001", title="Users are tagged with an owner", severity="low", area="users",
+              scope="user", rationale="Every user needs an owner.", remediation="Tag it with owner=<team>.",
+              controls=Controls(nist=("CM-8",)))
+        def test_users_have_owner(user: User, evidence: Evidence) -> None:
+            evidence.add(tags=dict(user.tags))
+            assert "owner" in dict(user.tags), f"{user.name} has no owner tag"
+    """)
+    )
+    base = ["--aws-account", ACCOUNT, "--aws-endpoint-url", aws.url]
+    both = run_audit(pytester, *base, "test_team_rules.py")
+    assert both.outcomes("AMS-TEAM-001") == {"user/bob": "fail"}
+    assert both.outcomes("AMS-USER-001") == {"user/bob": "pass"}
+    only_team = run_audit(pytester, *base, "--aws-no-builtin-rules", "test_team_rules.py")
+    assert {f["rule_id"] for f in only_team.findings} == {"AMS-TEAM-001"}
+
+
+def test_rule_whose_scope_is_not_an_argument_is_reported(pytester: pytest.Pytester, aws: Account) -> None:
+    pytester.makepyfile(
+        test_broken=textwrap.dedent("""
+        from ams_iam_audit import Controls, rule
+
+        @rule(id="AMS-TEAM-002", title="t", severity="low", area="users", scope="user", rationale="r",
+              remediation="r", controls=Controls())
+        def test_broken(role) -> None:
+            pass
+    """)
+    )
+    result = run_audit(
+        pytester, "--aws-account", ACCOUNT, "--aws-endpoint-url", aws.url, "--aws-no-builtin-rules", "test_broken.py"
+    )
+    assert "rule AMS-TEAM-002" in result.stdout + result.stderr
+    assert "takes no 'user' argument" in result.stdout + result.stderr
+    assert result.ret != 0
+
+
+def test_xdist_gives_the_same_findings(pytester: pytest.Pytester, aws: Account) -> None:
+    aws.iam.create_user(UserName="AI_MODELSHARE_2024_01_01_00_00_00")
+    aws.policy("s3-all", {"Effect": "Allow", "Action": "s3:*", "Resource": "*"})
+    aws.role("codebuild_role")
+    base = ["--aws-account", ACCOUNT, "--aws-endpoint-url", aws.url]
+    serial = run_audit(pytester, *base, "-n", "0", subprocess=True)
+    parallel = run_audit(pytester, *base, "-n", "2", subprocess=True)
+    assert serial.outcomes()
+    assert parallel.outcomes() == serial.outcomes()
+    assert parallel.ret == serial.ret == 1
+
+
+def test_dormant_without_audit_options(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_plain="def test_plain():\n    assert True\n")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert not (pytester.path / "ams-iam-audit-report").exists()
