@@ -141,8 +141,11 @@ def open_run(options: AuditOptions, xdist: bool = False) -> AuditRun:
         else:
             demo = DemoAccount().start() if options.demo else None
             inventory = _live(options, demo)
-        execution = (options.execution_role_arns or inventory.execution_role_arns
-                     or ((demo.execution_role_arn,) if demo is not None else ()))
+        execution = (
+            options.execution_role_arns
+            or inventory.execution_role_arns
+            or ((demo.execution_role_arn,) if demo is not None else ())
+        )
         inventory = replace(inventory, execution_role_arns=execution)
         if options.save_snapshot is not None:
             save_snapshot(inventory, options.save_snapshot)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import ACCOUNT, OTHER_ACCOUNT, Account, AuditResult, run_audit
@@ -169,7 +170,8 @@ def test_snapshot_replays_offline_to_the_same_findings(
     live, snapshot = demo_run
     offline = run_audit(pytester, "--snapshot", str(snapshot), "--aws-account", ACCOUNT)
     assert offline.ret == 1
-    def strip(fs):
+
+    def strip(fs: list[dict[str, Any]]) -> list[tuple[str, ...]]:
         return sorted(
             (
                 f["rule_id"],
@@ -181,6 +183,7 @@ def test_snapshot_replays_offline_to_the_same_findings(
             )
             for f in fs
         )
+
     assert strip(offline.findings) == strip(live.findings)
     assert offline.document is not None
     assert live.document is not None
@@ -244,7 +247,8 @@ def test_bad_snapshot_files(pytester: pytest.Pytester, content: str, expected: s
     path.write_text(content)
     result = run_audit(pytester, "--snapshot", str(path))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "bad.json" in result.stderr and expected in result.stderr, result.stderr
+    assert "bad.json" in result.stderr
+    assert expected in result.stderr, result.stderr
     assert result.document is None
 
 
