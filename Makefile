@@ -1,0 +1,29 @@
+# Two entry points, each creating the venv and installing first:
+#   make demo   audit the embedded demo account (exit 1 there means "findings", which the demo has)
+#   make test   lint, type-check and run the project's own tests
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: install demo test lint check
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: install
+	$(BIN)/pytest --aws-account demo || test $$? -eq 1
+
+lint: install
+	$(BIN)/ruff check ams_iam_audit rules tests
+	$(BIN)/ruff format --check ams_iam_audit rules tests
+	$(BIN)/mypy
+
+check: install
+	$(BIN)/pytest tests
+
+test: lint check
