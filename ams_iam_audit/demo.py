@@ -31,7 +31,7 @@ import boto3
 
 from .aimodelshare import library_template
 
-__all__ = ["DEMO_ACCOUNT_ID", "DEMO_REGION", "DemoAccount"]
+__all__ = ["DEMO_ACCOUNT_ID", "DEMO_REGION", "DemoAccount", "add_api_integration", "seed"]
 
 DEMO_ACCOUNT_ID = "123456789012"  # moto's default account
 DEMO_REGION = "us-east-1"
@@ -92,6 +92,26 @@ def _zip() -> bytes:
     with zipfile.ZipFile(buf, "w") as archive:
         archive.writestr("main.py", "def handler(event, context):\n    return {}\n")
     return buf.getvalue()
+
+
+def add_api_integration(apigw: Any, api_name: str, path: str, function_arn: str, credentials: str) -> str:
+    """A REST API whose ``POST /<path>`` invokes ``function_arn`` with the ``credentials`` role, as
+    the library's ``create_prediction_api`` wires it. Returns the API id."""
+    api = apigw.create_rest_api(name=api_name)
+    root = apigw.get_resources(restApiId=api["id"])["items"][0]["id"]
+    resource = apigw.create_resource(restApiId=api["id"], parentId=root, pathPart=path)["id"]
+    apigw.put_method(restApiId=api["id"], resourceId=resource, httpMethod="POST", authorizationType="NONE")
+    region = apigw.meta.region_name
+    apigw.put_integration(
+        restApiId=api["id"],
+        resourceId=resource,
+        httpMethod="POST",
+        type="AWS_PROXY",
+        integrationHttpMethod="POST",
+        uri=f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}/invocations",
+        credentials=credentials,
+    )
+    return str(api["id"])
 
 
 def seed(session: boto3.Session, endpoint_url: str) -> None:
@@ -196,19 +216,8 @@ def seed(session: boto3.Session, endpoint_url: str) -> None:
             "privilegedMode": True,
         },
     )
-    api = apigw.create_rest_api(name=f"modelapi-{short}")
-    root = apigw.get_resources(restApiId=api["id"])["items"][0]["id"]
-    resource = apigw.create_resource(restApiId=api["id"], parentId=root, pathPart="m")["id"]
-    apigw.put_method(restApiId=api["id"], resourceId=resource, httpMethod="POST", authorizationType="NONE")
-    apigw.put_integration(
-        restApiId=api["id"],
-        resourceId=resource,
-        httpMethod="POST",
-        type="AWS_PROXY",
-        integrationHttpMethod="POST",
-        uri=f"arn:aws:apigateway:{DEMO_REGION}:lambda:path/2015-03-31/functions/"
-        f"arn:aws:lambda:{DEMO_REGION}:{_A}:function:modfunction{short}/invocations",
-        credentials=invoke_role,
+    add_api_integration(
+        apigw, f"modelapi-{short}", "m", f"arn:aws:lambda:{DEMO_REGION}:{_A}:function:modfunction{short}", invoke_role
     )
 
     # Two of the four shared roles, provisioned from the refactored library's own documents.

@@ -46,6 +46,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if not AuditOptions.requested(config):
         return
     options = AuditOptions.from_config(config)
+    if config.option.tbstyle == "auto":
+        config.option.tbstyle = "line"  # a finding is one line (its message), not a traceback
     for severity in Severity:
         config.addinivalue_line("markers", f"{severity.value}: ams-iam-audit rules of {severity.value} severity")
     for area, about in AREAS.items():

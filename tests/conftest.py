@@ -149,13 +149,16 @@ def run_audit(pytester: pytest.Pytester, *args: str, subprocess: bool = False) -
     )
 
 
+def audit_at(pytester: pytest.Pytester, endpoint: str, *args: str, subprocess: bool = False) -> AuditResult:
+    """Audit the moto account behind ``endpoint`` (the server, or a proxy in front of it)."""
+    return run_audit(pytester, "--aws-account", ACCOUNT, "--aws-endpoint-url", endpoint, *args, subprocess=subprocess)
+
+
 @pytest.fixture
 def audit(pytester: pytest.Pytester, aws: Account) -> Any:
     """``audit(*args)`` audits the ``aws`` account through the plugin and returns an AuditResult."""
 
     def _run(*args: str, subprocess: bool = False) -> AuditResult:
-        return run_audit(
-            pytester, "--aws-account", ACCOUNT, "--aws-endpoint-url", aws.url, *args, subprocess=subprocess
-        )
+        return audit_at(pytester, aws.url, *args, subprocess=subprocess)
 
     return _run

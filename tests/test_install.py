@@ -13,24 +13,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_installed_package_audits_the_demo_from_any_directory(tmp_path: Path) -> None:
-    target = tmp_path / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            str(REPO),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
+    # Build from a clean copy: an in-tree build would reuse (and leave behind) a stale build/ directory.
+    ignore = shutil.ignore_patterns(
+        ".venv", ".git", "build", "*.egg-info", "__pycache__", ".*_cache", "ams-iam-audit-*"
     )
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=ignore)
+    target = tmp_path / "site"
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation"]
+    subprocess.run([*pip, "--target", str(target), str(source)], check=True, capture_output=True, timeout=300)
     assert (target / "ams_iam_audit" / "rules" / "test_s3.py").is_file()
     assert (target / "ams_iam_audit" / "data" / "shared_roles.json").is_file()
     elsewhere = tmp_path / "elsewhere"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from aws_proxy import denying_proxy, lambda_list_functions, query_action, s3_bucket_policy, s3_list_buckets
-from conftest import ACCOUNT, OTHER_ACCOUNT, Account, run_audit
+from conftest import ACCOUNT, OTHER_ACCOUNT, Account, audit_at, run_audit
 
 
 @pytest.mark.parametrize(
@@ -38,11 +38,8 @@ def test_account_guard(pytester: pytest.Pytester, aws: Account) -> None:
     assert "nothing was audited" in result.stderr
     assert result.document is None
     # An assumed role in another account is caught the same way, naming both accounts.
-    assumed = run_audit(
+    assumed = audit_at(
         pytester,
-        "--aws-account",
-        ACCOUNT,
-        "--aws-endpoint-url",
         aws.url,
         "--aws-role-arn",
         f"arn:aws:iam::{OTHER_ACCOUNT}:role/auditor",
@@ -53,11 +50,8 @@ def test_account_guard(pytester: pytest.Pytester, aws: Account) -> None:
 
 def test_assume_role_failure_names_the_role(pytester: pytest.Pytester, aws: Account) -> None:
     with denying_proxy(aws.url, query_action("AssumeRole")) as proxy:
-        result = run_audit(
+        result = audit_at(
             pytester,
-            "--aws-account",
-            ACCOUNT,
-            "--aws-endpoint-url",
             proxy.url,
             "--aws-role-arn",
             f"arn:aws:iam::{ACCOUNT}:role/auditor",
@@ -74,11 +68,8 @@ def test_unreadable_sections_are_errors_never_passes(pytester: pytest.Pytester, 
     aws.s3.create_bucket(Bucket="aimodelshare-data")
     denies = (s3_list_buckets(), lambda_list_functions(), query_action("GenerateCredentialReport"))
     with denying_proxy(aws.url, *denies) as proxy:
-        result = run_audit(
+        result = audit_at(
             pytester,
-            "--aws-account",
-            ACCOUNT,
-            "--aws-endpoint-url",
             proxy.url,
             "-k",
             "AMS-S3-001 or AMS-USER-001 or AMS-ROLE-001",
@@ -107,11 +98,8 @@ def test_unreadable_sections_are_errors_never_passes(pytester: pytest.Pytester, 
 def test_iam_unreadable_means_every_iam_rule_errors(pytester: pytest.Pytester, aws: Account) -> None:
     aws.iam.create_user(UserName="alice")
     with denying_proxy(aws.url, query_action("GetAccountAuthorizationDetails")) as proxy:
-        result = run_audit(
+        result = audit_at(
             pytester,
-            "--aws-account",
-            ACCOUNT,
-            "--aws-endpoint-url",
             proxy.url,
             "--aws-execution-role-arn",
             f"arn:aws:iam::{ACCOUNT}:role/exec",
@@ -147,7 +135,7 @@ def test_one_unreadable_bucket_policy(pytester: pytest.Pytester, aws: Account) -
             ),
         )
     with denying_proxy(aws.url, s3_bucket_policy("secret-bucket")) as proxy:
-        result = run_audit(pytester, "--aws-account", ACCOUNT, "--aws-endpoint-url", proxy.url, "-k", "AMS-S3-001")
+        result = audit_at(pytester, proxy.url, "-k", "AMS-S3-001")
     assert result.outcomes("AMS-S3-001") == {"bucket/readable-bucket": "pass", "bucket/secret-bucket": "error"}
     error = result.finding("AMS-S3-001", "bucket/secret-bucket")["evidence"]["unreadable"][0]
     assert error["missing_permission"] == "s3:GetBucketPolicy"
@@ -178,11 +166,10 @@ def test_team_rules_add_to_builtins_and_builtins_can_be_turned_off(pytester: pyt
             assert "owner" in dict(user.tags), f"{user.name} has no owner tag"
     """)
     )
-    base = ["--aws-account", ACCOUNT, "--aws-endpoint-url", aws.url]
-    both = run_audit(pytester, *base, "test_team_rules.py")
+    both = audit_at(pytester, aws.url, "test_team_rules.py")
     assert both.outcomes("AMS-TEAM-001") == {"user/bob": "fail"}
     assert both.outcomes("AMS-USER-001") == {"user/bob": "pass"}
-    only_team = run_audit(pytester, *base, "--aws-no-builtin-rules", "test_team_rules.py")
+    only_team = audit_at(pytester, aws.url, "--aws-no-builtin-rules", "test_team_rules.py")
     assert {f["rule_id"] for f in only_team.findings} == {"AMS-TEAM-001"}
 
 
@@ -197,9 +184,7 @@ def test_rule_whose_scope_is_not_an_argument_is_reported(pytester: pytest.Pytest
             pass
     """)
     )
-    result = run_audit(
-        pytester, "--aws-account", ACCOUNT, "--aws-endpoint-url", aws.url, "--aws-no-builtin-rules", "test_broken.py"
-    )
+    result = audit_at(pytester, aws.url, "--aws-no-builtin-rules", "test_broken.py")
     assert "rule AMS-TEAM-002" in result.stdout + result.stderr
     assert "takes no 'user' argument" in result.stdout + result.stderr
     assert result.ret != 0
@@ -209,9 +194,8 @@ def test_xdist_gives_the_same_findings(pytester: pytest.Pytester, aws: Account) 
     aws.iam.create_user(UserName="AI_MODELSHARE_2024_01_01_00_00_00")
     aws.policy("s3-all", {"Effect": "Allow", "Action": "s3:*", "Resource": "*"})
     aws.role("codebuild_role")
-    base = ["--aws-account", ACCOUNT, "--aws-endpoint-url", aws.url]
-    serial = run_audit(pytester, *base, "-n", "0", subprocess=True)
-    parallel = run_audit(pytester, *base, "-n", "2", subprocess=True)
+    serial = audit_at(pytester, aws.url, "-n", "0", subprocess=True)
+    parallel = audit_at(pytester, aws.url, "-n", "2", subprocess=True)
     assert serial.outcomes()
     assert parallel.outcomes() == serial.outcomes()
     assert parallel.ret == serial.ret == 1
@@ -222,3 +206,14 @@ def test_dormant_without_audit_options(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     assert not (pytester.path / "ams-iam-audit-report").exists()
+
+
+def test_ini_keys_and_boto3_endpoint_variable(pytester: pytest.Pytester, aws: Account, monkeypatch: Any) -> None:
+    """Settings can live in the project's ini file; the endpoint can come from boto3's own variable."""
+    aws.iam.create_user(UserName="AI_MODELSHARE_2024_01_01_00_00_00")
+    pytester.makeini(f"[pytest]\naws_account = {ACCOUNT}\naws_region =\n    us-east-1\n    eu-west-1\n")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws.url)
+    result = run_audit(pytester, "-k", "AMS-USER-001")
+    assert result.outcomes("AMS-USER-001") == {"user/AI_MODELSHARE_2024_01_01_00_00_00": "fail"}
+    assert result.document is not None
+    assert result.document["run"]["regions"] == ["us-east-1", "eu-west-1"]

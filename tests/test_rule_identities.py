@@ -11,6 +11,7 @@ from typing import Any
 from conftest import ACCOUNT, Account
 
 from ams_iam_audit.aimodelshare import library_template
+from ams_iam_audit.demo import add_api_integration
 
 TEMP = "temporaryaccessAImodelsharePolicy"
 
@@ -94,18 +95,12 @@ def test_per_deployment_roles_with_their_consumers(aws: Account, audit: Any) -> 
         },
     )
     invoke = aws.role("lambda_invoke_function_assume_apigw_role_2")
-    apigw = aws.client("apigateway")
-    api = apigw.create_rest_api(name="modelapi")
-    root = apigw.get_resources(restApiId=api["id"])["items"][0]["id"]
-    apigw.put_method(restApiId=api["id"], resourceId=root, httpMethod="POST", authorizationType="NONE")
-    apigw.put_integration(
-        restApiId=api["id"],
-        resourceId=root,
-        httpMethod="POST",
-        type="AWS_PROXY",
-        integrationHttpMethod="POST",
-        credentials=invoke,
-        uri="arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/x/invocations",
+    add_api_integration(
+        aws.client("apigateway"),
+        "modelapi",
+        "m",
+        f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:modfunctiona1b2c3d4e5",
+        invoke,
     )
     # A lambda in a second region uses the myService role: found only when that region is audited.
     service_role = aws.role("myService-dev-us-eu-west-1-lambdaRoleQm7Kx2Vb9Np4")
@@ -154,7 +149,7 @@ def test_per_deployment_roles_with_their_consumers(aws: Account, audit: Any) -> 
 
     assert consumers("lambda_role_a1b2c3d4e5") == [("lambda", "modfunctiona1b2c3d4e5", "us-east-1")]
     assert consumers("codebuild_role") == [("codebuild", "image-build", "us-east-1")]
-    assert consumers("lambda_invoke_function_assume_apigw_role_2") == [("apigateway", "modelapi POST /", "us-east-1")]
+    assert consumers("lambda_invoke_function_assume_apigw_role_2") == [("apigateway", "modelapi POST /m", "us-east-1")]
     assert consumers("myService-dev-us-eu-west-1-lambdaRoleQm7Kx2Vb9Np4") == [
         ("lambda", "evalfunctionQm7Kx2Vb9Np4", "eu-west-1")
     ]
