@@ -30,6 +30,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+from .scopes import SCOPES
+
 __all__ = ["AREAS", "RULE_ATTR", "Controls", "Rule", "Severity", "get_rule", "rule"]
 
 RULE_ATTR = "__ams_iam_audit_rule__"
@@ -127,8 +129,6 @@ def rule(
         raise ValueError(f"rule id {id!r} must look like AMS-<AREA>-NNN")
     if area not in AREAS:
         raise ValueError(f"rule {id}: unknown area {area!r} (known: {', '.join(sorted(AREAS))})")
-    from .scopes import SCOPES  # the scope registry imports this module's types
-
     if scope not in SCOPES:
         raise ValueError(f"rule {id}: unknown scope {scope!r} (known: {', '.join(sorted(SCOPES))})")
     if not rationale.strip() or not remediation.strip():

@@ -152,6 +152,9 @@ def test_demo_results_carry_run_metadata_and_summary(demo_run: tuple[AuditResult
     assert len(run["inventory_sha256"]) == 64
     assert {r["id"] for r in result.document["rules"]} == {f["rule_id"] for f in result.findings}
     assert all(c["readable"] for c in result.document["coverage"])
+    sources = {c["section"]: c["source"] for c in result.document["coverage"]}
+    assert sources["access_keys"] == "credential report"
+    assert sources["iam"] == "GetAccountAuthorizationDetails"
     assert "ams-iam-audit" in result.stdout
     assert any(line.startswith("AMS-S3-001") for line in result.outcome_lines)
     assert "results written to" in result.stdout
@@ -256,3 +259,41 @@ def test_missing_snapshot_file(pytester: pytest.Pytester) -> None:
     result = run_audit(pytester, "--snapshot", "nowhere.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "nowhere.json: cannot read" in result.stderr
+
+
+def test_execution_role_with_aws_managed_administrator_access(pytester: pytest.Pytester) -> None:
+    """moto does not load AWS managed policies; a GAAD file can still attach AdministratorAccess."""
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/exec"
+    gaad = {
+        "RoleDetailList": [
+            {
+                "RoleName": "exec",
+                "Arn": role_arn,
+                "Path": "/",
+                "CreateDate": "2024-01-01T00:00:00Z",
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/ci"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                },
+                "RolePolicyList": [],
+                "AttachedManagedPolicies": [
+                    {"PolicyName": "AdministratorAccess", "PolicyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}
+                ],
+            }
+        ],
+        "UserDetailList": [],
+        "GroupDetailList": [],
+        "Policies": [],
+    }
+    path = pytester.path / "gaad.json"
+    path.write_text(json.dumps(gaad))
+    result = run_audit(pytester, "--snapshot", str(path), "--aws-execution-role-arn", role_arn, "-m", "execution_role")
+    assert result.outcomes("AMS-EXEC-002") == {"role/exec": "fail"}
+    assert "AdministratorAccess" in result.finding("AMS-EXEC-002", "role/exec")["message"]
+    assert result.outcomes("AMS-EXEC-001") == {"role/exec": "pass"}
