@@ -42,7 +42,9 @@ __all__ = [
     "is_ephemeral_policy",
     "is_ephemeral_user",
     "library_template",
+    "shared_policy_names",
     "shared_role",
+    "shared_role_names",
     "shared_roles",
 ]
 
@@ -211,8 +213,19 @@ def shared_role(name: str) -> SharedRole | None:
     return next((r for r in shared_roles() if r.role_name == name), None)
 
 
+@cache
+def shared_role_names() -> frozenset[str]:
+    return frozenset(r.role_name for r in shared_roles())
+
+
+@cache
+def shared_policy_names() -> frozenset[str]:
+    return frozenset(r.policy_name for r in shared_roles())
+
+
+@cache
 def _shared_names() -> frozenset[str]:
-    return frozenset(n for r in shared_roles() for n in (r.role_name, r.policy_name))
+    return shared_role_names() | shared_policy_names()
 
 
 def is_ephemeral_user(name: str) -> bool:

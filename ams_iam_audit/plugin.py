@@ -110,7 +110,7 @@ class AuditPlugin:
         self.config = config
         self.options = options
         self.run = run
-        self.context = AuditContext(inventory=run.inventory, execution_role_arns=run.execution_role_arns)
+        self.context = AuditContext(inventory=run.inventory)
         self.findings: list[Finding] = []
         self.rules: dict[str, dict[str, Any]] = {}
         self.report_paths: list[Path] = []

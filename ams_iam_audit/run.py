@@ -15,6 +15,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -44,12 +45,19 @@ def inventory_sha256(inventory: Inventory) -> str:
 @dataclass
 class AuditRun:
     inventory: Inventory
-    execution_role_arns: tuple[str, ...]
     started_at: datetime
-    snapshot_sha256: str
     demo: DemoAccount | None = None
     worker_snapshot: Path | None = None
     _owns_worker_snapshot: bool = field(default=False, repr=False)
+
+    @property
+    def execution_role_arns(self) -> tuple[str, ...]:
+        return self.inventory.execution_role_arns
+
+    @cached_property
+    def snapshot_sha256(self) -> str:
+        """Computed when a report asks for it (the controller's), not by every xdist worker."""
+        return inventory_sha256(self.inventory)
 
     def describe_source(self) -> str:
         inv = self.inventory
@@ -62,7 +70,6 @@ class AuditRun:
         assert self.worker_snapshot is not None, "open_run(xdist=True) writes the workers' snapshot"
         return {
             "snapshot": str(self.worker_snapshot),
-            "execution_role_arns": list(self.execution_role_arns),
             "started_at": self.started_at.isoformat(),
             "source": self.inventory.source,
         }
@@ -81,18 +88,11 @@ def run_from_workerinput(data: dict[str, Any]) -> AuditRun:
         inventory = load_snapshot(path)
     except SnapshotError as exc:
         raise RunError(f"worker cannot load the controller's snapshot: {exc}") from None
-    inventory = _with_source(inventory, data["source"])
     return AuditRun(
-        inventory=inventory,
-        execution_role_arns=tuple(data["execution_role_arns"]),
+        inventory=replace(inventory, source=data["source"]),
         started_at=datetime.fromisoformat(data["started_at"]),
-        snapshot_sha256=inventory_sha256(inventory),
         worker_snapshot=path,
     )
-
-
-def _with_source(inventory: Inventory, source: str) -> Inventory:
-    return replace(inventory, source=source)
 
 
 def _live(options: AuditOptions, demo: DemoAccount | None) -> Inventory:
@@ -149,13 +149,7 @@ def open_run(options: AuditOptions, xdist: bool = False) -> AuditRun:
         inventory = replace(inventory, execution_role_arns=execution)
         if options.save_snapshot is not None:
             save_snapshot(inventory, options.save_snapshot)
-        run = AuditRun(
-            inventory=inventory,
-            execution_role_arns=execution,
-            started_at=started,
-            snapshot_sha256=inventory_sha256(inventory),
-            demo=demo,
-        )
+        run = AuditRun(inventory=inventory, started_at=started, demo=demo)
         if xdist:
             fd, name = tempfile.mkstemp(prefix="ams-iam-audit-", suffix=".snapshot.json")
             os.close(fd)

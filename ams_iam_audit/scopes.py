@@ -107,7 +107,11 @@ class AuditContext:
     """What rules see besides the subject: the inventory and the run's settings."""
 
     inventory: Inventory
-    execution_role_arns: tuple[str, ...] = ()
+
+    @property
+    def execution_role_arns(self) -> tuple[str, ...]:
+        """The AIModelShare execution role(s) this run judges (recorded in the inventory)."""
+        return self.inventory.execution_role_arns
 
     @cached_property
     def aimodelshare_principals(self) -> frozenset[str]:
@@ -119,10 +123,9 @@ class AuditContext:
             if aimodelshare.is_ephemeral_user(u.name)
             or any(aimodelshare.is_ephemeral_policy(p.name) for p in u.attached_policies)
         }
-        shared = {r.role_name for r in aimodelshare.shared_roles()}
         for role in inv.roles:
             if (
-                role.name in shared
+                role.name in aimodelshare.shared_role_names()
                 or role.arn in self.execution_role_arns
                 or aimodelshare.classify_role(role.name, role.policy_names) is not None
             ):
@@ -134,9 +137,8 @@ class AuditContext:
         return tuple(r.name for r in self.inventory.roles)
 
     def policy_is_aimodelshare(self, name: str, arn: str) -> bool:
-        shared = {r.policy_name for r in aimodelshare.shared_roles()}
         if (
-            name in shared
+            name in aimodelshare.shared_policy_names()
             or aimodelshare.is_ephemeral_policy(name)
             or aimodelshare.classify_policy(name, self.role_names) is not None
         ):
