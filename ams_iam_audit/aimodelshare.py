@@ -41,6 +41,7 @@ __all__ = [
     "is_aimodelshare_bucket",
     "is_ephemeral_policy",
     "is_ephemeral_user",
+    "library_s3_actions",
     "library_template",
     "shared_policy_names",
     "shared_role",
@@ -162,6 +163,15 @@ class SharedRole:
     trust: Mapping[str, Any]
     policy: Mapping[str, Any]
 
+    @property
+    def policy_description(self) -> str:
+        return f"Least-privilege policy of the AIModelShare shared role {self.role_name}"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """Tags a fix puts on the role, so its owner and origin are visible in the console."""
+        return {"aimodelshare:shared-role": self.role_name, "managed-by": "ams-iam-audit"}
+
     def policy_for(self, account_id: str) -> dict[str, Any]:
         result: dict[str, Any] = json.loads(json.dumps(self.policy).replace("${account}", account_id))
         return result
@@ -207,6 +217,18 @@ def library_template(era: str, name: str, bucket: str | None = None) -> dict[str
         text = text.replace("${bucket}", bucket)
     result: dict[str, Any] = json.loads(text)
     return result
+
+
+@cache
+def library_s3_actions() -> tuple[str, ...]:
+    """The S3 actions the library's workloads use: those its shared roles' desired policies grant on
+    the aimodelshare buckets. A wildcard S3 grant is narrowed to these (``policy.rewrite``)."""
+    out: set[str] = set()
+    for spec in shared_roles():
+        for statement in _statements(spec.policy):
+            actions = statement.get("Action", [])
+            out.update(a for a in ([actions] if isinstance(actions, str) else actions) if a.lower().startswith("s3:"))
+    return tuple(sorted(out))
 
 
 def shared_role(name: str) -> SharedRole | None:

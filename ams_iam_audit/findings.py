@@ -21,6 +21,7 @@ __all__ = [
     "Evidence",
     "Finding",
     "Outcome",
+    "failure_message",
     "findings_document",
 ]
 
@@ -101,6 +102,13 @@ class Finding:
     def key(self) -> tuple[str, str]:
         """Identifies the same problem across runs: rule and resource."""
         return (self.rule_id, self.resource)
+
+
+def failure_message(exc: BaseException) -> str:
+    """A failed rule's message: pytest's assertion rewriting appends "assert <expression>"; drop it."""
+    text = str(exc).strip()
+    head = text.split("\nassert ", 1)[0].strip()
+    return head or type(exc).__name__
 
 
 def findings_document(

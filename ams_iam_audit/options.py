@@ -41,6 +41,7 @@ _OPTIONS: tuple[tuple[str, str | None, str], ...] = (
     ("--snapshot", None, "audit a saved snapshot or a raw GetAccountAuthorizationDetails JSON file, offline"),
     ("--save-snapshot", None, "write the collected inventory to this file"),
     ("--report-dir", "report_dir", "directory for findings.json (default: ams-iam-audit-report)"),
+    ("--fix-journal", None, "with --fix: the journal file to write (default: <report dir>/fix-journal-<time>.jsonl)"),
 )
 
 
@@ -60,6 +61,27 @@ def add_options(parser: pytest.Parser) -> None:
         "default: the profile's region, else us-east-1)",
     )
     parser.addini("aws_region", "regions, as --aws-region", type="linelist", default=[])
+    group.addoption(
+        "--fix",
+        dest="fix",
+        action="store_true",
+        default=False,
+        help="fix the failing findings of fixable rules, journaling every change (see ams-iam-audit undo)",
+    )
+    group.addoption(
+        "--fix-dry-run",
+        dest="fix_dry_run",
+        action="store_true",
+        default=False,
+        help="print and write the plan --fix would carry out (every API call); change nothing",
+    )
+    group.addoption(
+        "--fix-unowned",
+        dest="fix_unowned",
+        action="store_true",
+        default=False,
+        help="let --fix also narrow wildcard S3 grants in policies AIModelShare does not own",
+    )
     group.addoption(
         "--aws-no-builtin-rules",
         dest="aws_no_builtin_rules",
@@ -88,6 +110,9 @@ class AuditOptions:
     save_snapshot: Path | None
     report_dir: Path
     builtin_rules: bool
+    fix: str | None = None  # "apply", "dry-run", or None
+    fix_unowned: bool = False
+    fix_journal: Path | None = None
 
     @property
     def demo(self) -> bool:
@@ -123,6 +148,18 @@ class AuditOptions:
                 raise pytest.UsageError(f"{flag}: {arn!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
         report_dir = _get(config, "report_dir", "report_dir") or "ams-iam-audit-report"
         save = config.getoption("save_snapshot")
+        fix = "apply" if config.getoption("fix") else "dry-run" if config.getoption("fix_dry_run") else None
+        if config.getoption("fix") and config.getoption("fix_dry_run"):
+            raise pytest.UsageError("--fix and --fix-dry-run exclude each other: --fix-dry-run shows what --fix does")
+        if fix is not None and snapshot:
+            raise pytest.UsageError(
+                f"--{'fix' if fix == 'apply' else 'fix-dry-run'} needs a live account, not --snapshot"
+            )
+        if fix is None and (config.getoption("fix_unowned") or config.getoption("fix_journal")):
+            raise pytest.UsageError("--fix-unowned and --fix-journal only apply with --fix or --fix-dry-run")
+        journal = config.getoption("fix_journal")
+        if journal and Path(journal).exists():
+            raise pytest.UsageError(f"--fix-journal: {journal} exists; a journal is never overwritten")
         return cls(
             account=account,
             regions=regions,
@@ -134,4 +171,7 @@ class AuditOptions:
             save_snapshot=Path(save) if save else None,
             report_dir=Path(report_dir),
             builtin_rules=not config.getoption("aws_no_builtin_rules"),
+            fix=fix,
+            fix_unowned=bool(config.getoption("fix_unowned")),
+            fix_journal=Path(journal) if journal else None,
         )

@@ -25,7 +25,8 @@ from typing import Any
 import pytest
 
 from . import fixtures, report
-from .findings import Finding, Outcome
+from .findings import Finding, Outcome, failure_message
+from .fixing import FixOutcome, run_fix_phase
 from .fixtures import CONTEXT_KEY, EVIDENCE_KEY
 from .options import AuditOptions, add_options
 from .rule import AREAS, Rule, Severity, get_rule
@@ -53,6 +54,8 @@ def pytest_configure(config: pytest.Config) -> None:
     for area, about in AREAS.items():
         config.addinivalue_line("markers", f"{area}: ams-iam-audit rules on {about}")
     worker_input = getattr(config, "workerinput", None)
+    if options.fix is not None and _xdist_active(config):
+        raise pytest.UsageError("--fix and --fix-dry-run run in one process, in one order: drop -n/--dist")
     try:
         if worker_input is not None and _WORKER_KEY in worker_input:
             run = run_from_workerinput(worker_input[_WORKER_KEY])
@@ -115,6 +118,7 @@ class AuditPlugin:
         self.rules: dict[str, dict[str, Any]] = {}
         self.report_paths: list[Path] = []
         self.started = time.time()
+        self.fix: FixOutcome | None = None
 
     # --- parametrization --------------------------------------------------------------------------
 
@@ -166,6 +170,31 @@ class AuditPlugin:
         if rule is not None:
             self.rules.setdefault(rule["id"], rule)
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        result = yield
+        if self.options.fix is not None and not hasattr(self.config, "workerinput"):
+            if session.shouldfail or session.shouldstop:
+                raise pytest.UsageError(
+                    f"the audit stopped early ({session.shouldfail or session.shouldstop}): nothing fixed"
+                )
+            self.fix = run_fix_phase(self.options, self.run, self.findings, session.items)
+            self.findings = self.fix.findings
+            self._count_fixed(session, {f.nodeid for f in self.fix.fixed})
+        return result
+
+    def _count_fixed(self, session: pytest.Session, fixed: set[str]) -> None:
+        """A fixed finding's test failed when it ran: report it as "fixed", not "failed", in pytest's
+        own counts and exit status (a run whose failures were all fixed exits 0)."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            failed = reporter.stats.get("failed", [])
+            moved = [r for r in failed if r.nodeid in fixed and r.when == "call"]
+            reporter.stats["failed"] = [r for r in failed if r not in moved]
+            if moved:
+                reporter.stats.setdefault("fixed", []).extend(moved)
+        session.testsfailed = max(0, session.testsfailed - len(fixed))
+
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):
             return
@@ -202,11 +231,38 @@ class AuditPlugin:
             )
         for section in self.run.inventory.unreadable:
             tr.write_line(f"coverage gap: {section.describe()}", yellow=True)
+        if self.fix is not None:
+            _fix_summary(tr, self.fix)
         for path in self.report_paths:
             tr.write_line(f"results written to {path}")
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.run.close()
+
+
+def _fix_summary(tr: Any, fix: FixOutcome) -> None:
+    plan = fix.plan
+    if fix.mode == "dry-run":
+        tr.write_sep("-", "fix plan (dry run: nothing was changed)")
+        number = 0
+        for action in plan.actions:
+            tr.write_line(f"{action.key}: {action.reason}")
+            for call in action.preview(fix.inventory):
+                number += 1
+                tr.write_line(f"  {number:>3}. {call.describe()}")
+    else:
+        tr.write_sep("-", "fix")
+        for action in plan.actions:
+            result = fix.results.get(action.key)
+            status = result.status if result else "not run"
+            tr.write_line(f"{status:<8} {action.key}" + (f": {result.reason}" if result and result.reason else ""))
+        failing = sum(1 for f in fix.findings if f.outcome is Outcome.FAIL)
+        tr.write_line(
+            f"{len(fix.fixed)} finding(s) fixed, {failing} still failing; changes journaled in {fix.journal_path}"
+        )
+    for (rule_id, resource), reason in sorted(plan.not_fixable.items()):
+        tr.write_line(f"not fixable: {rule_id} {resource}: {reason}", yellow=True)
+    tr.write_line(f"plan written to {fix.plan_path}")
 
 
 def _item_subject(item: pytest.Item, rule: Rule) -> Item:
@@ -215,13 +271,6 @@ def _item_subject(item: pytest.Item, rule: Rule) -> Item:
     if isinstance(value, Subject | Unreadable | NotApplicable):
         return value
     return NotApplicable(reason="not parametrized", id=item.name)
-
-
-def _message(exc: BaseException) -> str:
-    text = str(exc).strip()
-    # pytest's assertion rewriting appends "assert <expression>" to the message: keep the message.
-    head = text.split("\nassert ", 1)[0].strip()
-    return head or type(exc).__name__
 
 
 def _finding(item: pytest.Item, rule: Rule, call: pytest.CallInfo[None], rep: pytest.TestReport) -> Finding | None:
@@ -243,7 +292,7 @@ def _finding(item: pytest.Item, rule: Rule, call: pytest.CallInfo[None], rep: py
             outcome, message = Outcome.NOT_APPLICABLE, reason
         else:
             assert call.excinfo is not None
-            outcome, message = Outcome.ERROR, f"setup failed: {_message(call.excinfo.value)}"
+            outcome, message = Outcome.ERROR, f"setup failed: {failure_message(call.excinfo.value)}"
     elif rep.when == "call":
         if rep.passed:
             outcome, message = Outcome.PASS, "compliant"
@@ -253,9 +302,9 @@ def _finding(item: pytest.Item, rule: Rule, call: pytest.CallInfo[None], rep: py
             assert call.excinfo is not None
             exc = call.excinfo.value
             if isinstance(exc, AssertionError | pytest.fail.Exception):
-                outcome, message = Outcome.FAIL, _message(exc)
+                outcome, message = Outcome.FAIL, failure_message(exc)
             else:
-                outcome, message = Outcome.ERROR, f"{type(exc).__name__}: {_message(exc)}"
+                outcome, message = Outcome.ERROR, f"{type(exc).__name__}: {failure_message(exc)}"
     else:
         return None
     arn = subject.arn if isinstance(subject, Subject) else None

@@ -13,13 +13,14 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .aws import AwsAccessError, AwsTarget, guard_account, open_session
+from .aws import AwsAccessError, AwsClients, AwsTarget, guard_account, open_session
 from .demo import DEMO_ACCOUNT_ID, DEMO_CREDENTIALS, DEMO_REGION, DemoAccount
 from .inventory.collect import collect
 from .inventory.model import Inventory
@@ -47,6 +48,10 @@ class AuditRun:
     inventory: Inventory
     started_at: datetime
     demo: DemoAccount | None = None
+    #: the live session the inventory was read with (``None`` offline and in xdist workers): ``--fix``
+    #: makes its changes through it and reads the account again with ``recollect``
+    clients: AwsClients | None = None
+    recollect: Callable[[], Inventory] | None = field(default=None, repr=False)
     worker_snapshot: Path | None = None
     _owns_worker_snapshot: bool = field(default=False, repr=False)
 
@@ -95,7 +100,14 @@ def run_from_workerinput(data: dict[str, Any]) -> AuditRun:
     )
 
 
-def _live(options: AuditOptions, demo: DemoAccount | None) -> Inventory:
+@dataclass(frozen=True)
+class _Live:
+    inventory: Inventory
+    clients: AwsClients
+    recollect: Callable[[], Inventory]
+
+
+def _live(options: AuditOptions, demo: DemoAccount | None) -> _Live:
     if demo is not None:
         key, secret = DEMO_CREDENTIALS
         target = AwsTarget(
@@ -119,13 +131,14 @@ def _live(options: AuditOptions, demo: DemoAccount | None) -> Inventory:
     except AwsAccessError as exc:
         raise RunError(str(exc)) from None
     regions = target.regions or (clients.session.region_name or "us-east-1",)
-    return collect(clients, identity, regions)
+    return _Live(collect(clients, identity, regions), clients, lambda: collect(clients, identity, regions))
 
 
 def open_run(options: AuditOptions, xdist: bool = False) -> AuditRun:
     started = datetime.now(UTC)
     demo = None
     try:
+        live: _Live | None = None
         if options.snapshot is not None:
             try:
                 inventory = load_snapshot(options.snapshot)
@@ -140,7 +153,8 @@ def open_run(options: AuditOptions, xdist: bool = False) -> AuditRun:
                     ) from None
         else:
             demo = DemoAccount().start() if options.demo else None
-            inventory = _live(options, demo)
+            live = _live(options, demo)
+            inventory = live.inventory
         execution = (
             options.execution_role_arns
             or inventory.execution_role_arns
@@ -149,7 +163,13 @@ def open_run(options: AuditOptions, xdist: bool = False) -> AuditRun:
         inventory = replace(inventory, execution_role_arns=execution)
         if options.save_snapshot is not None:
             save_snapshot(inventory, options.save_snapshot)
-        run = AuditRun(inventory=inventory, started_at=started, demo=demo)
+        run = AuditRun(
+            inventory=inventory,
+            started_at=started,
+            demo=demo,
+            clients=live.clients if live else None,
+            recollect=(lambda: replace(live.recollect(), execution_role_arns=execution)) if live else None,
+        )
         if xdist:
             fd, name = tempfile.mkstemp(prefix="ams-iam-audit-", suffix=".snapshot.json")
             os.close(fd)

@@ -29,7 +29,7 @@ from .. import aimodelshare
 from ..aws import AwsClients, CallerIdentity, error_code
 from ..policy.document import PolicyParseError, decode_policy
 from .gaad import entities_from_gaad, merge_pages, parse_time
-from .model import AccessKey, Bucket, Consumer, Inventory, Section, User, mask_key_id
+from .model import REDEPLOY_TAG, AccessKey, Bucket, Consumer, Inventory, Section, User, mask_key_id
 
 __all__ = ["GAAD_FILTERS", "collect"]
 
@@ -264,12 +264,17 @@ def _apigateway_consumers(clients: AwsClients, region: str) -> list[Consumer]:
     client = clients.client("apigateway", region)
     out = []
     for api in _pages(client, "get_rest_apis", "items"):
+        stages: list[dict[str, Any]] | None = None
         for resource in _pages(client, "get_resources", "items", restApiId=api["id"], embed=["methods"]):
             for method, detail in sorted((resource.get("resourceMethods") or {}).items()):
                 role = (detail.get("methodIntegration") or {}).get("credentials")
                 if not role or ":role/" not in role:
                     continue  # no credentials, or the caller's own ("arn:aws:iam::*:user/*")
                 arn = f"arn:aws:apigateway:{region}::/restapis/{api['id']}/resources/{resource['id']}/methods/{method}"
+                if stages is None:  # one call per API, only for APIs whose integrations use a role
+                    stages = sorted(
+                        client.get_stages(restApiId=api["id"]).get("item", ()), key=lambda s: s["stageName"]
+                    )
                 out.append(
                     Consumer(
                         kind="apigateway",
@@ -277,6 +282,8 @@ def _apigateway_consumers(clients: AwsClients, region: str) -> list[Consumer]:
                         arn=arn,
                         role_arn=role,
                         name=f"{api.get('name', api['id'])} {method} {resource.get('path', '')}",
+                        stages=tuple(s["stageName"] for s in stages),
+                        pending_stages=tuple(s["stageName"] for s in stages if REDEPLOY_TAG in (s.get("tags") or {})),
                     )
                 )
     return out

@@ -19,6 +19,7 @@ from functools import cached_property
 from typing import Any
 
 __all__ = [
+    "REDEPLOY_TAG",
     "AccessKey",
     "AttachedPolicy",
     "Bucket",
@@ -35,6 +36,11 @@ __all__ = [
 ]
 
 Document = Mapping[str, Any]
+
+#: Tag ``--fix`` puts on each stage of a REST API before changing one of its integrations, and
+#: removes from a stage once it is redeployed: a run killed in between leaves it on the stages that
+#: may still serve the old role, and the next run redeploys them before anything retires that role.
+REDEPLOY_TAG = "ams-iam-audit:redeploy-pending"
 
 
 def mask_key_id(key_id: str) -> str:
@@ -172,6 +178,11 @@ class Consumer:
     name: str  # function name, project name, "<api name> <METHOD> <path>"
     arn: str
     role_arn: str
+    #: API Gateway: the stages of the integration's REST API (each serves a deployed copy of it)
+    stages: tuple[str, ...] = ()
+    #: API Gateway: stages tagged :data:`REDEPLOY_TAG`: ``--fix`` changed an integration of the API
+    #: and had not yet redeployed them, so they may still serve the old role
+    pending_stages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

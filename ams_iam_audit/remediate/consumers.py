@@ -1,0 +1,236 @@
+"""Moving what uses a role onto another role: Lambda functions (execution role), CodeBuild projects
+(service role) and API Gateway integrations (credentials).
+
+An API Gateway integration is changed in place with ``update_integration`` and then every stage of its
+REST API gets a new deployment, since a stage serves the deployment it was given, not the live
+integration; re-creating the integration instead would drop its integration responses. Because a run
+can die between the change and the last deployment, the REST API is tagged with
+``inventory.model.REDEPLOY_TAG`` first and untagged last: the next run sees the tag and finishes the
+deployments before anything retires the old role.
+
+``repoint_calls``/``redeploy_calls`` compute the calls from a known current state (an inventory's, to
+preview a plan); ``repoint``/``redeploy`` read the live state and make them through an ``Executor``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from ..aws import AwsClients
+from ..changes import Call, Executor, is_error
+from ..inventory.model import REDEPLOY_TAG, Consumer
+
+__all__ = [
+    "PERMISSIONS",
+    "RepointError",
+    "current_role",
+    "redeploy",
+    "redeploy_calls",
+    "repoint",
+    "repoint_calls",
+]
+
+#: consumer kind -> the actions re-pointing it needs (reads included).
+PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "lambda": (
+        "lambda:GetFunctionConfiguration",
+        "lambda:UpdateFunctionConfiguration",
+        "iam:PassRole",
+    ),
+    "codebuild": ("codebuild:BatchGetProjects", "codebuild:UpdateProject", "iam:PassRole"),
+    # API Gateway's management API is authorised by HTTP verb on the resource path
+    "apigateway": (
+        "apigateway:GET",
+        "apigateway:PATCH",
+        "apigateway:POST",
+        "apigateway:PUT",
+        "apigateway:DELETE",
+        "iam:PassRole",
+    ),
+}
+
+#: How long to retry a Lambda update that fails only because a just-created role has not yet
+#: propagated through IAM ("The role defined for the function cannot be assumed by Lambda").
+_PROPAGATION_DELAYS = (1, 2, 4, 8, 10, 10, 10)
+
+
+class RepointError(RuntimeError):
+    """A consumer could not be moved to the new role; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class _Method:
+    api_id: str
+    resource_id: str
+    http_method: str
+
+    @classmethod
+    def of(cls, consumer: Consumer) -> _Method:
+        # arn:aws:apigateway:<region>::/restapis/<api>/resources/<resource>/methods/<METHOD>
+        parts = consumer.arn.split("::", 1)[-1].strip("/").split("/")
+        if len(parts) != 6 or parts[0] != "restapis":
+            raise RepointError(f"{consumer.name}: not an API Gateway method ARN: {consumer.arn}")
+        return cls(api_id=parts[1], resource_id=parts[3], http_method=parts[5])
+
+    def key(self) -> dict[str, str]:
+        return {"restApiId": self.api_id, "resourceId": self.resource_id, "httpMethod": self.http_method}
+
+
+def _stage_arn(region: str, api_id: str, stage: str) -> str:
+    return f"arn:aws:apigateway:{region}::/restapis/{api_id}/stages/{stage}"
+
+
+def _untag(region: str, api_id: str, stage: str) -> Call:
+    arn = _stage_arn(region, api_id, stage)
+    return Call("apigateway", "untag_resource", {"resourceArn": arn, "tagKeys": [REDEPLOY_TAG]}, region=region)
+
+
+def redeploy_calls(region: str, api_id: str, stages: Mapping[str, str | None]) -> list[Call]:
+    """A new deployment of each stage, then its pending tag removed. ``stages`` maps each stage to
+    its current deployment id, when known, so the undo can put the stage back on it."""
+    calls = []
+    for stage, deployment in sorted(stages.items()):
+        back = {"op": "replace", "path": "/deploymentId", "value": deployment}
+        undo = (
+            (
+                Call(
+                    "apigateway",
+                    "update_stage",
+                    {"restApiId": api_id, "stageName": stage, "patchOperations": [back]},
+                    region=region,
+                ),
+            )
+            if deployment
+            else ()
+        )
+        deploy = {"restApiId": api_id, "stageName": stage, "description": "ams-iam-audit: integration role re-pointed"}
+        calls += [
+            Call("apigateway", "create_deployment", deploy, region=region, undo=undo),
+            _untag(region, api_id, stage),
+        ]
+    return calls
+
+
+def repoint_calls(
+    consumer: Consumer, current: str | None, to_arn: str, stages: Mapping[str, str | None] | None = None
+) -> list[Call]:
+    """The calls that move ``consumer`` from role ``current`` to ``to_arn`` (none when it is there)."""
+    region = consumer.region
+    if current == to_arn:
+        return []
+    if consumer.kind == "lambda":
+        key: dict[str, Any] = {"FunctionName": consumer.name}
+        undo = (Call("lambda", "update_function_configuration", {**key, "Role": current}, region=region),)
+        return [Call("lambda", "update_function_configuration", {**key, "Role": to_arn}, region=region, undo=undo)]
+    if consumer.kind == "codebuild":
+        key = {"name": consumer.name}
+        undo = (Call("codebuild", "update_project", {**key, "serviceRole": current}, region=region),)
+        return [Call("codebuild", "update_project", {**key, "serviceRole": to_arn}, region=region, undo=undo)]
+    if consumer.kind == "apigateway":
+        method = _Method.of(consumer)
+
+        def patch(value: str | None) -> dict[str, Any]:
+            op = (
+                {"op": "replace", "path": "/credentials", "value": value}
+                if value
+                else {"op": "remove", "path": "/credentials"}
+            )
+            return {**method.key(), "patchOperations": [op]}
+
+        stages = dict.fromkeys(consumer.stages) if stages is None else stages
+        # Mark every stage first: from here until its redeployment it may serve the old role.
+        marks = [
+            Call(
+                "apigateway",
+                "tag_resource",
+                {"resourceArn": _stage_arn(region, method.api_id, stage), "tags": {REDEPLOY_TAG: to_arn}},
+                region=region,
+                undo=(_untag(region, method.api_id, stage),),
+            )
+            for stage in sorted(stages)
+        ]
+        change = Call(
+            "apigateway",
+            "update_integration",
+            patch(to_arn),
+            region=region,
+            undo=(Call("apigateway", "update_integration", patch(current), region=region),),
+        )
+        return [*marks, change, *redeploy_calls(region, method.api_id, stages)]
+    raise RepointError(f"{consumer.name}: unknown consumer kind {consumer.kind!r}")
+
+
+def current_role(clients: AwsClients, consumer: Consumer) -> str | None:
+    """The role ``consumer`` uses now (read live); ``None`` when the consumer no longer exists."""
+    try:
+        if consumer.kind == "lambda":
+            config = clients.client("lambda", consumer.region).get_function_configuration(FunctionName=consumer.name)
+            return str(config["Role"])
+        if consumer.kind == "codebuild":
+            projects = clients.client("codebuild", consumer.region).batch_get_projects(names=[consumer.name])
+            found = projects.get("projects") or []
+            return str(found[0]["serviceRole"]) if found else None
+        method = _Method.of(consumer)
+        integration = clients.client("apigateway", consumer.region).get_integration(**method.key())
+        credentials = integration.get("credentials")
+        return str(credentials) if credentials else None
+    except ClientError as exc:
+        if is_error(exc, "ResourceNotFoundException", "NotFoundException"):
+            return None
+        raise
+
+
+def _stages(client: Any, api_id: str, pending_only: bool = False) -> dict[str, str | None]:
+    return {
+        s["stageName"]: s.get("deploymentId")
+        for s in client.get_stages(restApiId=api_id).get("item", ())
+        if not pending_only or REDEPLOY_TAG in (s.get("tags") or {})
+    }
+
+
+def redeploy(clients: AwsClients, region: str, api_id: str, executor: Executor) -> list[Call]:
+    """Deploy again each stage of the REST API that still carries the pending tag, and clear it."""
+    client = clients.client("apigateway", region)
+    calls = redeploy_calls(region, api_id, _stages(client, api_id, pending_only=True))
+    for call in calls:
+        executor.run(client, call)
+    return calls
+
+
+def repoint(clients: AwsClients, consumer: Consumer, to_arn: str, executor: Executor) -> list[Call]:
+    """Move ``consumer`` to ``to_arn`` and wait until the change is in effect. Returns the calls made
+    (none when it already uses ``to_arn``). Raises :class:`RepointError` when it did not take."""
+    client = clients.client(consumer.kind, consumer.region)
+    current = current_role(clients, consumer)
+    if current is None:
+        raise RepointError(f"{consumer.kind} {consumer.name} no longer exists in {consumer.region}")
+    stages = _stages(client, _Method.of(consumer).api_id) if consumer.kind == "apigateway" else None
+    calls = repoint_calls(consumer, current, to_arn, stages)
+    for call in calls:
+        if call.operation == "update_function_configuration":
+            _update_lambda(client, call, executor)
+        else:
+            executor.run(client, call)
+    if calls and current_role(clients, consumer) != to_arn:
+        raise RepointError(f"{consumer.kind} {consumer.name} still uses {current} after the update")
+    return calls
+
+
+def _update_lambda(client: Any, call: Call, executor: Executor) -> None:
+    name = call.params["FunctionName"]
+    if client.get_function_configuration(FunctionName=name).get("LastUpdateStatus") == "InProgress":
+        executor.wait(client, "function_updated_v2", FunctionName=name)
+    for delay in (*_PROPAGATION_DELAYS, None):
+        try:
+            executor.run(client, call)
+            break
+        except ClientError as exc:
+            if delay is None or not (is_error(exc, "InvalidParameterValueException") and "assumed" in str(exc)):
+                raise
+            time.sleep(delay)
+    executor.wait(client, "function_updated_v2", FunctionName=name)

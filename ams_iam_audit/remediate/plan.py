@@ -1,0 +1,540 @@
+"""From failing findings to an ordered plan of fix actions, each previewable and applicable.
+
+The plan is made from the inventory alone (no AWS call), so ``--fix-dry-run`` can print every call
+a fix would make. Applying an action reads the live state again and makes its calls through
+``iam_utils`` and ``consumers``; both compute calls with the same functions (``iam_utils.*_calls``),
+so what is previewed is what is done unless the account changed in between.
+
+Order, and why:
+
+1. the shared roles a fix needs (``aimodelshare.shared_roles``): role, trust, policy, attachment;
+2. every consumer of a per-deployment role moved to its shared replacement, and every REST API a
+   killed run left half-deployed redeployed;
+3. per-deployment roles retired, once nothing uses them (checked live, again);
+4. ephemeral users retired (keys deactivated first);
+5. per-deployment and temporary-access policies deleted, once nothing holds them;
+6. wildcard S3 grants in the remaining AIModelShare policies narrowed (``policy.rewrite``).
+
+An action whose prerequisite did not complete is skipped, so nothing is deleted while something
+may still use it. What cannot be fixed safely is listed with the reason, and its finding stays.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from .. import aimodelshare, iam_utils
+from ..aimodelshare import SharedRole
+from ..aws import AwsClients
+from ..changes import Call, Executor
+from ..findings import Finding, Outcome
+from ..inventory.model import Consumer, Inventory, ManagedPolicy, Role, User
+from ..policy.rewrite import least_privilege_s3
+from ..scopes import AuditContext, PolicyRef, Subject, subjects_for
+from . import consumers as consumer_ops
+
+__all__ = [
+    "FIXABLE_RULES",
+    "Action",
+    "DeletePolicy",
+    "EnsureSharedRole",
+    "FixContext",
+    "Plan",
+    "Redeploy",
+    "Repoint",
+    "RetireRole",
+    "RetireUser",
+    "RewritePolicy",
+    "make_plan",
+]
+
+#: Rules whose failing findings ``--fix`` turns into actions. Others can still end "fixed" as a side
+#: effect (a broad policy deleted with its role), which the re-check after the fix finds.
+FIXABLE_RULES = frozenset(
+    {
+        "AMS-USER-001",
+        "AMS-POLICY-001",
+        "AMS-ROLE-001",
+        "AMS-ROLE-002",
+        "AMS-S3-001",
+        "AMS-S3-002",
+        "AMS-SHARED-001",
+        "AMS-SHARED-002",
+        "AMS-SHARED-003",
+    }
+)
+
+
+@dataclass(frozen=True)
+class FixContext:
+    clients: AwsClients
+    executor: Executor
+    inventory: Inventory
+
+    @property
+    def iam(self) -> Any:
+        return self.clients.client("iam")
+
+
+# --- inventory -> the states iam_utils computes calls from ---------------------------------------
+
+
+def role_state(role: Role | None) -> iam_utils.RoleState | None:
+    if role is None:
+        return None
+    return iam_utils.RoleState(
+        name=role.name,
+        arn=role.arn,
+        path=role.path,
+        trust=role.trust_policy,
+        description=role.description or "",
+        tags=dict(role.tags),
+        attached=tuple(p.arn for p in role.attached_policies),
+        inline={p.name: p.document for p in role.inline_policies},
+    )
+
+
+def policy_state(policy: ManagedPolicy | None) -> iam_utils.PolicyState | None:
+    if policy is None:
+        return None
+    return iam_utils.PolicyState(
+        arn=policy.arn,
+        name=policy.name,
+        path=policy.path,
+        description=policy.description or "",
+        attachment_count=policy.attachment_count,
+        versions=tuple(
+            iam_utils.PolicyVersionState(v.version_id, v.is_default, v.document, v.created) for v in policy.versions
+        ),
+    )
+
+
+def user_state(user: User) -> iam_utils.UserState:
+    return iam_utils.UserState(
+        name=user.name,
+        path=user.path,
+        tags=dict(user.tags),
+        access_keys=tuple((k.masked_id or f"<key {k.slot}>", k.status) for k in user.access_keys or ()),
+        login_profile=bool(user.password_enabled),
+        inline={p.name: p.document for p in user.inline_policies},
+        groups=user.groups,
+        attached=tuple(p.arn for p in user.attached_policies),
+    )
+
+
+def _role_arn(inventory: Inventory, name: str) -> str:
+    return f"arn:{inventory.partition}:iam::{inventory.account_id}:role/{name}"
+
+
+def _policy_arn(inventory: Inventory, name: str) -> str:
+    return f"arn:{inventory.partition}:iam::{inventory.account_id}:policy/{name}"
+
+
+# --- actions ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Action:
+    """One step of a plan. ``target`` is a resource id as findings name it (``role/x``)."""
+
+    kind: ClassVar[str] = ""
+    target: str
+    reason: str
+    addresses: tuple[tuple[str, str], ...] = ()
+    requires: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind} {self.target}"
+
+    def preview(self, inventory: Inventory) -> list[Call]:
+        """The calls this action makes if the account is as ``inventory`` recorded it."""
+        raise NotImplementedError
+
+    def apply(self, ctx: FixContext) -> None:
+        raise NotImplementedError
+
+    def to_json(self, inventory: Inventory) -> dict[str, Any]:
+        calls = self.preview(inventory)
+        return {
+            "key": self.key,
+            "kind": self.kind,
+            "target": self.target,
+            "reason": self.reason,
+            "requires": list(self.requires),
+            "addresses": [{"rule_id": r, "resource": res} for r, res in self.addresses],
+            "calls": [{"describe": c.describe(), **c.to_json()} for c in calls],
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnsureSharedRole(Action):
+    kind: ClassVar[str] = "ensure-shared-role"
+    spec: SharedRole
+    trim: bool = False  # also remove every other policy from the role (AMS-SHARED-003)
+
+    def preview(self, inventory: Inventory) -> list[Call]:
+        spec = self.spec
+        state = role_state(inventory.role_by_name.get(spec.role_name))
+        arn = _policy_arn(inventory, spec.policy_name)
+        document = spec.policy_for(inventory.account_id)
+        calls = iam_utils.role_calls(state, spec.role_name, spec.trust, spec.description, spec.tags)
+        calls += iam_utils.policy_calls(
+            policy_state(inventory.policy_by_arn.get(arn)), arn, spec.policy_name, document, spec.policy_description
+        )
+        calls += iam_utils.attach_calls(state.attached if state else (), spec.role_name, arn)
+        if self.trim and state is not None:
+            calls += iam_utils.trim_calls(state, frozenset({arn}), frozenset())
+        return calls
+
+    def apply(self, ctx: FixContext) -> None:
+        spec, account = self.spec, ctx.inventory.account_id
+        iam_utils.ensure_role(
+            ctx.iam, spec.role_name, spec.trust, spec.description, tags=spec.tags, executor=ctx.executor
+        )
+        arn, _, _ = iam_utils.ensure_managed_policy(
+            ctx.iam,
+            spec.policy_name,
+            spec.policy_for(account),
+            spec.policy_description,
+            account_id=account,
+            executor=ctx.executor,
+        )
+        iam_utils.attach_managed_policy_to_role(ctx.iam, spec.role_name, arn, executor=ctx.executor)
+        if self.trim:
+            iam_utils.retain_only_role_policies(ctx.iam, spec.role_name, frozenset({arn}), executor=ctx.executor)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Repoint(Action):
+    kind: ClassVar[str] = "repoint"
+    consumer: Consumer
+    to_arn: str
+
+    def preview(self, inventory: Inventory) -> list[Call]:
+        c = self.consumer
+        return consumer_ops.repoint_calls(c, c.role_arn, self.to_arn)
+
+    def apply(self, ctx: FixContext) -> None:
+        consumer_ops.repoint(ctx.clients, self.consumer, self.to_arn, ctx.executor)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Redeploy(Action):
+    kind: ClassVar[str] = "redeploy"
+    region: str
+    api_id: str
+    stages: tuple[str, ...]
+
+    def preview(self, inventory: Inventory) -> list[Call]:
+        return consumer_ops.redeploy_calls(self.region, self.api_id, dict.fromkeys(self.stages))
+
+    def apply(self, ctx: FixContext) -> None:
+        consumer_ops.redeploy(ctx.clients, self.region, self.api_id, ctx.executor)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetireRole(Action):
+    kind: ClassVar[str] = "retire-role"
+    role: Role
+    consumers: tuple[Consumer, ...] = ()
+
+    def preview(self, inventory: Inventory) -> list[Call]:
+        state = role_state(self.role)
+        assert state is not None
+        return iam_utils.role_retirement_calls(state)
+
+    def apply(self, ctx: FixContext) -> None:
+        for consumer in self.consumers:
+            if consumer_ops.current_role(ctx.clients, consumer) == self.role.arn:
+                raise iam_utils.RetirementRefusedError(f"{consumer.kind} {consumer.name} still uses {self.role.name}")
+        iam_utils.retire_role(ctx.iam, self.role.name, executor=ctx.executor)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetireUser(Action):
+    kind: ClassVar[str] = "retire-user"
+    user: User
+
+    def preview(self, inventory: Inventory) -> list[Call]:
+        return iam_utils.user_retirement_calls(user_state(self.user))
+
+    def apply(self, ctx: FixContext) -> None:
+        iam_utils.retire_user(ctx.iam, self.user.name, executor=ctx.executor)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeletePolicy(Action):
+    kind: ClassVar[str] = "delete-policy"
+    policy: ManagedPolicy
+
+    def preview(self, inventory: Inventory) -> list[Call]:
+        state = policy_state(self.policy)
+        assert state is not None
+        return iam_utils.policy_deletion_calls(state)
+
+    def apply(self, ctx: FixContext) -> None:
+        iam_utils.delete_managed_policy(ctx.iam, self.policy.arn, executor=ctx.executor)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RewritePolicy(Action):
+    kind: ClassVar[str] = "rewrite-policy"
+    ref: PolicyRef
+    document: Mapping[str, Any] = field(hash=False)
+
+    def preview(self, inventory: Inventory) -> list[Call]:
+        ref = self.ref
+        if ref.kind == "managed":
+            state = policy_state(inventory.policy_by_arn.get(ref.arn))
+            return iam_utils.policy_calls(state, ref.arn, ref.name, self.document)
+        body = iam_utils.json_text(self.document)
+        if ref.kind == "bucket":
+            return [Call("s3", "put_bucket_policy", {"Bucket": ref.name, "Policy": body})]
+        kind, holder = self._holder()
+        return [
+            Call(
+                "iam",
+                f"put_{kind}_policy",
+                {iam_utils.INLINE_KEY[kind]: holder, "PolicyName": ref.name, "PolicyDocument": body},
+            )
+        ]
+
+    def _holder(self) -> tuple[str, str]:
+        kind, _, name = (self.ref.holder or "").partition("/")
+        return kind, name
+
+    def apply(self, ctx: FixContext) -> None:
+        ref = self.ref
+        if ref.kind == "managed":
+            iam_utils.ensure_managed_policy(
+                ctx.iam,
+                ref.name,
+                self.document,
+                account_id=ctx.inventory.account_id,
+                path=ref.arn.split(":policy", 1)[1].rsplit("/", 1)[0] + "/",
+                executor=ctx.executor,
+            )
+        elif ref.kind == "bucket":
+            iam_utils.ensure_bucket_policy(ctx.clients.client("s3"), ref.name, self.document, executor=ctx.executor)
+        else:
+            kind, holder = self._holder()
+            iam_utils.ensure_inline_policy(ctx.iam, holder, ref.name, self.document, holder=kind, executor=ctx.executor)
+
+
+# --- the plan --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...]
+    #: (rule id, resource) -> why ``--fix`` leaves that failing finding as it is
+    not_fixable: Mapping[tuple[str, str], str]
+
+    def actions_for(self, finding: Finding) -> list[Action]:
+        """The actions that address ``finding`` or change its resource."""
+        return [a for a in self.actions if finding.key in a.addresses or a.target == finding.resource]
+
+    def to_json(self, inventory: Inventory) -> dict[str, Any]:
+        return {
+            "format": "ams-iam-audit/fix-plan",
+            "version": 1,
+            "account": inventory.account_id,
+            "planned_from": {"source": inventory.source, "collected_at": inventory.collected_at.isoformat()},
+            "actions": [a.to_json(inventory) for a in self.actions],
+            "not_fixable": [
+                {"rule_id": r, "resource": res, "reason": reason}
+                for (r, res), reason in sorted(self.not_fixable.items())
+            ],
+        }
+
+
+def _name(resource: str) -> str:
+    return resource.split("/", 1)[1]
+
+
+def make_plan(findings: Iterable[Finding], ctx: AuditContext, *, unowned: bool = False) -> Plan:
+    """The plan that fixes the failing findings of the fixable rules, from ``ctx.inventory``.
+    ``unowned`` lets S3 rewrites change policies AIModelShare does not own."""
+    inv = ctx.inventory
+    failing: dict[str, list[str]] = defaultdict(list)
+    for f in findings:
+        if f.outcome is Outcome.FAIL and f.rule_id in FIXABLE_RULES:
+            failing[f.rule_id].append(f.resource)
+    notes: dict[tuple[str, str], str] = {}
+    shared: dict[str, list[tuple[str, str]]] = {}  # shared role name -> findings it addresses
+    trim: set[str] = set()
+    for rule_id in ("AMS-SHARED-001", "AMS-SHARED-002", "AMS-SHARED-003"):
+        for resource in failing[rule_id]:
+            shared.setdefault(_name(resource), []).append((rule_id, resource))
+            if rule_id == "AMS-SHARED-003":
+                trim.add(_name(resource))
+
+    gaps = [s.describe() for s in inv.consumer_sections if not s.readable]
+    pending: dict[tuple[str, str], Consumer] = {}
+    for c in inv.consumers:
+        if c.pending_stages:
+            pending.setdefault((c.region, c.arn.split("/restapis/")[1].split("/")[0]), c)
+    redeploys = [
+        Redeploy(
+            target=f"restapi/{api}",
+            region=region,
+            api_id=api,
+            stages=c.pending_stages,
+            reason=f"a previous fix changed an integration of {c.name.split(' ')[0]} and did not redeploy "
+            + ", ".join(c.pending_stages),
+        )
+        for (region, api), c in sorted(pending.items())
+    ]
+    repoints: list[Repoint] = []
+    role_retirements: list[RetireRole] = []
+    retiring: set[str] = set()
+    for resource in failing["AMS-ROLE-001"]:
+        role = inv.role_by_name.get(_name(resource))
+        match = aimodelshare.classify_role(role.name, role.policy_names) if role else None
+        if role is None or match is None:
+            notes[("AMS-ROLE-001", resource)] = "not a per-deployment role in this inventory"
+            continue
+        used_by = inv.consumers_by_role_arn.get(role.arn, ())
+        why_not = None
+        if gaps:
+            why_not = (
+                "consumers could not be read everywhere (" + "; ".join(gaps) + "): the role cannot be shown unused"
+            )
+        elif role.last_used_region and role.last_used_region not in inv.regions:
+            why_not = (
+                f"last used in {role.last_used_region}, a region this run did not read: "
+                f"add --aws-region {role.last_used_region}"
+            )
+        elif match.replaced_by is None and used_by:
+            why_not = (
+                f"the refactoring has no shared replacement for {match.pattern}; its {len(used_by)} consumer(s) "
+                "must be moved by hand"
+            )
+        if why_not is not None:
+            notes[("AMS-ROLE-001", resource)] = why_not
+            continue
+        requires = [r.key for r in redeploys]
+        if match.replaced_by is not None:
+            shared.setdefault(match.replaced_by, [])
+            requires.append(f"{EnsureSharedRole.kind} role/{match.replaced_by}")
+            to_arn = _role_arn(inv, match.replaced_by)
+            for consumer in used_by:
+                step = Repoint(
+                    target=f"{consumer.kind}/{consumer.name}",
+                    consumer=consumer,
+                    to_arn=to_arn,
+                    reason=f"uses {role.name}; moves to {match.replaced_by}",
+                    requires=(f"{EnsureSharedRole.kind} role/{match.replaced_by}",),
+                )
+                repoints.append(step)
+                requires.append(step.key)
+        role_retirements.append(
+            RetireRole(
+                target=resource,
+                role=role,
+                consumers=used_by,
+                reason=f"legacy per-deployment role ({match.pattern})",
+                addresses=(("AMS-ROLE-001", resource),),
+                requires=tuple(requires),
+            )
+        )
+        retiring.add(role.arn)
+
+    user_retirements = []
+    for resource in failing["AMS-USER-001"]:
+        user = next((u for u in inv.users if u.name == _name(resource)), None)
+        if user is None:
+            continue
+        user_retirements.append(
+            RetireUser(
+                target=resource,
+                user=user,
+                reason="AIModelShare ephemeral user",
+                addresses=(("AMS-USER-001", resource),),
+            )
+        )
+        retiring.add(user.arn)
+    retired_by = {a.role.arn: a.key for a in role_retirements} | {a.user.arn: a.key for a in user_retirements}
+
+    deletions: dict[str, DeletePolicy] = {}
+    for rule_id in ("AMS-ROLE-002", "AMS-POLICY-001"):
+        for resource in failing[rule_id]:
+            policy = next((p for p in inv.policies if p.name == _name(resource) and not p.aws_managed), None)
+            if policy is None:
+                continue
+            holders = inv.attachments.get(policy.arn, ())
+            kept = [h for h in holders if h not in retiring]
+            if kept:
+                notes[(rule_id, resource)] = "still attached to " + ", ".join(h.split(":", 5)[-1] for h in kept)
+                continue
+            previous = deletions.get(resource)
+            deletions[resource] = DeletePolicy(
+                target=resource,
+                policy=policy,
+                reason="legacy AIModelShare policy, unattached once its holders are retired",
+                addresses=(*(previous.addresses if previous else ()), (rule_id, resource)),
+                requires=tuple(retired_by[h] for h in holders),
+            )
+
+    rewrites: dict[str, RewritePolicy] = {}
+    refs = {
+        item.id: item.value
+        for item in subjects_for("policy_document", ctx)
+        if isinstance(item, Subject) and isinstance(item.value, PolicyRef)
+    }
+    for rule_id in ("AMS-S3-001", "AMS-S3-002"):
+        for resource in failing[rule_id]:
+            ref = refs.get(resource)
+            if ref is None:
+                continue
+            key = (rule_id, resource)
+            if resource in deletions or (ref.kind == "managed" and ref.name in aimodelshare.shared_policy_names()):
+                continue  # deleted, or replaced by its shared role's desired policy
+            if ref.kind == "inline" and ref.arn in retiring:
+                continue  # goes with its holder
+            if not ref.aimodelshare and not unowned:
+                notes[key] = (
+                    "not owned by AIModelShare: --fix leaves it alone (--fix-unowned changes it); the "
+                    "finding's evidence holds a suggested replacement"
+                )
+                continue
+            rewrite = least_privilege_s3(
+                ref.document, inv.account_id, inv.partition, bucket=ref.name if ref.kind == "bucket" else None
+            )
+            if rewrite.document is None:
+                notes[key] = rewrite.reason or "nothing to rewrite"
+                continue
+            previous_rewrite = rewrites.get(resource)
+            rewrites[resource] = RewritePolicy(
+                target=resource,
+                ref=ref,
+                document=rewrite.document,
+                reason="wildcard S3 grants narrowed to the library's named actions on its own buckets",
+                addresses=(*(previous_rewrite.addresses if previous_rewrite else ()), key),
+            )
+
+    ensures = [
+        EnsureSharedRole(
+            target=f"role/{spec.role_name}",
+            spec=spec,
+            trim=spec.role_name in trim,
+            reason="shared role of the refactored library, to its desired state",
+            addresses=tuple(shared[spec.role_name]),
+        )
+        for spec in aimodelshare.shared_roles()
+        if spec.role_name in shared
+    ]
+    actions: list[Action] = [
+        *ensures,
+        *repoints,
+        *redeploys,
+        *role_retirements,
+        *user_retirements,
+        *deletions.values(),
+        *rewrites.values(),
+    ]
+    return Plan(actions=tuple(actions), not_fixable=notes)
