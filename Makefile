@@ -24,6 +24,6 @@ lint: install
 	$(BIN)/mypy
 
 check: install
-	$(BIN)/pytest tests
+	$(BIN)/pytest tests -n 2
 
 test: lint check

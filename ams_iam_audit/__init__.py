@@ -37,6 +37,7 @@ from .policy import (
     service_actions,
 )
 from .policy.lint import LintIssue, lint
+from .policy.rewrite import S3Rewrite, least_privilege_s3
 from .rule import Controls, Rule, Severity, rule
 from .scopes import AuditContext, ExecutionRoleRef, PolicyRef, SharedRoleState
 
@@ -64,6 +65,7 @@ __all__ = [
     "PolicyVersion",
     "Role",
     "Rule",
+    "S3Rewrite",
     "Section",
     "Severity",
     "SharedRoleState",
@@ -74,6 +76,7 @@ __all__ = [
     "arn_covers",
     "canonical_policy_doc",
     "display_name",
+    "least_privilege_s3",
     "lint",
     "parse_policy",
     "policy_hash",

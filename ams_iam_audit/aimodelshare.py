@@ -43,6 +43,7 @@ __all__ = [
     "is_ephemeral_user",
     "library_s3_actions",
     "library_template",
+    "role_pattern",
     "shared_policy_names",
     "shared_role",
     "shared_role_names",
@@ -278,6 +279,14 @@ def _classify(name: str, patterns: Iterable[_Pattern], partners: Iterable[str]) 
             if partner not in partner_names or partner in _shared_names():
                 continue
         return LegacyMatch(pattern=p.pattern, created_by=p.created_by, replaced_by=p.replaced_by, partner=partner)
+    return None
+
+
+def role_pattern(pattern: str) -> LegacyMatch | None:
+    """The legacy role pattern labelled ``pattern`` (e.g. ``"<project>-lambda-role"``)."""
+    for p in _ROLE_PATTERNS:
+        if p.pattern == pattern:
+            return LegacyMatch(pattern=p.pattern, created_by=p.created_by, replaced_by=p.replaced_by)
     return None
 
 

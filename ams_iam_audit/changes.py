@@ -103,6 +103,10 @@ class Executor:
 
     def run(self, client: Any, call: Call) -> Any:
         self.check(call)
+        return self.send(client, call)
+
+    def send(self, client: Any, call: Call) -> Any:
+        """The call itself, with no checks or bookkeeping."""
         return getattr(client, call.operation)(**call.params)
 
     def wait(self, client: Any, waiter: str, **kwargs: Any) -> None:

@@ -58,6 +58,8 @@ __all__ = [
     "caller_account",
     "canonical_policy_doc",
     "delete_managed_policy",
+    "delete_role",
+    "empty_role",
     "ensure_bucket",
     "ensure_bucket_policy",
     "ensure_inline_policy",
@@ -75,6 +77,8 @@ __all__ = [
     "retire_role",
     "retire_user",
     "role_calls",
+    "role_deletion_calls",
+    "role_emptying_calls",
     "role_retirement_calls",
     "trim_calls",
     "user_retirement_calls",
@@ -231,15 +235,20 @@ def role_calls(
                 Description=description,
             )
         )
-    changed = {k: v for k, v in tags.items() if current.tags.get(k) != v}
-    if changed:
-        undo = []
-        if added := sorted(k for k in changed if k not in current.tags):
-            undo.append(_iam("untag_role", RoleName=role_name, TagKeys=added))
-        if restored := {k: current.tags[k] for k in changed if k in current.tags}:
-            undo.append(_iam("tag_role", RoleName=role_name, Tags=_tags(restored)))
-        calls.append(_iam("tag_role", undo=tuple(undo), RoleName=role_name, Tags=_tags(changed)))
-    return calls
+    return calls + _tag_calls(role_name, current.tags, tags)
+
+
+def _tag_calls(role_name: str, current: Mapping[str, str], wanted: Mapping[str, str]) -> list[Call]:
+    """Add or change ``wanted`` tags (others are left as they are)."""
+    changed = {k: v for k, v in wanted.items() if current.get(k) != v}
+    if not changed:
+        return []
+    undo = []
+    if added := sorted(k for k in changed if k not in current):
+        undo.append(_iam("untag_role", RoleName=role_name, TagKeys=added))
+    if restored := {k: current[k] for k in changed if k in current}:
+        undo.append(_iam("tag_role", RoleName=role_name, Tags=_tags(restored)))
+    return [_iam("tag_role", undo=tuple(undo), RoleName=role_name, Tags=_tags(changed))]
 
 
 @needs(
@@ -339,8 +348,14 @@ def retain_only_role_policies(
     return calls
 
 
-def role_retirement_calls(state: RoleState) -> list[Call]:
-    """Detach, delete inline policies, delete the role: each undone by re-creating what was there."""
+def role_emptying_calls(state: RoleState, mark: Mapping[str, str] | None = None) -> list[Call]:
+    """Tag the role with ``mark`` (so an interrupted retirement is recognisable), then detach its
+    managed policies and delete its inline ones, each with the call that puts it back."""
+    return [*_tag_calls(state.name, state.tags, mark or {}), *trim_calls(state, frozenset(), frozenset())]
+
+
+def role_deletion_calls(state: RoleState) -> list[Call]:
+    """Delete the (empty) role; undone by creating it again as it was."""
     params: dict[str, Any] = {
         "RoleName": state.name,
         "Path": state.path,
@@ -351,26 +366,59 @@ def role_retirement_calls(state: RoleState) -> list[Call]:
         params["Description"] = state.description
     if state.tags:
         params["Tags"] = _tags(state.tags)
-    return [
-        *trim_calls(state, frozenset(), frozenset()),
-        _iam("delete_role", undo=(Call("iam", "create_role", params),), RoleName=state.name),
-    ]
+    return [_iam("delete_role", undo=(Call("iam", "create_role", params),), RoleName=state.name)]
 
 
-@needs(*PERMISSIONS["read_role"], "iam:DetachRolePolicy", "iam:DeleteRolePolicy", "iam:DeleteRole")
-def retire_role(iam_client: Any, role_name: str, *, executor: Executor = DIRECT) -> RoleState | None:
-    """Detach and delete every policy of ``role_name``, then delete it. Refuses (changing nothing)
-    while the role is in an instance profile: an EC2 instance may be using it. Callers check the
-    role's other consumers first. Returns the state before, or ``None`` when it was already gone."""
+def role_retirement_calls(state: RoleState, mark: Mapping[str, str] | None = None) -> list[Call]:
+    return [*role_emptying_calls(state, mark), *role_deletion_calls(state)]
+
+
+def _refuse_instance_profiles(state: RoleState) -> None:
+    if state.instance_profiles:
+        raise RetirementRefusedError(
+            f"role {state.name} is in instance profile(s) {', '.join(state.instance_profiles)}: EC2 may use it"
+        )
+
+
+@needs(*PERMISSIONS["read_role"], "iam:TagRole", "iam:DetachRolePolicy", "iam:DeleteRolePolicy")
+def empty_role(
+    iam_client: Any, role_name: str, *, mark: Mapping[str, str] | None = None, executor: Executor = DIRECT
+) -> RoleState | None:
+    """First half of a retirement: tag with ``mark``, detach and delete every policy. Refuses
+    (changing nothing) while the role is in an instance profile: an EC2 instance may be using it.
+    Callers check the role's other consumers first. Returns the state before (``None``: no role)."""
     state = read_role(iam_client, role_name)
     if state is None:
         return None
-    if state.instance_profiles:
-        raise RetirementRefusedError(
-            f"role {role_name} is in instance profile(s) {', '.join(state.instance_profiles)}: EC2 may use it"
-        )
-    for call in role_retirement_calls(state):
+    _refuse_instance_profiles(state)
+    for call in role_emptying_calls(state, mark):
         executor.run(iam_client, call)
+    return state
+
+
+@needs(*PERMISSIONS["read_role"], "iam:DeleteRole")
+def delete_role(iam_client: Any, role_name: str, *, executor: Executor = DIRECT) -> bool:
+    """Delete an empty role. Refuses while it holds any policy or is in an instance profile (AWS's
+    DeleteConflict; a test backend may allow it). Returns whether it was deleted (``False``: gone)."""
+    state = read_role(iam_client, role_name)
+    if state is None:
+        return False
+    _refuse_instance_profiles(state)
+    if state.attached or state.inline:
+        raise RetirementRefusedError(f"role {role_name} still holds {len(state.attached) + len(state.inline)} policies")
+    for call in role_deletion_calls(state):
+        executor.run(iam_client, call)
+    return True
+
+
+@needs(*PERMISSIONS["empty_role"], *PERMISSIONS["delete_role"])
+def retire_role(
+    iam_client: Any, role_name: str, *, mark: Mapping[str, str] | None = None, executor: Executor = DIRECT
+) -> RoleState | None:
+    """:func:`empty_role` then :func:`delete_role`. Returns the state before, ``None`` if gone."""
+    state = empty_role(iam_client, role_name, mark=mark, executor=executor)
+    if state is not None:
+        delete_role(iam_client, role_name, executor=executor)
     return state
 
 

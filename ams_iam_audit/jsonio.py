@@ -13,9 +13,16 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-__all__ = ["jsonable", "scrub", "write_json_atomic"]
+__all__ = ["jsonable", "mask_key_id", "scrub", "write_json_atomic"]
 
-_KEY_ID = re.compile(r"\b((?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{4})[A-Z0-9]{8}([A-Z0-9]{4})\b")
+_KEY_ID = re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b")
+
+
+def mask_key_id(key_id: str) -> str:
+    """``AKIAIOSFODNN7EXAMPLE`` -> ``AKIA************MPLE``: enough to match a key in the console."""
+    if len(key_id) <= 8:
+        return "*" * len(key_id)
+    return key_id[:4] + "*" * (len(key_id) - 8) + key_id[-4:]
 
 
 def write_json_atomic(path: Path, body: Any) -> None:
@@ -36,7 +43,7 @@ def write_json_atomic(path: Path, body: Any) -> None:
 
 def scrub(text: str) -> str:
     """Mask anything shaped like an access key id (``AKIA…``/``ASIA…``)."""
-    return _KEY_ID.sub(lambda m: m.group(1) + "********" + m.group(2), text)
+    return _KEY_ID.sub(lambda m: mask_key_id(m.group(0)), text)
 
 
 def jsonable(value: Any) -> Any:

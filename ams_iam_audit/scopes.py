@@ -17,7 +17,7 @@ from typing import Any
 
 from . import aimodelshare
 from .aimodelshare import SharedRole
-from .inventory.model import Inventory, Role, Section
+from .inventory.model import RETIRING_TAG, Inventory, Role, Section
 from .policy.document import PolicyDocument, parse_policy
 
 __all__ = [
@@ -127,10 +127,21 @@ class AuditContext:
             if (
                 role.name in aimodelshare.shared_role_names()
                 or role.arn in self.execution_role_arns
-                or aimodelshare.classify_role(role.name, role.policy_names) is not None
+                or self.legacy_role(role) is not None
             ):
                 out.add(role.arn)
         return frozenset(out)
+
+    def legacy_role(self, role: Role) -> aimodelshare.LegacyMatch | None:
+        """Why ``role`` is a legacy per-deployment role, or ``None``. A role an interrupted ``--fix``
+        had begun to retire carries ``RETIRING_TAG``: it stays legacy even once the policies that
+        identified it are detached."""
+        pattern = dict(role.tags).get(RETIRING_TAG)
+        if pattern is not None:
+            return aimodelshare.role_pattern(pattern) or aimodelshare.LegacyMatch(
+                pattern=pattern, created_by="unknown", replaced_by=None
+            )
+        return aimodelshare.classify_role(role.name, role.policy_names)
 
     @cached_property
     def role_names(self) -> tuple[str, ...]:

@@ -38,8 +38,9 @@ def _consumers(role: Role, inventory: Inventory) -> dict[str, object]:
     ),
     controls=Controls(nist=("AC-2", "AC-6", "CM-8"), soc2=("CC6.2", "CC6.3")),
 )
-def test_no_per_deployment_roles(role: Role, evidence: Evidence, inventory: Inventory) -> None:
-    match = aimodelshare.classify_role(role.name, role.policy_names)
+def test_no_per_deployment_roles(role: Role, evidence: Evidence, audit: AuditContext) -> None:
+    inventory = audit.inventory
+    match = audit.legacy_role(role)
     if match is None:
         return
     replacement = match.replaced_by

@@ -8,10 +8,12 @@ from ams_iam_audit import (
     Controls,
     Evidence,
     Grant,
+    Inventory,
     PolicyRef,
     Severity,
     allow_grants,
     arn_covers,
+    least_privilege_s3,
     rule,
     s3_bucket_segment,
     service_actions,
@@ -27,6 +29,21 @@ _PINNING_OPERATORS = frozenset({"StringEquals", "StringEqualsIgnoreCase", "Strin
 def _every_bucket(resource: str, partition: str) -> bool:
     """The resource covers every bucket or every object in every bucket (``*``, ``arn:aws:s3:::*``...)."""
     return arn_covers(resource, f"arn:{partition}:s3:::*") or arn_covers(resource, f"arn:{partition}:s3:::*/*")
+
+
+def _suggest(policy: PolicyRef, inventory: Inventory, evidence: Evidence) -> None:
+    """The least-privilege replacement ``--fix`` would make (or, for a policy it leaves alone, that a
+    person can apply), recorded with the finding."""
+    rewrite = least_privilege_s3(
+        policy.document,
+        inventory.account_id,
+        inventory.partition,
+        bucket=policy.name if policy.kind == "bucket" else None,
+    )
+    if rewrite.document is not None:
+        evidence.add(suggested_document=rewrite.document)
+    else:
+        evidence.add(suggested_document=None, no_suggestion=rewrite.reason)
 
 
 def _public(grant: Grant) -> bool:
@@ -58,7 +75,7 @@ def _public(grant: Grant) -> bool:
     ),
     controls=Controls(nist=("AC-3", "AC-6"), soc2=("CC6.1", "CC6.3")),
 )
-def test_no_wildcard_s3_grants(policy_document: PolicyRef, evidence: Evidence) -> None:
+def test_no_wildcard_s3_grants(policy_document: PolicyRef, evidence: Evidence, inventory: Inventory) -> None:
     partition = policy_document.arn.split(":")[1]
     every_s3_action = service_actions("s3")
     offending: list[dict[str, Any]] = []
@@ -92,6 +109,7 @@ def test_no_wildcard_s3_grants(policy_document: PolicyRef, evidence: Evidence) -
         return
     evidence.severity = worst.value
     evidence.add(policy=policy_document.label, version=policy_document.version_id, statements=offending)
+    _suggest(policy_document, inventory, evidence)
     what = ", ".join(
         f"statement {o['statement_index']}: "
         + ("every S3 action" if o["every_s3_action"] else f"{o['action_count']} S3 action(s)")
@@ -131,7 +149,9 @@ def _pins_account(grant: Grant) -> bool:
     ),
     controls=Controls(nist=("AC-4", "AC-6", "SC-7"), soc2=("CC6.1", "CC6.6")),
 )
-def test_bucket_wildcards_pinned_to_account(identity_policy: PolicyRef, evidence: Evidence) -> None:
+def test_bucket_wildcards_pinned_to_account(
+    identity_policy: PolicyRef, evidence: Evidence, inventory: Inventory
+) -> None:
     offending = []
     for grant in allow_grants(identity_policy.parsed):
         s3 = grant.constrainable(grant.of_service("s3"))
@@ -146,6 +166,7 @@ def test_bucket_wildcards_pinned_to_account(identity_policy: PolicyRef, evidence
             offending.append({**grant.describe(s3), "wildcard_resources": wildcards})
     if offending:
         evidence.add(policy=identity_policy.label, statements=offending)
+        _suggest(identity_policy, inventory, evidence)
     assert not offending, (
         f"{identity_policy.label} grants S3 on bucket-name wildcards without an account condition: "
         + "; ".join(f"statement {o['statement_index']}: {', '.join(o['wildcard_resources'])}" for o in offending)

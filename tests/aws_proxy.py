@@ -1,6 +1,6 @@
-"""A loopback HTTP proxy in front of the moto server that answers chosen operations with AWS's own
-AccessDenied error, in each protocol's format. moto grants everything; AWS does not, and the audit's
-handling of what it cannot read is what this proxy lets us test."""
+"""A loopback HTTP proxy in front of the moto server. It records every request, answers chosen
+operations with AWS's own AccessDenied error in each protocol's format (moto grants everything; AWS
+does not), and can answer operations moto lacks the way AWS does (``moto_gaps``)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,18 @@ class Request:
     method: str
     path: str
     body: str
+    target: str = ""  # X-Amz-Target (JSON protocols: "CodeBuild_20161006.UpdateProject")
+
+    @property
+    def operation(self) -> str:
+        """The operation's name where the request says it (query and JSON-target protocols), else
+        the method and path (REST protocols)."""
+        if self.target:
+            return self.target.rsplit(".", 1)[-1]
+        for part in self.body.split("&"):
+            if part.startswith("Action="):
+                return part.removeprefix("Action=")
+        return f"{self.method} {urlparse(self.path).path}"
 
 
 @dataclass(frozen=True)
@@ -36,6 +48,14 @@ class Deny:
 
     protocol: str
     matches: Callable[[Request], bool]
+
+
+@dataclass(frozen=True)
+class Emulate:
+    """Answer matching requests with ``respond(request) -> (status, content type, body)``."""
+
+    matches: Callable[[Request], bool]
+    respond: Callable[[Request], tuple[int, str, bytes]]
 
 
 def query_action(action: str) -> Deny:
@@ -64,14 +84,16 @@ def lambda_list_functions() -> Deny:
 @dataclass
 class Proxy:
     target: str
-    denies: list[Deny] = field(default_factory=list)
+    rules: list[Deny | Emulate] = field(default_factory=list)
     denied: list[Request] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)
     url: str = ""
 
 
 @contextmanager
-def denying_proxy(target: str, *denies: Deny) -> Iterator[Proxy]:
-    proxy = Proxy(target=target, denies=list(denies))
+def proxy_to(target: str, *rules: Deny | Emulate) -> Iterator[Proxy]:
+    """A proxy to ``target`` applying ``rules`` (the first that matches a request answers it)."""
+    proxy = Proxy(target=target, rules=list(rules))
     upstream = urlparse(target)
 
     class Handler(BaseHTTPRequestHandler):
@@ -81,12 +103,19 @@ def denying_proxy(target: str, *denies: Deny) -> Iterator[Proxy]:
         def _handle(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
-            request = Request(self.command, self.path, raw.decode("utf-8", "replace"))
-            for deny in proxy.denies:
-                if deny.matches(request):
+            request = Request(
+                self.command, self.path, raw.decode("utf-8", "replace"), self.headers.get("X-Amz-Target", "")
+            )
+            proxy.requests.append(request)
+            for rule in proxy.rules:
+                if not rule.matches(request):
+                    continue
+                if isinstance(rule, Emulate):
+                    self._answer(*rule.respond(request))
+                else:
                     proxy.denied.append(request)
-                    self._deny(deny.protocol)
-                    return
+                    self._deny(rule.protocol)
+                return
             conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=30)
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
             conn.request(self.command, self.path, body=raw or None, headers=headers)
@@ -101,6 +130,13 @@ def denying_proxy(target: str, *denies: Deny) -> Iterator[Proxy]:
             self.wfile.write(payload)
             conn.close()
 
+        def _answer(self, status: int, ctype: str, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
         def _deny(self, protocol: str) -> None:
             if protocol == "json":
                 body, ctype = b'{"Type":"User","message":"denied by the test proxy"}', "application/json"
@@ -114,7 +150,7 @@ def denying_proxy(target: str, *denies: Deny) -> Iterator[Proxy]:
             self.end_headers()
             self.wfile.write(body)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _handle
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

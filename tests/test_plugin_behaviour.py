@@ -7,7 +7,7 @@ import textwrap
 from typing import Any
 
 import pytest
-from aws_proxy import denying_proxy, lambda_list_functions, query_action, s3_bucket_policy, s3_list_buckets
+from aws_proxy import lambda_list_functions, proxy_to, query_action, s3_bucket_policy, s3_list_buckets
 from conftest import ACCOUNT, OTHER_ACCOUNT, Account, audit_at, run_audit
 
 
@@ -49,7 +49,7 @@ def test_account_guard(pytester: pytest.Pytester, aws: Account) -> None:
 
 
 def test_assume_role_failure_names_the_role(pytester: pytest.Pytester, aws: Account) -> None:
-    with denying_proxy(aws.url, query_action("AssumeRole")) as proxy:
+    with proxy_to(aws.url, query_action("AssumeRole")) as proxy:
         result = audit_at(
             pytester,
             proxy.url,
@@ -67,7 +67,7 @@ def test_unreadable_sections_are_errors_never_passes(pytester: pytest.Pytester, 
     aws.role("lambda_role_abc")
     aws.s3.create_bucket(Bucket="aimodelshare-data")
     denies = (s3_list_buckets(), lambda_list_functions(), query_action("GenerateCredentialReport"))
-    with denying_proxy(aws.url, *denies) as proxy:
+    with proxy_to(aws.url, *denies) as proxy:
         result = audit_at(
             pytester,
             proxy.url,
@@ -97,7 +97,7 @@ def test_unreadable_sections_are_errors_never_passes(pytester: pytest.Pytester, 
 
 def test_iam_unreadable_means_every_iam_rule_errors(pytester: pytest.Pytester, aws: Account) -> None:
     aws.iam.create_user(UserName="alice")
-    with denying_proxy(aws.url, query_action("GetAccountAuthorizationDetails")) as proxy:
+    with proxy_to(aws.url, query_action("GetAccountAuthorizationDetails")) as proxy:
         result = audit_at(
             pytester,
             proxy.url,
@@ -134,7 +134,7 @@ def test_one_unreadable_bucket_policy(pytester: pytest.Pytester, aws: Account) -
                 }
             ),
         )
-    with denying_proxy(aws.url, s3_bucket_policy("secret-bucket")) as proxy:
+    with proxy_to(aws.url, s3_bucket_policy("secret-bucket")) as proxy:
         result = audit_at(pytester, proxy.url, "-k", "AMS-S3-001")
     assert result.outcomes("AMS-S3-001") == {"bucket/readable-bucket": "pass", "bucket/secret-bucket": "error"}
     error = result.finding("AMS-S3-001", "bucket/secret-bucket")["evidence"]["unreadable"][0]

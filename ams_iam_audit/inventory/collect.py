@@ -31,7 +31,25 @@ from ..policy.document import PolicyParseError, decode_policy
 from .gaad import entities_from_gaad, merge_pages, parse_time
 from .model import REDEPLOY_TAG, AccessKey, Bucket, Consumer, Inventory, Section, User, mask_key_id
 
-__all__ = ["GAAD_FILTERS", "collect"]
+__all__ = ["GAAD_FILTERS", "READ_PERMISSIONS", "collect"]
+
+#: Every action collection calls (read-only). What is denied becomes an unreadable section.
+READ_PERMISSIONS = (
+    "sts:GetCallerIdentity",
+    "iam:GetAccountAuthorizationDetails",
+    "iam:GenerateCredentialReport",
+    "iam:GetCredentialReport",
+    "iam:ListAccessKeys",
+    "iam:GetAccessKeyLastUsed",
+    "s3:ListAllMyBuckets",
+    "s3:GetBucketLocation",
+    "s3:GetBucketPolicy",
+    "s3:GetBucketPublicAccessBlock",
+    "lambda:ListFunctions",
+    "codebuild:ListProjects",
+    "codebuild:BatchGetProjects",
+    "apigateway:GET",
+)
 
 GAAD_FILTERS = ["User", "Role", "Group", "LocalManagedPolicy", "AWSManagedPolicy"]
 _MAX_WORKERS = 8

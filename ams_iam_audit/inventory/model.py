@@ -18,8 +18,11 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
+from ..jsonio import mask_key_id
+
 __all__ = [
     "REDEPLOY_TAG",
+    "RETIRING_TAG",
     "AccessKey",
     "AttachedPolicy",
     "Bucket",
@@ -41,13 +44,10 @@ Document = Mapping[str, Any]
 #: removes from a stage once it is redeployed: a run killed in between leaves it on the stages that
 #: may still serve the old role, and the next run redeploys them before anything retires that role.
 REDEPLOY_TAG = "ams-iam-audit:redeploy-pending"
-
-
-def mask_key_id(key_id: str) -> str:
-    """``AKIAIOSFODNN7EXAMPLE`` -> ``AKIA************MPLE``: enough to match a key in the console."""
-    if len(key_id) <= 8:
-        return "*" * len(key_id)
-    return key_id[:4] + "*" * (len(key_id) - 8) + key_id[-4:]
+#: Tag ``--fix`` puts on a legacy role before it detaches anything from it (value: the legacy name
+#: pattern). A run killed before the role is deleted leaves the role tagged, and the next run still
+#: knows it for what it is, even once the policies that identified it are gone.
+RETIRING_TAG = "ams-iam-audit:retiring"
 
 
 @dataclass(frozen=True)

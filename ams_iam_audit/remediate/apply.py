@@ -37,7 +37,9 @@ def apply_plan(plan: Plan, ctx: FixContext, journal: Journal) -> Mapping[str, Ac
     for action in plan.actions:
         blocked = next((r for r in action.requires if r in results and results[r].status != "done"), None)
         if blocked is not None:
-            results[action.key] = ActionResult("skipped", f"{blocked} did not complete ({results[blocked].status})")
+            cause = results[blocked]  # name the first action that did not complete, not the chain
+            reason = cause.reason if cause.status == "skipped" else f"{blocked} {cause.status}: {cause.reason}"
+            results[action.key] = ActionResult("skipped", reason)
             continue
         with journal.acting_for(action.key):
             try:

@@ -39,6 +39,7 @@ __all__ = [
 PERMISSIONS: dict[str, tuple[str, ...]] = {
     "lambda": (
         "lambda:GetFunctionConfiguration",
+        "lambda:GetFunction",  # the function_updated_v2 waiter
         "lambda:UpdateFunctionConfiguration",
         "iam:PassRole",
     ),

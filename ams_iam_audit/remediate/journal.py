@@ -27,8 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws import AwsClients, error_code
 from ..changes import Call, Executor
-from ..inventory.model import mask_key_id
-from ..jsonio import scrub
+from ..jsonio import mask_key_id, scrub
 
 __all__ = ["JOURNAL_FORMAT", "Journal", "JournalEntry", "JournalError", "UndoReport", "read_journal", "undo"]
 
@@ -91,7 +90,7 @@ class Journal(Executor):
 
     def _write(self, entry: Mapping[str, Any]) -> None:
         assert self._fh is not None, "the journal is not open"
-        self._fh.write(scrub(json.dumps(entry, sort_keys=True, default=str)) + "\n")
+        self._fh.write(scrub(json.dumps(entry, default=str)) + "\n")
         self._fh.flush()
         os.fsync(self._fh.fileno())
 
@@ -110,8 +109,8 @@ class Journal(Executor):
         seq = self.seq
         self._write({"type": "change", "seq": seq, "at": _now(), "action": self.action, "call": call.to_json()})
         try:
-            result = super().run(client, call)
-        except BaseException as exc:
+            result = self.send(client, call)
+        except Exception as exc:  # an interrupt leaves the status unknown: the request may have gone out
             self._write({"type": "failed", "seq": seq, "at": _now(), "error": f"{error_code(exc)}: {exc}"})
             raise
         self._write({"type": "done", "seq": seq, "at": _now()})
@@ -193,7 +192,7 @@ def _resolve_key(clients: AwsClients, call: Call) -> Call:
         return call
     iam = clients.client("iam")
     for key in iam.list_access_keys(UserName=call.params["UserName"]).get("AccessKeyMetadata", ()):
-        if mask_key_id(key["AccessKeyId"]) == masked or scrub(key["AccessKeyId"]) == masked:
+        if mask_key_id(key["AccessKeyId"]) == masked:
             return Call(call.service, call.operation, {**call.params, "AccessKeyId": key["AccessKeyId"]}, call.region)
     raise LookupError(f"access key {masked} of user {call.params['UserName']} no longer exists")
 

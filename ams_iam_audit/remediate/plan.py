@@ -10,10 +10,12 @@ Order, and why:
 1. the shared roles a fix needs (``aimodelshare.shared_roles``): role, trust, policy, attachment;
 2. every consumer of a per-deployment role moved to its shared replacement, and every REST API a
    killed run left half-deployed redeployed;
-3. per-deployment roles retired, once nothing uses them (checked live, again);
+3. per-deployment roles emptied, once nothing uses them (checked live, again): tagged
+   ``RETIRING_TAG``, their policies detached;
 4. ephemeral users retired (keys deactivated first);
 5. per-deployment and temporary-access policies deleted, once nothing holds them;
-6. wildcard S3 grants in the remaining AIModelShare policies narrowed (``policy.rewrite``).
+6. the emptied roles deleted (last, so a killed run leaves each role tagged and recognisable);
+7. wildcard S3 grants in the remaining AIModelShare policies narrowed (``policy.rewrite``).
 
 An action whose prerequisite did not complete is skipped, so nothing is deleted while something
 may still use it. What cannot be fixed safely is listed with the reason, and its finding stays.
@@ -31,7 +33,7 @@ from ..aimodelshare import SharedRole
 from ..aws import AwsClients
 from ..changes import Call, Executor
 from ..findings import Finding, Outcome
-from ..inventory.model import Consumer, Inventory, ManagedPolicy, Role, User
+from ..inventory.model import RETIRING_TAG, Consumer, Inventory, ManagedPolicy, Role, User
 from ..policy.rewrite import least_privilege_s3
 from ..scopes import AuditContext, PolicyRef, Subject, subjects_for
 from . import consumers as consumer_ops
@@ -40,12 +42,13 @@ __all__ = [
     "FIXABLE_RULES",
     "Action",
     "DeletePolicy",
+    "DeleteRole",
+    "EmptyRole",
     "EnsureSharedRole",
     "FixContext",
     "Plan",
     "Redeploy",
     "Repoint",
-    "RetireRole",
     "RetireUser",
     "RewritePolicy",
     "make_plan",
@@ -237,21 +240,44 @@ class Redeploy(Action):
 
 
 @dataclass(frozen=True, kw_only=True)
-class RetireRole(Action):
-    kind: ClassVar[str] = "retire-role"
+class EmptyRole(Action):
+    """First half of retiring a legacy role: once no consumer uses it (checked live), tag it
+    ``RETIRING_TAG`` and detach and delete its policies. The role itself goes last (:class:`DeleteRole`),
+    after its policies, so a killed run leaves a role the next run still recognises."""
+
+    kind: ClassVar[str] = "empty-role"
     role: Role
+    pattern: str
     consumers: tuple[Consumer, ...] = ()
+
+    @property
+    def mark(self) -> dict[str, str]:
+        return {RETIRING_TAG: self.pattern}
 
     def preview(self, inventory: Inventory) -> list[Call]:
         state = role_state(self.role)
         assert state is not None
-        return iam_utils.role_retirement_calls(state)
+        return iam_utils.role_emptying_calls(state, self.mark)
 
     def apply(self, ctx: FixContext) -> None:
         for consumer in self.consumers:
             if consumer_ops.current_role(ctx.clients, consumer) == self.role.arn:
                 raise iam_utils.RetirementRefusedError(f"{consumer.kind} {consumer.name} still uses {self.role.name}")
-        iam_utils.retire_role(ctx.iam, self.role.name, executor=ctx.executor)
+        iam_utils.empty_role(ctx.iam, self.role.name, mark=self.mark, executor=ctx.executor)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeleteRole(Action):
+    kind: ClassVar[str] = "delete-role"
+    role: Role
+
+    def preview(self, inventory: Inventory) -> list[Call]:
+        state = role_state(self.role)
+        assert state is not None
+        return iam_utils.role_deletion_calls(state)
+
+    def apply(self, ctx: FixContext) -> None:
+        iam_utils.delete_role(ctx.iam, self.role.name, executor=ctx.executor)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -390,11 +416,12 @@ def make_plan(findings: Iterable[Finding], ctx: AuditContext, *, unowned: bool =
         for (region, api), c in sorted(pending.items())
     ]
     repoints: list[Repoint] = []
-    role_retirements: list[RetireRole] = []
+    emptyings: list[EmptyRole] = []
+    role_deletions: list[DeleteRole] = []
     retiring: set[str] = set()
     for resource in failing["AMS-ROLE-001"]:
         role = inv.role_by_name.get(_name(resource))
-        match = aimodelshare.classify_role(role.name, role.policy_names) if role else None
+        match = ctx.legacy_role(role) if role else None
         if role is None or match is None:
             notes[("AMS-ROLE-001", resource)] = "not a per-deployment role in this inventory"
             continue
@@ -432,14 +459,22 @@ def make_plan(findings: Iterable[Finding], ctx: AuditContext, *, unowned: bool =
                 )
                 repoints.append(step)
                 requires.append(step.key)
-        role_retirements.append(
-            RetireRole(
+        emptying = EmptyRole(
+            target=resource,
+            role=role,
+            pattern=match.pattern,
+            consumers=used_by,
+            reason=f"legacy per-deployment role ({match.pattern}): tag it, detach and delete its policies",
+            requires=tuple(requires),
+        )
+        emptyings.append(emptying)
+        role_deletions.append(
+            DeleteRole(
                 target=resource,
                 role=role,
-                consumers=used_by,
-                reason=f"legacy per-deployment role ({match.pattern})",
+                reason=f"legacy per-deployment role ({match.pattern}), unused and empty",
                 addresses=(("AMS-ROLE-001", resource),),
-                requires=tuple(requires),
+                requires=(emptying.key,),
             )
         )
         retiring.add(role.arn)
@@ -448,6 +483,12 @@ def make_plan(findings: Iterable[Finding], ctx: AuditContext, *, unowned: bool =
     for resource in failing["AMS-USER-001"]:
         user = next((u for u in inv.users if u.name == _name(resource)), None)
         if user is None:
+            continue
+        if not aimodelshare.is_ephemeral_user(user.name):
+            notes[("AMS-USER-001", resource)] = (
+                "holds a temporary-access policy but is not named like the library's users: --fix deletes only "
+                "AI_MODELSHARE_<timestamp> users; detach the policy from this one by hand"
+            )
             continue
         user_retirements.append(
             RetireUser(
@@ -458,7 +499,7 @@ def make_plan(findings: Iterable[Finding], ctx: AuditContext, *, unowned: bool =
             )
         )
         retiring.add(user.arn)
-    retired_by = {a.role.arn: a.key for a in role_retirements} | {a.user.arn: a.key for a in user_retirements}
+    retired_by = {a.role.arn: a.key for a in emptyings} | {a.user.arn: a.key for a in user_retirements}
 
     deletions: dict[str, DeletePolicy] = {}
     for rule_id in ("AMS-ROLE-002", "AMS-POLICY-001"):
@@ -532,9 +573,10 @@ def make_plan(findings: Iterable[Finding], ctx: AuditContext, *, unowned: bool =
         *ensures,
         *repoints,
         *redeploys,
-        *role_retirements,
+        *emptyings,
         *user_retirements,
         *deletions.values(),
+        *role_deletions,
         *rewrites.values(),
     ]
     return Plan(actions=tuple(actions), not_fixable=notes)

@@ -1,0 +1,90 @@
+"""``ams-iam-audit``: what is not an audit (the audit itself is ``pytest --aws-account …``).
+
+* ``ams-iam-audit undo JOURNAL --aws-account ID [--aws-profile …]`` replays a ``--fix`` journal
+  backwards against the account it was written for, and journals the undo itself;
+* ``ams-iam-audit fix-policy`` prints the least-privilege IAM policy for running ``--fix``.
+
+Exit status: 0 done, 1 some undo calls failed, 2 bad input (the message names it), 4 wrong account.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .aws import AccountMismatchError, AwsAccessError, AwsTarget, is_account_id, open_session
+from .remediate.journal import JournalError, read_journal, undo
+from .remediate.permissions import fix_policy
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ams-iam-audit", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    back = commands.add_parser("undo", help="undo the changes a --fix journal records, newest first")
+    back.add_argument("journal", type=Path)
+    back.add_argument("--aws-account", required=True, help="the account the journal was written for (12 digits)")
+    back.add_argument("--aws-profile")
+    back.add_argument("--aws-role-arn", help="assume this role first")
+    back.add_argument("--aws-endpoint-url")
+    back.add_argument("--aws-region", default=None)
+    back.add_argument("--undo-journal", type=Path, help="where to journal the undo (default: beside the journal)")
+    commands.add_parser("fix-policy", help="print the least-privilege IAM policy for running --fix")
+    return parser
+
+
+def _undo(args: argparse.Namespace) -> int:
+    if not is_account_id(args.aws_account):
+        print(f"--aws-account: {args.aws_account!r} is not a 12-digit account id", file=sys.stderr)
+        return 2
+    try:
+        read_journal(args.journal)  # a bad journal is reported before any AWS call
+        target = AwsTarget(
+            account_id=args.aws_account,
+            regions=(args.aws_region,) if args.aws_region else (),
+            profile=args.aws_profile,
+            role_arn=args.aws_role_arn,
+            endpoint_url=args.aws_endpoint_url,
+        )
+        clients, _ = open_session(target)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        log = args.undo_journal or args.journal.with_name(f"{args.journal.stem}.undo-{stamp}.jsonl")
+        report = undo(args.journal, clients, args.aws_account, log)
+    except JournalError as exc:
+        print(f"journal: {exc}", file=sys.stderr)
+        return 2
+    except AccountMismatchError as exc:
+        print(str(exc).replace("nothing was audited", "nothing was undone"), file=sys.stderr)
+        return 4
+    except AwsAccessError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    for title, lines in (
+        ("undone", report.undone),
+        ("already as before", report.already),
+        ("cannot be undone", report.irreversible),
+        ("FAILED", report.failed),
+    ):
+        if lines:
+            print(f"{title} ({len(lines)}):")
+            for line in lines:
+                print(f"  {line}")
+    print(f"undo journaled in {log}")
+    return 1 if report.failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "fix-policy":
+        print(json.dumps(fix_policy(), indent=2))
+        return 0
+    return _undo(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,49 @@
+"""The least-privilege IAM policy for running ``pytest --aws-account … --fix``: what collection reads
+(``inventory.collect.READ_PERMISSIONS``) plus what each function a fix calls declares
+(``iam_utils.PERMISSIONS``, ``consumers.PERMISSIONS``). Printed by ``ams-iam-audit fix-policy``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import iam_utils
+from ..inventory.collect import READ_PERMISSIONS
+from . import consumers
+
+__all__ = ["FIX_FUNCTIONS", "fix_actions", "fix_policy"]
+
+#: The iam_utils functions the fix actions call.
+FIX_FUNCTIONS = (
+    "ensure_role",
+    "ensure_managed_policy",
+    "attach_managed_policy_to_role",
+    "retain_only_role_policies",
+    "retire_role",
+    "retire_user",
+    "delete_managed_policy",
+    "ensure_inline_policy",
+    "ensure_bucket_policy",
+)
+
+
+def fix_actions() -> list[str]:
+    actions = set(READ_PERMISSIONS)
+    for name in FIX_FUNCTIONS:
+        actions.update(iam_utils.PERMISSIONS[name])
+    for needed in consumers.PERMISSIONS.values():
+        actions.update(needed)
+    return sorted(actions)
+
+
+def fix_policy() -> dict[str, Any]:
+    """One statement per service, so a reviewer can read what each service is asked for."""
+    by_service: dict[str, list[str]] = {}
+    for action in fix_actions():
+        by_service.setdefault(action.split(":", 1)[0], []).append(action)
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": f"AmsIamAuditFix{service.capitalize()}", "Effect": "Allow", "Action": actions, "Resource": "*"}
+            for service, actions in sorted(by_service.items())
+        ],
+    }
