@@ -56,6 +56,8 @@ def pytest_configure(config: pytest.Config) -> None:
     worker_input = getattr(config, "workerinput", None)
     if options.fix is not None and _xdist_active(config):
         raise pytest.UsageError("--fix and --fix-dry-run run in one process, in one order: drop -n/--dist")
+    if options.fix is not None and config.option.maxfail:
+        raise pytest.UsageError("--fix and --fix-dry-run plan from the whole audit: drop -x/--maxfail")
     try:
         if worker_input is not None and _WORKER_KEY in worker_input:
             run = run_from_workerinput(worker_input[_WORKER_KEY])
@@ -174,10 +176,6 @@ class AuditPlugin:
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
         result = yield
         if self.options.fix is not None and not hasattr(self.config, "workerinput"):
-            if session.shouldfail or session.shouldstop:
-                raise pytest.UsageError(
-                    f"the audit stopped early ({session.shouldfail or session.shouldstop}): nothing fixed"
-                )
             self.fix = run_fix_phase(self.options, self.run, self.findings, session.items)
             self.findings = self.fix.findings
             self._count_fixed(session, {f.nodeid for f in self.fix.fixed})

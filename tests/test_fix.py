@@ -404,6 +404,7 @@ def test_a_statement_that_cannot_be_split_is_not_rewritten(pytester: pytest.Pyte
         (["--fix", "--fix-dry-run"], "--fix and --fix-dry-run exclude each other"),
         (["--fix-unowned"], "--fix-unowned and --fix-journal only apply with --fix or --fix-dry-run"),
         (["--fix", "-n", "2"], "--fix and --fix-dry-run run in one process, in one order: drop -n/--dist"),
+        (["--fix-dry-run", "-x"], "--fix and --fix-dry-run plan from the whole audit: drop -x/--maxfail"),
     ],
 )
 def test_fix_options_are_checked_before_anything_is_read(
