@@ -2,7 +2,9 @@
 
 * ``ams-iam-audit undo JOURNAL --aws-account ID [--aws-profile …]`` replays a ``--fix`` journal
   backwards against the account it was written for, and journals the undo itself;
-* ``ams-iam-audit fix-policy`` prints the least-privilege IAM policy for running ``--fix``.
+* ``ams-iam-audit fix-policy`` prints the least-privilege IAM policy for running ``--fix``;
+* ``ams-iam-audit report findings.json [--out DIR]`` renders the HTML report, the Markdown summary
+  and SARIF again from a findings file, offline (no AWS call).
 
 Exit status: 0 done, 1 some undo calls failed, 2 bad input (the message names it), 4 wrong account.
 """
@@ -19,6 +21,8 @@ from pathlib import Path
 from .aws import AccountMismatchError, AwsAccessError, AwsTarget, is_account_id, open_session
 from .remediate.journal import JournalError, read_journal, undo
 from .remediate.permissions import fix_policy
+from .report import render_outputs
+from .schema import SchemaError, validate_findings
 
 __all__ = ["main"]
 
@@ -35,7 +39,29 @@ def _parser() -> argparse.ArgumentParser:
     back.add_argument("--aws-region", default=None)
     back.add_argument("--undo-journal", type=Path, help="where to journal the undo (default: beside the journal)")
     commands.add_parser("fix-policy", help="print the least-privilege IAM policy for running --fix")
+    render = commands.add_parser("report", help="render HTML, Markdown and SARIF from a findings.json, offline")
+    render.add_argument("findings", type=Path)
+    render.add_argument("--out", type=Path, help="where to write them (default: beside the findings file)")
     return parser
+
+
+def _report(args: argparse.Namespace) -> int:
+    try:
+        document = json.loads(args.findings.read_text(encoding="utf-8"))
+    except OSError as exc:
+        print(f"{args.findings}: cannot read: {exc.strerror}", file=sys.stderr)
+        return 2
+    except json.JSONDecodeError as exc:
+        print(f"{args.findings}: not JSON (line {exc.lineno}: {exc.msg})", file=sys.stderr)
+        return 2
+    try:
+        validate_findings(document)
+    except SchemaError as exc:
+        print(f"{args.findings}: {exc}", file=sys.stderr)
+        return 2
+    for path in render_outputs(document, args.out or args.findings.parent, step_summary=False):
+        print(f"written: {path}")
+    return 0
 
 
 def _undo(args: argparse.Namespace) -> int:
@@ -83,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "fix-policy":
         print(json.dumps(fix_policy(), indent=2))
         return 0
+    if args.command == "report":
+        return _report(args)
     return _undo(args)
 
 

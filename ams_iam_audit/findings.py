@@ -66,6 +66,11 @@ class Finding:
     remediation: str
     evidence: Mapping[str, Any] = field(default_factory=dict)
     nodeid: str = ""
+    #: the waiver that matched a failure (``status`` "active": the finding is waived; "expired": it
+    #: stopped applying and the finding fails)
+    waiver: Mapping[str, Any] | None = None
+    #: with ``--baseline``: "new" (fails the run) or "unchanged" (known, does not fail the run)
+    baseline: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -80,6 +85,8 @@ class Finding:
             "remediation": self.remediation,
             "evidence": jsonable(self.evidence),
             "nodeid": self.nodeid,
+            "waiver": jsonable(self.waiver),
+            "baseline": self.baseline,
         }
 
     @classmethod
@@ -96,6 +103,8 @@ class Finding:
             remediation=data.get("remediation", ""),
             evidence=data.get("evidence") or {},
             nodeid=data.get("nodeid", ""),
+            waiver=data.get("waiver"),
+            baseline=data.get("baseline"),
         )
 
     @property
@@ -116,7 +125,10 @@ def findings_document(
     rules: Iterable[Mapping[str, Any]],
     run: Mapping[str, Any],
     coverage: Iterable[Mapping[str, Any]],
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The results document. ``extra`` adds the optional sections: ``waivers`` (every waiver and
+    whether it applied), ``baseline`` (new, unchanged and resolved findings) and ``fix``."""
     ordered = sorted(findings, key=lambda f: (f.rule_id, f.resource))
     return {
         "format": FINDINGS_FORMAT,
@@ -125,4 +137,5 @@ def findings_document(
         "coverage": list(coverage),
         "rules": sorted(rules, key=lambda r: r["id"]),
         "findings": [f.to_json() for f in ordered],
+        **jsonable(dict(extra or {})),
     }

@@ -13,7 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-__all__ = ["jsonable", "mask_key_id", "scrub", "write_json_atomic"]
+__all__ = ["jsonable", "mask_key_id", "scrub", "write_json_atomic", "write_text_atomic"]
 
 _KEY_ID = re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b")
 
@@ -25,20 +25,24 @@ def mask_key_id(key_id: str) -> str:
     return key_id[:4] + "*" * (len(key_id) - 8) + key_id[-4:]
 
 
-def write_json_atomic(path: Path, body: Any) -> None:
-    """Write ``body`` as JSON to ``path``: readers see the old file or the new one, never half of
-    one (a temporary file in the same directory, then an atomic rename)."""
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``: readers see the old file or the new one, never half of one (a
+    temporary file in the same directory, then an atomic rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(body, fh, indent=1, sort_keys=True)
-            fh.write("\n")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, body: Any) -> None:
+    """Write ``body`` as JSON to ``path``, atomically (see :func:`write_text_atomic`)."""
+    write_text_atomic(path, json.dumps(body, indent=1, sort_keys=True) + "\n")
 
 
 def scrub(text: str) -> str:

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
 from .aimodelshare import EXECUTION_ROLE_ENV
 from .aws import is_account_id
+from .baseline import Baseline, BaselineError, load_baseline
+from .waivers import Waiver, WaiverError, load_waivers
 
 __all__ = ["DEMO", "AuditOptions", "add_options"]
 
@@ -42,6 +45,8 @@ _OPTIONS: tuple[tuple[str, str | None, str], ...] = (
     ("--save-snapshot", None, "write the collected inventory to this file"),
     ("--report-dir", "report_dir", "directory for findings.json (default: ams-iam-audit-report)"),
     ("--fix-journal", None, "with --fix: the journal file to write (default: <report dir>/fix-journal-<time>.jsonl)"),
+    ("--waivers", "waivers", "waiver file (TOML or YAML): accepted failures, each with justification, owner, expiry"),
+    ("--baseline", None, "an earlier findings.json: only failures not in it fail the run"),
 )
 
 
@@ -113,6 +118,11 @@ class AuditOptions:
     fix: str | None = None  # "apply", "dry-run", or None
     fix_unowned: bool = False
     fix_journal: Path | None = None
+    waivers: tuple[Waiver, ...] = ()
+    waiver_file: Path | None = None
+    baseline: Baseline | None = None
+    #: the day waivers are judged on (UTC), fixed when the run starts
+    today: date = field(default_factory=lambda: datetime.now(UTC).date())
 
     @property
     def demo(self) -> bool:
@@ -160,6 +170,16 @@ class AuditOptions:
         journal = config.getoption("fix_journal")
         if journal and Path(journal).exists():
             raise pytest.UsageError(f"--fix-journal: {journal} exists; a journal is never overwritten")
+        waiver_file = _get(config, "waivers", "waivers")
+        try:
+            waivers = load_waivers(Path(waiver_file)) if waiver_file else ()
+        except WaiverError as exc:
+            raise pytest.UsageError(f"--waivers: {exc}") from None
+        baseline_file = config.getoption("baseline")
+        try:
+            baseline = load_baseline(Path(baseline_file)) if baseline_file else None
+        except BaselineError as exc:
+            raise pytest.UsageError(str(exc)) from None
         return cls(
             account=account,
             regions=regions,
@@ -174,4 +194,7 @@ class AuditOptions:
             fix=fix,
             fix_unowned=bool(config.getoption("fix_unowned")),
             fix_journal=Path(journal) if journal else None,
+            waivers=waivers,
+            waiver_file=Path(waiver_file) if waiver_file else None,
+            baseline=baseline,
         )

@@ -32,6 +32,7 @@ from .options import AuditOptions, add_options
 from .rule import AREAS, Rule, Severity, get_rule
 from .run import AuditRun, RunError, open_run, run_from_workerinput
 from .scopes import AuditContext, Item, NotApplicable, Subject, Unreadable, subjects_for
+from .waivers import waive
 
 __all__ = ["AuditPlugin"]
 
@@ -159,6 +160,10 @@ class AuditPlugin:
             return rep
         finding = _finding(item, rule, call, rep)
         if finding is not None:
+            finding = waive(finding, self.options.waivers, self.options.today)
+            if self.options.baseline is not None:
+                finding = self.options.baseline.classify(finding)
+            _accept(rep, finding)
             rep.ams_finding = finding.to_json()  # type: ignore[attr-defined]
             rep.ams_rule = rule.as_dict()  # type: ignore[attr-defined]
         return rep
@@ -204,7 +209,34 @@ class AuditPlugin:
             self.config,
             self.started,
             exit_status=int(session.exitstatus),
+            extra=self._extra_sections(),
         )
+
+    def _extra_sections(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        options = self.options
+        if options.waiver_file is not None:
+            extra["waivers"] = [
+                {
+                    **w.to_json(options.today),
+                    "applied_to": sum(
+                        1 for f in self.findings if f.outcome is Outcome.WAIVED and f.waiver == w.to_json(options.today)
+                    ),
+                }
+                for w in options.waivers
+            ]
+        if options.baseline is not None:
+            extra["baseline"] = options.baseline.summary(self.findings)
+        if self.fix is not None:
+            extra["fix"] = {
+                "mode": self.fix.mode,
+                "plan": str(self.fix.plan_path),
+                "journal": str(self.fix.journal_path) if self.fix.journal_path else None,
+                "actions": len(self.fix.plan.actions),
+                "changes": sum(len(r.calls) for r in self.fix.results.values()),
+                "fixed": len(self.fix.fixed),
+            }
+        return extra
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if hasattr(self.config, "workerinput"):
@@ -231,11 +263,37 @@ class AuditPlugin:
             tr.write_line(f"coverage gap: {section.describe()}", yellow=True)
         if self.fix is not None:
             _fix_summary(tr, self.fix)
+        waived = sum(1 for f in self.findings if f.outcome is Outcome.WAIVED)
+        expired = [w for w in self.options.waivers if not w.active_on(self.options.today)]
+        if waived or expired:
+            tr.write_line(f"{waived} finding(s) waived; {len(expired)} waiver(s) expired")
+        for w in expired:
+            tr.write_line(f"expired waiver: {w.rule_id} {w.resource} (expired {w.expires}, {w.where})", yellow=True)
+        if self.options.baseline is not None:
+            b = self.options.baseline.summary(self.findings)
+            tr.write_line(
+                f"against the baseline: {len(b['new'])} new, {len(b['unchanged'])} unchanged, "
+                f"{len(b['resolved'])} resolved"
+            )
         for path in self.report_paths:
-            tr.write_line(f"results written to {path}")
+            tr.write_line(f"written: {path}")
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.run.close()
+
+
+def _accept(rep: pytest.TestReport, finding: Finding) -> None:
+    """A waived failure, or one the baseline already had, is reported the way pytest reports an
+    expected failure (xfail): visible, counted apart, not failing the run."""
+    if finding.outcome is Outcome.WAIVED and finding.waiver is not None:
+        w = finding.waiver
+        reason = f"waived until {w['expires']} by {w['owner']}: {w['justification']}"
+    elif finding.baseline == "unchanged":
+        reason = "in the baseline"
+    else:
+        return
+    rep.outcome = "skipped"
+    rep.wasxfail = reason
 
 
 def _fix_summary(tr: Any, fix: FixOutcome) -> None:

@@ -50,6 +50,8 @@ def test_no_per_deployment_roles(role: Role, evidence: Evidence, audit: AuditCon
         confirmed_by=match.partner,
         replaced_by=replacement or "none: the refactoring left this path creating per-deployment roles",
         replacement_exists=(replacement in inventory.role_by_name) if replacement else None,
+        description=role.description,
+        tags=dict(role.tags),
         attached_policies=[p.name for p in role.attached_policies],
         inline_policies=[p.name for p in role.inline_policies],
         last_used=role.last_used,

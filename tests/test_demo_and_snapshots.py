@@ -159,7 +159,7 @@ def test_demo_results_carry_run_metadata_and_summary(demo_run: tuple[AuditResult
     assert sources["iam"] == "GetAccountAuthorizationDetails"
     assert "ams-iam-audit" in result.stdout
     assert any(line.startswith("AMS-S3-001") for line in result.outcome_lines)
-    assert "results written to" in result.stdout
+    assert "written: " in result.stdout
 
 
 def test_junit_properties(demo_run: tuple[AuditResult, Path]) -> None:

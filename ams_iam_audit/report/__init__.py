@@ -1,0 +1,132 @@
+"""Writing results: findings plus run metadata, and every output rendered from them (never from AWS).
+
+``write_results`` writes the versioned ``findings.json`` (schema: ``data/findings.schema.json``), then
+:func:`render_outputs` renders from that document alone: ``report.html`` (the auditor's report),
+``summary.md`` (CI; appended to ``$GITHUB_STEP_SUMMARY`` when that is set) and ``results.sarif``
+(code scanning). ``ams-iam-audit report findings.json`` re-renders them later, offline. pytest's
+own ``--junitxml`` carries each rule's id, severity and resource as properties.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import sys
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..findings import Finding, findings_document
+from ..jsonio import scrub, write_json_atomic, write_text_atomic
+from ..policy.actions import catalogue_version
+from ..policy.lint import linter_version
+from ..remediate.plan import FIXABLE_RULES
+from ..run import AuditRun
+from .render import render_html, render_markdown
+from .sarif import sarif_document
+
+__all__ = [
+    "FINDINGS_FILE",
+    "HTML_FILE",
+    "MARKDOWN_FILE",
+    "SARIF_FILE",
+    "render_outputs",
+    "ruleset_digest",
+    "write_results",
+]
+
+FINDINGS_FILE = "findings.json"
+HTML_FILE = "report.html"
+MARKDOWN_FILE = "summary.md"
+SARIF_FILE = "results.sarif"
+STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
+
+
+def ruleset_digest(rules: Iterable[Mapping[str, Any]]) -> str:
+    """Digest of the rules' metadata: two reports with the same digest judged by the same rules."""
+    body = json.dumps(sorted(rules, key=lambda r: str(r["id"])), sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _command_line(config: pytest.Config) -> str:
+    args = [str(a) for a in config.invocation_params.args]
+    return scrub(shlex.join([Path(sys.argv[0]).name, *args]))
+
+
+def write_results(
+    report_dir: Path,
+    findings: list[Finding],
+    rules: Iterable[Mapping[str, Any]],
+    run: AuditRun,
+    config: pytest.Config,
+    started: float,
+    exit_status: int,
+    extra: Mapping[str, Any] | None = None,
+) -> list[Path]:
+    """Write ``findings.json`` and render every output from it. ``extra``: the optional sections
+    (waivers, baseline, fix) of the findings document."""
+    rules = [{**r, "fixable": r["id"] in FIXABLE_RULES} for r in rules]
+    inv = run.inventory
+    meta = {
+        "account_id": inv.account_id,
+        "caller_arn": inv.caller_arn,
+        "regions": list(inv.regions),
+        "source": inv.source,
+        "demo": run.demo is not None,
+        "collected_at": inv.collected_at,
+        "started_at": datetime.fromtimestamp(started, UTC),
+        "finished_at": datetime.now(UTC),
+        "tool_version": version("ams-iam-audit"),
+        "ruleset_sha256": ruleset_digest(rules),
+        "inventory_sha256": run.snapshot_sha256,
+        "action_catalogue": catalogue_version(),
+        "linter": linter_version(),
+        "command_line": _command_line(config),
+        "execution_role_arns": list(run.execution_role_arns),
+        # 0 or 1 is a finished audit; anything else (interrupted, collection or internal error) means
+        # rules may be missing from this file: read it as incomplete, never as "the rest passed".
+        "pytest_exit_status": exit_status,
+        "complete": exit_status in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED),
+    }
+    coverage = [
+        {
+            "section": s.name,
+            "readable": s.readable,
+            "source": s.source,
+            "error": s.error,
+            "missing_permission": s.permission,
+        }
+        for s in inv.sections
+    ]
+    path = Path(report_dir) / FINDINGS_FILE
+    document = findings_document(findings, rules, meta, coverage, extra)
+    write_json_atomic(path, document)
+    # render what the file holds (keys in its order), so `ams-iam-audit report` renders the same
+    written = json.loads(path.read_text(encoding="utf-8"))
+    return [path, *render_outputs(written, Path(report_dir))]
+
+
+def render_outputs(document: Mapping[str, Any], out_dir: Path, *, step_summary: bool = True) -> list[Path]:
+    """Render the HTML report, the Markdown summary and SARIF from a findings document. The Markdown
+    is also appended to ``$GITHUB_STEP_SUMMARY`` when that is set (and ``step_summary``)."""
+    out_dir = Path(out_dir)
+    markdown = render_markdown(document)
+    written = []
+    for name, body in (
+        (HTML_FILE, render_html(document)),
+        (MARKDOWN_FILE, markdown),
+        (SARIF_FILE, json.dumps(sarif_document(document), indent=1)),
+    ):
+        write_text_atomic(out_dir / name, body)
+        written.append(out_dir / name)
+    summary = os.environ.get(STEP_SUMMARY_ENV)
+    if step_summary and summary:
+        with open(summary, "a", encoding="utf-8") as fh:
+            fh.write(markdown + "\n")
+    return written

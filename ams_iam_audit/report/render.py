@@ -1,0 +1,88 @@
+"""Rendering a findings document into the auditor's HTML report and the CI Markdown summary, with
+Jinja2 templates from ``reports/`` (shipped as ``ams_iam_audit.reports``).
+
+The HTML report is one file with no network request of any kind: its Content-Security-Policy allows
+only the inline stylesheet and script, by their sha256, and nothing else (no fetch, image, font or
+frame). Every value from the findings is escaped by autoescape; the Markdown summary escapes HTML and
+table syntax itself (GitHub renders HTML inside Markdown).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from .view import EVIDENCE_LIMIT, OUTCOMES, SEVERITIES, build_view
+
+__all__ = ["MARKDOWN_LIMIT", "render_html", "render_markdown"]
+
+#: Failing findings listed in the Markdown summary (GitHub caps a step summary at 1 MiB).
+MARKDOWN_LIMIT = 200
+_COLOURS = {"critical": "#7a0019", "high": "#c0392b", "medium": "#d35400", "low": "#8a6d00", "info": "#2f6690"}
+
+
+def _asset(name: str) -> str:
+    return files("ams_iam_audit.reports").joinpath(name).read_text(encoding="utf-8")
+
+
+@cache
+def _environment(autoescape: bool) -> jinja2.Environment:
+    loader = jinja2.FunctionLoader(lambda name: _asset(name))
+    env = jinja2.Environment(
+        loader=loader,
+        autoescape=autoescape,
+        keep_trailing_newline=True,
+    )
+    env.filters["md"] = _markdown_cell
+    return env
+
+
+def _sha256(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+def _markdown_cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    for raw, safe in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|"), ("`", "'")):
+        text = text.replace(raw, safe)
+    return " ".join(text.split())
+
+
+def render_html(document: Mapping[str, Any]) -> str:
+    css, js = _asset("report.css"), _asset("report.js")
+    for name, body, closing in (("report.css", css, "</style"), ("report.js", js, "</script")):
+        if closing in body.lower():
+            raise ValueError(f"{name} must not contain {closing}>")
+    csp = (
+        f"default-src 'none'; style-src {_sha256(css)}; script-src {_sha256(js)}; "
+        "base-uri 'none'; form-action 'none'"
+    )
+    return (
+        _environment(True)
+        .get_template("compliance.html.j2")
+        .render(
+            view=build_view(document),
+            css=Markup(css),
+            js=Markup(js),
+            csp=csp,
+            outcomes=OUTCOMES,
+            severities=SEVERITIES,
+            colours=_COLOURS,
+            limit=EVIDENCE_LIMIT,
+        )
+    )
+
+
+def render_markdown(document: Mapping[str, Any]) -> str:
+    return (
+        _environment(False)
+        .get_template("summary.md.j2")
+        .render(view=build_view(document, with_evidence=False), outcomes=OUTCOMES, limit=MARKDOWN_LIMIT)
+    )

@@ -1,0 +1,211 @@
+"""The HTML compliance report in a real headless Chromium (Debian's chromium and chromium-driver,
+driven by Selenium): no console error, no network request, working filters, search and sorting,
+readable with JavaScript off, printable, and inert against hostile strings from the account."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Account, AuditResult, audit_at
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+pytestmark = pytest.mark.skipif(
+    not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
+    reason="needs Debian's chromium and chromium-driver (.ci/run installs them)",
+)
+_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1280,1800",
+)
+#: Hostile strings seeded into the account: each must show as text, and none may run.
+XSS = (
+    "<script>window.__xss='script'</script>",
+    "</script><script>window.__xss='close'</script>",
+    '"><img src=x onerror="window.__xss=\'img\'">',
+    "{{ 7*7 }}{% raw %}",
+)
+
+
+@pytest.fixture
+def browser(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh Chromium profile per test; ``javascript`` (indirect parameter) turns scripts off."""
+    javascript = getattr(request, "param", True)
+    profile = tempfile.mkdtemp(prefix="ams-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (*_FLAGS, f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    if not javascript:
+        options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def _seed_demo_and_audit(pytester: pytest.Pytester, aws: Account) -> AuditResult:
+    import boto3
+
+    from ams_iam_audit import demo
+
+    demo.seed(boto3.Session(region_name="us-east-1"), aws.url)
+    return audit_at(pytester, aws.url)
+
+
+def _requests(driver: Any, page: str) -> list[str]:
+    """Every request the page made (network, or another local file), from Chromium's own log, except
+    loading the page itself. Chromium's internal pages (``chrome://``, e.g. print preview) are not
+    the page's requests."""
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    internal = ("chrome://", "chrome-untrusted://", "devtools://", "data:")  # data: never leaves the browser
+    return [u for u in urls if u != page and not u.startswith(internal)]
+
+
+def _visible_rows(driver: Any) -> list[Any]:
+    return [r for r in driver.find_elements(By.CSS_SELECTOR, "tr.finding") if r.is_displayed()]
+
+
+def test_the_demo_report_in_chromium(
+    pytester: pytest.Pytester, aws: Account, browser: Any, request: pytest.FixtureRequest
+) -> None:
+    result = _seed_demo_and_audit(pytester, aws)
+    page = (result.report_dir / "report.html").as_uri()
+    browser.get(page)
+    assert browser.title == "IAM compliance report: account 123456789012"
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+    assert _requests(browser, page) == []
+
+    rows = _visible_rows(browser)
+    assert len(rows) == 53
+    Select(browser.find_element(By.ID, "f-severity")).select_by_visible_text("critical")
+    assert {r.get_attribute("data-severity") for r in _visible_rows(browser)} == {"critical"}
+    assert len(_visible_rows(browser)) == 3
+    Select(browser.find_element(By.ID, "f-severity")).select_by_visible_text("all")
+    Select(browser.find_element(By.ID, "f-rule")).select_by_visible_text("AMS-ROLE-001")
+    assert len(_visible_rows(browser)) == 5
+    assert browser.find_element(By.ID, "f-count").text == "5 of 53 findings shown"
+    Select(browser.find_element(By.ID, "f-rule")).select_by_visible_text("all")
+    search = browser.find_element(By.ID, "f-text")
+    search.send_keys("codebuild_role")
+    texts = [r.text for r in _visible_rows(browser)]
+    assert texts
+    assert all("codebuild_role" in t for t in texts)
+    search.clear()
+    search.send_keys("x")  # input event with an empty result after clearing, then reset
+    search.clear()
+    browser.execute_script("document.getElementById('f-text').dispatchEvent(new Event('input'))")
+    assert len(_visible_rows(browser)) == 53
+
+    table = browser.find_element(By.ID, "rules-table")
+    failed_header = table.find_elements(By.TAG_NAME, "th")[4]
+    failed_header.click()
+    failed_header.click()  # descending
+    first = table.find_element(By.CSS_SELECTOR, "tbody tr").find_elements(By.TAG_NAME, "td")
+    assert (first[0].text, first[4].text) == ("AMS-PRIV-003", "10")
+
+    # for people to look at: test-artifacts/ (git-ignored; CI can keep it)
+    shot = request.config.rootpath / "test-artifacts" / "demo-report.png"
+    shot.parent.mkdir(exist_ok=True)
+    browser.execute_script("window.scrollTo(0, 0)")
+    assert browser.save_screenshot(str(shot))
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    pdf = base64.b64decode(browser.print_page())
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+    assert pages >= 15  # a page break before each rule's section
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+    assert _requests(browser, page) == []
+
+
+@pytest.mark.parametrize("browser", [False], indirect=True)
+def test_everything_is_readable_with_javascript_off(pytester: pytest.Pytester, aws: Account, browser: Any) -> None:
+    result = _seed_demo_and_audit(pytester, aws)
+    browser.get((result.report_dir / "report.html").as_uri())
+    assert len(_visible_rows(browser)) == 53
+    assert not browser.find_element(By.ID, "filters").is_displayed()  # the filters need JavaScript
+    details = browser.find_elements(By.CSS_SELECTOR, "tr.finding details")
+    assert details
+    details[0].find_element(By.TAG_NAME, "summary").click()  # native <details>: no script needed
+    assert details[0].find_element(By.TAG_NAME, "pre").is_displayed()
+
+
+def test_hostile_strings_from_the_account_are_shown_not_run(
+    pytester: pytest.Pytester, aws: Account, browser: Any
+) -> None:
+    for i, text in enumerate(XSS):
+        aws.iam.create_role(
+            RoleName=f"lambda_role_xss{i}",
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
+            Description=text,
+            Tags=[{"Key": "owner", "Value": text}],
+        )
+        aws.iam.put_role_policy(
+            RoleName=f"lambda_role_xss{i}",
+            PolicyName="s3",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": f"X{i}",
+                            "Effect": "Allow",
+                            "Action": "s3:*",
+                            "Resource": "*",
+                            "Condition": {"StringEquals": {"aws:PrincipalTag/team": text}},
+                        }
+                    ],
+                }
+            ),
+        )
+    result = audit_at(pytester, aws.url)
+    html_path = result.report_dir / "report.html"
+    html = html_path.read_text()
+    assert "<script>window.__xss" not in html
+    assert "<img src=x" not in html
+    browser.get(html_path.as_uri())
+    assert browser.execute_script("return window.__xss === undefined")
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+    for details in browser.find_elements(By.CSS_SELECTOR, "tr.finding details"):
+        browser.execute_script("arguments[0].open = true", details)
+    page_text = browser.find_element(By.TAG_NAME, "body").text
+    for text in XSS:
+        assert text in page_text or json.dumps(text)[1:-1] in page_text, text
+    assert browser.execute_script("return window.__xss === undefined")
+    markdown = (result.report_dir / "summary.md").read_text()
+    assert "<script" not in markdown
