@@ -60,10 +60,7 @@ def render_html(document: Mapping[str, Any]) -> str:
     for name, body, closing in (("report.css", css, "</style"), ("report.js", js, "</script")):
         if closing in body.lower():
             raise ValueError(f"{name} must not contain {closing}>")
-    csp = (
-        f"default-src 'none'; style-src {_sha256(css)}; script-src {_sha256(js)}; "
-        "base-uri 'none'; form-action 'none'"
-    )
+    csp = f"default-src 'none'; style-src {_sha256(css)}; script-src {_sha256(js)}; base-uri 'none'; form-action 'none'"
     return (
         _environment(True)
         .get_template("compliance.html.j2")
