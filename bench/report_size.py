@@ -1,0 +1,77 @@
+"""The HTML report at 10,000 findings: its size and how long headless Chromium takes to load it.
+
+    python bench/report_size.py
+
+Prints the render time, the size, and three loads (Selenium's get(), DOMContentLoaded, load) in
+Debian's chromium. The size budget (under 5 MB) is asserted in tests/test_reports.py; times are
+measured here, never asserted.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from test_reports import _document, _finding  # noqa: E402  (the same synthetic findings the test uses)
+
+from ams_iam_audit.report.render import render_html  # noqa: E402
+
+
+def findings(count: int = 10_000) -> list[dict[str, object]]:
+    rng = random.Random(7)
+    out = []
+    for i in range(count):
+        outcome = rng.choices(["pass", "fail", "error", "waived", "fixed"], [70, 24, 2, 2, 2])[0]
+        evidence = {}
+        if outcome != "pass":
+            evidence = {
+                "policy": f"policy/app-{i}",
+                "statements": [
+                    {
+                        "statement_index": 0,
+                        "sid": "Data",
+                        "statement": {"Effect": "Allow", "Action": ["s3:*", "logs:PutLogEvents"], "Resource": "*"},
+                        "actions": ["s3:GetObject"],
+                        "action_count": 168,
+                    }
+                ],
+                "attached_to": [f"arn:aws:iam::123456789012:role/app-{i}-{j}" for j in range(3)],
+            }
+        out.append(_finding(f"AMS-S3-00{1 + i % 2}", f"policy/app-{i}", outcome, evidence=evidence))
+    return out
+
+
+def main() -> None:
+    out = Path(tempfile.mkdtemp()) / "report.html"
+    started = time.perf_counter()
+    html = render_html(_document(findings()))
+    rendered = time.perf_counter() - started
+    out.write_text(html)
+    print(f"render {rendered:.2f} s, size {len(html.encode()) / 1e6:.2f} MB")
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tempfile.mkdtemp()}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        for _ in range(3):
+            started = time.perf_counter()
+            driver.get(out.as_uri())
+            got = time.perf_counter() - started
+            ready, loaded = driver.execute_script(
+                "const n = performance.getEntriesByType('navigation')[0]; return [n.domContentLoadedEventEnd, n.loadEventEnd]"
+            )
+            print(f"get() {got:.2f} s, DOMContentLoaded {ready / 1000:.2f} s, load {loaded / 1000:.2f} s")
+    finally:
+        driver.quit()
+
+
+if __name__ == "__main__":
+    main()
