@@ -19,9 +19,9 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from test_reports import _document, _finding  # noqa: E402  (the same synthetic findings the test uses)
+from test_reports import _document, _finding
 
-from ams_iam_audit.report.render import render_html  # noqa: E402
+from ams_iam_audit.report.render import render_html
 
 
 def findings(count: int = 10_000) -> list[dict[str, object]]:
@@ -66,7 +66,8 @@ def main() -> None:
             driver.get(out.as_uri())
             got = time.perf_counter() - started
             ready, loaded = driver.execute_script(
-                "const n = performance.getEntriesByType('navigation')[0]; return [n.domContentLoadedEventEnd, n.loadEventEnd]"
+                "const n = performance.getEntriesByType('navigation')[0];"
+                "return [n.domContentLoadedEventEnd, n.loadEventEnd]"
             )
             print(f"get() {got:.2f} s, DOMContentLoaded {ready / 1000:.2f} s, load {loaded / 1000:.2f} s")
     finally:
