@@ -44,6 +44,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    """In audit mode, leave out pytest's per-case log capture: rules do not log, and at tens of
+    thousands of cases it costs about a fifth of the run (bench/README.md). Any ``--log-*`` option
+    keeps it."""
+    audit = any(a.startswith(("--aws-account", "--snapshot")) for a in args)
+    if audit and not any(a.startswith("--log") for a in args) and early_config.pluginmanager.has_plugin("logging"):
+        early_config.pluginmanager.unregister(name="logging")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if not AuditOptions.requested(config):
         return
@@ -63,7 +73,9 @@ def pytest_configure(config: pytest.Config) -> None:
         if worker_input is not None and _WORKER_KEY in worker_input:
             run = run_from_workerinput(worker_input[_WORKER_KEY])
         else:
+            started = time.perf_counter()
             run = open_run(options, xdist=_xdist_active(config))
+            run.timings["collect"] = time.perf_counter() - started
     except RunError as exc:
         raise pytest.UsageError(str(exc)) from None
     plugin = AuditPlugin(config, options, run)
@@ -179,11 +191,14 @@ class AuditPlugin:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        started = time.perf_counter()
         result = yield
+        self.run.timings["evaluate"] = time.perf_counter() - started
         if self.options.fix is not None and not hasattr(self.config, "workerinput"):
             self.fix = run_fix_phase(self.options, self.run, self.findings, session.items)
             self.findings = self.fix.findings
             self._count_fixed(session, {f.nodeid for f in self.fix.fixed})
+            self.run.timings["fix"] = time.perf_counter() - started - self.run.timings["evaluate"]
         return result
 
     def _count_fixed(self, session: pytest.Session, fixed: set[str]) -> None:
@@ -201,6 +216,7 @@ class AuditPlugin:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):
             return
+        started = time.perf_counter()
         self.report_paths = report.write_results(
             self.options.report_dir,
             self.findings,
@@ -211,6 +227,7 @@ class AuditPlugin:
             exit_status=int(session.exitstatus),
             extra=self._extra_sections(),
         )
+        self.run.timings["report"] = time.perf_counter() - started
 
     def _extra_sections(self) -> dict[str, Any]:
         extra: dict[str, Any] = {}
@@ -277,6 +294,9 @@ class AuditPlugin:
             )
         for path in self.report_paths:
             tr.write_line(f"written: {path}")
+        tr.write_line(
+            "timings: " + ", ".join(f"{phase} {seconds:.2f} s" for phase, seconds in self.run.timings.items())
+        )
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.run.close()

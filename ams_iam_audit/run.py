@@ -53,6 +53,8 @@ class AuditRun:
     clients: AwsClients | None = None
     recollect: Callable[[], Inventory] | None = field(default=None, repr=False)
     worker_snapshot: Path | None = None
+    #: seconds per phase ("collect", "evaluate", "fix", "report"), as this process measured them
+    timings: dict[str, float] = field(default_factory=dict)
     _owns_worker_snapshot: bool = field(default=False, repr=False)
 
     @property

@@ -5,6 +5,7 @@ does not), and can answer operations moto lacks the way AWS does (``moto_gaps``)
 from __future__ import annotations
 
 import http.client
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,6 +30,7 @@ class Request:
     path: str
     body: str
     target: str = ""  # X-Amz-Target (JSON protocols: "CodeBuild_20161006.UpdateProject")
+    service: str = ""  # the signing name in the Authorization header's credential scope ("iam", "s3")
 
     @property
     def operation(self) -> str:
@@ -103,8 +105,13 @@ def proxy_to(target: str, *rules: Deny | Emulate) -> Iterator[Proxy]:
         def _handle(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
+            scope = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", self.headers.get("Authorization", ""))
             request = Request(
-                self.command, self.path, raw.decode("utf-8", "replace"), self.headers.get("X-Amz-Target", "")
+                self.command,
+                self.path,
+                raw.decode("utf-8", "replace"),
+                self.headers.get("X-Amz-Target", ""),
+                scope.group(1) if scope else "",
             )
             proxy.requests.append(request)
             for rule in proxy.rules:

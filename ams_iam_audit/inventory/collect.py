@@ -31,7 +31,12 @@ from ..policy.document import PolicyParseError, decode_policy
 from .gaad import entities_from_gaad, merge_pages, parse_time
 from .model import REDEPLOY_TAG, AccessKey, Bucket, Consumer, Inventory, Section, User, mask_key_id
 
-__all__ = ["GAAD_FILTERS", "READ_PERMISSIONS", "collect"]
+__all__ = ["GAAD_FILTERS", "KEY_ID_LOOKUPS", "READ_PERMISSIONS", "collect"]
+
+#: With the credential report, masked key ids are looked up (ListAccessKeys, GetAccessKeyLastUsed)
+#: for the AIModelShare users only while there are at most this many: IAM requests stay a constant
+#: beyond GetAccountAuthorizationDetails's pages however large the account.
+KEY_ID_LOOKUPS = 25
 
 #: Every action collection calls (read-only). What is denied becomes an unreadable section.
 READ_PERMISSIONS = (
@@ -169,6 +174,11 @@ def _access_keys(
         )
         targets = [u.name for u in users if _is_aimodelshare_user(u)]
         source = "credential report"
+        if len(targets) > KEY_ID_LOOKUPS:
+            # two calls per user would make IAM requests grow with the account: the report alone
+            # (keys by slot, with status, age and last use, without masked ids) stays constant
+            targets = []
+            source = f"credential report (masked key ids looked up only for up to {KEY_ID_LOOKUPS} AIModelShare users)"
     except _Unreadable as unreadable:
         report = {}
         targets = [u.name for u in users]

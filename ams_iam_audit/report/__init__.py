@@ -89,6 +89,8 @@ def write_results(
         "linter": linter_version(),
         "command_line": _command_line(config),
         "execution_role_arns": list(run.execution_role_arns),
+        # the phases done before this file is written (report itself: see the terminal summary)
+        "timings_seconds": {k: round(v, 3) for k, v in run.timings.items()},
         # 0 or 1 is a finished audit; anything else (interrupted, collection or internal error) means
         # rules may be missing from this file: read it as incomplete, never as "the rest passed".
         "pytest_exit_status": exit_status,

@@ -1,0 +1,332 @@
+"""The account-scale benchmark: our audit against the data-transfer floor and a peer, side by side.
+
+    python bench/run.py                 # default and maximum quotas, 3 runs each (about 30 minutes)
+    python bench/run.py --sizes tiny --runs 1     # the smoke test's size
+
+For each size a moto server (in this process) is seeded with ``synthetic.seed`` and, in one process
+tree, measured side by side (medians of ``--runs``):
+
+1. floor: downloading GetAccountAuthorizationDetails alone with boto3 (every page, our filters), in a
+   process of its own (Python start and boto3 import included, as they are in the audit);
+2. ours: ``pytest --aws-account … -q`` in a subprocess, reports written, with the phases the plugin
+   times itself (collect, evaluate, report) and its peak RSS (GNU time);
+3. cloudsplaining's ``scan`` on the same GAAD data, exported to a file (moto's GAAD omits a managed
+   policy's PolicyName: it is filled in from the ARN, and the output says so);
+4. HTTP requests: ours, counted by a loopback proxy, against a per-resource download (list, then
+   per-role/user/policy calls) on the same account;
+5. at the largest size, ``-n 2`` (pytest-xdist) against ``-n 0``.
+
+Prints a table of medians and ratios, and writes the numbers as JSON (``--json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
+from aws_proxy import proxy_to  # noqa: E402
+from synthetic import ACCOUNT, DEFAULT, MAXIMUM, TINY, Size, seed  # noqa: E402
+
+from ams_iam_audit.inventory.collect import GAAD_FILTERS  # noqa: E402
+
+SIZES = {"tiny": TINY, "default": DEFAULT, "maximum": MAXIMUM}
+ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": "/nonexistent",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+}
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def timed(fn: Callable[[], Any], runs: int) -> tuple[list[float], Any]:
+    times, result = [], None
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - started)
+    return times, result
+
+
+_FLOOR = """
+import json, sys, boto3
+iam = boto3.client("iam", endpoint_url=sys.argv[1], region_name="us-east-1")
+pages = list(iam.get_paginator("get_account_authorization_details").paginate(Filter=json.loads(sys.argv[2])))
+keys = ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies")
+print(sum(len(p.get(k, [])) for p in pages for k in keys))
+"""
+
+
+def floor(url: str) -> int:
+    """The bare floor, as a process of its own like the audit: start Python, import boto3, download
+    GetAccountAuthorizationDetails (every page, the audit's filters)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _FLOOR, url, json.dumps(list(GAAD_FILTERS))],
+        env={**os.environ, **ENV}, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return int(proc.stdout)
+
+
+def gaad_download(url: str) -> dict[str, list[Any]]:
+    iam = boto3.client("iam", endpoint_url=url, region_name="us-east-1")
+    merged: dict[str, list[Any]] = {"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": [], "Policies": []}
+    for page in iam.get_paginator("get_account_authorization_details").paginate(Filter=list(GAAD_FILTERS)):
+        for key in merged:
+            merged[key].extend(page.get(key, []))
+    return merged
+
+
+def per_resource_download(url: str) -> int:
+    """What a per-resource scanner does: list, then ask about each role, user and policy."""
+    iam = boto3.client("iam", endpoint_url=url, region_name="us-east-1")
+
+    def pages(op: str, key: str, **kw: Any) -> list[Any]:
+        return [x for p in iam.get_paginator(op).paginate(**kw) for x in p.get(key, [])]
+
+    items = 0
+    for role in pages("list_roles", "Roles"):
+        name = role["RoleName"]
+        iam.get_role(RoleName=name)
+        pages("list_attached_role_policies", "AttachedPolicies", RoleName=name)
+        for policy in pages("list_role_policies", "PolicyNames", RoleName=name):
+            iam.get_role_policy(RoleName=name, PolicyName=policy)
+        items += 1
+    for user in pages("list_users", "Users"):
+        name = user["UserName"]
+        pages("list_attached_user_policies", "AttachedPolicies", UserName=name)
+        for policy in pages("list_user_policies", "PolicyNames", UserName=name):
+            iam.get_user_policy(UserName=name, PolicyName=policy)
+        pages("list_groups_for_user", "Groups", UserName=name)
+        pages("list_access_keys", "AccessKeyMetadata", UserName=name)
+        items += 1
+    for policy in pages("list_policies", "Policies", Scope="Local"):
+        iam.get_policy(PolicyArn=policy["Arn"])
+        iam.get_policy_version(PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"])
+        items += 1
+    return items
+
+
+def audit(url: str, workdir: Path, *extra: str) -> dict[str, Any]:
+    """Our full audit in a subprocess (under GNU time for its peak RSS)."""
+    report = Path(tempfile.mkdtemp(dir=workdir))
+    command = [
+        "/usr/bin/time", "-f", "maxrss_kb=%M",
+        sys.executable, "-m", "pytest", "--aws-account", ACCOUNT, "--aws-endpoint-url", url,
+        "-q", "-p", "no:cacheprovider", "--report-dir", str(report), *extra,
+    ]  # fmt: skip
+    started = time.perf_counter()
+    proc = subprocess.run(command, cwd=workdir, env={**os.environ, **ENV}, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"audit failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    phases = dict(
+        re.findall(r"(\w+) ([0-9.]+) s", next(line for line in proc.stdout.splitlines() if line.startswith("timings:")))
+    )
+    findings = json.loads((report / "findings.json").read_text())["findings"]
+    return {
+        "wall": wall,
+        "phases": {k: float(v) for k, v in phases.items()},
+        "rss_mb": int(re.search(r"maxrss_kb=(\d+)", proc.stderr).group(1)) / 1024,  # type: ignore[union-attr]
+        "findings": len(findings),
+        "outcomes": dict(Counter(f["outcome"] for f in findings)),
+    }
+
+
+def cloudsplaining(gaad: dict[str, list[Any]], workdir: Path) -> tuple[Path, int]:
+    """Write the GAAD data for cloudsplaining; moto omits each managed policy's PolicyName and
+    PolicyId (AWS sends both), so the name is filled in from the ARN and the id made from a digest of
+    it. Returns the file and how many policies were filled in."""
+    import hashlib
+
+    filled = 0
+    for policy in gaad["Policies"]:
+        if not policy.get("PolicyName") or not policy.get("PolicyId"):
+            policy.setdefault("PolicyName", policy["Arn"].rsplit("/", 1)[-1])
+            policy.setdefault("PolicyId", "ANPA" + hashlib.sha256(policy["Arn"].encode()).hexdigest()[:17].upper())
+            filled += 1
+    path = workdir / "gaad.json"
+    path.write_text(json.dumps(gaad, default=str))
+    return path, filled
+
+
+def run_cloudsplaining(path: Path, workdir: Path) -> None:
+    out = Path(tempfile.mkdtemp(dir=workdir))
+    subprocess.run(
+        [str(Path(sys.executable).parent / "cloudsplaining"), "scan", "-i", str(path), "-o", str(out), "-s"],
+        check=True, capture_output=True, cwd=workdir,
+    )  # fmt: skip
+
+
+def count_requests(url: str, fn: Callable[[str], Any]) -> Counter[str]:
+    with proxy_to(url) as proxy:
+        fn(proxy.url)
+    return Counter(r.service or "unsigned" for r in proxy.requests)
+
+
+def reset(url: str) -> None:
+    with urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=30):
+        pass
+
+
+def say(what: str, seconds: list[float] | float) -> None:
+    values = seconds if isinstance(seconds, list) else [seconds]
+    print(f"  {what}: " + ", ".join(f"{s:.2f} s" for s in values), flush=True)
+
+
+def bench_size(
+    url: str, size: Size, runs: int, workdir: Path, xdist: bool, peer_runs: int, xdist_runs: int
+) -> dict[str, Any]:
+    reset(url)
+    started = time.perf_counter()
+    created = seed(url, size)
+    seeded = time.perf_counter() - started
+    print(f"\n## {size.name}: {created} (seeded in {seeded:.1f} s)", flush=True)
+    floor_s, _ = timed(lambda: floor(url), runs)
+    say("floor", floor_s)
+    gaad = gaad_download(url)
+    ours = []
+    for _ in range(runs):
+        ours.append(audit(url, workdir))
+        say("ours", ours[-1]["wall"])
+    path, filled = cloudsplaining(gaad, workdir)
+    peer: list[float] = []
+    if peer_runs:
+        peer, _ = timed(lambda: run_cloudsplaining(path, workdir), peer_runs)
+        say("cloudsplaining", peer)
+    ours_requests = count_requests(url, lambda u: audit(u, workdir))
+    started = time.perf_counter()
+    per_resource = count_requests(url, per_resource_download)
+    per_resource_time = [time.perf_counter() - started]  # through the counting proxy: a little slower
+    say("per-resource download (through the counting proxy)", per_resource_time)
+    result: dict[str, Any] = {
+        "size": size.name,
+        "created": created,
+        "floor_s": floor_s,
+        "ours_s": [o["wall"] for o in ours],
+        "ours_phases": {p: median([o["phases"].get(p, 0.0) for o in ours]) for p in ours[0]["phases"]},
+        "ours_rss_mb": max(o["rss_mb"] for o in ours),
+        "findings": ours[0]["findings"],
+        "outcomes": ours[0]["outcomes"],
+        "cloudsplaining_s": peer,
+        "policy_names_filled": filled,
+        "requests_ours": dict(ours_requests),
+        "requests_per_resource": dict(per_resource),
+        "per_resource_s": per_resource_time,
+    }
+    if xdist:
+        result["ours_n2_s"] = [audit(url, workdir, "-n", "2")["wall"] for _ in range(xdist_runs)]
+        say("ours -n 2", result["ours_n2_s"])
+    report_size(result)
+    return result
+
+
+def report_size(r: dict[str, Any]) -> None:
+    floor, ours = median(r["floor_s"]), median(r["ours_s"])
+    peer = median(r["cloudsplaining_s"]) if r["cloudsplaining_s"] else float("nan")
+    iam_ours = r["requests_ours"].get("iam", 0)
+    iam_per = r["requests_per_resource"].get("iam", 0)
+    rows = [
+        ("GAAD download (floor)", f"{floor:.2f} s", "1.00"),
+        ("our full audit", f"{ours:.2f} s", f"{ours / floor:.2f} x floor"),
+        *[(f"  phase: {p}", f"{s:.2f} s", "") for p, s in r["ours_phases"].items()],
+        *(
+            [("cloudsplaining scan", f"{peer:.2f} s", f"ours = {ours / peer:.2f} x cloudsplaining")]
+            if r["cloudsplaining_s"]
+            else []
+        ),
+        ("requests: ours (all services)", str(sum(r["requests_ours"].values())), json.dumps(r["requests_ours"])),
+        (
+            "requests: per-resource (IAM)",
+            str(iam_per),
+            f"{iam_per / max(iam_ours, 1):.0f} x our IAM requests ({iam_ours})",
+        ),
+        ("per-resource download", f"{r['per_resource_s'][0]:.2f} s", ""),
+        ("peak RSS, ours", f"{r['ours_rss_mb']:.0f} MB", ""),
+        ("findings", str(r["findings"]), json.dumps(r["outcomes"])),
+    ]
+    if "ours_n2_s" in r:
+        n2 = median(r["ours_n2_s"])
+        rows.append(("our audit, -n 2", f"{n2:.2f} s", f"{n2 / ours:.2f} x -n 0"))
+    width = max(len(a) for a, _, _ in rows)
+    for a, b, c in rows:
+        print(f"{a:<{width}}  {b:>10}  {c}")
+    if r["policy_names_filled"]:
+        print(
+            f"(cloudsplaining input: PolicyName and PolicyId filled in for {r['policy_names_filled']} managed "
+            "policies: moto's GAAD omits them)"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="default,maximum", help="comma-separated: tiny, default, maximum")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--peer-runs", type=int, default=None, help="cloudsplaining runs (default --runs; 0: skip)")
+    parser.add_argument("--xdist-runs", type=int, default=None, help="-n 2 runs at the largest size (default --runs)")
+    parser.add_argument("--json", type=Path, help="write the measurements here")
+    args = parser.parse_args()
+    os.environ.update(ENV)
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    names = [n.strip() for n in args.sizes.split(",") if n.strip()]
+    results = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="ams-bench-") as work:
+            for name in names:
+                results.append(
+                    bench_size(
+                        url,
+                        SIZES[name],
+                        args.runs,
+                        Path(work),
+                        xdist=name == names[-1] and name != "tiny",
+                        peer_runs=args.runs if args.peer_runs is None else args.peer_runs,
+                        xdist_runs=args.runs if args.xdist_runs is None else args.xdist_runs,
+                    )
+                )
+    finally:
+        server.stop()
+    if len(results) >= 2:
+        small, large = results[0], results[-1]
+        size_ratio = (large["created"]["roles"] + large["created"]["users"] + large["created"]["policies"]) / (
+            small["created"]["roles"] + small["created"]["users"] + small["created"]["policies"]
+        )
+        cost_ratio = median(large["ours_s"]) / median(small["ours_s"])
+        print(
+            f"\ngrowth: {cost_ratio:.2f} x the time for {size_ratio:.2f} x the resources "
+            f"({cost_ratio / size_ratio:.2f} x linear)"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
