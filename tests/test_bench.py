@@ -21,8 +21,14 @@ def test_the_benchmark_runs_on_a_tiny_account(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    for line in ("GAAD download (floor)", "our full audit", "phase: evaluate", "cloudsplaining scan",
-                 "requests: per-resource (IAM)", "peak RSS, ours"):
+    for line in (
+        "GAAD download (floor)",
+        "our full audit",
+        "phase: evaluate",
+        "cloudsplaining scan",
+        "requests: per-resource (IAM)",
+        "peak RSS, ours",
+    ):
         assert line in proc.stdout, line
     (result,) = json.loads(out.read_text())
     assert result["created"]["roles"] == 30
