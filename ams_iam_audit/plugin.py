@@ -195,9 +195,11 @@ class AuditPlugin:
         result = yield
         self.run.timings["evaluate"] = time.perf_counter() - started
         if self.options.fix is not None and not hasattr(self.config, "workerinput"):
+            # the failures pytest counted (one the baseline already had was reported as xfail)
+            counted = {f.nodeid for f in self.findings if f.outcome is Outcome.FAIL and f.baseline != "unchanged"}
             self.fix = run_fix_phase(self.options, self.run, self.findings, session.items)
             self.findings = self.fix.findings
-            self._count_fixed(session, {f.nodeid for f in self.fix.fixed})
+            self._count_fixed(session, {f.nodeid for f in self.fix.fixed} & counted)
             self.run.timings["fix"] = time.perf_counter() - started - self.run.timings["evaluate"]
         return result
 
