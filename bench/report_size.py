@@ -9,7 +9,6 @@ measured here, never asserted.
 
 from __future__ import annotations
 
-import random
 import sys
 import tempfile
 import time
@@ -19,39 +18,15 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from test_reports import _document, _finding
+from test_reports import _document, synthetic_findings
 
 from ams_iam_audit.report.render import render_html
-
-
-def findings(count: int = 10_000) -> list[dict[str, object]]:
-    rng = random.Random(7)
-    out = []
-    for i in range(count):
-        outcome = rng.choices(["pass", "fail", "error", "waived", "fixed"], [70, 24, 2, 2, 2])[0]
-        evidence = {}
-        if outcome != "pass":
-            evidence = {
-                "policy": f"policy/app-{i}",
-                "statements": [
-                    {
-                        "statement_index": 0,
-                        "sid": "Data",
-                        "statement": {"Effect": "Allow", "Action": ["s3:*", "logs:PutLogEvents"], "Resource": "*"},
-                        "actions": ["s3:GetObject"],
-                        "action_count": 168,
-                    }
-                ],
-                "attached_to": [f"arn:aws:iam::123456789012:role/app-{i}-{j}" for j in range(3)],
-            }
-        out.append(_finding(f"AMS-S3-00{1 + i % 2}", f"policy/app-{i}", outcome, evidence=evidence))
-    return out
 
 
 def main() -> None:
     out = Path(tempfile.mkdtemp()) / "report.html"
     started = time.perf_counter()
-    html = render_html(_document(findings()))
+    html = render_html(_document(synthetic_findings(10_000)))
     rendered = time.perf_counter() - started
     out.write_text(html)
     print(f"render {rendered:.2f} s, size {len(html.encode()) / 1e6:.2f} MB")

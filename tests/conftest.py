@@ -162,3 +162,19 @@ def audit(pytester: pytest.Pytester, aws: Account) -> Any:
         return audit_at(pytester, aws.url, *args, subprocess=subprocess)
 
     return _run
+
+
+def demo_audit(workdir: Path, *args: str) -> AuditResult:
+    """Audit the embedded demo account in a subprocess (it starts its own moto server, which must not
+    share this process's moto backends), reports into ``workdir/report``."""
+    import subprocess
+    import sys
+
+    report = workdir / "report"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--aws-account", "demo", "-p", "no:cacheprovider",
+         "--report-dir", str(report), *args],
+        cwd=workdir, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    document = json.loads((report / "findings.json").read_text())
+    return AuditResult(proc.returncode, proc.stdout.splitlines(), proc.stdout, proc.stderr, report, document)

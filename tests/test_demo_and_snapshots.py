@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ACCOUNT, OTHER_ACCOUNT, Account, AuditResult, run_audit
+from conftest import ACCOUNT, OTHER_ACCOUNT, Account, AuditResult, demo_audit, run_audit
 
 TEMP = "temporaryaccessAImodelsharePolicy"
 TEMP_POLICIES = [
@@ -88,35 +88,8 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[AuditResult, Pat
     """One demo audit for this module (it starts its own moto server), with its snapshot saved."""
     pytester_dir = tmp_path_factory.mktemp("demo")
     snapshot = pytester_dir / "demo.snapshot.json"
-    # A module-scoped pytester is not available: run through a throwaway Pytester-like subprocess.
-    import subprocess
-    import sys
-
-    report = pytester_dir / "report"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--aws-account",
-            "demo",
-            "-p",
-            "no:cacheprovider",
-            "--report-dir",
-            str(report),
-            "--save-snapshot",
-            str(snapshot),
-            "--junitxml",
-            str(pytester_dir / "junit.xml"),
-        ],
-        cwd=pytester_dir,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    document = json.loads((report / "findings.json").read_text())
-    return AuditResult(proc.returncode, proc.stdout.splitlines(), proc.stdout, proc.stderr, report, document), snapshot
+    result = demo_audit(pytester_dir, "--save-snapshot", str(snapshot), "--junitxml", str(pytester_dir / "junit.xml"))
+    return result, snapshot
 
 
 def test_demo_fails_exactly_the_seeded_problems(demo_run: tuple[AuditResult, Path]) -> None:

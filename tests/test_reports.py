@@ -11,7 +11,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from conftest import ACCOUNT, Account, AuditResult, run_audit
+from conftest import ACCOUNT, Account, AuditResult, demo_audit, run_audit
 
 from ams_iam_audit.cli import main as cli
 from ams_iam_audit.report import render_outputs
@@ -27,33 +27,7 @@ SARIF_SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-2.1.0-rtm.5.j
 def demo_report(tmp_path_factory: pytest.TempPathFactory) -> AuditResult:
     """The demo account audited once (in a subprocess: the demo is its own moto server)."""
     pytester_dir = tmp_path_factory.mktemp("demo-report")
-    import subprocess
-    import sys
-
-    report = pytester_dir / "report"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--aws-account",
-            "demo",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "--report-dir",
-            str(report),
-            "--junitxml",
-            str(report / "junit.xml"),
-        ],
-        cwd=pytester_dir,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    document = json.loads((report / "findings.json").read_text())
-    return AuditResult(proc.returncode, proc.stdout.splitlines(), proc.stdout, proc.stderr, report, document)
+    return demo_audit(pytester_dir, "-q", "--junitxml", str(pytester_dir / "report" / "junit.xml"))
 
 
 def test_every_output_is_written_and_the_findings_match_their_schema(demo_report: AuditResult) -> None:
@@ -117,9 +91,19 @@ def test_markdown_escapes_what_it_shows() -> None:
 def test_ten_thousand_findings_stay_under_five_megabytes() -> None:
     """A large account's report: static text is not repeated per row, passes carry no evidence,
     long evidence is shortened (findings.json keeps it)."""
+    findings = synthetic_findings(10_000)
+    html = render_html(_document(findings))
+    size = len(html.encode())
+    assert size < 5 * 1024 * 1024, f"{size / 1e6:.1f} MB"
+    assert html.count('class="finding"') == sum(1 for f in findings if f["outcome"] != "pass")
+
+
+def synthetic_findings(count: int) -> list[dict[str, Any]]:
+    """A large account's findings (also used by bench/report_size.py): 70% passes, the rest failing,
+    erroring, waived or fixed, each with a realistic statement's evidence."""
     rng = random.Random(7)
     findings = []
-    for i in range(10_000):
+    for i in range(count):
         outcome = rng.choices(["pass", "fail", "error", "waived", "fixed"], [70, 24, 2, 2, 2])[0]
         evidence: dict[str, Any] = {}
         if outcome != "pass":
@@ -137,10 +121,7 @@ def test_ten_thousand_findings_stay_under_five_megabytes() -> None:
                 "attached_to": [f"arn:aws:iam::{ACCOUNT}:role/app-{i}-{j}" for j in range(3)],
             }
         findings.append(_finding(f"AMS-S3-00{1 + i % 2}", f"policy/app-{i}", outcome, evidence=evidence))
-    html = render_html(_document(findings))
-    size = len(html.encode())
-    assert size < 5 * 1024 * 1024, f"{size / 1e6:.1f} MB"
-    assert html.count('class="finding"') == sum(1 for f in findings if f["outcome"] != "pass")
+    return findings
 
 
 def _finding(rule_id: str, resource: str, outcome: str, message: str = "m", evidence: Any = None) -> dict[str, Any]:
