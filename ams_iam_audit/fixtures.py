@@ -18,7 +18,16 @@ from .findings import Evidence
 from .inventory.model import Inventory
 from .scopes import SCOPES, AuditContext, Item, NotApplicable, Unreadable
 
-__all__ = ["CONTEXT_KEY", "EVIDENCE_KEY", "CoverageError", "audit", "evidence", "inventory"]
+__all__ = [
+    "CONTEXT_KEY",
+    "EVIDENCE_KEY",
+    "CoverageError",
+    "audit",
+    "evidence",
+    "inventory",
+    "new_evidence",
+    "subject_value",
+]
 
 CONTEXT_KEY = pytest.StashKey[AuditContext]()
 EVIDENCE_KEY = pytest.StashKey[Evidence]()
@@ -43,18 +52,27 @@ def inventory(audit: AuditContext) -> Inventory:
 @pytest.fixture
 def evidence(request: pytest.FixtureRequest) -> Evidence:
     """Records what an auditor needs to see about the resource being judged."""
+    return new_evidence(request.node)
+
+
+def new_evidence(node: pytest.Item) -> Evidence:
+    """A fresh recorder for one rule case, kept where the plugin reads it when the case reports."""
     recorder = Evidence()
-    request.node.stash[EVIDENCE_KEY] = recorder
+    node.stash[EVIDENCE_KEY] = recorder
     return recorder
 
 
-def _scope_fixture(request: pytest.FixtureRequest) -> Any:
-    item: Item = request.param
+def subject_value(item: Item) -> Any:
+    """The resource a rule case judges: raises for one that could not be read, skips an empty scope."""
     if isinstance(item, Unreadable):
         raise CoverageError(f"could not be evaluated: {item.message()}")
     if isinstance(item, NotApplicable):
         pytest.skip(f"not applicable: {item.reason}")
     return item.value
+
+
+def _scope_fixture(request: pytest.FixtureRequest) -> Any:
+    return subject_value(request.param)
 
 
 for _scope in SCOPES:

@@ -29,6 +29,7 @@ from .findings import Finding, Outcome, failure_message
 from .fixing import FixOutcome, run_fix_phase
 from .fixtures import CONTEXT_KEY, EVIDENCE_KEY
 from .options import AuditOptions, add_options
+from .protocol import LightProtocol
 from .rule import AREAS, Rule, Severity, get_rule
 from .run import AuditRun, RunError, open_run, run_from_workerinput
 from .scopes import AuditContext, Item, NotApplicable, Subject, Unreadable, subjects_for
@@ -82,6 +83,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[CONTEXT_KEY] = plugin.context
     config.pluginmanager.register(plugin, _PLUGIN_NAME)
     config.pluginmanager.register(fixtures, _PLUGIN_NAME + "-fixtures")
+    if LightProtocol.wanted(config, options.full_protocol):
+        config.pluginmanager.register(LightProtocol(config), _PLUGIN_NAME + "-protocol")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(run), _PLUGIN_NAME + "-xdist")
     if options.builtin_rules:
@@ -176,17 +179,33 @@ class AuditPlugin:
             if self.options.baseline is not None:
                 finding = self.options.baseline.classify(finding)
             _accept(rep, finding)
-            rep.ams_finding = finding.to_json()  # type: ignore[attr-defined]
-            rep.ams_rule = rule.as_dict()  # type: ignore[attr-defined]
+            # objects here; JSON only when the report is serialized (xdist, report logs)
+            rep.ams_finding = finding  # type: ignore[attr-defined]
+            rep.ams_rule = rule  # type: ignore[attr-defined]
+        elif rep.when == "teardown" and EVIDENCE_KEY in item.stash:
+            del item.stash[EVIDENCE_KEY]  # judged: 93,000 cases need not keep their evidence twice
         return rep
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_report_to_serializable(self, report: object) -> Generator[None, object, object]:
+        data = yield
+        if isinstance(data, dict):
+            if isinstance(data.get("ams_finding"), Finding):
+                data["ams_finding"] = data["ams_finding"].to_json()
+            if isinstance(data.get("ams_rule"), Rule):
+                data["ams_rule"] = data["ams_rule"].as_dict()
+        return data
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, "ams_finding", None)
         if data is None:
             return
-        self.findings.append(Finding.from_json(data))
+        self.findings.append(data if isinstance(data, Finding) else Finding.from_json(data))
         rule = getattr(report, "ams_rule", None)
-        if rule is not None:
+        if isinstance(rule, Rule):
+            if rule.id not in self.rules:
+                self.rules[rule.id] = rule.as_dict()
+        elif rule is not None:
             self.rules.setdefault(rule["id"], rule)
 
     @pytest.hookimpl(wrapper=True)

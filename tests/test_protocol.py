@@ -1,0 +1,177 @@
+"""The light runtest protocol (ams_iam_audit.protocol): the same reports as pytest's, and pytest's own
+protocol wherever a case needs it."""
+
+from __future__ import annotations
+
+import textwrap
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Account, AuditResult, audit_at
+
+TEAM_RULES = """
+import pytest
+from ams_iam_audit import Controls, Evidence, User, rule
+
+META = dict(severity="low", area="users", scope="user", rationale="r", remediation="r", controls=Controls())
+
+@rule(id="AMS-TEAM-010", title="Users are tagged with an owner", **META)
+def test_owner(user: User, evidence: Evidence) -> None:
+    evidence.add(tags=dict(user.tags))
+    if user.name == "crash":
+        raise RuntimeError("the rule itself broke")
+    if user.name == "skipped":
+        pytest.skip("nothing to judge")
+    assert "owner" in dict(user.tags), f"{user.name} has no owner tag"
+"""
+
+
+def _seed(aws: Account) -> None:
+    aws.iam.create_user(UserName="AI_MODELSHARE_2024_01_01_00_00_00")
+    aws.iam.create_user(UserName="owned", Tags=[{"Key": "owner", "Value": "team-a"}])
+    for name in ("crash", "skipped"):
+        aws.iam.create_user(UserName=name)
+    aws.policy("s3-all", {"Effect": "Allow", "Action": "s3:*", "Resource": "*"})
+    aws.role("codebuild_role")
+
+
+def _junit(path: Path) -> list[tuple[Any, ...]]:
+    """Each JUnit test case as (classname, name, what it holds, its properties), without timings."""
+    cases = []
+    for case in ET.parse(path).getroot().iter("testcase"):
+        children = tuple(sorted((c.tag, c.get("message", "")) for c in case if c.tag != "properties"))
+        props = tuple((p.get("name"), p.get("value")) for p in case.iter("property"))
+        cases.append((case.get("classname"), case.get("name"), children, props))
+    return sorted(cases)
+
+
+def _run(pytester: pytest.Pytester, aws: Account, *args: str) -> tuple[AuditResult, list[tuple[Any, ...]]]:
+    junit = pytester.path / f"junit-{len(list(pytester.path.glob('junit-*')))}.xml"
+    result = audit_at(pytester, aws.url, f"--junitxml={junit}", *args, subprocess=True)
+    return result, _junit(junit)
+
+
+def test_light_and_full_protocol_report_the_same(pytester: pytest.Pytester, aws: Account) -> None:
+    _seed(aws)
+    pytester.makepyfile(test_team=TEAM_RULES)
+    light, light_junit = _run(pytester, aws, "test_team.py")
+    full, full_junit = _run(pytester, aws, "test_team.py", "--full-protocol")
+    # every outcome pytest can give a case: pass, fail, error, skip (not applicable) in both
+    assert set(light.outcomes().values()) == {"pass", "fail", "error", "not-applicable"}
+    assert light.findings == full.findings
+    assert light_junit == full_junit
+    assert light.ret == full.ret == 1
+    summary = [line for line in light.outcome_lines if " in " in line and "passed" in line]
+    assert summary
+    assert (
+        summary[-1].split(" in ")[0]
+        == ([line for line in full.outcome_lines if " in " in line and "passed" in line][-1].split(" in ")[0])
+    )
+    error = light.finding("AMS-TEAM-010", "user/crash")
+    assert error["outcome"] == "error"
+    assert "RuntimeError: the rule itself broke" in error["message"]
+    assert light.finding("AMS-TEAM-010", "user/owned")["evidence"] == {"tags": {"owner": "team-a"}}
+
+
+COUNTING_PLUGIN = """
+import pytest
+
+SEEN = {"setup": [], "call": []}
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    SEEN["setup"].append(item.nodeid)
+    return (yield)
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    SEEN["call"].append(item.nodeid)
+    return (yield)
+
+def pytest_sessionfinish(session):
+    for when, nodeids in SEEN.items():
+        with open(when + ".txt", "w") as out:
+            out.write("\\n".join(nodeids))
+"""
+
+
+def _seen(pytester: pytest.Pytester, when: str) -> list[str]:
+    """The cases whose setup or call hook pytest called (under -p counting)."""
+    return [line for line in (pytester.path / f"{when}.txt").read_text().splitlines() if line]
+
+
+def test_cases_that_need_pytest_protocol_get_it(pytester: pytest.Pytester, aws: Account) -> None:
+    """A rule's own fixture, a marker pytest acts on (skip) or a project's autouse fixture sends a
+    case through pytest's protocol; the setup hook shows which cases went there."""
+    _seed(aws)
+    pytester.makepyfile(counting=COUNTING_PLUGIN)
+    pytester.makeconftest(
+        textwrap.dedent("""
+        import pytest
+
+        @pytest.fixture
+        def owner_tag():
+            return "owner"
+    """)
+    )
+    pytester.makepyfile(
+        test_team=textwrap.dedent("""
+        import pytest
+        from ams_iam_audit import Controls, User, rule
+
+        META = dict(severity="low", area="users", scope="user", rationale="r", remediation="r", controls=Controls())
+
+        @rule(id="AMS-TEAM-011", title="own fixture", **META)
+        def test_own_fixture(user: User, owner_tag: str) -> None:
+            assert owner_tag in dict(user.tags)
+
+        @pytest.mark.skip(reason="switched off by the team")
+        @rule(id="AMS-TEAM-012", title="skipped by marker", **META)
+        def test_marked(user: User) -> None:
+            raise AssertionError("a skip marker must be honoured")
+
+        @rule(id="AMS-TEAM-013", title="plain", **META)
+        def test_plain(user: User) -> None:
+            pass
+    """)
+    )
+    args = ("-p", "counting", "--aws-no-builtin-rules", "test_team.py")
+    result = audit_at(pytester, aws.url, *args, subprocess=True)
+    assert {s.split("::")[1].split("[")[0] for s in _seen(pytester, "setup")} == {"test_own_fixture", "test_marked"}
+    assert set(result.outcomes("AMS-TEAM-012").values()) == {"not-applicable"}
+    assert result.outcomes("AMS-TEAM-011")["user/owned"] == "pass"
+    assert set(result.outcomes("AMS-TEAM-013").values()) == {"pass"}
+
+    pytester.makeconftest(
+        (pytester.path / "conftest.py").read_text()
+        + textwrap.dedent("""
+        @pytest.fixture(autouse=True)
+        def _audit_log():
+            yield
+    """)
+    )
+    audit_at(pytester, aws.url, *args, subprocess=True)
+    assert len(_seen(pytester, "setup")) == 3 * 4  # every case of the three rules, one per user
+
+
+def test_full_protocol_option_runs_every_case_through_pytest(pytester: pytest.Pytester, aws: Account) -> None:
+    _seed(aws)
+    pytester.makepyfile(counting=COUNTING_PLUGIN)
+    light = audit_at(pytester, aws.url, "-p", "counting", subprocess=True)
+    assert _seen(pytester, "setup") == _seen(pytester, "call") == []
+    full = audit_at(pytester, aws.url, "-p", "counting", "--full-protocol", subprocess=True)
+    assert len(_seen(pytester, "setup")) == len(full.findings) == 27
+    judged = {f["nodeid"] for f in full.findings if f["outcome"] in ("pass", "fail")}
+    assert judged
+    assert judged <= set(_seen(pytester, "call"))
+    assert light.findings == full.findings
+
+
+def test_maxfail_stops_the_light_protocol(pytester: pytest.Pytester, aws: Account) -> None:
+    _seed(aws)
+    result = audit_at(pytester, aws.url, "-x", subprocess=True)
+    assert result.ret == 1
+    assert sum(1 for f in result.findings if f["outcome"] == "fail") == 1
+    assert "stopping after 1 failures" in result.stdout
