@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -25,15 +26,18 @@ def mask_key_id(key_id: str) -> str:
     return key_id[:4] + "*" * (len(key_id) - 8) + key_id[-4:]
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path``: readers see the old file or the new one, never half of one (a
-    temporary file in the same directory, then an atomic rename)."""
+def write_text_atomic(path: Path, text: str | Iterable[str]) -> None:
+    """Write ``text`` (a string, or its pieces in order) to ``path``: readers see the old file or the
+    new one, never half of one (a temporary file in the same directory, then an atomic rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            if isinstance(text, str):
+                fh.write(text)
+            else:
+                fh.writelines(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -41,8 +45,9 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def write_json_atomic(path: Path, body: Any) -> None:
-    """Write ``body`` as JSON to ``path``, atomically (see :func:`write_text_atomic`)."""
-    write_text_atomic(path, json.dumps(body, indent=1, sort_keys=True) + "\n")
+    """Write ``body`` as JSON to ``path``, atomically (see :func:`write_text_atomic`). The text is
+    streamed to the file as it is encoded: a 93,000-finding document never exists as one string."""
+    write_text_atomic(path, itertools.chain(json.JSONEncoder(indent=1, sort_keys=True).iterencode(body), "\n"))
 
 
 def scrub(text: str) -> str:

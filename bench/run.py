@@ -281,7 +281,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="default,maximum", help="comma-separated: tiny, default, maximum")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--peer-runs", type=int, default=None, help="cloudsplaining runs (default --runs; 0: skip)")
+    parser.add_argument(
+        "--peer-runs",
+        default=None,
+        help="cloudsplaining runs (default --runs; 0: skip); comma-separated: per size, the last one repeats",
+    )
     parser.add_argument("--xdist-runs", type=int, default=None, help="-n 2 runs at the largest size (default --runs)")
     parser.add_argument("--json", type=Path, help="write the measurements here")
     args = parser.parse_args()
@@ -299,7 +303,8 @@ def main() -> int:
     results = []
     try:
         with tempfile.TemporaryDirectory(prefix="ams-bench-") as work:
-            for name in names:
+            peer_runs = [int(n) for n in (args.peer_runs or str(args.runs)).split(",")]
+            for index, name in enumerate(names):
                 results.append(
                     bench_size(
                         url,
@@ -307,7 +312,7 @@ def main() -> int:
                         args.runs,
                         Path(work),
                         xdist=name == names[-1] and name != "tiny",
-                        peer_runs=args.runs if args.peer_runs is None else args.peer_runs,
+                        peer_runs=peer_runs[min(index, len(peer_runs) - 1)],
                         xdist_runs=args.runs if args.xdist_runs is None else args.xdist_runs,
                     )
                 )

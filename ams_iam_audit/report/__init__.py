@@ -107,10 +107,11 @@ def write_results(
         for s in inv.sections
     ]
     path = Path(report_dir) / FINDINGS_FILE
-    document = findings_document(findings, rules, meta, coverage, extra)
-    write_json_atomic(path, document)
-    # render what the file holds (keys in its order), so `ams-iam-audit report` renders the same
-    written = json.loads(path.read_text(encoding="utf-8"))
+    write_json_atomic(path, findings_document(findings, rules, meta, coverage, extra))
+    # render what the file holds (keys in its order), so `ams-iam-audit report` renders the same;
+    # the document written is gone by now: at the maximum quotas the two would hold 93,000 findings each
+    with path.open(encoding="utf-8") as fh:
+        written = json.load(fh)
     return [path, *render_outputs(written, Path(report_dir))]
 
 
