@@ -93,7 +93,7 @@ def add_options(parser: pytest.Parser) -> None:
         action="store_true",
         default=False,
         help="run every rule case through pytest's whole setup/call/teardown protocol, for plugins that "
-        "wrap each test's setup or call (about 3 x slower at scale; see ams_iam_audit.protocol)",
+        "wrap each test's setup or call (rule cases then take about twice as long; see ams_iam_audit.protocol)",
     )
     group.addoption(
         "--aws-no-builtin-rules",
