@@ -30,7 +30,7 @@ import pytest
 
 from . import fixtures
 from .fixtures import CONTEXT_KEY, new_evidence, subject_value
-from .rule import AREAS, Rule, Severity, get_rule
+from .rule import AREAS, Severity, get_rule
 from .scopes import SCOPES
 
 __all__ = ["LightProtocol"]
@@ -55,12 +55,11 @@ class LightProtocol:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
-        rule = get_rule(getattr(item, "function", None))
-        if rule is None or not eligible(item):
+        if get_rule(getattr(item, "function", None)) is None or not eligible(item):
             return None
         ihook = item.ihook
         ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
-        setup = pytest.CallInfo.from_call(lambda: self._arguments(item, rule), "setup", self.reraise)
+        setup = pytest.CallInfo.from_call(lambda: self._arguments(item), "setup", self.reraise)
         if _report(ihook, item, setup).passed:
             arguments = setup.result
             function = item.obj  # type: ignore[attr-defined]
@@ -69,7 +68,7 @@ class LightProtocol:
         ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
         return True
 
-    def _arguments(self, item: pytest.Item, rule: Rule) -> dict[str, Any]:
+    def _arguments(self, item: pytest.Item) -> dict[str, Any]:
         """The rule function's arguments, made in its argument order as pytest's fixtures would be."""
         context = self.config.stash[CONTEXT_KEY]
         arguments: dict[str, Any] = {}
