@@ -21,7 +21,10 @@ from .inventory.model import (
     User,
 )
 from .policy import (
+    FIXED_SOURCE_KEYS,
     PERMISSIONS_MANAGEMENT,
+    ConditionEntry,
+    Narrowing,
     Grant,
     PolicyDocument,
     PolicyParseError,
@@ -30,6 +33,7 @@ from .policy import (
     arn_covers,
     canonical_policy_doc,
     display_name,
+    narrowing,
     parse_policy,
     policy_hash,
     principal_accounts,
@@ -42,11 +46,13 @@ from .rule import Controls, Rule, Severity, rule
 from .scopes import AuditContext, ExecutionRoleRef, PolicyRef, SharedRoleState
 
 __all__ = [
+    "FIXED_SOURCE_KEYS",
     "PERMISSIONS_MANAGEMENT",
     "AccessKey",
     "AttachedPolicy",
     "AuditContext",
     "Bucket",
+    "ConditionEntry",
     "Consumer",
     "Controls",
     "Evidence",
@@ -58,6 +64,7 @@ __all__ = [
     "Inventory",
     "LintIssue",
     "ManagedPolicy",
+    "Narrowing",
     "Outcome",
     "PolicyDocument",
     "PolicyParseError",
@@ -78,6 +85,7 @@ __all__ = [
     "display_name",
     "least_privilege_s3",
     "lint",
+    "narrowing",
     "parse_policy",
     "policy_hash",
     "principal_accounts",

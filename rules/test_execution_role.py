@@ -10,12 +10,15 @@ from ams_iam_audit import (
     Evidence,
     ExecutionRoleRef,
     allow_grants,
+    narrowing,
     parse_policy,
     principal_accounts,
     rule,
 )
 
 _ADMIN_POLICY = "arn:aws:iam::aws:policy/AdministratorAccess"
+#: Conditions that, with fixed values, limit a trusted foreign account to the principals meant.
+_FOREIGN_PINS = frozenset({"sts:externalid", "aws:principalorgid", "aws:principalarn"})
 
 
 def _in_account(ref: ExecutionRoleRef, audit: AuditContext) -> None:
@@ -32,7 +35,8 @@ def _in_account(ref: ExecutionRoleRef, audit: AuditContext) -> None:
     scope="execution_role",
     rationale=(
         "Every AIModelShare session is an AssumeRole on this role. A trust policy with a '*' principal, or one that "
-        "trusts a whole foreign account without a condition (sts:ExternalId, aws:PrincipalOrgID...), hands the "
+        "trusts a whole foreign account without a condition that fixes who may assume it (sts:ExternalId, "
+        "aws:PrincipalOrgID or aws:PrincipalArn with fixed values: not a wildcard, a negation or IfExists), hands the "
         "library's permissions to principals nobody in this account controls."
     ),
     remediation=(
@@ -46,6 +50,7 @@ def test_execution_role_trust(execution_role: ExecutionRoleRef, evidence: Eviden
     role = execution_role.role
     assert role is not None, f"execution role {execution_role.arn} does not exist"
     problems = []
+    set_aside: list[dict[str, object]] = []
     for statement in parse_policy(role.trust_policy, where=f"role/{role.name} trust policy").statements:
         if not statement.is_allow:
             continue
@@ -56,11 +61,16 @@ def test_execution_role_trust(execution_role: ExecutionRoleRef, evidence: Eviden
             problems.append(f"statement {statement.index}: Principal '*'")
         whole = {v for v in aws if v.isdigit() or v.endswith(":root")}
         foreign = principal_accounts(whole) - {audit.inventory.account_id}
-        if foreign and not statement.conditions:
+        pin = narrowing(statement, _FOREIGN_PINS)
+        if foreign and not pin.narrowed:
             problems.append(
-                f"statement {statement.index}: whole account(s) {', '.join(sorted(foreign))} without a condition"
+                f"statement {statement.index}: whole account(s) {', '.join(sorted(foreign))} without a condition "
+                "that fixes who (sts:ExternalId, aws:PrincipalOrgID, aws:PrincipalArn)"
             )
-    evidence.add(trust_policy=role.trust_policy, problems=problems)
+            set_aside.extend(pin.evidence().get("conditions_set_aside", ()))
+    evidence.add(
+        trust_policy=role.trust_policy, problems=problems, **({"conditions_set_aside": set_aside} if set_aside else {})
+    )
     assert not problems, f"{role.name} trust policy: " + "; ".join(problems)
 
 

