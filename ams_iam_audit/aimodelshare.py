@@ -43,6 +43,7 @@ __all__ = [
     "is_ephemeral_user",
     "library_s3_actions",
     "library_template",
+    "library_template_names",
     "role_pattern",
     "shared_policy_names",
     "shared_role",
@@ -220,15 +221,33 @@ def library_template(era: str, name: str, bucket: str | None = None) -> dict[str
     return result
 
 
+def library_template_names() -> tuple[str, ...]:
+    """The names :func:`library_template` takes (the same in both eras)."""
+    folder = files("ams_iam_audit").joinpath("data/aimodelshare/refactored")
+    return tuple(sorted(f.name.removesuffix(".json") for f in folder.iterdir() if f.name.endswith(".json")))
+
+
+def _s3_actions(document: Mapping[str, Any]) -> set[str]:
+    out: set[str] = set()
+    for statement in _statements(document):
+        if statement.get("Effect") != "Allow":
+            continue
+        actions = statement.get("Action", [])
+        out.update(a for a in ([actions] if isinstance(actions, str) else actions) if a.lower().startswith("s3:"))
+    return out
+
+
 @cache
 def library_s3_actions() -> tuple[str, ...]:
-    """The S3 actions the library's workloads use: those its shared roles' desired policies grant on
-    the aimodelshare buckets. A wildcard S3 grant is narrowed to these (``policy.rewrite``)."""
+    """The S3 actions the library's workloads use: those the shared roles' desired policies and the
+    library's refactored policy templates grant (the temporary-access bucket policy's
+    ``s3:DeleteObject`` among them). A wildcard S3 grant is narrowed to these (``policy.rewrite``), so
+    a rewrite never takes away an action the refactored library itself grants its workloads."""
     out: set[str] = set()
     for spec in shared_roles():
-        for statement in _statements(spec.policy):
-            actions = statement.get("Action", [])
-            out.update(a for a in ([actions] if isinstance(actions, str) else actions) if a.lower().startswith("s3:"))
+        out |= _s3_actions(spec.policy)
+    for name in library_template_names():
+        out |= _s3_actions(library_template("refactored", name))
     return tuple(sorted(out))
 
 
