@@ -5,6 +5,7 @@ use to declare rules, read the inventory and ask what policies grant. Everything
 """
 
 from . import aimodelshare
+from .analysis import EscalationAnalysis, Verdict, analyse
 from .findings import Evidence, Finding, Outcome
 from .inventory.model import (
     AccessKey,
@@ -55,6 +56,7 @@ __all__ = [
     "ConditionEntry",
     "Consumer",
     "Controls",
+    "EscalationAnalysis",
     "Evidence",
     "ExecutionRoleRef",
     "Finding",
@@ -77,9 +79,11 @@ __all__ = [
     "Severity",
     "SharedRoleState",
     "User",
+    "Verdict",
     "action_info",
     "aimodelshare",
     "allow_grants",
+    "analyse",
     "arn_covers",
     "canonical_policy_doc",
     "display_name",

@@ -1,6 +1,6 @@
 """Scopes: what a rule is parametrized over, read from the inventory.
 
-Each scope is a fixture name (``user``, ``role``, ``managed_policy``, ``identity_policy``,
+Each scope is a fixture name (``user``, ``role``, ``principal``, ``managed_policy``, ``identity_policy``,
 ``policy_document``, ``shared_role``, ``execution_role``) and a function from the audit context to
 its subjects, each with a readable, stable id (``role/codebuild_role``). Where the inventory could not
 read what a scope needs, the scope yields an :class:`Unreadable` in its place, and the rule reports an
@@ -195,6 +195,19 @@ def _roles(ctx: AuditContext) -> list[Item]:
     return [Subject(id=f"role/{r.name}", arn=r.arn, value=r) for r in ctx.inventory.roles]
 
 
+def _principals(ctx: AuditContext) -> list[Item]:
+    """Users and roles, but not service-linked roles (AWS defines and alone can change what they do)."""
+    if (gap := _needs(ctx, "iam")) is not None:
+        return [gap]
+    users: list[Item] = [Subject(id=f"user/{u.name}", arn=u.arn, value=u) for u in ctx.inventory.users]
+    roles: list[Item] = [
+        Subject(id=f"role/{r.name}", arn=r.arn, value=r)
+        for r in ctx.inventory.roles
+        if not r.path.startswith("/aws-service-role/")
+    ]
+    return users + roles
+
+
 def _managed(ctx: AuditContext) -> list[Item]:
     if (gap := _needs(ctx, "iam")) is not None:
         return [gap]
@@ -306,6 +319,7 @@ SCOPES: dict[str, ScopeDef] = {
     for s in (
         ScopeDef("user", "every IAM user", _users),
         ScopeDef("role", "every IAM role", _roles),
+        ScopeDef("principal", "every IAM user and role (service-linked roles aside)", _principals),
         ScopeDef("managed_policy", "every customer managed policy", _managed),
         ScopeDef(
             "identity_policy", "customer managed policies (default version) and inline policies", _identity_policies

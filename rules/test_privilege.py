@@ -13,8 +13,12 @@ from ams_iam_audit import (
     Grant,
     Narrowing,
     PolicyRef,
+    Role,
+    Severity,
+    User,
     action_info,
     allow_grants,
+    analyse,
     arn_covers,
     narrowing,
     rule,
@@ -173,4 +177,47 @@ def test_no_service_wide_wildcards(identity_policy: PolicyRef, evidence: Evidenc
         evidence.add(policy=identity_policy.label, statements=offending)
     assert not offending, f"{identity_policy.label} grants whole services on every resource: " + ", ".join(
         f"{s}:*" for o in offending for s in o["services"]
+    )
+
+
+@rule(
+    id="AMS-PRIV-004",
+    title="No principal can become administrator",
+    severity="critical",
+    area="privilege",
+    scope="principal",
+    rationale=(
+        "A user or role that is not an administrator, but can make itself one, is one. Its policies are judged "
+        "together (inline, attached and, for a user, its groups'; a Deny in any of them and a permissions boundary "
+        "taken into account) against a catalogue of the published escalation methods (Rhino Security Labs' 21 and "
+        "those found since: passing a role to a service the principal drives, changing the code of a function that "
+        "runs with a stronger role, assuming a role, rewriting a policy it holds...), over the account's real targets, "
+        "and across hops: user, then a role it can assume, then one that role can pass. The evidence is the shortest "
+        "path, each step with the method, the statement that allows each action and the target. A method whose "
+        "actions are held but that has no target in the account today is reported as latent, at medium severity."
+    ),
+    remediation=(
+        "Break the first step of the path: remove the action from the statement named, limit its Resource to what "
+        "the principal must manage (never its own policies, users or roles), or add a condition that certainly "
+        "narrows it (iam:PassedToService with named services, iam:PolicyARN with named non-administrator policies); "
+        "or add a permissions boundary that denies it."
+    ),
+    controls=Controls(cis=("1.16",), nist=("AC-6", "AC-6(10)", "AC-5"), soc2=("CC6.1", "CC6.3")),
+)
+def test_no_principal_can_become_administrator(principal: User | Role, evidence: Evidence, audit: AuditContext) -> None:
+    verdict = analyse(audit.inventory).verdict(principal.arn)
+    evidence.add(**verdict.evidence())
+    if verdict.kind == "unknown":
+        raise LookupError("could not be evaluated: " + "; ".join(verdict.reasons))
+    if verdict.kind == "latent":
+        evidence.severity = Severity.MEDIUM.value
+    what = {
+        "path": lambda: " -> ".join(
+            [verdict.path[0].source]
+            + [f"[{s.method.id if s.method else 'administrator'}] {s.target}" for s in verdict.path]
+        ),
+        "latent": lambda: "holds every action of " + ", ".join(m.id for m, _ in verdict.latent) + " (no target today)",
+    }
+    assert verdict.kind not in what, (
+        f"{principal.arn.rsplit(':', 1)[-1]} can become administrator: {what[verdict.kind]()}"
     )

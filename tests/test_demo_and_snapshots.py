@@ -68,6 +68,9 @@ DEMO_FAILURES = {
         "policy/myService-dev-us-east-1-lambdaPolicyQm7Kx2Vb9Np4",
     ],
     "AMS-LINT-001": TEMP_POLICIES,
+    # the temporary-access policy lets each ephemeral user create a role, give it any policy and pass
+    # it to a Lambda function it creates and invokes: administrator in one step
+    "AMS-PRIV-004": EPHEMERAL_USERS,
 }
 #: Clean resources that must pass every rule that judges them.
 DEMO_CLEAN = [

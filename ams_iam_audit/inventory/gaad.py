@@ -89,6 +89,13 @@ def _attached(items: Iterable[Mapping[str, Any]], where: str) -> tuple[AttachedP
     return tuple(sorted(out, key=lambda p: p.arn))
 
 
+def _boundary(value: Any, where: str) -> str | None:
+    """``PermissionsBoundary: {"PermissionsBoundaryType": ..., "PermissionsBoundaryArn": ...}``."""
+    if not value:
+        return None
+    return str(_req(value, "PermissionsBoundaryArn", f"{where} permissions boundary"))
+
+
 def _tags(items: Iterable[Mapping[str, Any]] | None) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((str(t.get("Key", "")), str(t.get("Value", ""))) for t in items or ()))
 
@@ -109,6 +116,7 @@ def entities_from_gaad(data: Mapping[str, Any]) -> IamEntities:
                 inline_policies=_inline(item.get("UserPolicyList"), where),
                 attached_policies=_attached(item.get("AttachedManagedPolicies"), where),
                 tags=_tags(item.get("Tags")),
+                permissions_boundary=_boundary(item.get("PermissionsBoundary"), where),
             )
         )
     groups = []
@@ -141,6 +149,12 @@ def entities_from_gaad(data: Mapping[str, Any]) -> IamEntities:
                 description=item.get("Description"),
                 last_used=parse_time(last_used.get("LastUsedDate")),
                 last_used_region=last_used.get("Region"),
+                permissions_boundary=_boundary(item.get("PermissionsBoundary"), where),
+                instance_profiles=tuple(
+                    sorted(
+                        str(_req(p, "Arn", f"{where} instance profile")) for p in item.get("InstanceProfileList") or []
+                    )
+                ),
             )
         )
     policies = []

@@ -102,6 +102,7 @@ class User:
     tags: tuple[tuple[str, str], ...]
     password_enabled: bool | None = None
     access_keys: tuple[AccessKey, ...] | None = None  # None: not known (section unreadable)
+    permissions_boundary: str | None = None  # the boundary policy's ARN
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,8 @@ class Role:
     description: str | None = None
     last_used: datetime | None = None
     last_used_region: str | None = None
+    permissions_boundary: str | None = None  # the boundary policy's ARN
+    instance_profiles: tuple[str, ...] = ()  # ARNs of the instance profiles that hold the role
 
     @property
     def policy_names(self) -> tuple[str, ...]:

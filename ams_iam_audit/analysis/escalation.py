@@ -1,0 +1,603 @@
+"""Who can become administrator: the escalation graph of an account, from the inventory alone.
+
+Nodes are the account's users, roles and groups, one node per distinct set of permissions (principals
+with the same policies share it: their *class*), and the sink ``ADMIN``. An edge says "whoever holds
+this can become that", by one catalogue method (``catalogue.py``), with the statements that allow
+each action as proof:
+
+* principal → its class (it holds those permissions);
+* class → target, for methods whose targets do not depend on who holds the permissions (pass a role to
+  a service, change a function's code, create another user's access key, rewrite a role's trust);
+* principal → target, for methods aimed at the principal itself or chosen by its identity (attach a
+  policy to itself, assume a role whose trust policy names it, rewrite a policy it holds);
+* class → ADMIN when the permissions are administrator already; principal → ADMIN for methods that
+  make it administrator outright.
+
+One breadth-first search from ``ADMIN`` over the reversed graph (networkx) gives every principal's
+shortest path at once. A method whose actions are held but that has no target in the account today is
+*latent*; a method whose targets live in a part of the account that could not be read makes the verdict
+*unknown* (an error, never a pass), as does a policy attached to the principal whose document was not read.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import networkx as nx
+
+from ..inventory.model import Group, Inventory, Role, User
+from ..policy.conditions import ConditionEntry, narrowing
+from ..policy.document import PolicyDocument, PolicyParseError, Statement, parse_policy
+from ..policy.grants import statement_actions
+from .catalogue import Method, methods
+from .permissions import Permissions, Proof, SourcedDocument, StatementFilter
+
+__all__ = ["ADMIN", "EscalationAnalysis", "Step", "Verdict", "analyse"]
+
+ADMIN = "administrator"
+_ADMIN_POLICIES = frozenset({"arn:aws:iam::aws:policy/AdministratorAccess", "arn:aws:iam::aws:policy/IAMFullAccess"})
+#: Which part of the inventory holds the targets of a kind (its sections are named "<prefix>:<region>").
+_TARGET_SECTIONS = {"function": "lambda", "project": "codebuild"}
+_CLASS_LEVEL = frozenset(
+    {
+        "any_group",
+        "other_user",
+        "other_user_without_password",
+        "other_user_with_password",
+        "any_role",
+        "role_for_service",
+        "role_for_ec2",
+        "function",
+        "project",
+    }
+)
+
+Principal = User | Role | Group
+
+#: What passing a *new* role needs besides the method's own actions: create it, give it a policy.
+_NEW_ROLE_NEEDS: tuple[tuple[str, ...], ...] = (
+    ("iam:createrole",),
+    ("iam:putrolepolicy", "iam:attachrolepolicy"),
+)
+#: ... and for EC2, an instance profile to carry it.
+_NEW_INSTANCE_PROFILE_NEEDS: tuple[tuple[str, ...], ...] = (("iam:addroletoinstanceprofile",),)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One edge of a path: ``source`` can become ``target`` by ``method`` (``None``: it *is* administrator)."""
+
+    source: str
+    method: Method | None
+    proofs: tuple[Proof, ...]
+    target: str
+    detail: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"from": self.source, "to": self.target}
+        if self.method is None:
+            out["method"] = "holds administrator access"
+        else:
+            out.update(method=self.method.id, title=self.method.title, source=self.method.source)
+        out["granted_by"] = [p.describe() for p in self.proofs]
+        if self.detail:
+            out["detail"] = self.detail
+        return out
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the analysis says of one principal: ``administrator`` (it is one), ``path`` (it can
+    become one), ``latent`` (it holds a method with no target today), ``none``, or ``unknown`` (part of
+    what decides it could not be read: ``reasons`` says which)."""
+
+    kind: str
+    path: tuple[Step, ...] = ()
+    latent: tuple[tuple[Method, tuple[Proof, ...]], ...] = ()
+    reasons: tuple[str, ...] = ()
+
+    def evidence(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"verdict": self.kind}
+        if self.path:
+            out["path"] = [s.describe() for s in self.path]
+            out["hops"] = sum(1 for s in self.path if s.method is not None)  # the last step may be "is administrator"
+        if self.latent:
+            out["latent"] = [
+                {"method": m.id, "title": m.title, "granted_by": [p.describe() for p in proofs]}
+                for m, proofs in self.latent
+            ]
+        if self.reasons:
+            out["not_evaluated"] = list(self.reasons)
+        return out
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where a method's actions must be allowed (``resource``) and what it gains (a node, or ADMIN)."""
+
+    resource: str
+    gained: str
+    detail: str | None = None
+    assumable: bool = False  # the principal must also be able to assume ``gained``
+    trust: Proof | None = None  # the trust statement naming the principal, when there is one
+    new_role: bool = False  # a role the principal would create, give any policy, and pass
+
+
+@dataclass
+class _Node:
+    label: str
+    principal: Principal
+    permissions: Permissions | None  # None: a policy it holds could not be read
+    missing: tuple[str, ...] = ()
+    boundary_arn: str | None = None
+
+
+def _label(principal: Principal) -> str:
+    kind = "user" if isinstance(principal, User) else "role" if isinstance(principal, Role) else "group"
+    return f"{kind}/{principal.name}"
+
+
+def _trusted_services(statement: Statement) -> frozenset[str]:
+    return frozenset(v.lower() for k, vs in statement.principal or () if k == "Service" for v in vs)
+
+
+@dataclass
+class EscalationAnalysis:
+    """The account's escalation graph. Build with :func:`analyse`; ask :meth:`verdict` per principal."""
+
+    inventory: Inventory
+    graph: nx.DiGraph[str] = field(default_factory=nx.DiGraph)
+    _nodes: dict[str, _Node] = field(default_factory=dict)
+    _classes: dict[tuple[Any, ...], str] = field(default_factory=dict)
+    _class_perms: dict[str, Permissions] = field(default_factory=dict)
+    _parsed: dict[str, PolicyDocument | None] = field(default_factory=dict)
+    _latent: dict[str, list[tuple[Method, tuple[Proof, ...]]]] = field(default_factory=lambda: defaultdict(list))
+    _unknown: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    # ---- documents and permissions ----------------------------------------------------------------------
+
+    def _parse(self, label: str, document: Any) -> PolicyDocument | None:
+        key = json.dumps(document, sort_keys=True, default=str)
+        if key not in self._parsed:
+            try:
+                self._parsed[key] = parse_policy(document, where=label)
+            except PolicyParseError:
+                self._parsed[key] = None
+        return self._parsed[key]
+
+    def _documents(self, principal: Principal) -> tuple[list[SourcedDocument], list[str]]:
+        inv = self.inventory
+        docs: list[SourcedDocument] = []
+        missing: list[str] = []
+        holders: list[Principal] = [principal]
+        if isinstance(principal, User):
+            groups = {g.name: g for g in inv.groups}
+            for name in principal.groups:
+                if name in groups:
+                    holders.append(groups[name])
+                else:
+                    missing.append(f"group {name} of {_label(principal)} was not read")
+        for holder in holders:
+            for inline in holder.inline_policies:
+                label = f"{_label(holder)}/inline/{inline.name}"
+                parsed = self._parse(label, inline.document)
+                if parsed is None:
+                    missing.append(f"{label} is not a valid policy")
+                else:
+                    docs.append(SourcedDocument(label, parsed))
+            for attached in holder.attached_policies:
+                policy = inv.policy_by_arn.get(attached.arn)
+                document = policy.default_document if policy is not None else None
+                parsed = self._parse(f"policy/{attached.name}", document) if document is not None else None
+                if parsed is None:
+                    missing.append(f"policy {attached.arn}, attached to {_label(holder)}: its document was not read")
+                else:
+                    docs.append(SourcedDocument(f"policy/{attached.name}", parsed))
+        return docs, missing
+
+    def _boundary(self, principal: Principal) -> tuple[list[SourcedDocument] | None, str | None]:
+        arn = getattr(principal, "permissions_boundary", None)
+        if arn is None:
+            return None, None
+        policy = self.inventory.policy_by_arn.get(arn)
+        document = policy.default_document if policy is not None else None
+        parsed = self._parse(f"boundary {arn}", document) if document is not None else None
+        if parsed is None:
+            return [], f"permissions boundary {arn} of {_label(principal)}: its document was not read"
+        return [SourcedDocument(f"boundary policy/{arn.rsplit('/', 1)[-1]}", parsed)], None
+
+    def _add(self, principal: Principal) -> None:
+        label = _label(principal)
+        docs, missing = self._documents(principal)
+        boundary, boundary_missing = self._boundary(principal)
+        if boundary_missing:
+            missing.append(boundary_missing)
+        node = _Node(label=label, principal=principal, permissions=None, missing=tuple(missing))
+        self._nodes[principal.arn] = node
+        self.graph.add_node(principal.arn)
+        if missing:
+            return
+        key = (
+            tuple(sorted((d.label, d.document.sha256) for d in docs)),
+            tuple(sorted(d.document.sha256 for d in boundary)) if boundary is not None else None,
+        )
+        cls = self._classes.get(key)
+        if cls is None:
+            cls = f"class:{len(self._classes)}"
+            self._classes[key] = cls
+            self._class_perms[cls] = Permissions(
+                tuple(docs), Permissions(tuple(boundary)) if boundary is not None else None
+            )
+            self.graph.add_node(cls)
+        node.permissions = self._class_perms[cls]
+        self.graph.add_edge(principal.arn, cls, step=None)
+
+    # ---- targets ----------------------------------------------------------------------------------------
+
+    @cached_property
+    def _trust(self) -> dict[str, tuple[Statement, ...]]:
+        out: dict[str, tuple[Statement, ...]] = {}
+        for role in self.inventory.roles:
+            parsed = self._parse(f"role/{role.name} trust policy", role.trust_policy)
+            out[role.arn] = parsed.statements if parsed is not None else ()
+        return out
+
+    @cached_property
+    def _roles_for_service(self) -> dict[str, tuple[Role, ...]]:
+        index: dict[str, list[Role]] = defaultdict(list)
+        for role in self.inventory.roles:
+            services: set[str] = set()
+            for statement in self._trust[role.arn]:
+                if statement.is_allow and "sts:assumerole" in statement_actions(statement):
+                    services |= _trusted_services(statement)
+            for service in services:
+                index[service].append(role)
+        return {k: tuple(v) for k, v in index.items()}
+
+    def _targets(self, method: Method, node: _Node | None) -> Iterator[_Target]:
+        """Each target of ``method`` for ``node`` (``None``: for whoever holds the class's permissions)."""
+        inv = self.inventory
+        kind = method.target
+        principal = node.principal if node is not None else None
+        if kind == "self":
+            # aimed at the principal itself, or (every need on a new resource) at nothing that exists
+            yield _Target(principal.arn if principal is not None else "*", ADMIN)
+        elif kind in ("own_policy", "own_policy_with_admin_version") and principal is not None:
+            for arn in self._own_policies(principal):
+                policy = inv.policy_by_arn.get(arn)
+                if policy is None or policy.aws_managed:
+                    continue
+                if kind == "own_policy_with_admin_version":
+                    admin = [v for v in policy.versions if not v.is_default and self._is_admin_document(v.document)]
+                    if not admin:
+                        continue
+                    yield _Target(arn, ADMIN, f"version {admin[0].version_id} grants administrator access")
+                else:
+                    yield _Target(arn, ADMIN)
+        elif kind == "own_group" and isinstance(principal, User):
+            for group in inv.groups:
+                if group.name in principal.groups:
+                    yield _Target(group.arn, ADMIN)
+        elif kind == "any_group":
+            for group in inv.groups:
+                yield _Target(group.arn, group.arn)
+        elif kind.startswith("other_user"):
+            for user in inv.users:
+                if principal is not None and user.arn == principal.arn:
+                    continue
+                if kind == "other_user_without_password" and user.password_enabled is True:
+                    continue
+                if kind == "other_user_with_password" and user.password_enabled is False:
+                    continue
+                yield _Target(user.arn, user.arn)
+        elif kind == "any_role":
+            for role in inv.roles:
+                yield _Target(role.arn, role.arn)
+        elif kind == "assumable_role" and principal is not None and not isinstance(principal, Group):
+            for role, trust in self._assumable(principal):
+                detail = "its trust policy names the principal" if trust else "its trust policy names the account"
+                yield _Target(role.arn, role.arn, detail, assumable=True, trust=trust)
+        elif kind in ("role_for_service", "role_for_ec2"):
+            for role in self._roles_for_service.get(str(method.service), ()):
+                if kind == "role_for_ec2" and not role.instance_profiles:
+                    continue
+                yield _Target(role.arn, role.arn)
+            # or a role it creates for the service and gives any policy it likes
+            detail = f"a new role trusting {method.service}, with a policy of the principal's choosing"
+            yield _Target(f"arn:{inv.partition}:iam::{inv.account_id}:role/*", ADMIN, detail, new_role=True)
+        elif kind in _TARGET_SECTIONS:
+            for consumer in inv.consumers:
+                if consumer.kind == _TARGET_SECTIONS[kind] and consumer.role_arn:
+                    yield _Target(
+                        consumer.arn, consumer.role_arn, f"{consumer.kind} {consumer.name} in {consumer.region}"
+                    )
+
+    def _own_policies(self, principal: Principal) -> list[str]:
+        arns = [p.arn for p in principal.attached_policies]
+        if isinstance(principal, User):
+            for group in self.inventory.groups:
+                if group.name in principal.groups:
+                    arns += [p.arn for p in group.attached_policies]
+        return arns
+
+    def _is_admin_document(self, document: Any) -> bool:
+        parsed = self._parse("policy version", document)
+        return parsed is not None and Permissions((SourcedDocument("version", parsed),)).administrator is not None
+
+    @cached_property
+    def _trusting(self) -> dict[str, tuple[Role, ...]]:
+        """AWS principal value (an ARN, an account id or root ARN, ``*``) -> roles whose trust policy
+        allows it sts:AssumeRole."""
+        index: dict[str, list[Role]] = defaultdict(list)
+        for role in self.inventory.roles:
+            values: set[str] = set()
+            for statement in self._trust[role.arn]:
+                if statement.is_allow and "sts:assumerole" in statement_actions(statement):
+                    values |= set(dict(statement.principal or ()).get("AWS", ()))
+            for value in values:
+                index[value].append(role)
+        return {k: tuple(v) for k, v in index.items()}
+
+    def _assumable(self, principal: Principal) -> Iterator[tuple[Role, Proof | None]]:
+        """Roles whose trust policy lets ``principal`` assume them, each with the trust statement when
+        it names the principal itself (then, in the same account, no identity permission is needed)."""
+        account = self.inventory.account_id
+        whole = (account, f"arn:{self.inventory.partition}:iam::{account}:root", "*")
+        direct = {r.arn for r in self._trusting.get(principal.arn, ())}
+        candidates = {r.arn: r for key in (principal.arn, *whole) for r in self._trusting.get(key, ())}
+        for arn, role in sorted(candidates.items()):
+            if arn == principal.arn or self._trust_denies(role, principal.arn):
+                continue
+            yield role, self._trust_proof(role, principal.arn) if arn in direct else None
+
+    def _trust_proof(self, role: Role, principal_arn: str) -> Proof | None:
+        for statement in self._trust[role.arn]:
+            aws = dict(statement.principal or ()).get("AWS", ())
+            if statement.is_allow and principal_arn in aws and "sts:assumerole" in statement_actions(statement):
+                label = f"role/{role.name} trust policy"
+                return Proof(label, statement.index, "sts:assumerole", role.arn, bool(statement.conditions))
+        return None
+
+    def _trust_denies(self, role: Role, principal_arn: str) -> bool:
+        for statement in self._trust[role.arn]:
+            if statement.effect != "Deny" or statement.conditions:
+                continue
+            aws = set(dict(statement.principal or ()).get("AWS", ()))
+            if "sts:assumerole" in statement_actions(statement) and (principal_arn in aws or "*" in aws):
+                return True
+        return False
+
+    # ---- edges ------------------------------------------------------------------------------------------
+
+    def _serves(self, method: Method, action: str) -> StatementFilter | None:
+        """The statement filter for one action of a method: a statement whose condition certainly
+        narrows the action away from what the method needs does not serve it (iam:PassedToService
+        naming only other services; iam:PolicyARN naming only policies that are not administrator)."""
+        if action == "iam:passrole" and method.service is not None:
+            service = method.service
+
+            def elsewhere(entry: ConditionEntry, value: str) -> str | None:
+                return None if value.lower() != service else f"passes roles to {service}"
+
+            return lambda s: not narrowing(s, {"iam:passedtoservice"}, elsewhere).narrowed
+        key = method.narrowing_key(action)
+        if key == "iam:policyarn":
+
+            def harmless(entry: ConditionEntry, value: str) -> str | None:
+                return f"{value} may grant administrator access" if self._policy_is_admin(value) else None
+
+            return lambda s: not narrowing(s, {key}, harmless).narrowed
+        if key is not None:
+            return lambda s: not narrowing(s, {key}).narrowed
+        return None
+
+    def _serves_new_role(self, action: str) -> StatementFilter | None:
+        """Creating a role and giving it a policy: a fixed iam:PermissionsBoundary on CreateRole, or a
+        fixed non-administrator iam:PolicyARN on AttachRolePolicy, keeps the new role weak."""
+        if action == "iam:createrole":
+            return lambda s: not narrowing(s, {"iam:permissionsboundary"}).narrowed
+        if action == "iam:attachrolepolicy":
+
+            def harmless(entry: ConditionEntry, value: str) -> str | None:
+                return f"{value} may grant administrator access" if self._policy_is_admin(value) else None
+
+            return lambda s: not narrowing(s, {"iam:policyarn"}, harmless).narrowed
+        return None
+
+    def _policy_is_admin(self, arn: str) -> bool:
+        if arn in _ADMIN_POLICIES:
+            return True
+        policy = self.inventory.policy_by_arn.get(arn)
+        document = policy.default_document if policy is not None else None
+        # a policy the inventory does not hold could grant anything: assume the worst
+        return document is None or self._is_admin_document(document)
+
+    def _holds(self, perms: Permissions, method: Method, target: _Target | None) -> tuple[Proof, ...] | None:
+        """The proofs that ``perms`` allow every action the method needs (needs aimed at the target on
+        its ARN, the others on some resource), and for a role to assume, that it may assume it: the
+        trust statement naming it, or an identity grant of sts:AssumeRole on the role. ``None`` when
+        something is missing."""
+        proofs = []
+        for need in method.needs:
+            if target is not None and target.trust is not None and need.on_target and "sts:assumerole" in need.actions:
+                proofs.append(target.trust)
+                continue
+            resource = target.resource if need.on_target and target is not None else "*"
+            proof = next(
+                (p for a in need.actions if (p := perms.allows(a, resource, self._serves(method, a))) is not None),
+                None,
+            )
+            if proof is None:
+                return None
+            proofs.append(proof)
+        if target is not None and target.new_role:
+            extra = _NEW_ROLE_NEEDS + (_NEW_INSTANCE_PROFILE_NEEDS if method.target == "role_for_ec2" else ())
+            for alternatives in extra:
+                proof = next(
+                    (
+                        p
+                        for a in alternatives
+                        if (p := perms.allows(a, target.resource, self._serves_new_role(a))) is not None
+                    ),
+                    None,
+                )
+                if proof is None:
+                    return None
+                proofs.append(proof)
+        if target is not None and target.assumable and not any(p.action == "sts:assumerole" for p in proofs):
+            assume = target.trust or perms.allows("sts:assumerole", target.resource)
+            if assume is None:
+                return None
+            proofs.append(assume)
+        return tuple(proofs)
+
+    def _edges_for(self, source: str, perms: Permissions, node: _Node | None) -> None:
+        """Add the edges of every applicable method from ``source`` (a class node, or a principal node
+        for the methods its identity decides)."""
+        for method in methods():
+            class_level = method.target in _CLASS_LEVEL or (
+                method.target == "self" and all(not n.on_target for n in method.needs)
+            )
+            if (node is None) != class_level:
+                continue
+            if node is not None and method.principal_kind not in (None, _label(node.principal).split("/")[0]):
+                continue
+            if not any(perms.allows(a, "*", self._serves(method, a)) for a in method.needs[0].actions):
+                continue  # cheap pre-check: the first action is not held anywhere
+            found = False
+            for candidate in self._targets(method, node):
+                proofs = self._holds(perms, method, candidate)
+                if proofs is None:
+                    continue
+                found = True
+                target = ADMIN if method.gains in ("admin", "unbounded") else candidate.gained
+                if method.gains == "unbounded":
+                    if node is None or node.permissions is None or node.permissions.boundary is None:
+                        continue
+                    if node.permissions.unbounded().administrator is None:
+                        continue
+                step = Step(self._name(source), method, proofs, self._name(target), candidate.detail)
+                self._add_edge(source, target, step)
+            if not found and method.target != "self":
+                self._note_latent(source, method, perms, node)
+
+    def _note_latent(self, source: str, method: Method, perms: Permissions, node: _Node | None) -> None:
+        section = _TARGET_SECTIONS.get(method.target)
+        if section is not None and not self._section_readable(section):
+            proofs = self._holds(perms, method, None)
+            if proofs is not None:
+                self._unknown[source].append(
+                    f"{method.id}: the {section} functions or projects it would target could not be read"
+                )
+            return
+        if any(not t.new_role for t in self._targets(method, node)):
+            return  # targets exist, none of them allowed: not latent (a role it would create is no target today)
+        proofs = self._holds(perms, method, None)
+        if proofs is not None:
+            self._latent[source].append((method, proofs))
+
+    def _section_readable(self, prefix: str) -> bool:
+        sections = [s for s in self.inventory.sections if s.name.split(":")[0] in (prefix, "consumers")]
+        return bool(sections) and all(s.readable for s in sections)
+
+    def _add_edge(self, source: str, target: str, step: Step) -> None:
+        if target == source:
+            return
+        existing = self.graph.get_edge_data(source, target)
+        if existing is None or existing.get("step") is None:
+            self.graph.add_edge(source, target, step=step)
+
+    def _name(self, node: str) -> str:
+        if node == ADMIN or node.startswith("class:"):
+            return node
+        found = self._nodes.get(node)
+        if found is not None:
+            return found.label
+        return node.rsplit(":", 1)[-1]
+
+    def build(self) -> EscalationAnalysis:
+        inv = self.inventory
+        principals: Iterable[Principal] = (*inv.users, *inv.roles, *inv.groups)
+        for principal in principals:
+            self._add(principal)
+        self.graph.add_node(ADMIN)
+        for cls, perms in self._class_perms.items():
+            proof = perms.administrator
+            if proof is not None:
+                self.graph.add_edge(cls, ADMIN, step=Step(cls, None, (proof,), ADMIN))
+                continue
+            self._edges_for(cls, perms, None)
+        for arn, node in self._nodes.items():
+            if node.permissions is not None and node.permissions.administrator is None:
+                self._edges_for(arn, node.permissions, node)
+        return self
+
+    # ---- answers ----------------------------------------------------------------------------------------
+
+    @cached_property
+    def _to_admin(self) -> dict[str, list[str]]:
+        """node -> shortest path (as nodes) from it to ADMIN, for every node that reaches ADMIN."""
+        paths = nx.single_source_shortest_path(self.graph.reverse(copy=False), ADMIN)
+        return {node: list(reversed(path)) for node, path in paths.items()}
+
+    def verdict(self, arn: str) -> Verdict:
+        node = self._nodes.get(arn)
+        if node is None:
+            return Verdict("unknown", reasons=(f"{arn} is not in the inventory",))
+        if node.missing:
+            return Verdict("unknown", reasons=node.missing)
+        assert node.permissions is not None
+        path = self._to_admin.get(arn)
+        if path is not None:
+            steps = self._steps(path)
+            if len(steps) == 1 and steps[0].method is None:
+                return Verdict("administrator", path=steps)
+            return Verdict("path", path=steps)
+        reasons = self._reasons(arn)
+        if reasons:
+            return Verdict("unknown", reasons=reasons)
+        latent = tuple(self._latent.get(self._class_of(arn), ())) + tuple(self._latent.get(arn, ()))
+        return Verdict("latent", latent=latent) if latent else Verdict("none")
+
+    def _class_of(self, arn: str) -> str:
+        return next((n for n in self.graph.successors(arn) if n.startswith("class:")), "")
+
+    def _reasons(self, arn: str) -> tuple[str, ...]:
+        """What could not be judged on the way from ``arn``: any node it reaches with unknowns."""
+        out: list[str] = []
+        for reached in nx.descendants(self.graph, arn) | {arn}:
+            out += self._unknown.get(reached, [])
+            node = self._nodes.get(reached)
+            if node is not None and node.missing and reached != arn:
+                out += [f"{node.label} (reachable): {m}" for m in node.missing]
+        return tuple(dict.fromkeys(out))
+
+    def _steps(self, path: list[str]) -> tuple[Step, ...]:
+        steps: list[Step] = []
+        holder = self._name(path[0])
+        for source, target in itertools.pairwise(path):
+            step: Step | None = self.graph.edges[source, target].get("step")
+            if step is None:
+                continue  # principal -> its class: the next step is taken by the principal itself
+            steps.append(Step(holder, step.method, step.proofs, self._name(target), step.detail))
+            holder = self._name(target)
+        return tuple(steps)
+
+
+_CACHE: dict[int, tuple[Inventory, EscalationAnalysis]] = {}
+
+
+def analyse(inventory: Inventory) -> EscalationAnalysis:
+    """The analysis of ``inventory``, built once per inventory object (rules ask it per principal)."""
+    cached = _CACHE.get(id(inventory))
+    if cached is None or cached[0] is not inventory:
+        _CACHE.clear()
+        cached = (inventory, EscalationAnalysis(inventory).build())
+        _CACHE[id(inventory)] = cached
+    return cached[1]
