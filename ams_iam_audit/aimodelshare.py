@@ -41,6 +41,7 @@ __all__ = [
     "is_aimodelshare_bucket",
     "is_ephemeral_policy",
     "is_ephemeral_user",
+    "library_function_arns",
     "library_s3_actions",
     "library_template",
     "library_template_names",
@@ -249,6 +250,20 @@ def library_s3_actions() -> tuple[str, ...]:
     for name in library_template_names():
         out |= _s3_actions(library_template("refactored", name))
     return tuple(sorted(out))
+
+
+def library_function_arns(account_id: str) -> tuple[str, ...]:
+    """The Lambda functions the library's API Gateway may invoke, as ARN patterns in ``account_id``:
+    those the shared invoke role's desired policy grants ``lambda:InvokeFunction`` on
+    (``modfunction*``, ``evalfunction*``, ``redisAccess*``)."""
+    out: list[str] = []
+    for spec in shared_roles():
+        for statement in _statements(spec.policy_for(account_id)):
+            actions = statement.get("Action", [])
+            if "lambda:InvokeFunction" in ([actions] if isinstance(actions, str) else actions):
+                resources = statement.get("Resource", [])
+                out += [resources] if isinstance(resources, str) else resources
+    return tuple(sorted(set(out)))
 
 
 def shared_role(name: str) -> SharedRole | None:

@@ -17,6 +17,7 @@ from ams_iam_audit import (
     Severity,
     User,
     action_info,
+    aimodelshare,
     allow_grants,
     analyse,
     arn_covers,
@@ -135,7 +136,9 @@ def test_no_privilege_escalation(identity_policy: PolicyRef, evidence: Evidence,
                 }
             )
     if offending:
-        evidence.add(policy=identity_policy.label, statements=offending)
+        held = analyse(audit.inventory).methods_held_by(identity_policy.label, identity_policy.parsed)
+        # the same catalogue as AMS-PRIV-004's paths: which published methods this document alone enables
+        evidence.add(policy=identity_policy.label, statements=offending, escalation_methods=[m.id for m in held])
     assert not offending, (
         f"{identity_policy.label} allows privilege escalation ("
         + "; ".join(
@@ -220,4 +223,47 @@ def test_no_principal_can_become_administrator(principal: User | Role, evidence:
     }
     assert verdict.kind not in what, (
         f"{principal.arn.rsplit(':', 1)[-1]} can become administrator: {what[verdict.kind]()}"
+    )
+
+
+@rule(
+    id="AMS-PRIV-005",
+    title="AIModelShare policies invoke only the library's own Lambda functions",
+    severity="medium",
+    area="privilege",
+    scope="identity_policy",
+    select=lambda ref: ref.aimodelshare,
+    select_description="AIModelShare policies",
+    rationale=(
+        "The library's API Gateway invoke role only needs to call its model functions (modfunction*, "
+        "evalfunction*, redisAccess*), yet the legacy 'invokelambda' policy and the refactored template grant "
+        "lambda:InvokeFunction on '*': whoever holds the role, or can pass it to API Gateway, can run any function "
+        "of the account, with that function's role. What a Deny in the same document removes is not counted."
+    ),
+    remediation=(
+        "Grant lambda:InvokeFunction on arn:aws:lambda:*:<account>:function:modfunction*, ...:evalfunction* and "
+        "...:redisAccess* (the shared invoke role's desired policy, shipped with ams-iam-audit)."
+    ),
+    controls=Controls(nist=("AC-6", "AC-3"), soc2=("CC6.3",)),
+)
+def test_invoke_only_library_functions(identity_policy: PolicyRef, evidence: Evidence, audit: AuditContext) -> None:
+    inv = audit.inventory
+    library = [
+        a.replace("arn:aws:", f"arn:{inv.partition}:", 1) for a in aimodelshare.library_function_arns(inv.account_id)
+    ]
+    offending = []
+    for grant in allow_grants(identity_policy.parsed):
+        if "lambda:invokefunction" not in grant.actions:
+            continue
+        if grant.resource_is_negated:
+            beyond = [f"every function but {', '.join(grant.statement.not_resources or ())}"]
+        else:
+            beyond = [r for r in grant.resources if not any(arn_covers(lib, r) for lib in library)]
+        if beyond:
+            offending.append({**grant.describe(["lambda:invokefunction"]), "beyond_library_functions": beyond})
+    if offending:
+        evidence.add(policy=identity_policy.label, library_functions=library, statements=offending)
+    assert not offending, (
+        f"{identity_policy.label} lets its holder invoke functions other than the library's: "
+        + "; ".join(f"statement {o['statement_index']}: {', '.join(o['beyond_library_functions'])}" for o in offending)
     )

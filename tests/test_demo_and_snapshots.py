@@ -71,6 +71,9 @@ DEMO_FAILURES = {
     # the temporary-access policy lets each ephemeral user create a role, give it any policy and pass
     # it to a Lambda function it creates and invokes: administrator in one step
     "AMS-PRIV-004": EPHEMERAL_USERS,
+    # lambda:InvokeFunction (or lambda:*) on every function: the temporary-access policies, the legacy
+    # invokelambda policy and the CodeBuild policies (lambda:* on '*', left open by the refactoring)
+    "AMS-PRIV-005": [*TEMP_POLICIES, *CODEBUILD_IAM_STAR, "policy/invokelambda"],
 }
 #: Clean resources that must pass every rule that judges them.
 DEMO_CLEAN = [

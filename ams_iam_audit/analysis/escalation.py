@@ -540,6 +540,13 @@ class EscalationAnalysis:
 
     # ---- answers ----------------------------------------------------------------------------------------
 
+    def methods_held_by(self, label: str, document: PolicyDocument) -> tuple[Method, ...]:
+        """The catalogue methods one document alone grants every action of (on some resource), what
+        AMS-PRIV-002 names beside its per-policy finding; whether a principal can use one is the
+        principal-level verdict's question."""
+        perms = Permissions((SourcedDocument(label, document),))
+        return tuple(m for m in methods() if self._holds(perms, m, None) is not None)
+
     @cached_property
     def _to_admin(self) -> dict[str, list[str]]:
         """node -> shortest path (as nodes) from it to ADMIN, for every node that reaches ADMIN."""
