@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint check
+.PHONY: install demo test lint check fuzz
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,3 +27,7 @@ check: install
 	$(BIN)/pytest tests -n 2
 
 test: lint check
+
+# the property-based tests with 20,000 examples each instead of CI's 150 (not part of `make test`)
+fuzz: install
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests -m fuzz -q

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,10 +14,17 @@ from typing import Any
 
 import boto3
 import pytest
+from hypothesis import HealthCheck, settings
 from moto.server import ThreadedMotoServer
 
 import ams_iam_audit
 import ams_iam_audit.plugin  # noqa: F401
+
+#: Property-based tests run a bounded number of examples in CI ("ci", the default) and many more with
+#: ``make fuzz`` (HYPOTHESIS_PROFILE=fuzz).
+settings.register_profile("ci", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("fuzz", max_examples=20_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 ACCOUNT = "123456789012"  # moto's default account
 OTHER_ACCOUNT = "210987654321"

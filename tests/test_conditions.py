@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import ACCOUNT, OTHER_ACCOUNT, Account
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from ams_iam_audit.policy import PolicyParseError, certainly_restricts, narrowing, parse_policy
@@ -342,7 +342,7 @@ def _condition(entries: list[tuple[str, str, list[str]]]) -> dict[str, dict[str,
     return out
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.fuzz
 @given(st.lists(_open_entries(), min_size=1, max_size=4))
 def test_a_grant_the_fuzzer_builds_open_is_never_judged_narrowed(entries: list[tuple[str, str, list[str]]]) -> None:
     statement = _statement(_condition(entries))
@@ -354,7 +354,7 @@ def test_a_grant_the_fuzzer_builds_open_is_never_judged_narrowed(entries: list[t
     assert all(reason for _, reason in answer.set_aside)
 
 
-@settings(max_examples=200, deadline=None)
+@pytest.mark.fuzz
 @given(
     st.lists(_open_entries(), max_size=3),
     st.sampled_from(_RESTRICTING_OPERATORS),
@@ -378,7 +378,7 @@ _json = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@pytest.mark.fuzz
 @given(_json)
 def test_any_condition_json_parses_or_fails_with_the_documented_error(condition: Any) -> None:
     document = {"Statement": [{"Effect": "Allow", "Action": "iam:PassRole", "Resource": "*", "Condition": condition}]}
