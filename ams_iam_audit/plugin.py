@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import importlib.util
+import re
 import time
 from collections import Counter
 from collections.abc import Generator, Mapping
@@ -99,9 +100,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if LightProtocol.wanted(config, options.full_protocol):
         config.pluginmanager.register(LightProtocol(config), _PLUGIN_NAME + "-protocol")
     if config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(XdistHooks(run), _PLUGIN_NAME + "-xdist")
+        config.pluginmanager.register(XdistHooks(plugin), _PLUGIN_NAME + "-xdist")
     if options.builtin_rules:
         _add_builtin_rules(config)
+    if options.waivers and worker_input is None and _xdist_active(config):
+        # under xdist this process collects nothing: the rules are read from the rule files' source
+        plugin._check_waivers(_declared_rule_ids(config, options.builtin_rules))
 
 
 def _xdist_active(config: pytest.Config) -> bool:
@@ -116,6 +120,28 @@ def builtin_rules_dir() -> Path:
     return Path(spec.origin).parent
 
 
+_DECLARED_ID = re.compile(r"""\bid\s*=\s*["'](AMS-[A-Z0-9]+-\d{3})["']""")
+
+
+def _declared_rule_ids(config: pytest.Config, builtin: bool) -> set[str]:
+    """The rule ids the rule files on the command line (and the built-in rules) declare, read from
+    their source: what an xdist controller, which collects nothing, knows of the rules."""
+    roots = [Path(a.split("::")[0]) for a in config.args] + ([builtin_rules_dir()] if builtin else [])
+    files: set[Path] = set()
+    for root in roots:
+        if root.is_dir():
+            files.update(root.rglob("*.py"))
+        elif root.suffix == ".py":
+            files.add(root)
+    ids: set[str] = set()
+    for path in files:
+        try:
+            ids.update(_DECLARED_ID.findall(path.read_text(encoding="utf-8", errors="replace")))
+        except OSError:
+            continue
+    return ids
+
+
 def _add_builtin_rules(config: pytest.Config) -> None:
     """The built-in rules run alongside any explicitly given paths (a team's own rules); without
     explicit paths they replace the default (the current directory or ``testpaths``)."""
@@ -128,13 +154,18 @@ def _add_builtin_rules(config: pytest.Config) -> None:
 
 
 class XdistHooks:
-    """Registered only when pytest-xdist is installed: hand the controller's run to each worker."""
+    """Registered only when pytest-xdist is installed: hand the controller's run to each worker, and
+    learn how many cases they collected."""
 
-    def __init__(self, run: AuditRun) -> None:
-        self.run = run
+    def __init__(self, plugin: AuditPlugin) -> None:
+        self.plugin = plugin
 
     def pytest_configure_node(self, node: Any) -> None:
-        node.workerinput[_WORKER_KEY] = self.run.to_workerinput()
+        node.workerinput[_WORKER_KEY] = self.plugin.run.to_workerinput()
+
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """What each worker collected (all collect the same): the controller's count of cases."""
+        self.plugin.collected = len(ids)
 
 
 class AuditPlugin:
@@ -177,9 +208,10 @@ class AuditPlugin:
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         """Before ``-k``/``-m`` deselect anything: every rule collected is known, so a waiver or a
         baseline naming rules is checked against all of them."""
-        rules = {r.id: r for r in (get_rule(getattr(item, "function", None)) for item in items) if r is not None}
-        self._check_waivers(rules)
-        self._check_baseline_rules([_rule_json(r) for r in rules.values()])
+        if not hasattr(self.config, "workerinput"):  # an xdist worker's error would crash the session
+            rules = {r.id: r for r in (get_rule(getattr(item, "function", None)) for item in items) if r}
+            self._check_waivers(set(rules))
+            self._check_baseline_rules([_rule_json(r) for r in rules.values()])
         for item in items:
             rule = get_rule(getattr(item, "function", None))
             if rule is None:
@@ -190,7 +222,7 @@ class AuditPlugin:
                 [("rule_id", rule.id), ("severity", rule.severity.value), ("resource", scrub(subject.id))]
             )
 
-    def _check_waivers(self, rules: Mapping[str, Rule]) -> None:
+    def _check_waivers(self, rules: set[str]) -> None:
         if not rules:
             return
         for waiver in self.options.waivers:
@@ -209,9 +241,6 @@ class AuditPlugin:
             self.options.baseline.check_rules(rules)
         except BaselineError as exc:
             raise pytest.UsageError(terminal_safe(str(exc))) from None
-
-    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
-        self.collected = len(ids)
 
     # --- outcomes ---------------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from ams_iam_audit.cli import main as cli
 from ams_iam_audit.inventory.snapshot import SnapshotError, load_snapshot
 from ams_iam_audit.jsonio import InputError, read_json, scrub, terminal_safe
 from ams_iam_audit.policy.document import PolicyParseError, decode_policy
-from ams_iam_audit.remediate.journal import JournalError, read_journal
+from ams_iam_audit.remediate.journal import Journal, JournalError, read_journal
 from ams_iam_audit.report.render import render_markdown
 from ams_iam_audit.waivers import WaiverError, load_waivers
 
@@ -421,10 +421,18 @@ def test_key_ids_and_secrets_in_aws_errors_and_names_are_masked_in_every_output(
     )
     with proxy_to(aws.url, deny) as proxy:
         junit = pytester.path / "junit.xml"
-        result = audit_at(pytester, proxy.url, "-m", "users", "--junitxml", str(junit), "-rA")
+        snapshot = pytester.path / "snapshot.json"
+        result = audit_at(
+            pytester, proxy.url, "-m", "users", "--junitxml", str(junit), "-rA", "--save-snapshot", str(snapshot)
+        )
     assert result.ret == 1, result.stdout
     texts = _outputs(result)
     texts["junit"] = junit.read_text()
+    texts["snapshot"] = snapshot.read_text()
+    journal = pytester.path / "journal.jsonl"
+    with Journal(journal, ACCOUNT, f"arn:aws:sts::{ACCOUNT}:assumed-role/audit/{KEY_ID}-{SECRET}"):
+        pass
+    texts["journal"] = journal.read_text()
     gap = next(c for c in result.document["coverage"] if not c["readable"])
     assert "AKIA************MPLE" in gap["error"]
     assert "AKIA************MPLE" in texts["junit"]  # the failure text names the (masked) user
@@ -543,3 +551,25 @@ def test_unused_and_match_everything_waivers_are_flagged(pytester: pytest.Pytest
     summary = (result.report_dir / "summary.md").read_text()
     assert "Waivers to review" in summary
     assert "gone-long-ago" in summary
+
+
+def test_under_xdist_unfit_waivers_and_baselines_are_usage_errors_not_crashes(
+    pytester: pytest.Pytester, baseline_run: tuple[Path, AuditResult]
+) -> None:
+    """The xdist controller collects nothing: an unknown waiver is found from the rule files' source
+    before anything runs, a changed rule as the workers' rules arrive; neither is an INTERNALERROR."""
+    gaad, first = baseline_run
+    waivers = _waiver_file(pytester.path / "w.toml", ("AMS-NOPE-001", "*"))
+    result = run_audit(pytester, "--snapshot", str(gaad), "-n", "2", "--waivers", str(waivers), subprocess=True)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"{waivers}:1: rule AMS-NOPE-001 is not a rule of this run" in result.stderr
+    assert "INTERNALERROR" not in result.stdout + result.stderr
+    older = json.loads((first.report_dir / "findings.json").read_text())
+    next(r for r in older["rules"] if r["id"] == "AMS-USER-001")["severity"] = "low"
+    path = pytester.path / "older.json"
+    path.write_text(json.dumps(older))
+    result = run_audit(pytester, "--snapshot", str(gaad), "-n", "2", "--baseline", str(path), subprocess=True)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "made with another rule set" in result.stdout + result.stderr
+    assert "changed: AMS-USER-001" in result.stdout + result.stderr
+    assert "INTERNALERROR" not in result.stdout + result.stderr
