@@ -355,7 +355,7 @@ class AuditPlugin:
         except OutputError as exc:
             # the audit ran, but its results are not where they were asked for: not a finding (1),
             # not a traceback (3); a usage error naming the path
-            self.output_error = f"--report-dir: {exc}"
+            self.output_error = f"results not written: {exc}"
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
         self.run.timings["report"] = time.perf_counter() - started
 
@@ -469,7 +469,7 @@ def _accept(rep: pytest.TestReport, finding: Finding) -> None:
     else:
         return
     rep.outcome = "skipped"
-    rep.wasxfail = reason
+    rep.wasxfail = terminal_safe(reason)  # a waiver's justification is text from a file
 
 
 def _line(tr: Any, text: str, **markup: bool) -> None:

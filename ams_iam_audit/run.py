@@ -177,9 +177,12 @@ def open_run(options: AuditOptions, xdist: bool = False) -> AuditRun:
             recollect=(lambda: replace(live.recollect(), execution_role_arns=execution)) if live else None,
         )
         if xdist:
-            fd, name = tempfile.mkstemp(prefix="ams-iam-audit-", suffix=".snapshot.json")
-            os.close(fd)
-            save_snapshot(inventory, Path(name))
+            try:
+                fd, name = tempfile.mkstemp(prefix="ams-iam-audit-", suffix=".snapshot.json")
+                os.close(fd)
+                save_snapshot(inventory, Path(name))
+            except OSError as exc:  # OutputError included
+                raise RunError(f"cannot write the snapshot xdist workers read (temporary directory): {exc}") from None
             run.worker_snapshot, run._owns_worker_snapshot = Path(name), True
         return run
     except BaseException:

@@ -461,10 +461,17 @@ EVIL_MESSAGE = "\x1b]8;;https://evil.example\x07owned\x1b]8;;\x07\x1b[2J\x9b31m\
 def test_escape_sequences_never_reach_the_terminal_and_markdown_is_inert(pytester: pytest.Pytester) -> None:
     policy = _s3_everything(EVIL_POLICY)
     policy["PolicyVersionList"][0]["Document"]["Statement"][0]["Sid"] = EVIL_MESSAGE
-    user = _user("AI_MODELSHARE_2024_01_01_00_00_00\x1b[31m![img](https://evil.example/x.png)")
-    gaad = _write_gaad(pytester.path / "gaad.json", users=[user], policies=[policy])
-    result = run_audit(pytester, "--snapshot", str(gaad), "-m", "users or s3", "-rA")
+    temporary = _policy(TEMPORARY_POLICY, {"Version": "2012-10-17", "Statement": []})
+    user = _user("evil\x1b[31m![img](https://evil.example/x.png)", temporary["Arn"])
+    gaad = _write_gaad(pytester.path / "gaad.json", users=[user], policies=[policy, temporary])
+    waivers = pytester.path / "w.toml"
+    waivers.write_text(
+        '[[waiver]]\nrule = "AMS-USER-001"\nresource = "user/evil*"\n'
+        'justification = "ok\\u001b]0;owned\\u0007\\u001b[2J"\nexpires = 2999-01-01\n'
+    )
+    result = run_audit(pytester, "--snapshot", str(gaad), "-m", "users or s3", "-rA", "--waivers", str(waivers))
     assert result.document is not None
+    assert result.document["waivers"][0]["applied_to"] == 1
     terminal = result.stdout + result.stderr
     for control in ("\x1b", "\x07", "\x9b", "\u202e"):
         assert control not in terminal, repr(control)
