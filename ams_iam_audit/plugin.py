@@ -362,11 +362,14 @@ class AuditPlugin:
     def _incomplete(self, session: pytest.Session) -> str | None:
         """Why this run did not judge every case it collected (``None``: it did)."""
         stopped = session.shouldfail or session.shouldstop
+        if self.collected is None:
+            return f"stopped early ({stopped})" if stopped else None
+        missing = self.collected - len(self.reported)
+        if missing <= 0:
+            return None  # every case judged, even if the stop came with the last one
         if stopped:
-            return f"stopped early ({stopped})"
-        if self.collected is not None and len(self.reported) < self.collected:
-            return f"{self.collected - len(self.reported)} of {self.collected} collected case(s) not judged"
-        return None
+            return f"stopped early ({stopped}): {missing} of {self.collected} collected case(s) not judged"
+        return f"{missing} of {self.collected} collected case(s) not judged"
 
     def _extra_sections(self) -> dict[str, Any]:
         extra: dict[str, Any] = {}
