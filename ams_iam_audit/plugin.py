@@ -39,7 +39,7 @@ from .remediate.plan import FIXABLE_RULES
 from .rule import AREAS, Rule, Severity, get_rule
 from .run import AuditRun, RunError, open_run, run_from_workerinput
 from .scopes import AuditContext, Item, NotApplicable, Subject, Unreadable, subjects_for
-from .waivers import waive, waiver_usage
+from .waivers import WaiverUsage, waive, waiver_usage
 
 __all__ = ["AuditPlugin"]
 
@@ -187,6 +187,7 @@ class AuditPlugin:
         self.collected: int | None = None
         self.output_error: str | None = None
         self.incomplete_reason: str | None = None
+        self._usage: list[WaiverUsage] | None = None
         self._gc_thresholds = gc.get_threshold()
 
     # --- parametrization --------------------------------------------------------------------------
@@ -359,6 +360,12 @@ class AuditPlugin:
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
         self.run.timings["report"] = time.perf_counter() - started
 
+    def _waiver_usage(self) -> list[WaiverUsage]:
+        """Each waiver's use in this run, computed once the findings are final."""
+        if self._usage is None:
+            self._usage = waiver_usage(self.options.waivers, self.findings)
+        return self._usage
+
     def _incomplete(self, session: pytest.Session) -> str | None:
         """Why this run did not judge every case it collected (``None``: it did)."""
         stopped = session.shouldfail or session.shouldstop
@@ -375,7 +382,7 @@ class AuditPlugin:
         extra: dict[str, Any] = {}
         options = self.options
         if options.waiver_file is not None:
-            extra["waivers"] = [usage.to_json(options.today) for usage in waiver_usage(options.waivers, self.findings)]
+            extra["waivers"] = [usage.to_json(options.today) for usage in self._waiver_usage()]
         if options.baseline is not None:
             extra["baseline"] = options.baseline.summary(self.findings)
         if self.fix is not None:
@@ -423,7 +430,7 @@ class AuditPlugin:
             _line(tr, f"{waived} finding(s) waived; {len(expired)} waiver(s) expired")
         for w in expired:
             _line(tr, f"expired waiver: {w.rule_id} {w.resource} (expired {w.expires}, {w.where})", yellow=True)
-        for usage in waiver_usage(self.options.waivers, self.findings):
+        for usage in self._waiver_usage():
             w = usage.waiver
             if usage.unused:
                 _line(tr, f"unused waiver: {w.rule_id} {w.resource} ({w.where}) matches no failure", yellow=True)

@@ -205,10 +205,13 @@ def waiver_usage(waivers: Iterable[Waiver], findings: Iterable[Finding]) -> list
     waivers = list(waivers)
     applied = dict.fromkeys(waivers, 0)
     matched = dict.fromkeys(waivers, 0)
+    by_rule: dict[str, list[Waiver]] = {}
+    for w in waivers:
+        by_rule.setdefault(w.rule_id, []).append(w)
     for finding in findings:
         if finding.outcome not in (Outcome.FAIL, Outcome.WAIVED, Outcome.FIXED):
             continue
-        for w in waivers:
+        for w in by_rule.get(finding.rule_id, ()):
             if w.matches(finding):
                 matched[w] += 1
                 if (
