@@ -66,9 +66,9 @@ SECRET_MASK = "[secret masked]"
 
 # C0 controls but newline and tab, DEL, C1 controls, and the bidirectional overrides and isolates
 CONTROL_CHARACTERS = _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_STRINGS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-_INNERMOST = re.compile(r"\{\}|\[\]")
+# a JSON string once its escaped backslashes and quotes are gone
+_STRING = re.compile(rb'"[^"]*"')
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}')
 _BOMS = (
     (b"\xff\xfe\x00\x00", "UTF-32 (little-endian byte order mark)"),
     (b"\x00\x00\xfe\xff", "UTF-32 (big-endian byte order mark)"),
@@ -114,18 +114,33 @@ def read_text(path: Path, what: str = "") -> str:
     return decode_utf8(data, where)
 
 
+def _peel(brackets: bytes, max_depth: int) -> bool | None:
+    """Remove the innermost empty pairs, one nesting level (at least) per pass: ``True`` when
+    nothing is left within ``max_depth`` passes, ``False`` when something is still nested after
+    them, ``None`` when the brackets do not balance."""
+    for _ in range(max_depth):
+        shorter = brackets.replace(b"{}", b"").replace(b"[]", b"")
+        if not shorter:
+            return True
+        if shorter == brackets:
+            return None
+        brackets = shorter
+    return False
+
+
 def nesting_error(text: str, max_depth: int = MAX_DEPTH) -> str | None:
     """Why the JSON ``text`` nests too deeply (``None`` when it does not), measured without parsing
-    it: strings removed, then each pass removes the innermost empty pairs, all at C speed."""
+    it, at C speed: escapes and strings removed, then the brackets alone peeled a level per pass."""
     if text.count("[") + text.count("{") <= max_depth:
         return None
-    brackets = _NOT_BRACKET.sub("", _STRINGS.sub("", text))
-    for _ in range(max_depth):
-        shorter = _INNERMOST.sub("", brackets)
-        if not shorter or shorter == brackets:
-            return None  # balanced within the limit, or not JSON at all (the parser says why)
-        brackets = shorter
-    return f"nested more than {max_depth} levels deep (arrays and objects)"
+    data = text.encode("utf-8", "surrogatepass").replace(b"\\\\", b"").replace(b'\\"', b"")
+    # quotes and brackets only: a string is then "" unless it holds brackets (rare: those go by regex)
+    brackets = data.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
+    if b'"' in brackets:
+        brackets = _STRING.sub(b"", brackets)
+    if _peel(brackets, max_depth) is False:
+        return f"nested more than {max_depth} levels deep (arrays and objects)"
+    return None  # within the limit, or not JSON at all (the parser says why)
 
 
 def loads_json(text: str, where: str, max_depth: int = MAX_DEPTH) -> Any:

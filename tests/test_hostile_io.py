@@ -121,8 +121,11 @@ def test_nesting_limit_is_above_real_documents_and_below_the_interpreter() -> No
     assert read_json_text(json.dumps(_nested(90))) == _nested(90)
     with pytest.raises(InputError, match="nested more than 100"):
         read_json_text(json.dumps(_nested(101)))
-    # quoted brackets are text, not nesting
+    # quoted brackets are text, not nesting: they neither add depth nor hide it
     assert read_json_text(json.dumps({"a": "[" * 500})) == {"a": "[" * 500}
+    hiding = json.dumps(["]" * 400 + '\\"]', _nested(101), "[" * 400])
+    with pytest.raises(InputError, match="nested more than 100"):
+        read_json_text(hiding)
     started = time.perf_counter()
     with pytest.raises(InputError):
         read_json_text("[" * 1_000_000)
