@@ -171,13 +171,13 @@ class AuditOptions:
         # found now, not after the whole audit: the results must have somewhere to go
         problem = check_writable_dir(Path(report_dir))
         if problem is not None:
-            raise pytest.UsageError(f"--report-dir {report_dir}: {problem}")
+            raise pytest.UsageError(terminal_safe(f"--report-dir {report_dir}: {problem}"))
         save = config.getoption("save_snapshot")
         if save:
             is_dir = Path(save).is_dir()
             problem = "is a directory (give a file name)" if is_dir else check_writable_dir(Path(save).parent)
             if problem is not None:
-                raise pytest.UsageError(f"--save-snapshot {save}: {problem}")
+                raise pytest.UsageError(terminal_safe(f"--save-snapshot {save}: {problem}"))
         fix = "apply" if config.getoption("fix") else "dry-run" if config.getoption("fix_dry_run") else None
         if config.getoption("fix") and config.getoption("fix_dry_run"):
             raise pytest.UsageError("--fix and --fix-dry-run exclude each other: --fix-dry-run shows what --fix does")
