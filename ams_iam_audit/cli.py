@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .aws import AccountMismatchError, AwsAccessError, AwsTarget, is_account_id, open_session
+from .jsonio import FINDINGS_MAX_DEPTH, InputError, OutputError, read_json, terminal_safe
 from .remediate.journal import JournalError, read_journal, undo
 from .remediate.permissions import fix_policy
 from .report import render_outputs
@@ -47,21 +48,27 @@ def _parser() -> argparse.ArgumentParser:
 
 def _report(args: argparse.Namespace) -> int:
     try:
-        document = json.loads(args.findings.read_text(encoding="utf-8"))
-    except OSError as exc:
-        print(f"{args.findings}: cannot read: {exc.strerror}", file=sys.stderr)
-        return 2
-    except json.JSONDecodeError as exc:
-        print(f"{args.findings}: not JSON (line {exc.lineno}: {exc.msg})", file=sys.stderr)
+        document = read_json(args.findings, max_depth=FINDINGS_MAX_DEPTH)
+    except InputError as exc:
+        _error(str(exc))
         return 2
     try:
         validate_findings(document)
     except SchemaError as exc:
-        print(f"{args.findings}: {exc}", file=sys.stderr)
+        _error(f"{args.findings}: {exc}")
         return 2
-    for path in render_outputs(document, args.out or args.findings.parent, step_summary=False):
-        print(f"written: {path}")
+    try:
+        written = render_outputs(document, args.out or args.findings.parent, step_summary=False)
+    except OutputError as exc:
+        _error(str(exc))
+        return 2
+    for path in written:
+        print(terminal_safe(f"written: {path}"))
     return 0
+
+
+def _error(message: str) -> None:
+    print(terminal_safe(message), file=sys.stderr)
 
 
 def _undo(args: argparse.Namespace) -> int:
@@ -82,13 +89,16 @@ def _undo(args: argparse.Namespace) -> int:
         log = args.undo_journal or args.journal.with_name(f"{args.journal.stem}.undo-{stamp}.jsonl")
         report = undo(args.journal, clients, args.aws_account, log)
     except JournalError as exc:
-        print(f"journal: {exc}", file=sys.stderr)
+        _error(f"journal: {exc}")
         return 2
     except AccountMismatchError as exc:
-        print(str(exc).replace("nothing was audited", "nothing was undone"), file=sys.stderr)
+        _error(str(exc).replace("nothing was audited", "nothing was undone"))
         return 4
     except AwsAccessError as exc:
-        print(str(exc), file=sys.stderr)
+        _error(str(exc))
+        return 2
+    except OSError as exc:
+        _error(f"{exc.filename or args.undo_journal or args.journal}: cannot write the undo journal: {exc.strerror}")
         return 2
     for title, lines in (
         ("undone", report.undone),
@@ -99,7 +109,7 @@ def _undo(args: argparse.Namespace) -> int:
         if lines:
             print(f"{title} ({len(lines)}):")
             for line in lines:
-                print(f"  {line}")
+                print(terminal_safe(f"  {line}"))
     print(f"undo journaled in {log}")
     return 1 if report.failed else 0
 

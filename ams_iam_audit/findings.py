@@ -2,8 +2,8 @@
 
 A :class:`Finding` is rule + resource + outcome + structured evidence + remediation. The results
 document (``findings.json``) is what every report is rendered from and what a later run compares
-against; its shape is versioned by ``format``/``version``. Nothing secret goes in: evidence is
-scrubbed of anything shaped like an access key id before it is stored.
+against; its shape is versioned by ``format``/``version``. Nothing secret goes in: every string in it
+(messages, evidence, coverage errors, resource names) passes ``jsonio.scrub`` before it is stored.
 """
 
 from __future__ import annotations
@@ -75,16 +75,16 @@ class Finding:
     def to_json(self) -> dict[str, Any]:
         return {
             "rule_id": self.rule_id,
-            "title": self.title,
+            "title": scrub(self.title),
             "severity": self.severity,
             "area": self.area,
             "outcome": self.outcome.value,
-            "resource": self.resource,
-            "resource_arn": self.resource_arn,
+            "resource": scrub(self.resource),
+            "resource_arn": scrub(self.resource_arn) if self.resource_arn is not None else None,
             "message": scrub(self.message),
-            "remediation": self.remediation,
+            "remediation": scrub(self.remediation),
             "evidence": jsonable(self.evidence),
-            "nodeid": self.nodeid,
+            "nodeid": scrub(self.nodeid),
             "waiver": jsonable(self.waiver),
             "baseline": self.baseline,
         }
@@ -134,8 +134,8 @@ def findings_document(
         "format": FINDINGS_FORMAT,
         "version": FINDINGS_VERSION,
         "run": jsonable(dict(run)),
-        "coverage": list(coverage),
-        "rules": sorted(rules, key=lambda r: r["id"]),
+        "coverage": jsonable(list(coverage)),
+        "rules": jsonable(sorted(rules, key=lambda r: r["id"])),
         "findings": [f.to_json() for f in ordered],
         **jsonable(dict(extra or {})),
     }

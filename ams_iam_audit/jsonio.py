@@ -1,4 +1,15 @@
-"""JSON in and out: plain-JSON conversion of our values, secret scrubbing, atomic file writes."""
+"""JSON in and out, and everything that leaves the process.
+
+* reading: :func:`read_json` / :func:`loads_json` / :func:`read_text` are the one way a file we are
+  given is read (snapshots, GAAD files, waivers, baselines, journals, findings files): strict UTF-8
+  (a UTF-16/UTF-32 file is named as such), nesting bounded by :data:`MAX_DEPTH`, and every failure an
+  :class:`InputError` whose message names the file;
+* writing: :func:`write_text_atomic` / :func:`write_json_atomic`; a failure is an :class:`OutputError`
+  naming the path;
+* masking: :func:`scrub` masks access key ids and secret-looking tokens in any string; every output
+  (findings.json, reports, terminal, JUnit, journal, snapshot) passes through it, and
+  :func:`terminal_safe` also neutralises control characters for the terminal.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +25,140 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-__all__ = ["jsonable", "mask_key_id", "scrub", "write_json_atomic", "write_text_atomic"]
+__all__ = [
+    "CONTROL_CHARACTERS",
+    "FINDINGS_MAX_DEPTH",
+    "MAX_DEPTH",
+    "POLICY_MAX_DEPTH",
+    "InputError",
+    "OutputError",
+    "check_writable_dir",
+    "decode_utf8",
+    "jsonable",
+    "loads_json",
+    "mask_key_id",
+    "nesting_error",
+    "read_json",
+    "read_text",
+    "scrub",
+    "terminal_safe",
+    "write_json_atomic",
+    "write_text_atomic",
+]
 
-_KEY_ID = re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b")
+#: Deepest nesting of arrays and objects accepted in a file we are given. Real documents stay far
+#: below (a GAAD file about 10, a policy with conditions about 6); the interpreter's own limit (1,000
+#: frames, shared with everything else on the stack) is far above.
+MAX_DEPTH = 100
+#: Deepest nesting in one policy document (AWS's own documents stay under 10).
+POLICY_MAX_DEPTH = 64
+#: A findings file nests evidence (policy documents of up to MAX_DEPTH inside a snapshot) a few levels
+#: deeper: what we write, we read back.
+FINDINGS_MAX_DEPTH = MAX_DEPTH + 28
+
+# access key ids: long-term (AKIA), temporary (ASIA), and the other credential prefixes IAM documents
+_KEY_ID = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}(?![A-Z0-9])")
+# a secret access key is 40 characters of base64; a session token is a long base64 run
+_SECRET = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+_TOKEN = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{100,}={0,2}(?![A-Za-z0-9/+=])")
+_SENSITIVE = re.compile(f"{_KEY_ID.pattern}|{_TOKEN.pattern}|{_SECRET.pattern}")
+SECRET_MASK = "[secret masked]"
+
+# C0 controls but newline and tab, DEL, C1 controls, and the bidirectional overrides and isolates
+CONTROL_CHARACTERS = _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# a JSON string once its escaped backslashes and quotes are gone
+_STRING = re.compile(rb'"[^"]*"')
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}')
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32 (little-endian byte order mark)"),
+    (b"\x00\x00\xfe\xff", "UTF-32 (big-endian byte order mark)"),
+    (b"\xff\xfe", "UTF-16 (little-endian byte order mark)"),
+    (b"\xfe\xff", "UTF-16 (big-endian byte order mark)"),
+)
+
+
+class InputError(ValueError):
+    """A file (or text) we were given cannot be used; the message names it and says why."""
+
+
+class OutputError(OSError):
+    """A file could not be written; the message names the path and the reason."""
+
+
+def decode_utf8(data: bytes, where: str) -> str:
+    """``data`` as strict UTF-8 (a UTF-8 byte order mark is dropped). UTF-16 and UTF-32 files (what
+    PowerShell's ``>`` writes) are named as such."""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            raise InputError(f"{where}: the file is {name}, not UTF-8: convert it to UTF-8")
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if b"\x00" in data[:4]:
+        raise InputError(f"{where}: the file looks like UTF-16 or UTF-32 (NUL bytes), not UTF-8: convert it to UTF-8")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(
+            f"{where}: not UTF-8 (byte 0x{data[exc.start]:02x} at line {line}, offset {exc.start}): convert it to UTF-8"
+        ) from None
+
+
+def read_text(path: Path, what: str = "") -> str:
+    """The text of a file we are given, strict UTF-8. ``what`` prefixes messages (``--baseline``)."""
+    where = f"{what} {path}".strip()
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise InputError(f"{where}: cannot read: {exc.strerror}") from None
+    return decode_utf8(data, where)
+
+
+def _peel(brackets: bytes, max_depth: int) -> bool | None:
+    """Remove the innermost empty pairs, one nesting level (at least) per pass: ``True`` when
+    nothing is left within ``max_depth`` passes, ``False`` when something is still nested after
+    them, ``None`` when the brackets do not balance."""
+    for _ in range(max_depth):
+        shorter = brackets.replace(b"{}", b"").replace(b"[]", b"")
+        if not shorter:
+            return True
+        if shorter == brackets:
+            return None
+        brackets = shorter
+    return False
+
+
+def nesting_error(text: str, max_depth: int = MAX_DEPTH) -> str | None:
+    """Why the JSON ``text`` nests too deeply (``None`` when it does not), measured without parsing
+    it, at C speed: escapes and strings removed, then the brackets alone peeled a level per pass."""
+    if text.count("[") + text.count("{") <= max_depth:
+        return None
+    data = text.encode("utf-8", "surrogatepass").replace(b"\\\\", b"").replace(b'\\"', b"")
+    # quotes and brackets only: a string is then "" unless it holds brackets (rare: those go by regex)
+    brackets = data.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
+    if b'"' in brackets:
+        brackets = _STRING.sub(b"", brackets)
+    if _peel(brackets, max_depth) is False:
+        return f"nested more than {max_depth} levels deep (arrays and objects)"
+    return None  # within the limit, or not JSON at all (the parser says why)
+
+
+def loads_json(text: str, where: str, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse JSON ``text``; raises :class:`InputError` naming ``where`` (syntax, nesting)."""
+    deep = nesting_error(text, max_depth)
+    if deep is not None:
+        raise InputError(f"{where}: {deep}")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{where}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except RecursionError:
+        raise InputError(f"{where}: nested too deeply") from None
+
+
+def read_json(path: Path, what: str = "", max_depth: int = MAX_DEPTH) -> Any:
+    """A JSON file we are given (see :func:`read_text` and :func:`loads_json`)."""
+    return loads_json(read_text(path, what), f"{what} {path}".strip(), max_depth)
 
 
 def mask_key_id(key_id: str) -> str:
@@ -30,18 +172,48 @@ def write_text_atomic(path: Path, text: str | Iterable[str]) -> None:
     """Write ``text`` (a string, or its pieces in order) to ``path``: readers see the old file or the
     new one, never half of one (a temporary file in the same directory, then an atomic rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            if isinstance(text, str):
-                fh.write(text)
-            else:
-                fh.writelines(text)
+            _write_chunks(fh, [text] if isinstance(text, str) else text)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _write_chunks(fh: Any, chunks: Iterable[str]) -> None:
+    fh.writelines(chunks)
+
+
+def check_writable_dir(path: Path) -> str | None:
+    """Why files cannot be written in directory ``path`` (``None`` when they can): it is created if
+    missing, then a small probe file is written, flushed to disk and removed."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        return "exists and is not a directory"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".ams-iam-audit-probe.", dir=path)
+    except OSError as exc:
+        return f"cannot be written: {exc.strerror or exc}"
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            _write_chunks(fh, ["probe\n" * 512])
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        return f"cannot be written: {exc.strerror or exc}"
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return None
 
 
 def write_json_atomic(path: Path, body: Any) -> None:
@@ -50,9 +222,30 @@ def write_json_atomic(path: Path, body: Any) -> None:
     write_text_atomic(path, itertools.chain(json.JSONEncoder(indent=1, sort_keys=True).iterencode(body), "\n"))
 
 
+def _mask(match: re.Match[str]) -> str:
+    token = match.group(0)
+    if _KEY_ID.fullmatch(token):
+        return mask_key_id(token)
+    if len(token) == 40 and not (
+        any(c.isupper() for c in token) and any(c.islower() for c in token) and any(c.isdigit() for c in token)
+    ):
+        return token  # 40 characters, but not random base64 (a name, a hex digest)
+    return SECRET_MASK
+
+
 def scrub(text: str) -> str:
-    """Mask anything shaped like an access key id (``AKIA…``/``ASIA…``)."""
-    return _KEY_ID.sub(lambda m: mask_key_id(m.group(0)), text)
+    """Mask what could be a credential: access key ids (``AKIA…``, ``ASIA…``: first and last four
+    characters kept), secret access keys (40 random base64 characters) and session tokens (long
+    base64 runs), which are replaced whole."""
+    if len(text) < 20:  # shorter than any key id: most strings, at no cost
+        return text
+    return _SENSITIVE.sub(_mask, text)
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` for a terminal: scrubbed, and every control character but newline and tab (escape
+    sequences, carriage returns, bidirectional overrides) shown as a visible escape like ``\\x1b``."""
+    return _CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), scrub(text))
 
 
 def jsonable(value: Any) -> Any:

@@ -18,6 +18,8 @@ import pytest
 from .aimodelshare import EXECUTION_ROLE_ENV
 from .aws import is_account_id
 from .baseline import Baseline, BaselineError, load_baseline
+from .demo import DEMO_ACCOUNT_ID
+from .jsonio import check_writable_dir, terminal_safe
 from .waivers import Waiver, WaiverError, load_waivers
 
 __all__ = ["DEMO", "AuditOptions", "add_options"]
@@ -166,7 +168,16 @@ class AuditOptions:
             if arn is not None and not _ROLE_ARN.fullmatch(arn):
                 raise pytest.UsageError(f"{flag}: {arn!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
         report_dir = _get(config, "report_dir", "report_dir") or "ams-iam-audit-report"
+        # found now, not after the whole audit: the results must have somewhere to go
+        problem = check_writable_dir(Path(report_dir))
+        if problem is not None:
+            raise pytest.UsageError(terminal_safe(f"--report-dir {report_dir}: {problem}"))
         save = config.getoption("save_snapshot")
+        if save:
+            is_dir = Path(save).is_dir()
+            problem = "is a directory (give a file name)" if is_dir else check_writable_dir(Path(save).parent)
+            if problem is not None:
+                raise pytest.UsageError(terminal_safe(f"--save-snapshot {save}: {problem}"))
         fix = "apply" if config.getoption("fix") else "dry-run" if config.getoption("fix_dry_run") else None
         if config.getoption("fix") and config.getoption("fix_dry_run"):
             raise pytest.UsageError("--fix and --fix-dry-run exclude each other: --fix-dry-run shows what --fix does")
@@ -183,12 +194,14 @@ class AuditOptions:
         try:
             waivers = load_waivers(Path(waiver_file)) if waiver_file else ()
         except WaiverError as exc:
-            raise pytest.UsageError(f"--waivers: {exc}") from None
+            raise pytest.UsageError(terminal_safe(f"--waivers: {exc}")) from None
         baseline_file = config.getoption("baseline")
         try:
             baseline = load_baseline(Path(baseline_file)) if baseline_file else None
+            if baseline is not None and account is not None:
+                baseline.check_account(DEMO_ACCOUNT_ID if account == DEMO else account)
         except BaselineError as exc:
-            raise pytest.UsageError(str(exc)) from None
+            raise pytest.UsageError(terminal_safe(str(exc))) from None
         return cls(
             account=account,
             regions=regions,

@@ -15,8 +15,10 @@ This module wires the others together and holds no IAM knowledge.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import importlib.util
+import re
 import time
 from collections import Counter
 from collections.abc import Generator, Mapping
@@ -26,15 +28,18 @@ from typing import Any
 import pytest
 
 from . import fixtures, report
+from .baseline import BaselineError
 from .findings import Finding, Outcome, failure_message
 from .fixing import FixOutcome, run_fix_phase
 from .fixtures import CONTEXT_KEY, EVIDENCE_KEY
+from .jsonio import OutputError, scrub, terminal_safe
 from .options import AuditOptions, add_options
 from .protocol import LightProtocol
+from .remediate.plan import FIXABLE_RULES
 from .rule import AREAS, Rule, Severity, get_rule
 from .run import AuditRun, RunError, open_run, run_from_workerinput
 from .scopes import AuditContext, Item, NotApplicable, Subject, Unreadable, subjects_for
-from .waivers import waive
+from .waivers import WaiverUsage, waive, waiver_usage
 
 __all__ = ["AuditPlugin"]
 
@@ -80,7 +85,13 @@ def pytest_configure(config: pytest.Config) -> None:
             run = open_run(options, xdist=_xdist_active(config))
             run.timings["collect"] = time.perf_counter() - started
     except RunError as exc:
-        raise pytest.UsageError(str(exc)) from None
+        raise pytest.UsageError(terminal_safe(str(exc))) from None
+    if options.baseline is not None:
+        try:
+            options.baseline.check_account(run.inventory.account_id)
+        except BaselineError as exc:
+            run.close()
+            raise pytest.UsageError(terminal_safe(str(exc))) from None
     plugin = AuditPlugin(config, options, run)
     plugin.settle()
     config.stash[CONTEXT_KEY] = plugin.context
@@ -89,9 +100,12 @@ def pytest_configure(config: pytest.Config) -> None:
     if LightProtocol.wanted(config, options.full_protocol):
         config.pluginmanager.register(LightProtocol(config), _PLUGIN_NAME + "-protocol")
     if config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(XdistHooks(run), _PLUGIN_NAME + "-xdist")
+        config.pluginmanager.register(XdistHooks(plugin), _PLUGIN_NAME + "-xdist")
     if options.builtin_rules:
         _add_builtin_rules(config)
+    if options.waivers and worker_input is None and _xdist_active(config):
+        # under xdist this process collects nothing: the rules are read from the rule files' source
+        plugin._check_waivers(_declared_rule_ids(config, options.builtin_rules))
 
 
 def _xdist_active(config: pytest.Config) -> bool:
@@ -106,6 +120,28 @@ def builtin_rules_dir() -> Path:
     return Path(spec.origin).parent
 
 
+_DECLARED_ID = re.compile(r"""\bid\s*=\s*["'](AMS-[A-Z0-9]+-\d{3})["']""")
+
+
+def _declared_rule_ids(config: pytest.Config, builtin: bool) -> set[str]:
+    """The rule ids the rule files on the command line (and the built-in rules) declare, read from
+    their source: what an xdist controller, which collects nothing, knows of the rules."""
+    roots = [Path(a.split("::")[0]) for a in config.args] + ([builtin_rules_dir()] if builtin else [])
+    files: set[Path] = set()
+    for root in roots:
+        if root.is_dir():
+            files.update(root.rglob("*.py"))
+        elif root.suffix == ".py":
+            files.add(root)
+    ids: set[str] = set()
+    for path in files:
+        try:
+            ids.update(_DECLARED_ID.findall(path.read_text(encoding="utf-8", errors="replace")))
+        except OSError:
+            continue
+    return ids
+
+
 def _add_builtin_rules(config: pytest.Config) -> None:
     """The built-in rules run alongside any explicitly given paths (a team's own rules); without
     explicit paths they replace the default (the current directory or ``testpaths``)."""
@@ -118,13 +154,18 @@ def _add_builtin_rules(config: pytest.Config) -> None:
 
 
 class XdistHooks:
-    """Registered only when pytest-xdist is installed: hand the controller's run to each worker."""
+    """Registered only when pytest-xdist is installed: hand the controller's run to each worker, and
+    learn how many cases they collected."""
 
-    def __init__(self, run: AuditRun) -> None:
-        self.run = run
+    def __init__(self, plugin: AuditPlugin) -> None:
+        self.plugin = plugin
 
     def pytest_configure_node(self, node: Any) -> None:
-        node.workerinput[_WORKER_KEY] = self.run.to_workerinput()
+        node.workerinput[_WORKER_KEY] = self.plugin.run.to_workerinput()
+
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """What each worker collected (all collect the same): the controller's count of cases."""
+        self.plugin.collected = len(ids)
 
 
 class AuditPlugin:
@@ -140,6 +181,13 @@ class AuditPlugin:
         self.report_paths: list[Path] = []
         self.started = time.time()
         self.fix: FixOutcome | None = None
+        #: every case this process was told about (a report of any phase), against what was collected:
+        #: a run cut short (-x, --maxfail, an interrupt) judged fewer and is incomplete
+        self.reported: set[str] = set()
+        self.collected: int | None = None
+        self.output_error: str | None = None
+        self.incomplete_reason: str | None = None
+        self._usage: list[WaiverUsage] | None = None
         self._gc_thresholds = gc.get_threshold()
 
     # --- parametrization --------------------------------------------------------------------------
@@ -154,9 +202,17 @@ class AuditPlugin:
                 f"but takes no {rule.scope!r} argument"
             )
         items = subjects_for(rule.scope, self.context, rule.select, rule.select_description)
-        metafunc.parametrize(rule.scope, items, ids=[i.id for i in items], indirect=True)
+        # the ids are in every output (terminal, JUnit, findings.json): masked like everything else
+        metafunc.parametrize(rule.scope, items, ids=[scrub(i.id) for i in items], indirect=True)
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """Before ``-k``/``-m`` deselect anything: every rule collected is known, so a waiver or a
+        baseline naming rules is checked against all of them."""
+        if not hasattr(self.config, "workerinput"):  # an xdist worker's error would crash the session
+            rules = {r.id: r for r in (get_rule(getattr(item, "function", None)) for item in items) if r}
+            self._check_waivers(set(rules))
+            self._check_baseline_rules([_rule_json(r) for r in rules.values()])
         for item in items:
             rule = get_rule(getattr(item, "function", None))
             if rule is None:
@@ -164,8 +220,28 @@ class AuditPlugin:
             item.extra_keyword_matches.add(rule.id)
             subject = _item_subject(item, rule)
             item.user_properties.extend(
-                [("rule_id", rule.id), ("severity", rule.severity.value), ("resource", subject.id)]
+                [("rule_id", rule.id), ("severity", rule.severity.value), ("resource", scrub(subject.id))]
             )
+
+    def _check_waivers(self, rules: set[str]) -> None:
+        if not rules:
+            return
+        for waiver in self.options.waivers:
+            if waiver.rule_id not in rules:
+                raise pytest.UsageError(
+                    terminal_safe(
+                        f"--waivers: {waiver.where}: rule {waiver.rule_id} is not a rule of this run "
+                        f"(the rules are {', '.join(sorted(rules))})"
+                    )
+                )
+
+    def _check_baseline_rules(self, rules: list[dict[str, Any]]) -> None:
+        if self.options.baseline is None or not rules:
+            return
+        try:
+            self.options.baseline.check_rules(rules)
+        except BaselineError as exc:
+            raise pytest.UsageError(terminal_safe(str(exc))) from None
 
     # --- outcomes ---------------------------------------------------------------------------------
 
@@ -177,6 +253,8 @@ class AuditPlugin:
         rule = get_rule(getattr(item, "function", None))
         if rule is None:
             return rep
+        if rep.longrepr is not None:
+            rep.longrepr = _clean(rep.longrepr)
         # pytest keeps every report to the end; a case's three share one keywords dict (at the maximum
         # quotas that is 186,000 dicts fewer)
         keywords = item.stash.get(_KEYWORDS_KEY, None)
@@ -212,6 +290,7 @@ class AuditPlugin:
         return data
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.reported.add(report.nodeid)
         data = getattr(report, "ams_finding", None)
         if data is None:
             return
@@ -220,8 +299,14 @@ class AuditPlugin:
         if isinstance(rule, Rule):
             if rule.id not in self.rules:
                 self.rules[rule.id] = rule.as_dict()
-        elif rule is not None:
-            self.rules.setdefault(rule["id"], rule)
+        elif rule is not None and rule["id"] not in self.rules:
+            # under xdist the controller collects nothing: the workers' rules are checked as they arrive
+            self.rules[rule["id"]] = rule
+            if self.options.baseline is not None:
+                try:
+                    self.options.baseline.check_rules([{**rule, "fixable": rule["id"] in FIXABLE_RULES}])
+                except BaselineError as exc:
+                    pytest.exit(terminal_safe(str(exc)), returncode=pytest.ExitCode.USAGE_ERROR)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
@@ -252,32 +337,52 @@ class AuditPlugin:
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if hasattr(self.config, "workerinput"):
             return
+        if session.exitstatus == pytest.ExitCode.USAGE_ERROR and not self.reported:
+            return  # refused before any rule ran (a waiver or baseline that does not fit): nothing to report
         started = time.perf_counter()
-        self.report_paths = report.write_results(
-            self.options.report_dir,
-            self.findings,
-            self.rules.values(),
-            self.run,
-            self.config,
-            self.started,
-            exit_status=int(session.exitstatus),
-            extra=self._extra_sections(),
-        )
+        self.incomplete_reason = self._incomplete(session)
+        try:
+            self.report_paths = report.write_results(
+                self.options.report_dir,
+                self.findings,
+                self.rules.values(),
+                self.run,
+                self.config,
+                self.started,
+                exit_status=int(session.exitstatus),
+                extra=self._extra_sections(),
+                incomplete=self.incomplete_reason,
+            )
+        except OutputError as exc:
+            # the audit ran, but its results are not where they were asked for: not a finding (1),
+            # not a traceback (3); a usage error naming the path
+            self.output_error = f"results not written: {exc}"
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
         self.run.timings["report"] = time.perf_counter() - started
+
+    def _waiver_usage(self) -> list[WaiverUsage]:
+        """Each waiver's use in this run, computed once the findings are final."""
+        if self._usage is None:
+            self._usage = waiver_usage(self.options.waivers, self.findings)
+        return self._usage
+
+    def _incomplete(self, session: pytest.Session) -> str | None:
+        """Why this run did not judge every case it collected (``None``: it did)."""
+        stopped = session.shouldfail or session.shouldstop
+        if self.collected is None:
+            return f"stopped early ({stopped})" if stopped else None
+        missing = self.collected - len(self.reported)
+        if missing <= 0:
+            return None  # every case judged, even if the stop came with the last one
+        if stopped:
+            return f"stopped early ({stopped}): {missing} of {self.collected} collected case(s) not judged"
+        return f"{missing} of {self.collected} collected case(s) not judged"
 
     def _extra_sections(self) -> dict[str, Any]:
         extra: dict[str, Any] = {}
         options = self.options
         if options.waiver_file is not None:
-            extra["waivers"] = [
-                {
-                    **w.to_json(options.today),
-                    "applied_to": sum(
-                        1 for f in self.findings if f.outcome is Outcome.WAIVED and f.waiver == w.to_json(options.today)
-                    ),
-                }
-                for w in options.waivers
-            ]
+            extra["waivers"] = [usage.to_json(options.today) for usage in self._waiver_usage()]
         if options.baseline is not None:
             extra["baseline"] = options.baseline.summary(self.findings)
         if self.fix is not None:
@@ -296,43 +401,53 @@ class AuditPlugin:
             return
         tr = terminalreporter
         tr.write_sep("=", "ams-iam-audit")
-        tr.write_line(f"account {self.run.inventory.account_id} ({self.run.describe_source()})")
+        _line(tr, f"account {self.run.inventory.account_id} ({self.run.describe_source()})")
         by_rule: dict[str, Counter[str]] = {}
         for f in self.findings:
             by_rule.setdefault(f.rule_id, Counter())[f.outcome.value] += 1
         outcomes = [o.value for o in Outcome if any(c[o.value] for c in by_rule.values())]
-        tr.write_line(f"{'rule':<16}{'severity':<10}" + "".join(f"{o:>16}" for o in outcomes))
+        _line(tr, f"{'rule':<16}{'severity':<10}" + "".join(f"{o:>16}" for o in outcomes))
         for rule_id in sorted(by_rule):
             severity = self.rules.get(rule_id, {}).get("severity", "")
             counts = by_rule[rule_id]
-            tr.write_line(f"{rule_id:<16}{severity:<10}" + "".join(f"{counts[o]:>16}" for o in outcomes))
+            _line(tr, f"{rule_id:<16}{severity:<10}" + "".join(f"{counts[o]:>16}" for o in outcomes))
         failing = Counter(f.severity for f in self.findings if f.outcome is Outcome.FAIL)
         if failing:
-            tr.write_line(
+            _line(
+                tr,
                 "failing by severity: "
-                + ", ".join(f"{s.value} {failing[s.value]}" for s in Severity if failing[s.value])
+                + ", ".join(f"{s.value} {failing[s.value]}" for s in Severity if failing[s.value]),
             )
+        if self.incomplete_reason is not None:
+            _line(tr, f"INCOMPLETE: {self.incomplete_reason}; read nothing absent as compliant", red=True)
         for section in self.run.inventory.unreadable:
-            tr.write_line(f"coverage gap: {section.describe()}", yellow=True)
+            _line(tr, f"coverage gap: {section.describe()}", yellow=True)
         if self.fix is not None:
             _fix_summary(tr, self.fix)
         waived = sum(1 for f in self.findings if f.outcome is Outcome.WAIVED)
         expired = [w for w in self.options.waivers if not w.active_on(self.options.today)]
         if waived or expired:
-            tr.write_line(f"{waived} finding(s) waived; {len(expired)} waiver(s) expired")
+            _line(tr, f"{waived} finding(s) waived; {len(expired)} waiver(s) expired")
         for w in expired:
-            tr.write_line(f"expired waiver: {w.rule_id} {w.resource} (expired {w.expires}, {w.where})", yellow=True)
+            _line(tr, f"expired waiver: {w.rule_id} {w.resource} (expired {w.expires}, {w.where})", yellow=True)
+        for usage in self._waiver_usage():
+            w = usage.waiver
+            if usage.unused:
+                _line(tr, f"unused waiver: {w.rule_id} {w.resource} ({w.where}) matches no failure", yellow=True)
+            if usage.matches_everything:
+                _line(tr, f"broad waiver: {w.rule_id} {w.resource} ({w.where}) waives every resource", yellow=True)
         if self.options.baseline is not None:
             b = self.options.baseline.summary(self.findings)
-            tr.write_line(
+            _line(
+                tr,
                 f"against the baseline: {len(b['new'])} new, {len(b['unchanged'])} unchanged, "
-                f"{len(b['resolved'])} resolved"
+                f"{len(b['resolved'])} resolved",
             )
+        if self.output_error is not None:
+            _line(tr, f"ERROR: {self.output_error}", red=True)
         for path in self.report_paths:
-            tr.write_line(f"written: {path}")
-        tr.write_line(
-            "timings: " + ", ".join(f"{phase} {seconds:.2f} s" for phase, seconds in self.run.timings.items())
-        )
+            _line(tr, f"written: {path}")
+        _line(tr, "timings: " + ", ".join(f"{phase} {seconds:.2f} s" for phase, seconds in self.run.timings.items()))
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.run.close()
@@ -341,6 +456,7 @@ class AuditPlugin:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.collected = len(session.items)
         self.settle()
 
     def settle(self) -> None:
@@ -363,7 +479,36 @@ def _accept(rep: pytest.TestReport, finding: Finding) -> None:
     else:
         return
     rep.outcome = "skipped"
-    rep.wasxfail = reason
+    rep.wasxfail = terminal_safe(reason)  # a waiver's justification is text from a file
+
+
+def _line(tr: Any, text: str, **markup: bool) -> None:
+    """Every line of ours on the terminal: secrets masked, control characters made visible."""
+    tr.write_line(terminal_safe(text), **markup)
+
+
+def _clean(value: Any) -> Any:
+    """A failure's report (pytest's ``longrepr``: terminal, ``--junitxml``, xdist) with every string
+    in it scrubbed and its control characters made visible, in place where it is an object."""
+    if isinstance(value, str):
+        return terminal_safe(value)
+    if isinstance(value, list):
+        value[:] = [_clean(v) for v in value]
+        return value
+    if isinstance(value, tuple):
+        return tuple(_clean(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            current = getattr(value, f.name)
+            cleaned = _clean(current)
+            if cleaned is not current:
+                object.__setattr__(value, f.name, cleaned)
+    return value
+
+
+def _rule_json(rule: Rule) -> dict[str, Any]:
+    """A rule as findings.json lists it."""
+    return {**rule.as_dict(), "fixable": rule.id in FIXABLE_RULES}
 
 
 def _fix_summary(tr: Any, fix: FixOutcome) -> None:
@@ -372,23 +517,23 @@ def _fix_summary(tr: Any, fix: FixOutcome) -> None:
         tr.write_sep("-", "fix plan (dry run: nothing was changed)")
         number = 0
         for action in plan.actions:
-            tr.write_line(f"{action.key}: {action.reason}")
+            _line(tr, f"{action.key}: {action.reason}")
             for call in action.preview(fix.inventory):
                 number += 1
-                tr.write_line(f"  {number:>3}. {call.describe()}")
+                _line(tr, f"  {number:>3}. {call.describe()}")
     else:
         tr.write_sep("-", "fix")
         for action in plan.actions:
             result = fix.results.get(action.key)
             status = result.status if result else "not run"
-            tr.write_line(f"{status:<8} {action.key}" + (f": {result.reason}" if result and result.reason else ""))
+            _line(tr, f"{status:<8} {action.key}" + (f": {result.reason}" if result and result.reason else ""))
         failing = sum(1 for f in fix.findings if f.outcome is Outcome.FAIL)
-        tr.write_line(
-            f"{len(fix.fixed)} finding(s) fixed, {failing} still failing; changes journaled in {fix.journal_path}"
+        _line(
+            tr, f"{len(fix.fixed)} finding(s) fixed, {failing} still failing; changes journaled in {fix.journal_path}"
         )
     for (rule_id, resource), reason in sorted(plan.not_fixable.items()):
-        tr.write_line(f"not fixable: {rule_id} {resource}: {reason}", yellow=True)
-    tr.write_line(f"plan written to {fix.plan_path}")
+        _line(tr, f"not fixable: {rule_id} {resource}: {reason}", yellow=True)
+    _line(tr, f"plan written to {fix.plan_path}")
 
 
 def _item_subject(item: pytest.Item, rule: Rule) -> Item:

@@ -25,6 +25,7 @@ from .demo import DEMO_ACCOUNT_ID, DEMO_CREDENTIALS, DEMO_REGION, DemoAccount
 from .inventory.collect import collect
 from .inventory.model import Inventory
 from .inventory.snapshot import SnapshotError, dump_inventory, load_snapshot, save_snapshot
+from .jsonio import OutputError
 from .options import AuditOptions
 
 __all__ = ["AuditRun", "RunError", "open_run", "run_from_workerinput"]
@@ -164,7 +165,10 @@ def open_run(options: AuditOptions, xdist: bool = False) -> AuditRun:
         )
         inventory = replace(inventory, execution_role_arns=execution)
         if options.save_snapshot is not None:
-            save_snapshot(inventory, options.save_snapshot)
+            try:
+                save_snapshot(inventory, options.save_snapshot)
+            except OutputError as exc:
+                raise RunError(f"--save-snapshot {exc}") from None
         run = AuditRun(
             inventory=inventory,
             started_at=started,
@@ -173,9 +177,12 @@ def open_run(options: AuditOptions, xdist: bool = False) -> AuditRun:
             recollect=(lambda: replace(live.recollect(), execution_role_arns=execution)) if live else None,
         )
         if xdist:
-            fd, name = tempfile.mkstemp(prefix="ams-iam-audit-", suffix=".snapshot.json")
-            os.close(fd)
-            save_snapshot(inventory, Path(name))
+            try:
+                fd, name = tempfile.mkstemp(prefix="ams-iam-audit-", suffix=".snapshot.json")
+                os.close(fd)
+                save_snapshot(inventory, Path(name))
+            except OSError as exc:  # OutputError included
+                raise RunError(f"cannot write the snapshot xdist workers read (temporary directory): {exc}") from None
             run.worker_snapshot, run._owns_worker_snapshot = Path(name), True
         return run
     except BaseException:

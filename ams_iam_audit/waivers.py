@@ -32,8 +32,9 @@ from typing import Any
 import yaml
 
 from .findings import Finding, Outcome
+from .jsonio import InputError, read_text
 
-__all__ = ["Waiver", "WaiverError", "load_waivers", "waive"]
+__all__ = ["Waiver", "WaiverError", "WaiverUsage", "load_waivers", "waive", "waiver_usage"]
 
 _FIELDS = {"rule", "resource", "justification", "owner", "expires"}
 _RULE_ID = re.compile(r"AMS-[A-Z0-9]+-\d{3}")
@@ -70,18 +71,30 @@ class Waiver:
         }
 
 
-def _lines_of_entries(text: str, suffix: str, count: int) -> list[int]:
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader without anchors and aliases: a waiver file never needs them, and an alias
+    bomb (a few hundred bytes of nested aliases) expands into gigabytes."""
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.MarkedYAMLError(
+                problem="anchors and aliases (& and *) are not allowed in a waiver file",
+                problem_mark=event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
+def _lines_of_entries(text: str, suffix: str) -> list[int]:
     """The line each entry starts on (TOML: its ``[[waiver]]`` header; YAML: its ``-`` item)."""
     if suffix == ".toml":
-        found = [i for i, line in enumerate(text.splitlines(), 1) if line.strip().startswith("[[waiver]]")]
-    else:
-        root = yaml.compose(text)
-        found = []
-        if isinstance(root, yaml.MappingNode):
-            for key, value in root.value:
-                if key.value == "waiver" and isinstance(value, yaml.SequenceNode):
-                    found = [item.start_mark.line + 1 for item in value.value]
-    return found + [0] * (count - len(found))
+        return [i for i, line in enumerate(text.splitlines(), 1) if line.strip().startswith("[[waiver]]")]
+    root = yaml.compose(text, Loader=_Loader)
+    if isinstance(root, yaml.MappingNode):
+        for key, value in root.value:
+            if key.value == "waiver" and isinstance(value, yaml.SequenceNode):
+                return [item.start_mark.line + 1 for item in value.value]
+    return []
 
 
 def _date(value: Any) -> date | None:
@@ -104,17 +117,20 @@ def load_waivers(path: Path) -> tuple[Waiver, ...]:
     if suffix not in (".toml", ".yaml", ".yml"):
         raise WaiverError(f"{path}: a waiver file is .toml, .yaml or .yml")
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise WaiverError(f"{path}: cannot read: {exc.strerror}") from None
+        text = read_text(path)
+    except InputError as exc:
+        raise WaiverError(str(exc)) from None
     try:
-        data = tomllib.loads(text) if suffix == ".toml" else yaml.safe_load(text)
+        data = tomllib.loads(text) if suffix == ".toml" else yaml.load(text, Loader=_Loader)
+        lines = _lines_of_entries(text, suffix)
     except tomllib.TOMLDecodeError as exc:
         raise WaiverError(f"{path}: not valid TOML: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         raise WaiverError(f"{path}{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    except RecursionError:
+        raise WaiverError(f"{path}: nested too deeply for a waiver file") from None
     if data is None:
         return ()
     if not isinstance(data, Mapping) or set(data) - {"waiver"}:
@@ -122,7 +138,7 @@ def load_waivers(path: Path) -> tuple[Waiver, ...]:
     entries = data.get("waiver") or []
     if not isinstance(entries, list):
         raise WaiverError(f"{path}: 'waiver' must be a list of waivers")
-    lines = _lines_of_entries(text, suffix, len(entries))
+    lines = (lines + [0] * len(entries))[: len(entries)]
     return tuple(
         _waiver(entry, f"{path}:{line}" if line else f"{path} (waiver {n})")
         for n, (entry, line) in enumerate(zip(entries, lines, strict=True), 1)
@@ -153,6 +169,58 @@ def _waiver(entry: Any, where: str) -> Waiver:
         expires=expires,
         where=where,
     )
+
+
+@dataclass(frozen=True)
+class WaiverUsage:
+    """What one waiver did in a run: the failures it waived, and those it matched at all (an expired
+    waiver matches without waiving)."""
+
+    waiver: Waiver
+    applied_to: int
+    matched: int
+
+    @property
+    def unused(self) -> bool:
+        """Matches no failing finding: stale (fixed, renamed, or mistyped), worth removing."""
+        return self.matched == 0
+
+    @property
+    def matches_everything(self) -> bool:
+        """The resource pattern is only ``*``: every resource of the rule is waived."""
+        return bool(self.waiver.resource) and set(self.waiver.resource) == {"*"}
+
+    def to_json(self, day: date) -> dict[str, Any]:
+        return {
+            **self.waiver.to_json(day),
+            "applied_to": self.applied_to,
+            "matched": self.matched,
+            "unused": self.unused,
+            "matches_everything": self.matches_everything,
+        }
+
+
+def waiver_usage(waivers: Iterable[Waiver], findings: Iterable[Finding]) -> list[WaiverUsage]:
+    """Each waiver with the failures it matched and waived (findings as :func:`waive` left them)."""
+    waivers = list(waivers)
+    applied = dict.fromkeys(waivers, 0)
+    matched = dict.fromkeys(waivers, 0)
+    by_rule: dict[str, list[Waiver]] = {}
+    for w in waivers:
+        by_rule.setdefault(w.rule_id, []).append(w)
+    for finding in findings:
+        if finding.outcome not in (Outcome.FAIL, Outcome.WAIVED, Outcome.FIXED):
+            continue
+        for w in by_rule.get(finding.rule_id, ()):
+            if w.matches(finding):
+                matched[w] += 1
+                if (
+                    finding.outcome is Outcome.WAIVED
+                    and finding.waiver is not None
+                    and (finding.waiver.get("defined_at") == w.where)
+                ):
+                    applied[w] += 1
+    return [WaiverUsage(w, applied[w], matched[w]) for w in waivers]
 
 
 def waive(finding: Finding, waivers: Iterable[Waiver], day: date) -> Finding:

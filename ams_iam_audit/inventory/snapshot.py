@@ -9,7 +9,6 @@ are then recorded as unreadable, so the rules that need them report errors rathe
 from __future__ import annotations
 
 import dataclasses
-import json
 import types
 import typing
 from collections.abc import Mapping
@@ -17,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..jsonio import jsonable, write_json_atomic
+from ..jsonio import InputError, jsonable, read_json, write_json_atomic
 from .gaad import GaadError, entities_from_gaad, merge_pages
 from .model import Inventory, Section
 
@@ -130,13 +129,9 @@ def load_snapshot(path: Path) -> Inventory:
     """Load our snapshot format or a raw GAAD file. Raises :class:`SnapshotError`."""
     path = Path(path)
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise SnapshotError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SnapshotError(f"{path}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        data = read_json(path)
+    except InputError as exc:
+        raise SnapshotError(str(exc)) from None
     if not isinstance(data, Mapping):
         raise SnapshotError(f"{path}: expected a JSON object, got {type(data).__name__}")
     if data.get("format") == SNAPSHOT_FORMAT:

@@ -21,6 +21,8 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import unquote
 
+from ..jsonio import POLICY_MAX_DEPTH, nesting_error
+
 __all__ = [
     "PolicyDocument",
     "PolicyParseError",
@@ -158,6 +160,8 @@ def decode_policy(document: str | bytes | Mapping[str, Any], where: str = "polic
     if stripped.startswith("%"):
         # The IAM API returns documents URL-encoded (RFC 3986); raw exports often keep them so.
         stripped = unquote(stripped)
+    if (deep := nesting_error(stripped, POLICY_MAX_DEPTH)) is not None:
+        raise PolicyParseError(f"{where}: {deep}")
     try:
         loaded = json.loads(stripped)
     except json.JSONDecodeError as exc:

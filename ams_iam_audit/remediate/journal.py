@@ -27,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws import AwsClients, error_code
 from ..changes import Call, Executor
-from ..jsonio import mask_key_id, scrub
+from ..jsonio import InputError, loads_json, mask_key_id, nesting_error, read_text, scrub
 
 __all__ = ["JOURNAL_FORMAT", "Journal", "JournalEntry", "JournalError", "UndoReport", "read_journal", "undo"]
 
@@ -138,9 +138,9 @@ class ParsedJournal:
 def read_journal(path: Path) -> ParsedJournal:
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise JournalError(f"{path}: cannot read: {exc.strerror}") from None
+        lines = read_text(path).splitlines()
+    except InputError as exc:
+        raise JournalError(str(exc)) from None
     header: dict[str, Any] | None = None
     changes: dict[int, tuple[str, Call]] = {}
     status: dict[int, str] = {}
@@ -148,11 +148,11 @@ def read_journal(path: Path) -> ParsedJournal:
         if not line.strip():
             continue
         try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if number == len(lines):
+            entry = loads_json(line, f"{path}:{number}")
+        except InputError as exc:
+            if number == len(lines) and nesting_error(line) is None:
                 break  # a torn last line: the run was killed while writing it; the change was not made
-            raise JournalError(f"{path}:{number}: not JSON: {exc.msg}") from None
+            raise JournalError(str(exc)) from None
         kind = entry.get("type") if isinstance(entry, dict) else None
         if number == 1:
             if kind != "header" or entry.get("format") != JOURNAL_FORMAT:
@@ -162,10 +162,14 @@ def read_journal(path: Path) -> ParsedJournal:
                     f"{path}:1: journal version {entry.get('version')} (this tool reads {JOURNAL_VERSION})"
                 )
             header = entry
-        elif kind == "change":
-            changes[int(entry["seq"])] = (str(entry.get("action", "")), Call.from_json(entry["call"]))
-        elif kind in ("done", "failed"):
-            status[int(entry["seq"])] = kind
+        elif kind in ("change", "done", "failed"):
+            try:
+                if kind == "change":
+                    changes[int(entry["seq"])] = (str(entry.get("action", "")), Call.from_json(entry["call"]))
+                else:
+                    status[int(entry["seq"])] = kind
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise JournalError(f"{path}:{number}: malformed {kind} entry ({type(exc).__name__}: {exc})") from None
         else:
             raise JournalError(f"{path}:{number}: unknown entry type {kind!r}")
     if header is None:

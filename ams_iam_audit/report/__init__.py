@@ -9,7 +9,6 @@ own ``--junitxml`` carries each rule's id, severity and resource as properties.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shlex
@@ -22,8 +21,9 @@ from typing import Any
 
 import pytest
 
+from ..baseline import ruleset_digest
 from ..findings import Finding, findings_document
-from ..jsonio import scrub, write_json_atomic, write_text_atomic
+from ..jsonio import FINDINGS_MAX_DEPTH, InputError, OutputError, read_json, scrub, write_json_atomic, write_text_atomic
 from ..policy.actions import catalogue_version
 from ..policy.lint import linter_version
 from ..remediate.plan import FIXABLE_RULES
@@ -48,12 +48,6 @@ SARIF_FILE = "results.sarif"
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
 
-def ruleset_digest(rules: Iterable[Mapping[str, Any]]) -> str:
-    """Digest of the rules' metadata: two reports with the same digest judged by the same rules."""
-    body = json.dumps(sorted(rules, key=lambda r: str(r["id"])), sort_keys=True)
-    return hashlib.sha256(body.encode()).hexdigest()
-
-
 def _command_line(config: pytest.Config) -> str:
     args = [str(a) for a in config.invocation_params.args]
     return scrub(shlex.join([Path(sys.argv[0]).name, *args]))
@@ -68,9 +62,12 @@ def write_results(
     started: float,
     exit_status: int,
     extra: Mapping[str, Any] | None = None,
+    incomplete: str | None = None,
 ) -> list[Path]:
     """Write ``findings.json`` and render every output from it. ``extra``: the optional sections
-    (waivers, baseline, fix) of the findings document."""
+    (waivers, baseline, fix) of the findings document; ``incomplete``: why the run did not judge
+    every case it collected (``-x``, ``--maxfail``), when it did not. Raises :class:`OutputError`
+    naming the path that could not be written."""
     rules = [{**r, "fixable": r["id"] in FIXABLE_RULES} for r in rules]
     inv = run.inventory
     meta = {
@@ -91,11 +88,14 @@ def write_results(
         "execution_role_arns": list(run.execution_role_arns),
         # the phases done before this file is written (report itself: see the terminal summary)
         "timings_seconds": {k: round(v, 3) for k, v in run.timings.items()},
-        # 0 or 1 is a finished audit; anything else (interrupted, collection or internal error) means
-        # rules may be missing from this file: read it as incomplete, never as "the rest passed".
+        # 0 or 1 is a finished audit; anything else (interrupted, collection or internal error), or a
+        # run stopped early (-x, --maxfail), means rules may be missing from this file: read it as
+        # incomplete, never as "the rest passed".
         "pytest_exit_status": exit_status,
-        "complete": exit_status in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED),
+        "complete": incomplete is None and exit_status in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED),
     }
+    if incomplete is not None:
+        meta["incomplete_reason"] = incomplete
     coverage = [
         {
             "section": s.name,
@@ -110,8 +110,10 @@ def write_results(
     write_json_atomic(path, findings_document(findings, rules, meta, coverage, extra))
     # render what the file holds (keys in its order), so `ams-iam-audit report` renders the same;
     # the document written is gone by now: at the maximum quotas the two would hold 93,000 findings each
-    with path.open(encoding="utf-8") as fh:
-        written = json.load(fh)
+    try:
+        written = read_json(path, max_depth=FINDINGS_MAX_DEPTH)
+    except InputError as exc:
+        raise OutputError(f"{path}: written, but cannot be read back: {exc}") from None
     return [path, *render_outputs(written, Path(report_dir))]
 
 
@@ -126,10 +128,15 @@ def render_outputs(document: Mapping[str, Any], out_dir: Path, *, step_summary: 
         (MARKDOWN_FILE, markdown),
         (SARIF_FILE, json.dumps(sarif_document(document), indent=1)),
     ):
-        write_text_atomic(out_dir / name, body)
+        # the one masking function over each whole output: a findings file from elsewhere (the
+        # ``report`` command) is masked too
+        write_text_atomic(out_dir / name, scrub(body))
         written.append(out_dir / name)
     summary = os.environ.get(STEP_SUMMARY_ENV)
     if step_summary and summary:
-        with open(summary, "a", encoding="utf-8") as fh:
-            fh.write(markdown + "\n")
+        try:
+            with open(summary, "a", encoding="utf-8") as fh:
+                fh.write(scrub(markdown) + "\n")
+        except OSError as exc:
+            raise OutputError(f"${STEP_SUMMARY_ENV} {summary}: cannot append: {exc.strerror}") from None
     return written

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Mapping
 from functools import cache
 from importlib.resources import files
@@ -19,6 +20,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from ..jsonio import CONTROL_CHARACTERS as _CONTROL
 from .view import EVIDENCE_LIMIT, OUTCOMES, SEVERITIES, build_view
 
 __all__ = ["MARKDOWN_LIMIT", "render_html", "render_markdown"]
@@ -41,6 +43,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["md"] = _markdown_cell
+    env.filters["md_code"] = _markdown_code
     return env
 
 
@@ -48,11 +51,29 @@ def _sha256(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
 
+#: Markdown that could be live in a value: emphasis, links and images (``[``, ``]``, ``!``), headings,
+#: strikethrough, and GitHub's autolinks and mentions (``www.``, ``http:``, ``a@b``); each is
+#: backslash-escaped, which renders as the character itself.
+_MARKDOWN_ACTIVE = re.compile(r"([\\*_\[\]!~#:@.{}])")
+
+
 def _markdown_cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    for raw, safe in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|"), ("`", "'")):
+    """A value as inert Markdown text: HTML escaped, Markdown syntax escaped, on one line."""
+    text = _MARKDOWN_ACTIVE.sub(r"\\\1", _plain(value))
+    for raw, safe in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|")):
         text = text.replace(raw, safe)
     return " ".join(text.split())
+
+
+def _markdown_code(value: Any) -> str:
+    """A value inside a code span (where nothing is live and no escape works but ``\\|`` in a table):
+    no backtick can close the span, on one line."""
+    return " ".join(_plain(value).replace("|", "\\|").split())
+
+
+def _plain(value: Any) -> str:
+    """Control characters (terminal escapes, bidirectional overrides) never reach a viewer."""
+    return _CONTROL.sub("\ufffd", "" if value is None else str(value)).replace("`", "'")
 
 
 def render_html(document: Mapping[str, Any]) -> str:
