@@ -85,7 +85,9 @@ class DemoAccount:
 
 #: What the demo's moto server (moto 5) does not implement, which ``--fix`` needs: the demo reports
 #: these changes as not made, and keeps the roles that depend on them, rather than pretend.
-UNSUPPORTED_CALLS = frozenset({"codebuild:UpdateProject", "apigateway:UpdateIntegration"})
+UNSUPPORTED_CALLS = frozenset(
+    {"codebuild:UpdateProject", "apigateway:UpdateIntegration", "iam:GenerateServiceLastAccessedDetails"}
+)
 
 #: The loggers of the demo's moto server: werkzeug logs each request, and Flask's app (named "moto")
 #: logs a traceback for every call moto does not implement, to stderr, into the user's terminal.

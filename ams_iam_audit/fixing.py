@@ -21,17 +21,21 @@ from typing import Any
 
 import pytest
 
+from . import iam_utils
 from .demo import UNSUPPORTED_CALLS
 from .findings import Evidence, Finding, Outcome, failure_message
 from .inventory.model import Inventory
 from .jsonio import write_json_atomic
 from .options import AuditOptions
 from .remediate import ActionResult, FixContext, Journal, Plan, apply_plan, make_plan
+from .remediate.plan import EmptyRole
 from .rule import Rule, get_rule
 from .run import AuditRun
 from .scopes import AuditContext, Subject, Unreadable, subjects_for
 
 __all__ = ["FixOutcome", "run_fix_phase"]
+
+_SERVICE_ACCESS = "iam:GenerateServiceLastAccessedDetails"
 
 
 @dataclass
@@ -43,6 +47,8 @@ class FixOutcome:
     findings: list[Finding]
     journal_path: Path | None = None
     results: dict[str, ActionResult] = field(default_factory=dict)
+    #: what the run wants the operator to know beside the actions (a check degraded)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def fixed(self) -> list[Finding]:
@@ -54,7 +60,7 @@ def run_fix_phase(
 ) -> FixOutcome:
     assert options.fix is not None
     ctx = AuditContext(inventory=run.inventory)
-    plan = make_plan(findings, ctx, unowned=options.fix_unowned)
+    plan = make_plan(findings, ctx, unowned=options.fix_unowned, min_idle_days=options.fix_min_idle_days)
     plan_path = options.report_dir / "fix-plan.json"
     write_json_atomic(plan_path, {**plan.to_json(run.inventory), "mode": options.fix})
     if options.fix == "dry-run":
@@ -64,15 +70,60 @@ def run_fix_phase(
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     journal_path = options.fix_journal or options.report_dir / f"fix-journal-{stamp}.jsonl"
     unsupported = UNSUPPORTED_CALLS if run.demo is not None else frozenset()
-    with Journal(journal_path, run.inventory.account_id, run.inventory.caller_arn, unsupported=unsupported) as journal:
-        results = dict(apply_plan(plan, FixContext(run.clients, journal, run.inventory), journal))
+    iam = run.clients.client("iam")
+    inv = run.inventory
+    notes: list[str] = []
+    with Journal(journal_path, inv.account_id, inv.caller_arn, unsupported=unsupported) as journal:
+        access = _service_access(iam, plan, options.fix_min_idle_days, unsupported, notes)
+        results = dict(apply_plan(plan, FixContext(run.clients, journal, inv, service_access=access), journal))
+    checks = {  # how the roles that were emptied were shown unused
+        a.target: _describe_access(access.get(a.role.arn), options.fix_min_idle_days)
+        for a in plan.actions
+        if isinstance(a, EmptyRole) and results.get(a.key, ActionResult("skipped")).status == "done"
+    }
     after = AuditContext(inventory=run.recollect())
     by_nodeid = {item.nodeid: item for item in items}
     judged = [
-        _rejudged(f, plan, results, by_nodeid.get(f.nodeid), after, journal_path) if f.outcome is Outcome.FAIL else f
+        _rejudged(f, plan, results, by_nodeid.get(f.nodeid), after, journal_path, checks.get(f.resource))
+        if f.outcome is Outcome.FAIL
+        else f
         for f in findings
     ]
-    return FixOutcome("apply", run.inventory, plan, plan_path, judged, journal_path, results)
+    return FixOutcome("apply", run.inventory, plan, plan_path, judged, journal_path, results, notes)
+
+
+def _service_access(
+    iam: Any, plan: Plan, min_idle_days: int, unsupported: frozenset[str], notes: list[str]
+) -> dict[str, iam_utils.ServiceAccess]:
+    """IAM's service last accessed data for every role the plan retires (none with the check off)."""
+    arns = [a.role.arn for a in plan.actions if isinstance(a, EmptyRole)]
+    if not arns or min_idle_days <= 0:
+        return {}
+    if _SERVICE_ACCESS in unsupported:
+        why = "not implemented by this endpoint"
+        access = {arn: iam_utils.ServiceAccess(arn, unavailable=why) for arn in arns}
+    else:
+        access = iam_utils.services_last_accessed(iam, arns)
+    missing = [a for a in access.values() if a.unavailable]
+    if missing:
+        notes.append(
+            f"IAM's service last accessed data is unavailable for {len(missing)} of {len(arns)} role(s) to retire "
+            f"({missing[0].unavailable}): their last use is judged by RoleLastUsed alone"
+        )
+    return access
+
+
+def _describe_access(access: iam_utils.ServiceAccess | None, min_idle_days: int) -> str:
+    if min_idle_days <= 0:
+        return "not checked: --fix-min-idle-days=0"
+    head = f"RoleLastUsed, read just before the role was emptied, older than {min_idle_days} days"
+    if access is None:
+        return head
+    if access.unavailable:
+        return f"{head}; IAM's service last accessed data unavailable ({access.unavailable}): RoleLastUsed alone"
+    if access.last_used is None:
+        return f"{head}; IAM's service last accessed data: no service accessed in its tracking period"
+    return f"{head}; IAM's service last accessed data: last {access.service} {access.last_used:%Y-%m-%d}"
 
 
 def _planned(finding: Finding, plan: Plan, run: AuditRun) -> Finding:
@@ -100,6 +151,7 @@ def _rejudged(
     item: pytest.Item | None,
     after: AuditContext,
     journal_path: Path,
+    last_use_check: str | None = None,
 ) -> Finding:
     actions = plan.actions_for(finding)
     fix: dict[str, Any] = {
@@ -111,6 +163,8 @@ def _rejudged(
         "changes": [c.describe() for a in actions if a.key in results for c in results[a.key].calls],
         "journal": str(journal_path),
     }
+    if last_use_check is not None:
+        fix["last_use_check"] = last_use_check
     rule = get_rule(getattr(item, "function", None))
     verdict = _judge(item, rule, finding.resource, after) if item is not None and rule is not None else None
     if verdict is not None and verdict[0] is Outcome.PASS:

@@ -28,15 +28,16 @@ Each public function declares the IAM actions it needs in :data:`PERMISSIONS`.
 from __future__ import annotations
 
 import json
+import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
 from .aws import get_execution_session
@@ -52,6 +53,7 @@ __all__ = [
     "PolicyVersionState",
     "RetirementRefusedError",
     "RoleState",
+    "ServiceAccess",
     "UserState",
     "attach_calls",
     "attach_managed_policy_to_role",
@@ -80,6 +82,7 @@ __all__ = [
     "role_deletion_calls",
     "role_emptying_calls",
     "role_retirement_calls",
+    "services_last_accessed",
     "trim_calls",
     "user_retirement_calls",
 ]
@@ -153,6 +156,9 @@ class RoleState:
     attached: tuple[str, ...] = ()
     inline: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, hash=False)
     instance_profiles: tuple[str, ...] | None = None
+    #: ``RoleLastUsed`` as GetRole answered it (``None``: never used in IAM's tracking period, or unknown)
+    last_used: datetime | None = None
+    last_used_region: str | None = None
 
 
 @needs(
@@ -181,6 +187,8 @@ def read_role(iam_client: Any, role_name: str, *, full: bool = True) -> RoleStat
         description=role.get("Description") or "",
         tags=tags,
         max_session_duration=int(role.get("MaxSessionDuration") or 3600),
+        last_used=_when((role.get("RoleLastUsed") or {}).get("LastUsedDate")),
+        last_used_region=(role.get("RoleLastUsed") or {}).get("Region") or None,
     )
     if not full:
         return state
@@ -373,6 +381,11 @@ def role_retirement_calls(state: RoleState, mark: Mapping[str, str] | None = Non
     return [*role_emptying_calls(state, mark), *role_deletion_calls(state)]
 
 
+def _when(value: Any) -> datetime | None:
+    """A timestamp as boto3 parses it (an aware ``datetime``); anything else is unknown."""
+    return value if isinstance(value, datetime) else None
+
+
 def _refuse_instance_profiles(state: RoleState) -> None:
     if state.instance_profiles:
         raise RetirementRefusedError(
@@ -382,15 +395,25 @@ def _refuse_instance_profiles(state: RoleState) -> None:
 
 @needs(*PERMISSIONS["read_role"], "iam:TagRole", "iam:DetachRolePolicy", "iam:DeleteRolePolicy")
 def empty_role(
-    iam_client: Any, role_name: str, *, mark: Mapping[str, str] | None = None, executor: Executor = DIRECT
+    iam_client: Any,
+    role_name: str,
+    *,
+    mark: Mapping[str, str] | None = None,
+    keep_if: Callable[[RoleState], str | None] | None = None,
+    executor: Executor = DIRECT,
 ) -> RoleState | None:
     """First half of a retirement: tag with ``mark``, detach and delete every policy. Refuses
-    (changing nothing) while the role is in an instance profile: an EC2 instance may be using it.
-    Callers check the role's other consumers first. Returns the state before (``None``: no role)."""
+    (changing nothing) while the role is in an instance profile: an EC2 instance may be using it;
+    and when ``keep_if``, given the state just read (with its ``RoleLastUsed``), names a reason to
+    keep the role. Callers check the role's other consumers first. Returns the state before
+    (``None``: no role)."""
     state = read_role(iam_client, role_name)
     if state is None:
         return None
     _refuse_instance_profiles(state)
+    reason = keep_if(state) if keep_if is not None else None
+    if reason:
+        raise RetirementRefusedError(reason)
     for call in role_emptying_calls(state, mark):
         executor.run(iam_client, call)
     return state
@@ -985,6 +1008,97 @@ def ensure_bucket_policy(
         s3_client, Call("s3", "put_bucket_policy", {"Bucket": bucket_name, "Policy": json_text(document)}, undo=(undo,))
     )
     return True
+
+
+# --- how recently a role was used -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServiceAccess:
+    """What IAM's service last accessed data says of one principal: its most recent access to any
+    service (``None``: none in IAM's tracking period), or why there is no answer (``unavailable``)."""
+
+    arn: str
+    last_used: datetime | None = None
+    service: str | None = None
+    region: str | None = None
+    unavailable: str | None = None
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code')}: {error.get('Message') or exc}".splitlines()[0][:300]
+    if isinstance(exc, ResponseParserError):
+        return "the endpoint's answer is not IAM's (it may not implement the call)"
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+
+
+def _service_details(iam_client: Any, arn: str, job_id: str) -> ServiceAccess | None:
+    """The job's answer, every page read; ``None`` while it is still running."""
+    latest: tuple[datetime, str | None, str | None] | None = None
+    marker: str | None = None
+    while True:
+        page = iam_client.get_service_last_accessed_details(JobId=job_id, **({"Marker": marker} if marker else {}))
+        status = page.get("JobStatus")
+        if status == "IN_PROGRESS":
+            return None
+        if status != "COMPLETED":
+            message = (page.get("Error") or {}).get("Message") or status
+            return ServiceAccess(arn, unavailable=f"the job ended {status}: {message}")
+        for entry in page.get("ServicesLastAccessed") or ():
+            when = _when(entry.get("LastAuthenticated"))
+            if when is not None and (latest is None or when > latest[0]):
+                latest = (when, entry.get("ServiceNamespace"), entry.get("LastAuthenticatedRegion"))
+        marker = page.get("Marker")
+        if not page.get("IsTruncated"):
+            break
+        if not marker:
+            return ServiceAccess(arn, unavailable="a truncated answer without a Marker")
+    if latest is None:
+        return ServiceAccess(arn)
+    return ServiceAccess(arn, last_used=latest[0], service=latest[1], region=latest[2])
+
+
+@needs("iam:GenerateServiceLastAccessedDetails", "iam:GetServiceLastAccessedDetails")
+def services_last_accessed(
+    iam_client: Any,
+    arns: Iterable[str],
+    *,
+    deadline_seconds: float = 60.0,
+    delay_seconds: float = 2.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, ServiceAccess]:
+    """When each principal in ``arns`` last accessed any AWS service, from IAM's service last
+    accessed data: one job per principal, all started first, then polled together every
+    ``delay_seconds`` until ``deadline_seconds`` have passed. A principal whose job is denied, not
+    implemented by the endpoint, failed or not finished in time gets ``unavailable`` with the reason;
+    callers then judge by ``RoleLastUsed`` alone and say so."""
+    results: dict[str, ServiceAccess] = {}
+    jobs: dict[str, str] = {}
+    for arn in dict.fromkeys(arns):
+        try:
+            jobs[arn] = str(iam_client.generate_service_last_accessed_details(Arn=arn)["JobId"])
+        except (ClientError, BotoCoreError, ResponseParserError) as exc:
+            results[arn] = ServiceAccess(arn, unavailable=_why(exc))
+    end = clock() + deadline_seconds
+    while jobs:
+        for arn, job_id in list(jobs.items()):
+            try:
+                answer = _service_details(iam_client, arn, job_id)
+            except (ClientError, BotoCoreError, ResponseParserError) as exc:
+                answer = ServiceAccess(arn, unavailable=_why(exc))
+            if answer is not None:
+                results[arn] = answer
+                del jobs[arn]
+        if jobs and clock() >= end:
+            for arn in jobs:
+                results[arn] = ServiceAccess(arn, unavailable=f"the job did not finish within {deadline_seconds:g} s")
+            break
+        if jobs:
+            sleep(delay_seconds)
+    return results
 
 
 PERMISSIONS["get_execution_session"] = ("sts:AssumeRole",)

@@ -388,6 +388,8 @@ def _fix_summary(tr: Any, fix: FixOutcome) -> None:
         )
     for (rule_id, resource), reason in sorted(plan.not_fixable.items()):
         tr.write_line(f"not fixable: {rule_id} {resource}: {reason}", yellow=True)
+    for note in fix.notes:
+        tr.write_line(f"note: {note}", yellow=True)
     tr.write_line(f"plan written to {fix.plan_path}")
 
 

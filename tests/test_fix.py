@@ -25,7 +25,10 @@ from ams_iam_audit.remediate.journal import read_journal
 
 SHARED = "arn:aws:iam::123456789012:role/aimodelshare-"
 #: Operation names that only read: everything else a request can be is a write.
-_READS = re.compile(r"^(Get|List|Describe|BatchGet|Head|GenerateCredentialReport|GetCallerIdentity)|^(GET|HEAD) ")
+_READS = re.compile(
+    r"^(Get|List|Describe|BatchGet|Head|GenerateCredentialReport|GenerateServiceLastAccessedDetails|GetCallerIdentity)"
+    r"|^(GET|HEAD) "
+)
 
 
 #: One session for the helpers: boto3 loads each service model once per session, and these helpers
@@ -402,7 +405,11 @@ def test_a_statement_that_cannot_be_split_is_not_rewritten(pytester: pytest.Pyte
     ("args", "message"),
     [
         (["--fix", "--fix-dry-run"], "--fix and --fix-dry-run exclude each other"),
-        (["--fix-unowned"], "--fix-unowned and --fix-journal only apply with --fix or --fix-dry-run"),
+        (
+            ["--fix-unowned"],
+            "--fix-unowned, --fix-journal and --fix-min-idle-days only apply with --fix or --fix-dry-run",
+        ),
+        (["--fix", "--fix-min-idle-days", "-1"], "--fix-min-idle-days: -1 is negative"),
         (["--fix", "-n", "2"], "--fix and --fix-dry-run run in one process, in one order: drop -n/--dist"),
         (["--fix-dry-run", "-x"], "--fix and --fix-dry-run plan from the whole audit: drop -x/--maxfail"),
     ],
