@@ -8,20 +8,31 @@
    and the changes that were made; one that still fails says why.
 
 Only the controller process fixes: ``--fix`` refuses xdist, so the changes are made in one order,
-by one journal.
+by one journal. And only one run fixes an account at a time: ``--fix`` takes the account's lock
+(``iam_utils.acquire_fix_lock``: a marker policy IAM creates only if it does not exist) before its
+first change and releases it at the end, also when the fix fails; a run that finds it held stops
+with a usage error naming the holder. A lock whose run died expires after :data:`LOCK_TTL` and is
+taken over, journaled. ``--fix-dry-run`` takes no lock.
 """
 
 from __future__ import annotations
 
 import inspect
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import BotoCoreError, ClientError
 
 from . import iam_utils
+from .aws import error_code
 from .demo import UNSUPPORTED_CALLS
 from .findings import Evidence, Finding, Outcome, failure_message
 from .inventory.model import Inventory
@@ -33,8 +44,12 @@ from .rule import Rule, get_rule
 from .run import AuditRun
 from .scopes import AuditContext, Subject, Unreadable, subjects_for
 
-__all__ = ["FixOutcome", "run_fix_phase"]
+__all__ = ["LOCK_ACTION", "LOCK_TTL", "FixOutcome", "run_fix_phase"]
 
+#: How long the account's fix lock holds; a lock older than this was left by a run that died.
+LOCK_TTL = timedelta(hours=4)
+#: The journal's action label for taking and releasing the lock (``undo`` leaves these alone).
+LOCK_ACTION = "fix-lock"
 _SERVICE_ACCESS = "iam:GenerateServiceLastAccessedDetails"
 
 
@@ -47,7 +62,7 @@ class FixOutcome:
     findings: list[Finding]
     journal_path: Path | None = None
     results: dict[str, ActionResult] = field(default_factory=dict)
-    #: what the run wants the operator to know beside the actions (a check degraded)
+    #: what the run wants the operator to know beside the actions (a lock taken over, a check degraded)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -72,8 +87,13 @@ def run_fix_phase(
     unsupported = UNSUPPORTED_CALLS if run.demo is not None else frozenset()
     iam = run.clients.client("iam")
     inv = run.inventory
+    lock_arn = iam_utils.lock_arn(inv.partition, inv.account_id)
+    held = _lock_holder(iam, lock_arn)  # before the journal: a refused run writes nothing
     notes: list[str] = []
-    with Journal(journal_path, inv.account_id, inv.caller_arn, unsupported=unsupported) as journal:
+    with (
+        Journal(journal_path, inv.account_id, inv.caller_arn, unsupported=unsupported) as journal,
+        _fix_lock(iam, lock_arn, held, journal, notes),
+    ):
         access = _service_access(iam, plan, options.fix_min_idle_days, unsupported, notes)
         results = dict(apply_plan(plan, FixContext(run.clients, journal, inv, service_access=access), journal))
     checks = {  # how the roles that were emptied were shown unused
@@ -90,6 +110,68 @@ def run_fix_phase(
         for f in findings
     ]
     return FixOutcome("apply", run.inventory, plan, plan_path, judged, journal_path, results, notes)
+
+
+def _lock_holder(iam: Any, arn: str) -> iam_utils.FixLock | None:
+    """Who holds the account's fix lock now; a usage error when another run does, or when the lock
+    cannot be read (``--fix`` never runs without it)."""
+    try:
+        holder = iam_utils.read_fix_lock(iam, arn, ttl=LOCK_TTL)
+    except (ClientError, BotoCoreError) as exc:
+        raise pytest.UsageError(
+            f"--fix: cannot read this account's fix lock (iam:GetPolicy on {arn}): {error_code(exc)}: "
+            f"{str(exc).splitlines()[0][:300]}"
+        ) from None
+    now = datetime.now(UTC)
+    if holder is not None and not holder.expired(now):
+        raise pytest.UsageError(_held(holder, arn, now))
+    return holder
+
+
+def _held(holder: iam_utils.FixLock, arn: str, now: datetime) -> str:
+    return (
+        f"--fix: another --fix is changing this account: {holder.describe(now)} (lock: policy {arn}). "
+        "Wait for it to end; if that run is dead, its lock is taken over once it expires, or delete the "
+        "policy by hand."
+    )
+
+
+@contextmanager
+def _fix_lock(
+    iam: Any, arn: str, stale: iam_utils.FixLock | None, journal: Journal, notes: list[str]
+) -> Iterator[iam_utils.FixLock]:
+    """Hold the account's fix lock for the ``with`` block, journaled; released when the block
+    ends, however it ends. ``stale`` is the expired lock of a dead run, taken over."""
+    now = datetime.now(UTC)
+    run_id = f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    label = LOCK_ACTION if stale is None else f"{LOCK_ACTION} take over the expired lock of {stale.describe(now)}"
+    with journal.acting_for(label):
+        try:
+            lock, taken_over = iam_utils.acquire_fix_lock(
+                iam, arn, run_id, host=socket.gethostname(), pid=str(os.getpid()), ttl=LOCK_TTL, executor=journal
+            )
+        except iam_utils.FixLockHeldError as exc:
+            if exc.holder is not None:
+                raise pytest.UsageError(_held(exc.holder, arn, now)) from None
+            raise pytest.UsageError(f"--fix: {exc} (lock: policy {arn})") from None
+        except (ClientError, BotoCoreError) as exc:
+            raise pytest.UsageError(
+                f"--fix: cannot take this account's fix lock (iam:CreatePolicy of {arn}): {error_code(exc)}: "
+                f"{str(exc).splitlines()[0][:300]}"
+            ) from None
+    if taken_over is not None:
+        notes.append(f"took over the expired fix lock of {taken_over.describe(now)}")
+    try:
+        yield lock
+    finally:
+        with journal.acting_for(LOCK_ACTION):
+            try:
+                iam_utils.release_fix_lock(iam, arn, run_id, executor=journal)
+            except (ClientError, BotoCoreError) as exc:
+                notes.append(
+                    f"the fix lock (policy {arn}) could not be released ({error_code(exc)}): it expires "
+                    f"{lock.describe(datetime.now(UTC))}; delete the policy to fix again sooner"
+                )
 
 
 def _service_access(

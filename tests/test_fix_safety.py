@@ -1,5 +1,5 @@
 """``--fix`` that cannot break production: a legacy role used recently is kept (``--fix-min-idle-days``),
-and the demo's terminal free of its moto server's log.
+one run at a time per account (the fix lock), and the demo's terminal free of its moto server's log.
 
 Against the test's moto server over HTTP, through the loopback proxy (``moto_gaps`` answers what moto
 lacks). Moto never fills a role's ``RoleLastUsed``; the tests set it in moto's own backend (the server
@@ -10,23 +10,30 @@ GetRole exactly as it does from AWS.
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from aws_proxy import query_action
+from aws_proxy import Deny, query_action
 from conftest import ACCOUNT, Account, AuditResult, audit_at, run_audit
 from moto_gaps import all_gaps
 from test_fix import (
     _SESSION,
+    LOCK,
     SHARED,
     account_state,
     fix,
+    journal_of,
+    lock_entries,
+    plan_entries,
     seed_demo,
+    writes,
 )
 
-from ams_iam_audit import AuditContext, Finding
+from ams_iam_audit import AuditContext, Finding, iam_utils
 from ams_iam_audit.aws import AwsClients, caller_identity
+from ams_iam_audit.fixing import LOCK_ACTION
 from ams_iam_audit.inventory.collect import collect
 from ams_iam_audit.remediate import FixContext, Journal, apply_plan, make_plan
 from ams_iam_audit.remediate.journal import read_journal
@@ -49,6 +56,19 @@ def used(name: str, days: float, region: str = "us-east-1") -> datetime:
 
 def role_arn(name: str) -> str:
     return f"arn:aws:iam::{ACCOUNT}:role/{name}"
+
+
+def lock_exists(aws: Account) -> bool:
+    try:
+        aws.iam.get_policy(PolicyArn=LOCK)
+    except aws.iam.exceptions.NoSuchEntityException:
+        return False
+    return True
+
+
+def take_lock(aws: Account, run_id: str, *, taken: datetime, ttl: timedelta) -> None:
+    """Another run's lock, as that run took it."""
+    iam_utils.acquire_fix_lock(aws.iam, LOCK, run_id, host="ci-runner-7", pid="4242", ttl=ttl, now=taken)
 
 
 # --- a role used recently is kept ---------------------------------------------------------------
@@ -192,6 +212,141 @@ def _proxy(aws: Account, *rules: Any) -> Any:
     from aws_proxy import proxy_to
 
     return proxy_to(aws.url, *rules)
+
+
+# --- one run at a time ----------------------------------------------------------------------------
+
+
+def test_a_second_fix_refuses_while_another_holds_the_lock(pytester: pytest.Pytester, aws: Account) -> None:
+    seed_demo(aws)
+    take_lock(aws, "20261202T060000Z-0badc0de", taken=datetime.now(UTC) - timedelta(minutes=5), ttl=timedelta(hours=4))
+    before = account_state(aws.url)
+    result, requests = fix(pytester, aws, "--fix")
+    assert result.ret == 4
+    assert (
+        "ERROR: --fix: another --fix is changing this account: run 20261202T060000Z-0badc0de on host ci-runner-7 "
+        "(pid 4242), taken "
+    ) in result.stderr
+    assert f"(lock: policy {LOCK}). Wait for it to end" in result.stderr
+    assert writes(requests) == []
+    assert account_state(aws.url) == before
+    assert list(result.report_dir.glob("fix-journal-*.jsonl")) == []
+    assert lock_exists(aws)  # still the other run's
+
+
+def test_two_runs_taking_the_lock_at_once_one_wins(aws: Account) -> None:
+    """The lock is IAM's CreatePolicy, which fails when the name exists: of runs taking it at the
+    same instant, exactly one holds it."""
+    for attempt in range(3):
+        barrier = threading.Barrier(4)
+        outcomes: list[str] = []
+
+        def take(run_id: str, barrier: threading.Barrier = barrier, outcomes: list[str] = outcomes) -> None:
+            barrier.wait()
+            try:
+                iam_utils.acquire_fix_lock(aws.client("iam"), LOCK, run_id, host="h", pid="1", ttl=timedelta(hours=1))
+                outcomes.append(f"won {run_id}")
+            except iam_utils.FixLockHeldError:
+                outcomes.append("refused")
+
+        threads = [threading.Thread(target=take, args=(f"run-{attempt}-{i}",)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        winners = [o for o in outcomes if o.startswith("won")]
+        assert len(winners) == 1, outcomes
+        holder = iam_utils.read_fix_lock(aws.iam, LOCK)
+        assert holder is not None
+        assert f"won {holder.run_id}" == winners[0]
+        assert iam_utils.release_fix_lock(aws.iam, LOCK, holder.run_id)
+
+
+def test_an_expired_lock_is_taken_over_journaled_and_released(pytester: pytest.Pytester, aws: Account) -> None:
+    take_lock(aws, "dead-run", taken=datetime.now(UTC) - timedelta(hours=5), ttl=timedelta(hours=4))
+    aws.role("lambda_role_0123456789")
+    result, _ = fix(pytester, aws, "--fix")
+    assert result.ret == 0, result.stdout + result.stderr
+    assert "note: took over the expired fix lock of run dead-run on host ci-runner-7 (pid 4242)" in result.stdout
+    journal = read_journal(journal_of(result)).entries
+    takeover = [e for e in journal if e.action.startswith(f"{LOCK_ACTION} take over the expired lock of run dead-run")]
+    assert [e.call.describe() for e in takeover] == [
+        f"iam:DeletePolicy PolicyArn={LOCK}",
+        "iam:CreatePolicy PolicyName=ams-iam-audit-fix-lock Path=/ams-iam-audit/ PolicyDocument=<str> "
+        "Description=<str> Tags=<list>",
+    ]
+    assert journal[-1].call.describe() == f"iam:DeletePolicy PolicyArn={LOCK}"  # released, last
+    assert result.finding("AMS-ROLE-001", "role/lambda_role_0123456789")["outcome"] == "fixed"
+    assert not lock_exists(aws)
+
+
+def test_the_lock_holds_the_run_and_its_expiry(aws: Account) -> None:
+    taken = datetime(2026, 12, 2, 6, 0, tzinfo=UTC)
+    take_lock(aws, "run-1", taken=taken, ttl=timedelta(hours=4))
+    policy = aws.iam.get_policy(PolicyArn=LOCK)["Policy"]
+    assert policy["AttachmentCount"] == 0
+    assert "run run-1 on ci-runner-7" in policy["Description"]
+    holder = iam_utils.read_fix_lock(aws.iam, LOCK)
+    assert holder == iam_utils.FixLock(
+        arn=LOCK, run_id="run-1", host="ci-runner-7", pid="4242", taken_at=taken, expires_at=taken + timedelta(hours=4)
+    )
+    assert not holder.expired(taken + timedelta(hours=3, minutes=59))
+    assert holder.expired(taken + timedelta(hours=4))
+    assert not iam_utils.release_fix_lock(aws.iam, LOCK, "run-2")  # not ours: left alone
+    assert lock_exists(aws)
+
+
+def test_the_lock_is_released_after_a_failed_action(pytester: pytest.Pytester, aws: Account) -> None:
+    seed_demo(aws)
+    deny = Deny("json", lambda r: r.target.endswith(".UpdateProject"))
+    with _proxy(aws, deny, *all_gaps()) as proxy:
+        result = audit_at(pytester, proxy.url, "--fix")
+    assert result.ret == 1
+    assert result.finding("AMS-ROLE-001", "role/codebuild_role")["outcome"] == "fail"
+    assert lock_entries(journal_of(result))[-1] == f"iam:DeletePolicy PolicyArn={LOCK}"
+    assert not lock_exists(aws)
+
+
+def test_the_lock_is_released_when_the_fix_phase_crashes(
+    pytester: pytest.Pytester, aws: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ams_iam_audit.fixing
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the fix phase broke")
+
+    seed_demo(aws)
+    monkeypatch.setattr(ams_iam_audit.fixing, "apply_plan", crash)
+    result, _ = fix(pytester, aws, "--fix")
+    assert result.ret != 0
+    assert "the fix phase broke" in result.stdout + result.stderr
+    assert not lock_exists(aws)
+    assert lock_entries(journal_of(result))[-1] == f"iam:DeletePolicy PolicyArn={LOCK}"
+    assert plan_entries(journal_of(result)) == ()
+
+
+def test_a_dry_run_takes_no_lock(pytester: pytest.Pytester, aws: Account) -> None:
+    seed_demo(aws)
+    take_lock(aws, "busy", taken=datetime.now(UTC), ttl=timedelta(hours=4))  # a fix under way elsewhere
+    result, requests = fix(pytester, aws, "--fix-dry-run")
+    assert result.ret == 1
+    assert result.document is not None
+    assert writes(requests) == []
+    assert not [r for r in requests if "ams-iam-audit-fix-lock" in r.body + r.path]
+    assert iam_utils.read_fix_lock(aws.iam, LOCK) is not None
+
+
+def test_fix_policy_declares_what_the_lock_and_the_idle_check_need() -> None:
+    from ams_iam_audit.remediate.permissions import fix_actions
+
+    assert {
+        "iam:CreatePolicy",
+        "iam:TagPolicy",
+        "iam:DeletePolicy",
+        "iam:GetPolicy",
+        "iam:GenerateServiceLastAccessedDetails",
+        "iam:GetServiceLastAccessedDetails",
+    } <= set(fix_actions())
 
 
 # --- the demo's terminal --------------------------------------------------------------------------

@@ -24,6 +24,8 @@ FIX_FUNCTIONS = (
     "ensure_inline_policy",
     "ensure_bucket_policy",
     "services_last_accessed",
+    "acquire_fix_lock",
+    "release_fix_lock",
 )
 
 
