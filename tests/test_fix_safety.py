@@ -37,6 +37,7 @@ from ams_iam_audit.fixing import LOCK_ACTION
 from ams_iam_audit.inventory.collect import collect
 from ams_iam_audit.remediate import FixContext, Journal, apply_plan, make_plan
 from ams_iam_audit.remediate.journal import read_journal
+from ams_iam_audit.remediate.plan import recent_use
 
 LAMBDA_ROLE = "lambda_role_a1b2c3d4e5"
 LAMBDA_FUNCTION = "modfunctiona1b2c3d4e5"
@@ -212,6 +213,22 @@ def _proxy(aws: Account, *rules: Any) -> Any:
     from aws_proxy import proxy_to
 
     return proxy_to(aws.url, *rules)
+
+
+def test_the_idle_window_boundaries() -> None:
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+
+    def kept(last: datetime | None, days: int = 30) -> str | None:
+        return recent_use(last, "us-east-1", now=now, min_idle_days=days, repointed=())
+
+    assert kept(None) is None  # never used in IAM's tracking period
+    assert kept(now - timedelta(days=30)) is None  # exactly the window: idle long enough
+    assert kept(now - timedelta(days=29, hours=23)) is not None
+    assert "29 days ago" in str(kept(now - timedelta(days=29, hours=23)))
+    assert "2026-12-02 in us-east-1, today," in str(kept(now - timedelta(minutes=5)))
+    assert "today" in str(kept(now + timedelta(minutes=5)))  # a clock ahead of ours: just used
+    assert "1 day ago" in str(kept(datetime(2026, 12, 1, 11, 0)))  # no zone: IAM's UTC
+    assert kept(now - timedelta(minutes=5), days=0) is None  # the check turned off
 
 
 # --- one run at a time ----------------------------------------------------------------------------

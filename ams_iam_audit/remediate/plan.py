@@ -166,6 +166,10 @@ def recent_use(
     0 turns the check off."""
     if min_idle_days <= 0 or last_used is None:
         return None
+    if last_used.tzinfo is None:  # a date without a zone (a hand-made GAAD file) is IAM's UTC
+        last_used = last_used.replace(tzinfo=UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
     age = now - last_used
     if age >= timedelta(days=min_idle_days):
         return None
