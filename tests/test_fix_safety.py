@@ -215,6 +215,32 @@ def _proxy(aws: Account, *rules: Any) -> Any:
     return proxy_to(aws.url, *rules)
 
 
+def test_an_ephemeral_user_whose_key_was_used_recently_is_kept(pytester: pytest.Pytester, aws: Account) -> None:
+    """Issue 16's first half: a deleted access key cannot come back, so a user whose key a client
+    used within --fix-min-idle-days is kept with the reason; the others are retired."""
+    from moto.iam.models import AccessKeyLastUsed, iam_backends
+
+    seed_demo(aws)
+    user = "AI_MODELSHARE_2024_06_02_09_10_41"
+    (key,) = aws.iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
+    when = datetime.now(UTC) - timedelta(days=1, hours=1)
+    backend = iam_backends[ACCOUNT]["aws"]
+    backend.access_keys[key["AccessKeyId"]].last_used = AccessKeyLastUsed(when, "s3", "us-east-1")
+    result, _ = fix(pytester, aws, "--fix")
+    finding = result.finding("AMS-USER-001", f"user/{user}")
+    assert finding["outcome"] == "fail"
+    assert (
+        f"last used {when:%Y-%m-%d} with s3, 1 day ago, within --fix-min-idle-days=30: a client still signs"
+        in (finding["message"])
+    )
+    assert key["AccessKeyId"] not in json.dumps(result.document)  # named masked, as everywhere
+    assert user in account_state(aws.url)["users"]
+    assert result.finding("AMS-USER-001", "user/AI_MODELSHARE_2024_03_11_14_22_05")["outcome"] == "fixed"
+
+    again, _ = fix(pytester, aws, "--fix", "--fix-min-idle-days", "0")
+    assert again.finding("AMS-USER-001", f"user/{user}")["outcome"] == "fixed"
+
+
 def test_the_idle_window_boundaries() -> None:
     now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 

@@ -15,7 +15,8 @@ Order, and why:
    ``RoleLastUsed``, and at apply time IAM's service last accessed data) is kept, because IAM does
    not say *who* used it: its known consumers are still re-pointed, and a later run retires it
    once it has stayed unused (:func:`recent_use`);
-4. ephemeral users retired (keys deactivated first);
+4. ephemeral users retired (keys deactivated first), unless a key was used within
+   ``--fix-min-idle-days`` (:func:`recent_key_use`);
 5. per-deployment and temporary-access policies deleted, once nothing holds them;
 6. the emptied roles deleted (last, so a killed run leaves each role tagged and recognisable);
 7. wildcard S3 grants in the remaining AIModelShare policies narrowed (``policy.rewrite``).
@@ -56,6 +57,7 @@ __all__ = [
     "RetireUser",
     "RewritePolicy",
     "make_plan",
+    "recent_key_use",
     "recent_use",
 ]
 
@@ -187,6 +189,34 @@ def recent_use(
         f"{head}, and no consumer this run reads (Lambda, CodeBuild, API Gateway) uses it: something else does "
         "(ECS, EC2, Step Functions, another account...); move that to a shared role first"
     )
+
+
+def recent_key_use(user: User, *, now: datetime, min_idle_days: int) -> str | None:
+    """Why an ephemeral user whose access key was used within ``min_idle_days`` is kept (a client
+    still signs with it, and a deleted key cannot come back), or ``None``. The inventory's last use
+    is the credential report's or GetAccessKeyLastUsed's."""
+    if min_idle_days <= 0:
+        return None
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    for key in user.access_keys or ():
+        last = key.last_used
+        if last is None:
+            continue
+        last = last if last.tzinfo is not None else last.replace(tzinfo=UTC)
+        age = now - last
+        if age >= timedelta(days=min_idle_days):
+            continue
+        days = max(age.days, 0)
+        ago = "today" if days == 0 else f"{days} day{'s' if days != 1 else ''} ago"
+        name = key.masked_id or f"in slot {key.slot}"
+        by = f" with {key.last_used_service}" if key.last_used_service else ""
+        return (
+            f"access key {name} last used {last:%Y-%m-%d}{by}, {ago}, within --fix-min-idle-days={min_idle_days}: "
+            "a client still signs with it, and a deleted key cannot come back; move that client to the execution "
+            "role first, and a later --fix retires the user once the key has stayed unused"
+        )
+    return None
 
 
 # --- actions ---------------------------------------------------------------------------------------
@@ -475,7 +505,8 @@ def make_plan(
     """The plan that fixes the failing findings of the fixable rules, from ``ctx.inventory``.
     ``unowned`` lets S3 rewrites change policies AIModelShare does not own. A legacy role whose
     ``RoleLastUsed`` is within ``min_idle_days`` of ``now`` (default: when the inventory was
-    collected) is kept (:func:`recent_use`); its consumers are still re-pointed."""
+    collected) is kept (:func:`recent_use`); its consumers are still re-pointed. So is an ephemeral
+    user whose access key was used within them (:func:`recent_key_use`)."""
     inv = ctx.inventory
     now = now or inv.collected_at
     failing: dict[str, list[str]] = defaultdict(list)
@@ -592,6 +623,10 @@ def make_plan(
                 "holds a temporary-access policy but is not named like the library's users: --fix deletes only "
                 "AI_MODELSHARE_<timestamp> users; detach the policy from this one by hand"
             )
+            continue
+        key_in_use = recent_key_use(user, now=now, min_idle_days=min_idle_days)
+        if key_in_use is not None:
+            notes[("AMS-USER-001", resource)] = key_in_use
             continue
         user_retirements.append(
             RetireUser(
