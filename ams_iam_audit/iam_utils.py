@@ -1243,7 +1243,11 @@ def acquire_fix_lock(
     if current is not None and not current.expired(now):
         raise FixLockHeldError(f"another --fix holds this account's lock ({current.describe(now)})", current)
     if current is not None:
-        executor.run(iam_client, _iam("delete_policy", PolicyArn=arn))
+        try:
+            executor.run(iam_client, _iam("delete_policy", PolicyArn=arn))
+        except ClientError as exc:
+            if not is_error(exc, "NoSuchEntity"):  # gone already: another run released or took it over
+                raise
     ours = FixLock(arn=arn, run_id=run_id, host=host, pid=pid, taken_at=now, expires_at=now + ttl)
     try:
         executor.run(iam_client, _lock_create_call(ours))

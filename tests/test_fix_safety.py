@@ -339,6 +339,29 @@ def test_the_lock_holds_the_run_and_its_expiry(aws: Account) -> None:
     assert lock_exists(aws)
 
 
+def test_an_expired_lock_deleted_by_another_run_meanwhile_is_still_taken(aws: Account) -> None:
+    """Between reading an expired lock and deleting it, another run released it: the delete finds
+    nothing (NoSuchEntity), and this run creates the lock all the same."""
+    from ams_iam_audit.changes import Call, Executor
+
+    take_lock(aws, "dead-run", taken=datetime.now(UTC) - timedelta(hours=5), ttl=timedelta(hours=4))
+
+    class Racing(Executor):
+        def send(self, client: Any, call: Call) -> Any:
+            if call.operation == "delete_policy":
+                aws.iam.delete_policy(PolicyArn=LOCK)  # the other run, a moment earlier
+            return super().send(client, call)
+
+    ours, taken_over = iam_utils.acquire_fix_lock(
+        aws.iam, LOCK, "run-2", host="h", pid="1", ttl=timedelta(hours=4), executor=Racing()
+    )
+    assert taken_over is not None
+    assert taken_over.run_id == "dead-run"
+    holder = iam_utils.read_fix_lock(aws.iam, LOCK)
+    assert holder is not None
+    assert holder.run_id == ours.run_id == "run-2"
+
+
 def test_the_lock_is_released_after_a_failed_action(pytester: pytest.Pytester, aws: Account) -> None:
     seed_demo(aws)
     deny = Deny("json", lambda r: r.target.endswith(".UpdateProject"))
