@@ -59,7 +59,7 @@ class DemoAccount:
     def start(self) -> DemoAccount:
         from moto.server import ThreadedMotoServer
 
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the server logs every request
+        _quiet_server_logs()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()
@@ -85,7 +85,24 @@ class DemoAccount:
 
 #: What the demo's moto server (moto 5) does not implement, which ``--fix`` needs: the demo reports
 #: these changes as not made, and keeps the roles that depend on them, rather than pretend.
-UNSUPPORTED_CALLS = frozenset({"codebuild:UpdateProject", "apigateway:UpdateIntegration"})
+UNSUPPORTED_CALLS = frozenset(
+    {"codebuild:UpdateProject", "apigateway:UpdateIntegration", "iam:GenerateServiceLastAccessedDetails"}
+)
+
+#: The loggers of the demo's moto server: werkzeug logs each request, and Flask's app (named "moto")
+#: logs a traceback for every call moto does not implement, to stderr, into the user's terminal.
+SERVER_LOGGERS = ("werkzeug", "moto")
+
+
+def _quiet_server_logs() -> None:
+    """Keep the demo server's own log out of the terminal: what the user sees of the demo is the
+    audit, which reports what the server could not do in its findings. A logger that has a handler
+    is left alone by Flask and werkzeug, which otherwise add one writing to stderr."""
+    for name in SERVER_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [logging.NullHandler()]
+        logger.propagate = False
+        logger.setLevel(logging.CRITICAL + 1)
 
 
 def _doc(statements: list[dict[str, Any]]) -> str:

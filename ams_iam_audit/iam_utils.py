@@ -28,15 +28,16 @@ Each public function declares the IAM actions it needs in :data:`PERMISSIONS`.
 from __future__ import annotations
 
 import json
+import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
 from .aws import get_execution_session
@@ -45,14 +46,19 @@ from .policy.document import canonical_policy_doc, decode_policy, policy_hash
 
 __all__ = [
     "INLINE_KEY",
+    "LOCK_POLICY_NAME",
     "MAX_POLICY_VERSIONS",
     "PERMISSIONS",
     "BucketOwnedElsewhereError",
+    "FixLock",
+    "FixLockHeldError",
     "PolicyState",
     "PolicyVersionState",
     "RetirementRefusedError",
     "RoleState",
+    "ServiceAccess",
     "UserState",
+    "acquire_fix_lock",
     "attach_calls",
     "attach_managed_policy_to_role",
     "caller_account",
@@ -67,12 +73,15 @@ __all__ = [
     "ensure_role",
     "get_execution_session",
     "json_text",
+    "lock_arn",
     "policy_calls",
     "policy_deletion_calls",
     "policy_hash",
+    "read_fix_lock",
     "read_policy",
     "read_role",
     "read_user",
+    "release_fix_lock",
     "retain_only_role_policies",
     "retire_role",
     "retire_user",
@@ -80,6 +89,7 @@ __all__ = [
     "role_deletion_calls",
     "role_emptying_calls",
     "role_retirement_calls",
+    "services_last_accessed",
     "trim_calls",
     "user_retirement_calls",
 ]
@@ -153,6 +163,9 @@ class RoleState:
     attached: tuple[str, ...] = ()
     inline: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, hash=False)
     instance_profiles: tuple[str, ...] | None = None
+    #: ``RoleLastUsed`` as GetRole answered it (``None``: never used in IAM's tracking period, or unknown)
+    last_used: datetime | None = None
+    last_used_region: str | None = None
 
 
 @needs(
@@ -181,6 +194,8 @@ def read_role(iam_client: Any, role_name: str, *, full: bool = True) -> RoleStat
         description=role.get("Description") or "",
         tags=tags,
         max_session_duration=int(role.get("MaxSessionDuration") or 3600),
+        last_used=_when((role.get("RoleLastUsed") or {}).get("LastUsedDate")),
+        last_used_region=(role.get("RoleLastUsed") or {}).get("Region") or None,
     )
     if not full:
         return state
@@ -373,6 +388,11 @@ def role_retirement_calls(state: RoleState, mark: Mapping[str, str] | None = Non
     return [*role_emptying_calls(state, mark), *role_deletion_calls(state)]
 
 
+def _when(value: Any) -> datetime | None:
+    """A timestamp as boto3 parses it (an aware ``datetime``); anything else is unknown."""
+    return value if isinstance(value, datetime) else None
+
+
 def _refuse_instance_profiles(state: RoleState) -> None:
     if state.instance_profiles:
         raise RetirementRefusedError(
@@ -382,15 +402,25 @@ def _refuse_instance_profiles(state: RoleState) -> None:
 
 @needs(*PERMISSIONS["read_role"], "iam:TagRole", "iam:DetachRolePolicy", "iam:DeleteRolePolicy")
 def empty_role(
-    iam_client: Any, role_name: str, *, mark: Mapping[str, str] | None = None, executor: Executor = DIRECT
+    iam_client: Any,
+    role_name: str,
+    *,
+    mark: Mapping[str, str] | None = None,
+    keep_if: Callable[[RoleState], str | None] | None = None,
+    executor: Executor = DIRECT,
 ) -> RoleState | None:
     """First half of a retirement: tag with ``mark``, detach and delete every policy. Refuses
-    (changing nothing) while the role is in an instance profile: an EC2 instance may be using it.
-    Callers check the role's other consumers first. Returns the state before (``None``: no role)."""
+    (changing nothing) while the role is in an instance profile: an EC2 instance may be using it;
+    and when ``keep_if``, given the state just read (with its ``RoleLastUsed``), names a reason to
+    keep the role. Callers check the role's other consumers first. Returns the state before
+    (``None``: no role)."""
     state = read_role(iam_client, role_name)
     if state is None:
         return None
     _refuse_instance_profiles(state)
+    reason = keep_if(state) if keep_if is not None else None
+    if reason:
+        raise RetirementRefusedError(reason)
     for call in role_emptying_calls(state, mark):
         executor.run(iam_client, call)
     return state
@@ -984,6 +1014,263 @@ def ensure_bucket_policy(
     executor.run(
         s3_client, Call("s3", "put_bucket_policy", {"Bucket": bucket_name, "Policy": json_text(document)}, undo=(undo,))
     )
+    return True
+
+
+# --- how recently a role was used -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServiceAccess:
+    """What IAM's service last accessed data says of one principal: its most recent access to any
+    service (``None``: none in IAM's tracking period), or why there is no answer (``unavailable``)."""
+
+    arn: str
+    last_used: datetime | None = None
+    service: str | None = None
+    region: str | None = None
+    unavailable: str | None = None
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code')}: {error.get('Message') or exc}".splitlines()[0][:300]
+    if isinstance(exc, ResponseParserError):
+        return "the endpoint's answer is not IAM's (it may not implement the call)"
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+
+
+def _service_details(iam_client: Any, arn: str, job_id: str) -> ServiceAccess | None:
+    """The job's answer, every page read; ``None`` while it is still running."""
+    latest: tuple[datetime, str | None, str | None] | None = None
+    marker: str | None = None
+    while True:
+        page = iam_client.get_service_last_accessed_details(JobId=job_id, **({"Marker": marker} if marker else {}))
+        status = page.get("JobStatus")
+        if status == "IN_PROGRESS":
+            return None
+        if status != "COMPLETED":
+            message = (page.get("Error") or {}).get("Message") or status
+            return ServiceAccess(arn, unavailable=f"the job ended {status}: {message}")
+        for entry in page.get("ServicesLastAccessed") or ():
+            when = _when(entry.get("LastAuthenticated"))
+            if when is not None and (latest is None or when > latest[0]):
+                latest = (when, entry.get("ServiceNamespace"), entry.get("LastAuthenticatedRegion"))
+        marker = page.get("Marker")
+        if not page.get("IsTruncated"):
+            break
+        if not marker:
+            return ServiceAccess(arn, unavailable="a truncated answer without a Marker")
+    if latest is None:
+        return ServiceAccess(arn)
+    return ServiceAccess(arn, last_used=latest[0], service=latest[1], region=latest[2])
+
+
+@needs("iam:GenerateServiceLastAccessedDetails", "iam:GetServiceLastAccessedDetails")
+def services_last_accessed(
+    iam_client: Any,
+    arns: Iterable[str],
+    *,
+    deadline_seconds: float = 60.0,
+    delay_seconds: float = 2.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, ServiceAccess]:
+    """When each principal in ``arns`` last accessed any AWS service, from IAM's service last
+    accessed data: one job per principal, all started first, then polled together every
+    ``delay_seconds`` until ``deadline_seconds`` have passed. A principal whose job is denied, not
+    implemented by the endpoint, failed or not finished in time gets ``unavailable`` with the reason;
+    callers then judge by ``RoleLastUsed`` alone and say so."""
+    results: dict[str, ServiceAccess] = {}
+    jobs: dict[str, str] = {}
+    for arn in dict.fromkeys(arns):
+        try:
+            jobs[arn] = str(iam_client.generate_service_last_accessed_details(Arn=arn)["JobId"])
+        except (ClientError, BotoCoreError, ResponseParserError) as exc:
+            results[arn] = ServiceAccess(arn, unavailable=_why(exc))
+    end = clock() + deadline_seconds
+    while jobs:
+        for arn, job_id in list(jobs.items()):
+            try:
+                answer = _service_details(iam_client, arn, job_id)
+            except (ClientError, BotoCoreError, ResponseParserError) as exc:
+                answer = ServiceAccess(arn, unavailable=_why(exc))
+            if answer is not None:
+                results[arn] = answer
+                del jobs[arn]
+        if jobs and clock() >= end:
+            for arn in jobs:
+                results[arn] = ServiceAccess(arn, unavailable=f"the job did not finish within {deadline_seconds:g} s")
+            break
+        if jobs:
+            sleep(delay_seconds)
+    return results
+
+
+# --- the account's fix lock -----------------------------------------------------------------------
+
+#: The marker policy whose existence is the lock: IAM's CreatePolicy fails with EntityAlreadyExists
+#: when the name is taken, which makes taking it atomic. It is attached to nothing and grants nothing.
+LOCK_POLICY_NAME = "ams-iam-audit-fix-lock"
+LOCK_PATH = "/ams-iam-audit/"
+_LOCK_RUN, _LOCK_HOST, _LOCK_PID, _LOCK_TAKEN, _LOCK_EXPIRES = (
+    f"ams-iam-audit:lock-{k}" for k in ("run", "host", "pid", "taken", "expires")
+)
+
+
+def lock_arn(partition: str, account_id: str) -> str:
+    return f"arn:{partition}:iam::{account_id}:policy{LOCK_PATH}{LOCK_POLICY_NAME}"
+
+
+@dataclass(frozen=True)
+class FixLock:
+    """Who holds an account's fix lock, as its marker policy's tags say."""
+
+    arn: str
+    run_id: str
+    host: str = "?"
+    pid: str = "?"
+    taken_at: datetime | None = None
+    expires_at: datetime | None = None
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+    def describe(self, now: datetime) -> str:
+        def when(t: datetime | None) -> str:
+            return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if t else "unknown"
+
+        left = ""
+        if self.expires_at is not None and not self.expired(now):
+            minutes = int((self.expires_at - now).total_seconds() // 60)
+            left = f" (in {minutes // 60} h {minutes % 60} min)"
+        return (
+            f"run {self.run_id} on host {self.host} (pid {self.pid}), taken {when(self.taken_at)}, "
+            f"expires {when(self.expires_at)}{left}"
+        )
+
+
+class FixLockHeldError(RuntimeError):
+    """Another run holds the account's fix lock (``holder``), or it could not be taken."""
+
+    def __init__(self, message: str, holder: FixLock | None = None) -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+    return parsed if parsed is None or parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+@needs("iam:GetPolicy")
+def read_fix_lock(iam_client: Any, arn: str, *, ttl: timedelta = timedelta(hours=2)) -> FixLock | None:
+    """The lock's holder, or ``None`` when no run holds it. A marker without a readable expiry
+    expires ``ttl`` after it was created."""
+    try:
+        policy = iam_client.get_policy(PolicyArn=arn)["Policy"]
+    except ClientError as exc:
+        if is_error(exc, "NoSuchEntity"):
+            return None
+        raise
+    tags = {t["Key"]: t["Value"] for t in policy.get("Tags") or ()}
+    created = _when(policy.get("CreateDate"))
+    expires = _parse_time(tags.get(_LOCK_EXPIRES)) or (created + ttl if created else None)
+    return FixLock(
+        arn=arn,
+        run_id=tags.get(_LOCK_RUN, "unknown"),
+        host=tags.get(_LOCK_HOST, "?"),
+        pid=tags.get(_LOCK_PID, "?"),
+        taken_at=_parse_time(tags.get(_LOCK_TAKEN)) or created,
+        expires_at=expires,
+    )
+
+
+def _lock_create_call(lock: FixLock) -> Call:
+    assert lock.taken_at is not None
+    assert lock.expires_at is not None
+    name = lock.arn.rsplit("/", 1)[1]
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "AmsIamAuditFixLockMarker", "Effect": "Deny", "Action": "iam:CreatePolicy", "Resource": lock.arn}
+        ],
+    }
+    tags = {
+        _LOCK_RUN: lock.run_id,
+        _LOCK_HOST: lock.host,
+        _LOCK_PID: lock.pid,
+        _LOCK_TAKEN: lock.taken_at.isoformat(),
+        _LOCK_EXPIRES: lock.expires_at.isoformat(),
+    }
+    return _iam(
+        "create_policy",
+        PolicyName=name,
+        Path=LOCK_PATH,
+        PolicyDocument=json_text(document),
+        Description=(
+            f"ams-iam-audit --fix lock: run {lock.run_id} on {lock.host} changes this account until "
+            f"{lock.expires_at.isoformat()}. Attached to nothing; the run deletes it when it ends, and a "
+            "later run takes it over once expired."
+        )[:1000],
+        Tags=_tags(tags),
+    )
+
+
+@needs("iam:GetPolicy", "iam:CreatePolicy", "iam:TagPolicy", "iam:DeletePolicy")
+def acquire_fix_lock(
+    iam_client: Any,
+    arn: str,
+    run_id: str,
+    *,
+    host: str,
+    pid: str,
+    ttl: timedelta,
+    now: datetime | None = None,
+    executor: Executor = DIRECT,
+) -> tuple[FixLock, FixLock | None]:
+    """Take the account's fix lock by creating its marker policy (:data:`LOCK_POLICY_NAME`), which
+    IAM creates only if no policy of that name exists. Returns our lock and the expired lock of
+    another run this one took over (deleted, then created again as ours), or ``None``. Raises
+    :class:`FixLockHeldError` while another run's lock has not expired, or when another run took
+    it between our reads."""
+    now = now or datetime.now(UTC)
+    current = read_fix_lock(iam_client, arn, ttl=ttl)
+    if current is not None and not current.expired(now):
+        raise FixLockHeldError(f"another --fix holds this account's lock ({current.describe(now)})", current)
+    if current is not None:
+        try:
+            executor.run(iam_client, _iam("delete_policy", PolicyArn=arn))
+        except ClientError as exc:
+            if not is_error(exc, "NoSuchEntity"):  # gone already: another run released or took it over
+                raise
+    ours = FixLock(arn=arn, run_id=run_id, host=host, pid=pid, taken_at=now, expires_at=now + ttl)
+    try:
+        executor.run(iam_client, _lock_create_call(ours))
+    except ClientError as exc:
+        if not is_error(exc, "EntityAlreadyExists"):
+            raise
+        holder = read_fix_lock(iam_client, arn, ttl=ttl)
+        where = holder.describe(now) if holder else "released since"
+        raise FixLockHeldError(f"another --fix took this account's lock first ({where})", holder) from None
+    check = read_fix_lock(iam_client, arn, ttl=ttl)
+    if check is None or check.run_id != run_id:
+        where = check.describe(now) if check else "deleted by someone else"
+        raise FixLockHeldError(f"this account's lock was taken from this run at once ({where})", check)
+    return ours, current
+
+
+@needs("iam:GetPolicy", "iam:DeletePolicy")
+def release_fix_lock(iam_client: Any, arn: str, run_id: str, *, executor: Executor = DIRECT) -> bool:
+    """Delete the lock's marker policy if this run (``run_id``) still holds it. Returns whether it did."""
+    current = read_fix_lock(iam_client, arn)
+    if current is None or current.run_id != run_id:
+        return False
+    executor.run(iam_client, _iam("delete_policy", PolicyArn=arn))
     return True
 
 

@@ -90,6 +90,15 @@ def add_options(parser: pytest.Parser) -> None:
         help="let --fix also narrow wildcard S3 grants in policies AIModelShare does not own",
     )
     group.addoption(
+        "--fix-min-idle-days",
+        dest="fix_min_idle_days",
+        type=int,
+        default=None,
+        metavar="DAYS",
+        help="with --fix: keep a legacy role used within this many days (its RoleLastUsed and IAM's service "
+        "last accessed data), by anything this run does not re-point; 0 turns the check off (default: 30)",
+    )
+    group.addoption(
         "--full-protocol",
         dest="full_protocol",
         action="store_true",
@@ -128,6 +137,7 @@ class AuditOptions:
     fix: str | None = None  # "apply", "dry-run", or None
     fix_unowned: bool = False
     fix_journal: Path | None = None
+    fix_min_idle_days: int = 30
     waivers: tuple[Waiver, ...] = ()
     waiver_file: Path | None = None
     baseline: Baseline | None = None
@@ -185,8 +195,13 @@ class AuditOptions:
             raise pytest.UsageError(
                 f"--{'fix' if fix == 'apply' else 'fix-dry-run'} needs a live account, not --snapshot"
             )
-        if fix is None and (config.getoption("fix_unowned") or config.getoption("fix_journal")):
-            raise pytest.UsageError("--fix-unowned and --fix-journal only apply with --fix or --fix-dry-run")
+        idle = config.getoption("fix_min_idle_days")
+        if fix is None and (config.getoption("fix_unowned") or config.getoption("fix_journal") or idle is not None):
+            raise pytest.UsageError(
+                "--fix-unowned, --fix-journal and --fix-min-idle-days only apply with --fix or --fix-dry-run"
+            )
+        if idle is not None and idle < 0:
+            raise pytest.UsageError(f"--fix-min-idle-days: {idle} is negative; give 0 or more days (0: no check)")
         journal = config.getoption("fix_journal")
         if journal and Path(journal).exists():
             raise pytest.UsageError(f"--fix-journal: {journal} exists; a journal is never overwritten")
@@ -216,6 +231,7 @@ class AuditOptions:
             fix=fix,
             fix_unowned=bool(config.getoption("fix_unowned")),
             fix_journal=Path(journal) if journal else None,
+            fix_min_idle_days=30 if idle is None else int(idle),
             waivers=waivers,
             waiver_file=Path(waiver_file) if waiver_file else None,
             baseline=baseline,

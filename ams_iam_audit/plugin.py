@@ -533,6 +533,8 @@ def _fix_summary(tr: Any, fix: FixOutcome) -> None:
         )
     for (rule_id, resource), reason in sorted(plan.not_fixable.items()):
         _line(tr, f"not fixable: {rule_id} {resource}: {reason}", yellow=True)
+    for note in fix.notes:
+        _line(tr, f"note: {note}", yellow=True)
     _line(tr, f"plan written to {fix.plan_path}")
 
 

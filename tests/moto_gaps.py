@@ -3,14 +3,21 @@
 ``--fix`` needs CodeBuild ``UpdateProject`` and API Gateway ``UpdateIntegration``, which moto does
 not implement. The moto server runs in this process, so the proxy can make the change in moto's own
 backend and answer with AWS's response shape: the code under test makes exactly the calls it makes
-against AWS, and later reads (``BatchGetProjects``, ``GetIntegration``) see the change.
+against AWS, and later reads (``BatchGetProjects``, ``GetIntegration``) see the change. ``--fix``
+also asks IAM's service last accessed data (``GenerateServiceLastAccessedDetails``,
+``GetServiceLastAccessedDetails``), which moto lacks too: answered from what a test says each role
+last accessed (nothing, by default).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qs
 
 from aws_proxy import Emulate, Request
 
@@ -62,5 +69,71 @@ def apigateway_update_integration() -> Emulate:
     )
 
 
-def all_gaps() -> tuple[Emulate, ...]:
-    return (codebuild_update_project(), apigateway_update_integration())
+_IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
+_JOB_IDS = itertools.count(1)
+
+
+def _iam_answer(action: str, result: str) -> tuple[int, str, bytes]:
+    body = (
+        f'<{action}Response xmlns="{_IAM_NS}"><{action}Result>{result}</{action}Result>'
+        f"<ResponseMetadata><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ResponseMetadata>"
+        f"</{action}Response>"
+    )
+    return 200, "text/xml", body.encode()
+
+
+def _is_action(action: str) -> Any:
+    return lambda r: f"Action={action}&" in r.body + "&"
+
+
+def service_last_accessed(
+    accessed: Mapping[str, tuple[str, datetime, str]] | None = None, *, polls_in_progress: int = 1
+) -> tuple[Emulate, Emulate]:
+    """IAM's service last accessed jobs: ``accessed`` maps a role ARN to (service namespace, when,
+    region) of its last access; any other ARN accessed nothing. Each job answers IN_PROGRESS
+    ``polls_in_progress`` times before COMPLETED, as AWS's jobs take a while."""
+    accessed = dict(accessed or {})
+    jobs: dict[str, list[Any]] = {}
+
+    def generate(request: Request) -> tuple[int, str, bytes]:
+        arn = parse_qs(request.body)["Arn"][0]
+        job = f"00000000-0000-4000-8000-{next(_JOB_IDS):012d}"  # a UUID, as AWS's job ids are
+        jobs[job] = [arn, polls_in_progress]
+        return _iam_answer("GenerateServiceLastAccessedDetails", f"<JobId>{job}</JobId>")
+
+    def get(request: Request) -> tuple[int, str, bytes]:
+        job = jobs[parse_qs(request.body)["JobId"][0]]
+        created = "<JobCreationDate>2026-01-01T00:00:00Z</JobCreationDate><JobType>SERVICE_LEVEL</JobType>"
+        if job[1] > 0:
+            job[1] -= 1
+            return _iam_answer("GetServiceLastAccessedDetails", f"<JobStatus>IN_PROGRESS</JobStatus>{created}")
+        services = ""
+        if job[0] in accessed:
+            namespace, when, region = accessed[job[0]]
+            services = (
+                f"<member><ServiceName>{namespace}</ServiceName><ServiceNamespace>{namespace}</ServiceNamespace>"
+                f"<LastAuthenticated>{when.strftime('%Y-%m-%dT%H:%M:%SZ')}</LastAuthenticated>"
+                f"<LastAuthenticatedEntity>{job[0]}</LastAuthenticatedEntity>"
+                f"<LastAuthenticatedRegion>{region}</LastAuthenticatedRegion>"
+                "<TotalAuthenticatedEntities>1</TotalAuthenticatedEntities></member>"
+            )
+        return _iam_answer(
+            "GetServiceLastAccessedDetails",
+            f"<JobStatus>COMPLETED</JobStatus>{created}<JobCompletionDate>2026-01-01T00:00:01Z</JobCompletionDate>"
+            f"<ServicesLastAccessed>{services}</ServicesLastAccessed><IsTruncated>false</IsTruncated>",
+        )
+
+    return (
+        Emulate(_is_action("GenerateServiceLastAccessedDetails"), generate),
+        Emulate(_is_action("GetServiceLastAccessedDetails"), get),
+    )
+
+
+def all_gaps(
+    accessed: Mapping[str, tuple[str, datetime, str]] | None = None, polls_in_progress: int = 0
+) -> tuple[Emulate, ...]:
+    return (
+        codebuild_update_project(),
+        apigateway_update_integration(),
+        *service_last_accessed(accessed, polls_in_progress=polls_in_progress),
+    )

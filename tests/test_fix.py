@@ -3,6 +3,7 @@ loopback proxy that records every request and supplies the two calls moto lacks 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
@@ -19,13 +20,17 @@ from test_demo_and_snapshots import DEMO_FAILURES
 from ams_iam_audit import AuditContext, Finding, demo, policy_hash
 from ams_iam_audit.aws import AwsClients, caller_identity
 from ams_iam_audit.cli import main as cli
+from ams_iam_audit.fixing import LOCK_ACTION
 from ams_iam_audit.inventory.collect import collect
 from ams_iam_audit.remediate import FixContext, Journal, apply_plan, make_plan
 from ams_iam_audit.remediate.journal import read_journal
 
 SHARED = "arn:aws:iam::123456789012:role/aimodelshare-"
 #: Operation names that only read: everything else a request can be is a write.
-_READS = re.compile(r"^(Get|List|Describe|BatchGet|Head|GenerateCredentialReport|GetCallerIdentity)|^(GET|HEAD) ")
+_READS = re.compile(
+    r"^(Get|List|Describe|BatchGet|Head|GenerateCredentialReport|GenerateServiceLastAccessedDetails|GetCallerIdentity)"
+    r"|^(GET|HEAD) "
+)
 
 
 #: One session for the helpers: boto3 loads each service model once per session, and these helpers
@@ -98,6 +103,20 @@ def journal_of(result: AuditResult) -> Path:
     return path
 
 
+def plan_entries(path: Path) -> tuple[Any, ...]:
+    """The journal's changes made for the plan: all but taking and releasing the account's lock,
+    numbered from 1 as a run of the plan alone numbers them."""
+    entries = [e for e in read_journal(path).entries if not e.action.startswith(LOCK_ACTION)]
+    return tuple(dataclasses.replace(e, seq=number) for number, e in enumerate(entries, 1))
+
+
+def lock_entries(path: Path) -> list[str]:
+    return [e.call.describe() for e in read_journal(path).entries if e.action.startswith(LOCK_ACTION)]
+
+
+LOCK = "arn:aws:iam::123456789012:policy/ams-iam-audit/ams-iam-audit-fix-lock"
+
+
 def test_dry_run_prints_every_call_and_makes_none(pytester: pytest.Pytester, aws: Account) -> None:
     seed_demo(aws)
     before = account_state(aws.url)
@@ -135,9 +154,14 @@ def test_fix_makes_the_demo_footprint_compliant_and_a_second_fix_changes_nothing
     assert " failed" not in first.outcome_lines[-1]
     journal = read_journal(journal_of(first))
     assert [e.status for e in journal.entries] == ["done"] * len(journal.entries)
-    # what was done is what the dry run said would be done, in the same order
-    assert [e.call.describe() for e in journal.entries] == planned
+    # what was done is what the dry run said would be done, in the same order, within the lock
+    assert [e.call.describe() for e in plan_entries(journal_of(first))] == planned
     assert len(writes(requests)) == len(journal.entries)
+    assert lock_entries(journal_of(first)) == [
+        "iam:CreatePolicy PolicyName=ams-iam-audit-fix-lock Path=/ams-iam-audit/ PolicyDocument=<str> "
+        "Description=<str> Tags=<list>",
+        f"iam:DeletePolicy PolicyArn={LOCK}",
+    ]
 
     role = first.finding("AMS-ROLE-001", "role/codebuild_role")
     assert role["message"] == "fixed: role/codebuild_role no longer exists"
@@ -164,8 +188,8 @@ def test_fix_makes_the_demo_footprint_compliant_and_a_second_fix_changes_nothing
 
     second, requests = fix(pytester, aws, "--fix")
     assert second.ret == 0
-    assert writes(requests) == []
-    assert read_journal(journal_of(second)).entries == ()
+    assert writes(requests) == ["CreatePolicy", "DeletePolicy"]  # the lock, taken and released
+    assert plan_entries(journal_of(second)) == ()
     assert account_state(aws.url) == state
 
 
@@ -238,7 +262,7 @@ def test_a_fix_killed_at_any_step_converges_when_run_again(pytester: pytest.Pyte
     findings = _failing_findings(pytester, aws)
     reference, _ = fix(pytester, aws, "--fix")
     end = account_state(aws.url)
-    entries = read_journal(journal_of(reference)).entries
+    entries = plan_entries(journal_of(reference))  # the killed runs apply the plan without the fix lock
     points = kill_points(entries)
     assert len(entries) > 40
     assert {e.action.split(" ")[0] for e in entries} == {
@@ -402,7 +426,11 @@ def test_a_statement_that_cannot_be_split_is_not_rewritten(pytester: pytest.Pyte
     ("args", "message"),
     [
         (["--fix", "--fix-dry-run"], "--fix and --fix-dry-run exclude each other"),
-        (["--fix-unowned"], "--fix-unowned and --fix-journal only apply with --fix or --fix-dry-run"),
+        (
+            ["--fix-unowned"],
+            "--fix-unowned, --fix-journal and --fix-min-idle-days only apply with --fix or --fix-dry-run",
+        ),
+        (["--fix", "--fix-min-idle-days", "-1"], "--fix-min-idle-days: -1 is negative"),
         (["--fix", "-n", "2"], "--fix and --fix-dry-run run in one process, in one order: drop -n/--dist"),
         (["--fix-dry-run", "-x"], "--fix and --fix-dry-run plan from the whole audit: drop -x/--maxfail"),
     ],

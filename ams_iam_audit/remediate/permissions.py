@@ -23,6 +23,9 @@ FIX_FUNCTIONS = (
     "delete_managed_policy",
     "ensure_inline_policy",
     "ensure_bucket_policy",
+    "services_last_accessed",
+    "acquire_fix_lock",
+    "release_fix_lock",
 )
 
 

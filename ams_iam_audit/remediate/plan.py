@@ -11,8 +11,12 @@ Order, and why:
 2. every consumer of a per-deployment role moved to its shared replacement, and every REST API a
    killed run left half-deployed redeployed;
 3. per-deployment roles emptied, once nothing uses them (checked live, again): tagged
-   ``RETIRING_TAG``, their policies detached;
-4. ephemeral users retired (keys deactivated first);
+   ``RETIRING_TAG``, their policies detached. A role used within ``--fix-min-idle-days`` (its
+   ``RoleLastUsed``, and at apply time IAM's service last accessed data) is kept, because IAM does
+   not say *who* used it: its known consumers are still re-pointed, and a later run retires it
+   once it has stayed unused (:func:`recent_use`);
+4. ephemeral users retired (keys deactivated first), unless a key was used within
+   ``--fix-min-idle-days`` (:func:`recent_key_use`);
 5. per-deployment and temporary-access policies deleted, once nothing holds them;
 6. the emptied roles deleted (last, so a killed run leaves each role tagged and recognisable);
 7. wildcard S3 grants in the remaining AIModelShare policies narrowed (``policy.rewrite``).
@@ -24,8 +28,9 @@ may still use it. What cannot be fixed safely is listed with the reason, and its
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 from .. import aimodelshare, iam_utils
@@ -52,7 +57,12 @@ __all__ = [
     "RetireUser",
     "RewritePolicy",
     "make_plan",
+    "recent_key_use",
+    "recent_use",
 ]
+
+#: ``--fix-min-idle-days`` when not given: a legacy role used more recently than this is kept.
+DEFAULT_MIN_IDLE_DAYS = 30
 
 #: Rules whose failing findings ``--fix`` turns into actions. Others can still end "fixed" as a side
 #: effect (a broad policy deleted with its role), which the re-check after the fix finds.
@@ -76,6 +86,8 @@ class FixContext:
     clients: AwsClients
     executor: Executor
     inventory: Inventory
+    #: role ARN -> IAM's service last accessed data, read once before the plan is applied
+    service_access: Mapping[str, iam_utils.ServiceAccess] = field(default_factory=dict)
 
     @property
     def iam(self) -> Any:
@@ -134,6 +146,77 @@ def _role_arn(inventory: Inventory, name: str) -> str:
 
 def _policy_arn(inventory: Inventory, name: str) -> str:
     return f"arn:{inventory.partition}:iam::{inventory.account_id}:policy/{name}"
+
+
+def recent_use(
+    last_used: datetime | None,
+    region: str | None,
+    *,
+    now: datetime,
+    min_idle_days: int,
+    repointed: tuple[str, ...],
+    via: str = "",
+) -> str | None:
+    """Why a legacy role last used at ``last_used`` must be kept, or ``None`` when it may go.
+
+    IAM's ``RoleLastUsed`` (and its service last accessed data) say *when* a role was last used,
+    never by whom. A use before this run re-pointed the role's known consumers (``repointed``) may
+    have been theirs, but may as well have been an ECS task, an EC2 instance, a state machine or
+    another account that nobody knows of. So the rule is conservative: a role used within the last
+    ``min_idle_days`` days is kept, whoever its known consumers are; once they are re-pointed, the
+    role stays unused if nothing else uses it, and a later ``--fix`` retires it. ``min_idle_days``
+    0 turns the check off."""
+    if min_idle_days <= 0 or last_used is None:
+        return None
+    if last_used.tzinfo is None:  # a date without a zone (a hand-made GAAD file) is IAM's UTC
+        last_used = last_used.replace(tzinfo=UTC)
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    age = now - last_used
+    if age >= timedelta(days=min_idle_days):
+        return None
+    days = max(age.days, 0)
+    ago = "today" if days == 0 else f"{days} day{'s' if days != 1 else ''} ago"
+    where = f" in {region}" if region else ""
+    head = f"role last used {last_used:%Y-%m-%d}{where}{via}, {ago}, within --fix-min-idle-days={min_idle_days}"
+    if repointed:
+        return (
+            f"{head}; the consumers re-pointed this run were {', '.join(repointed)}, but IAM does not say who "
+            f"used the role, so it is kept: a later --fix retires it once it has been unused for {min_idle_days} "
+            "days"
+        )
+    return (
+        f"{head}, and no consumer this run reads (Lambda, CodeBuild, API Gateway) uses it: something else does "
+        "(ECS, EC2, Step Functions, another account...); move that to a shared role first"
+    )
+
+
+def recent_key_use(user: User, *, now: datetime, min_idle_days: int) -> str | None:
+    """Why an ephemeral user whose access key was used within ``min_idle_days`` is kept (a client
+    still signs with it, and a deleted key cannot come back), or ``None``. The inventory's last use
+    is the credential report's or GetAccessKeyLastUsed's."""
+    if min_idle_days <= 0:
+        return None
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    for key in user.access_keys or ():
+        last = key.last_used
+        if last is None:
+            continue
+        last = last if last.tzinfo is not None else last.replace(tzinfo=UTC)
+        age = now - last
+        if age >= timedelta(days=min_idle_days):
+            continue
+        days = max(age.days, 0)
+        ago = "today" if days == 0 else f"{days} day{'s' if days != 1 else ''} ago"
+        name = key.masked_id or f"in slot {key.slot}"
+        by = f" with {key.last_used_service}" if key.last_used_service else ""
+        return (
+            f"access key {name} last used {last:%Y-%m-%d}{by}, {ago}, within --fix-min-idle-days={min_idle_days}: "
+            "a client still signs with it, and a deleted key cannot come back; move that client to the execution "
+            "role first, and a later --fix retires the user once the key has stayed unused"
+        )
+    return None
 
 
 # --- actions ---------------------------------------------------------------------------------------
@@ -249,6 +332,7 @@ class EmptyRole(Action):
     role: Role
     pattern: str
     consumers: tuple[Consumer, ...] = ()
+    min_idle_days: int = DEFAULT_MIN_IDLE_DAYS
 
     @property
     def mark(self) -> dict[str, str]:
@@ -263,7 +347,35 @@ class EmptyRole(Action):
         for consumer in self.consumers:
             if consumer_ops.current_role(ctx.clients, consumer) == self.role.arn:
                 raise iam_utils.RetirementRefusedError(f"{consumer.kind} {consumer.name} still uses {self.role.name}")
-        iam_utils.empty_role(ctx.iam, self.role.name, mark=self.mark, executor=ctx.executor)
+        iam_utils.empty_role(ctx.iam, self.role.name, mark=self.mark, keep_if=self._keep_if(ctx), executor=ctx.executor)
+
+    def _keep_if(self, ctx: FixContext) -> Callable[[iam_utils.RoleState], str | None]:
+        """The last-use check on the role as read just before it is emptied: its ``RoleLastUsed``
+        now, and what IAM's service last accessed data said before the plan was applied."""
+        access = ctx.service_access.get(self.role.arn)
+        repointed = tuple(f"{c.kind}/{c.name}" for c in self.consumers)
+
+        def keep_if(state: iam_utils.RoleState) -> str | None:
+            now = datetime.now(UTC)
+            kept = recent_use(
+                state.last_used,
+                state.last_used_region,
+                now=now,
+                min_idle_days=self.min_idle_days,
+                repointed=repointed,
+            )
+            if kept is None and access is not None and access.last_used is not None:
+                kept = recent_use(
+                    access.last_used,
+                    access.region,
+                    now=now,
+                    min_idle_days=self.min_idle_days,
+                    repointed=repointed,
+                    via=f" (IAM's service last accessed data: {access.service or 'a service'})",
+                )
+            return kept
+
+        return keep_if
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -382,10 +494,21 @@ def _name(resource: str) -> str:
     return resource.split("/", 1)[1]
 
 
-def make_plan(findings: Iterable[Finding], ctx: AuditContext, *, unowned: bool = False) -> Plan:
+def make_plan(
+    findings: Iterable[Finding],
+    ctx: AuditContext,
+    *,
+    unowned: bool = False,
+    min_idle_days: int = DEFAULT_MIN_IDLE_DAYS,
+    now: datetime | None = None,
+) -> Plan:
     """The plan that fixes the failing findings of the fixable rules, from ``ctx.inventory``.
-    ``unowned`` lets S3 rewrites change policies AIModelShare does not own."""
+    ``unowned`` lets S3 rewrites change policies AIModelShare does not own. A legacy role whose
+    ``RoleLastUsed`` is within ``min_idle_days`` of ``now`` (default: when the inventory was
+    collected) is kept (:func:`recent_use`); its consumers are still re-pointed. So is an ephemeral
+    user whose access key was used within them (:func:`recent_key_use`)."""
     inv = ctx.inventory
+    now = now or inv.collected_at
     failing: dict[str, list[str]] = defaultdict(list)
     for f in findings:
         if f.outcome is Outcome.FAIL and f.rule_id in FIXABLE_RULES:
@@ -459,11 +582,22 @@ def make_plan(findings: Iterable[Finding], ctx: AuditContext, *, unowned: bool =
                 )
                 repoints.append(step)
                 requires.append(step.key)
+        in_use = recent_use(
+            role.last_used,
+            role.last_used_region,
+            now=now,
+            min_idle_days=min_idle_days,
+            repointed=tuple(f"{c.kind}/{c.name}" for c in used_by) if match.replaced_by is not None else (),
+        )
+        if in_use is not None:
+            notes[("AMS-ROLE-001", resource)] = in_use
+            continue
         emptying = EmptyRole(
             target=resource,
             role=role,
             pattern=match.pattern,
             consumers=used_by,
+            min_idle_days=min_idle_days,
             reason=f"legacy per-deployment role ({match.pattern}): tag it, detach and delete its policies",
             requires=tuple(requires),
         )
@@ -489,6 +623,10 @@ def make_plan(findings: Iterable[Finding], ctx: AuditContext, *, unowned: bool =
                 "holds a temporary-access policy but is not named like the library's users: --fix deletes only "
                 "AI_MODELSHARE_<timestamp> users; detach the policy from this one by hand"
             )
+            continue
+        key_in_use = recent_key_use(user, now=now, min_idle_days=min_idle_days)
+        if key_in_use is not None:
+            notes[("AMS-USER-001", resource)] = key_in_use
             continue
         user_retirements.append(
             RetireUser(
