@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from conftest import Account, AuditResult, audit_at
+from demo_table import DEMO_FAILING
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -101,14 +102,14 @@ def test_the_demo_report_in_chromium(
     assert _requests(browser, page) == []
 
     rows = _visible_rows(browser)
-    assert len(rows) == 53
+    assert len(rows) == DEMO_FAILING
     Select(browser.find_element(By.ID, "f-severity")).select_by_visible_text("critical")
     assert {r.get_attribute("data-severity") for r in _visible_rows(browser)} == {"critical"}
-    assert len(_visible_rows(browser)) == 3
+    assert len(_visible_rows(browser)) == 6  # AMS-PRIV-001 on the three CodeBuild policies, AMS-PRIV-004 on three users
     Select(browser.find_element(By.ID, "f-severity")).select_by_visible_text("all")
     Select(browser.find_element(By.ID, "f-rule")).select_by_visible_text("AMS-ROLE-001")
     assert len(_visible_rows(browser)) == 5
-    assert browser.find_element(By.ID, "f-count").text == "5 of 53 findings shown"
+    assert browser.find_element(By.ID, "f-count").text == f"5 of {DEMO_FAILING} findings shown"
     Select(browser.find_element(By.ID, "f-rule")).select_by_visible_text("all")
     search = browser.find_element(By.ID, "f-text")
     search.send_keys("codebuild_role")
@@ -119,7 +120,7 @@ def test_the_demo_report_in_chromium(
     search.send_keys("x")  # input event with an empty result after clearing, then reset
     search.clear()
     browser.execute_script("document.getElementById('f-text').dispatchEvent(new Event('input'))")
-    assert len(_visible_rows(browser)) == 53
+    assert len(_visible_rows(browser)) == DEMO_FAILING
 
     table = browser.find_element(By.ID, "rules-table")
     failed_header = table.find_elements(By.TAG_NAME, "th")[4]
@@ -146,7 +147,7 @@ def test_the_demo_report_in_chromium(
 def test_everything_is_readable_with_javascript_off(pytester: pytest.Pytester, aws: Account, browser: Any) -> None:
     result = _seed_demo_and_audit(pytester, aws)
     browser.get((result.report_dir / "report.html").as_uri())
-    assert len(_visible_rows(browser)) == 53
+    assert len(_visible_rows(browser)) == DEMO_FAILING
     assert not browser.find_element(By.ID, "filters").is_displayed()  # the filters need JavaScript
     details = browser.find_elements(By.CSS_SELECTOR, "tr.finding details")
     assert details

@@ -37,7 +37,7 @@ def test_installed_package_audits_the_demo_from_any_directory(tmp_path: Path) ->
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr  # the demo holds findings
     findings = json.loads((elsewhere / "ams-iam-audit-report" / "findings.json").read_text())
-    assert len({f["rule_id"] for f in findings["findings"]}) == 15
+    assert len({f["rule_id"] for f in findings["findings"]}) == 17
     # The rules that ran are the installed copy, not this checkout's.
     probe = subprocess.run(
         [sys.executable, "-c", "from ams_iam_audit.plugin import builtin_rules_dir; print(builtin_rules_dir())"],

@@ -145,7 +145,7 @@ def test_selection_by_marker_and_rule_id(aws: Account, audit: Any) -> None:
     aws.iam.create_user(UserName="AI_MODELSHARE_2024_01_01_00_00_00")
     aws.policy("s3-all", {"Effect": "Allow", "Action": "s3:*", "Resource": "*"})
     critical = audit("-m", "critical")
-    assert {f["rule_id"] for f in critical.findings} == {"AMS-PRIV-001", "AMS-EXEC-001", "AMS-EXEC-002"}
+    assert {f["rule_id"] for f in critical.findings} == {"AMS-PRIV-001", "AMS-PRIV-004", "AMS-EXEC-001", "AMS-EXEC-002"}
     s3_area = audit("-m", "s3")
     assert {f["rule_id"] for f in s3_area.findings} == {"AMS-S3-001", "AMS-S3-002"}
     by_id = audit("-k", "AMS-USER-001")

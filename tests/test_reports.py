@@ -12,6 +12,7 @@ from typing import Any
 import jsonschema
 import pytest
 from conftest import ACCOUNT, Account, AuditResult, demo_audit, run_audit
+from demo_table import DEMO_FAILING
 
 from ams_iam_audit.cli import main as cli
 from ams_iam_audit.report import render_outputs
@@ -46,7 +47,7 @@ def test_sarif_is_valid_and_tracks_each_failing_finding(demo_report: AuditResult
     jsonschema.Draft4Validator(SARIF_SCHEMA).validate(sarif)
     (run,) = sarif["runs"]
     failing = [f for f in demo_report.findings if f["outcome"] == "fail"]
-    assert len(run["results"]) == len(failing) == 53
+    assert len(run["results"]) == len(failing) == DEMO_FAILING
     prints = [r["partialFingerprints"]["amsIamAudit/v1"] for r in run["results"]]
     assert len(set(prints)) == len(prints)
     assert prints == [
@@ -77,7 +78,7 @@ def test_markdown_summary_goes_to_the_github_step_summary(
     render_outputs(demo_report.document, tmp_path / "out")
     text = summary.read_text()
     assert text.startswith("earlier step\n## IAM audit: account 123456789012 (demo)")
-    assert "**53 failing finding(s)**" in text
+    assert f"**{DEMO_FAILING} failing finding(s)**" in text
     assert "| AMS-S3-001 | high | 9 | 0 | 0 | 0 | 8 | No wildcard S3 grants |" in text
 
 
