@@ -9,7 +9,6 @@ from botocore.stub import Stubber
 
 from ams_iam_audit.aws import AwsClients
 from ams_iam_audit.inventory.collect import GAAD_FILTERS, _gaad
-from ams_iam_audit.inventory.gaad import entities_from_gaad
 
 ROLE_TRUST = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'  # noqa: E501
 
@@ -42,9 +41,8 @@ def test_gaad_follows_markers_across_pages() -> None:
             {"RoleDetailList": [_role("second")], "IsTruncated": False},
             {"Filter": GAAD_FILTERS, "Marker": "page-2"},
         )
-        merged = _gaad(clients)
+        roles = _gaad(clients).roles
         stub.assert_no_pending_responses()
-    roles = entities_from_gaad(merged).roles
     assert [r.name for r in roles] == ["first", "second"]
     assert roles[0].trust_policy["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
 
