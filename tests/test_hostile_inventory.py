@@ -33,6 +33,7 @@ from aws_proxy import (
     xml_marker_repeated,
 )
 from conftest import ACCOUNT, Account, AuditResult, audit_at, run_audit
+from moto_gaps import all_gaps
 
 from ams_iam_audit.aws import AwsClients, CallerIdentity
 from ams_iam_audit.inventory import IAM_PARTS, Inventory, Section
@@ -476,3 +477,22 @@ def test_throttling_is_still_retried_within_the_deadline(aws: Account) -> None:
     assert len(proxy.faulted) == 2
     assert _section(inventory, "iam").readable
     assert [u.name for u in inventory.users] == ["alice"]
+
+
+# --- 5. --fix sees every unreadable section it adds ---------------------------------------------------
+
+
+def test_fix_keeps_a_role_whose_consumers_were_paged_inconsistently(pytester: pytest.Pytester, aws: Account) -> None:
+    aws.role("lambda_role_a1b2c3")
+    fault = json_answer(is_get("/2015-03-31/functions"), lambda d: d.update(NextMarker="again"))
+    with proxy_to(aws.url, fault, *all_gaps()) as proxy:
+        result = audit_at(pytester, proxy.url, "--fix-dry-run", "-k", "AMS-ROLE-001")
+    assert proxy.faulted
+    assert result.outcomes("AMS-ROLE-001") == {"role/lambda_role_a1b2c3": "fail"}
+    evidence = result.finding("AMS-ROLE-001", "role/lambda_role_a1b2c3")["evidence"]
+    assert evidence["consumers_complete"] is False
+    plan = json.loads((result.report_dir / "fix-plan.json").read_text())
+    calls = [c["describe"] for a in plan["actions"] for c in a["calls"]]
+    assert not [c for c in calls if "lambda_role_a1b2c3" in c], calls
+    assert "not fixable: AMS-ROLE-001 role/lambda_role_a1b2c3: consumers could not be read everywhere" in result.stdout
+    assert "InconsistentPaging calling lambda:ListFunctions" in result.stdout
