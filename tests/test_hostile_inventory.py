@@ -496,3 +496,22 @@ def test_fix_keeps_a_role_whose_consumers_were_paged_inconsistently(pytester: py
     assert not [c for c in calls if "lambda_role_a1b2c3" in c], calls
     assert "not fixable: AMS-ROLE-001 role/lambda_role_a1b2c3: consumers could not be read everywhere" in result.stdout
     assert "InconsistentPaging calling lambda:ListFunctions" in result.stdout
+
+
+def test_a_user_the_credential_report_does_not_list_is_looked_up(aws: Account) -> None:
+    """IAM reuses a report for up to four hours: a user created since is not "a user without keys"."""
+    aws.iam.create_user(UserName="alice")
+    aws.iam.create_access_key(UserName="alice")
+    header = REPORTS["garbage date"].split(b"\n")[0] + b"\n"
+    fault = rewrite(
+        is_query("GetCredentialReport"),
+        rb"<Content>[^<]*</Content>",
+        b"<Content>" + base64.b64encode(header) + b"</Content>",
+    )
+    with proxy_to(aws.url, fault) as proxy:
+        inventory = _collect(proxy.url)
+    assert proxy.faulted
+    assert _section(inventory, "access_keys").source == "credential report"
+    (alice,) = inventory.users
+    assert alice.access_keys is not None
+    assert [(k.status, k.masked_id is not None) for k in alice.access_keys] == [("Active", True)]

@@ -240,7 +240,10 @@ def _is_aimodelshare_user(user: User) -> bool:
 
 def _access_keys(
     clients: AwsClients, pool: ThreadPoolExecutor, users: tuple[User, ...]
-) -> tuple[dict[str, tuple[AccessKey, ...]], Section]:
+) -> tuple[dict[str, tuple[AccessKey, ...] | None], Section]:
+    """Each user's keys (``None``: unknown), and the section. A user the credential report does not
+    list (created after the report was generated: IAM reuses a report for up to four hours) is looked
+    up, never taken for a user without keys."""
     try:
         report = _guarded(
             "access_keys", "iam:GenerateCredentialReport, iam:GetCredentialReport", lambda: _credential_report(clients)
@@ -252,11 +255,18 @@ def _access_keys(
             # (keys by slot, with status, age and last use, without masked ids) stays constant
             targets = []
             source = f"credential report (masked key ids looked up only for up to {KEY_ID_LOOKUPS} AIModelShare users)"
+        absent = [u.name for u in users if u.name not in report]
+        if len(absent) > KEY_ID_LOOKUPS:
+            source += f"; keys unknown for {len(absent)} user(s) the report does not list"
+        else:
+            targets = list(dict.fromkeys([*targets, *absent]))
     except _Unreadable as unreadable:
         report = {}
         targets = [u.name for u in users]
         source = f"ListAccessKeys (credential report unavailable: {unreadable.section.error})"
-    keys: dict[str, tuple[AccessKey, ...]] = {u.name: tuple(report.get(u.name, ())) for u in users}
+    keys: dict[str, tuple[AccessKey, ...] | None] = {
+        u.name: tuple(report[u.name]) if u.name in report else None for u in users
+    }
     permission = "iam:ListAccessKeys, iam:GetAccessKeyLastUsed"
     futures = {
         name: pool.submit(_guarded, "access_keys", permission, lambda n=name: _listed_keys(clients, n))
