@@ -249,10 +249,26 @@ class Paging:
     more_flag: str | None = None
 
 
-#: Every paginated operation the audit calls, by (service, boto3 method name).
+_IAM_LISTS = (
+    "list_access_keys",
+    "list_attached_role_policies",
+    "list_attached_user_policies",
+    "list_groups_for_user",
+    "list_instance_profiles_for_role",
+    "list_mfa_devices",
+    "list_policy_versions",
+    "list_role_policies",
+    "list_role_tags",
+    "list_signing_certificates",
+    "list_ssh_public_keys",
+    "list_user_policies",
+    "list_user_tags",
+)
+
+#: Every paginated operation the audit and ``--fix`` call, by (service, boto3 method name).
 PAGING: dict[tuple[str, str], Paging] = {
     ("iam", "get_account_authorization_details"): Paging("Marker", "Marker", "IsTruncated"),
-    ("iam", "list_access_keys"): Paging("Marker", "Marker", "IsTruncated"),
+    **{("iam", operation): Paging("Marker", "Marker", "IsTruncated") for operation in _IAM_LISTS},
     ("s3", "list_buckets"): Paging("ContinuationToken", "ContinuationToken"),
     ("lambda", "list_functions"): Paging("Marker", "NextMarker"),
     ("codebuild", "list_projects"): Paging("nextToken", "nextToken"),
