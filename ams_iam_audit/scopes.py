@@ -205,6 +205,18 @@ def _unreadable_policy(ctx: AuditContext, policy: ManagedPolicy) -> Unreadable:
     return Unreadable(id=f"policy/{policy.name}", sections=(section,))
 
 
+def _unlisted_policies(ctx: AuditContext) -> list[Unreadable]:
+    """Customer managed policies attached to someone but missing from the data (the inventory
+    records them as unreadable ``iam:policy/<name>`` sections): unknown documents, never skipped."""
+    listed = {p.name for p in ctx.inventory.policies}
+    prefix = "iam:policy/"
+    return [
+        Unreadable(id=f"policy/{s.name.removeprefix(prefix)}", sections=(s,))
+        for s in ctx.inventory.sections
+        if s.name.startswith(prefix) and not s.readable and s.name.removeprefix(prefix) not in listed
+    ]
+
+
 def _users(ctx: AuditContext) -> list[Item]:
     if (gap := _needs(ctx, "iam:users")) is not None:
         return [gap]
@@ -222,13 +234,14 @@ def _managed(ctx: AuditContext) -> list[Item]:
     # is attached to
     if (gap := _needs(ctx, *IAM_PARTS)) is not None:
         return [gap]
-    return [
+    items: list[Item] = [
         Subject(id=f"policy/{p.name}", arn=p.arn, value=p)
         if p.default_document is not None
         else _unreadable_policy(ctx, p)
         for p in ctx.inventory.policies
         if not p.aws_managed
     ]
+    return [*items, *_unlisted_policies(ctx)]
 
 
 def _identity_items(ctx: AuditContext) -> Iterable[Subject | Unreadable]:
@@ -251,6 +264,7 @@ def _identity_items(ctx: AuditContext) -> Iterable[Subject | Unreadable]:
                 aimodelshare=ctx.policy_is_aimodelshare(policy.name, policy.arn),
             )
             yield Subject(id=ref.label, arn=ref.arn, value=ref)
+        yield from _unlisted_policies(ctx)
     holders = (("user", "iam:users", inv.users), ("group", "iam:groups", inv.groups), ("role", "iam:roles", inv.roles))
     for kind, part, principals in holders:
         if not inv.readable(part):

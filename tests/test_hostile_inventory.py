@@ -515,3 +515,21 @@ def test_a_user_the_credential_report_does_not_list_is_looked_up(aws: Account) -
     (alice,) = inventory.users
     assert alice.access_keys is not None
     assert [(k.status, k.masked_id is not None) for k in alice.access_keys] == [("Active", True)]
+
+
+def test_gaad_file_attaching_a_policy_it_does_not_list(pytester: pytest.Pytester) -> None:
+    """Policies is there, but lacks one that a role has attached: that document is unknown."""
+    path = _gaad_file(
+        pytester,
+        UserDetailList=[],
+        GroupDetailList=[],
+        RoleDetailList=[_role("app", "admin-unlisted", "admin-listed")],
+        Policies=[_policy("admin-listed", [_version("v1", ADMIN, True)])],
+    )
+    result = run_audit(pytester, "--snapshot", str(path), "-k", "AMS-PRIV-001 or AMS-POLICY-001")
+    assert result.outcomes("AMS-PRIV-001") == {"policy/admin-listed": "fail", "policy/admin-unlisted": "error"}
+    _not_passed(result, "policy/admin-unlisted")
+    error = _gaps(result)["iam:policy/admin-unlisted"]["error"]
+    assert (
+        f"policy arn:aws:iam::{ACCOUNT}:policy/admin-unlisted is attached to role/app but is not in Policies" in error
+    )

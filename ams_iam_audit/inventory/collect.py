@@ -487,7 +487,7 @@ def collect(
         users: tuple[User, ...] = ()
         if entities is not None:
             sections.append(Section(name="iam", readable=True, source="GetAccountAuthorizationDetails"))
-            sections.extend(policy_sections(entities.policies))
+            sections.extend(policy_sections(entities))
             keys, key_section = _access_keys(clients, pool, entities.users)
             sections.append(key_section)
             users = tuple(replace(u, access_keys=keys[u.name]) if key_section.readable else u for u in entities.users)

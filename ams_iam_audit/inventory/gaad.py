@@ -84,19 +84,40 @@ def merge_pages(pages: Iterable[Mapping[str, Any]]) -> dict[str, list[Any]]:
     return merged
 
 
-def policy_sections(policies: Iterable[ManagedPolicy]) -> tuple[Section, ...]:
-    """An unreadable section for each policy whose default document could not be had: named in the
-    coverage gaps as well as reported as an error by the rules that judge policies."""
-    return tuple(
-        Section(
-            name=f"iam:policy/{p.name}",
-            readable=False,
-            error=p.document_error,
-            permission="iam:GetAccountAuthorizationDetails (or iam:GetPolicyVersion)",
-        )
-        for p in policies
+def policy_sections(entities: IamEntities, *, policies_listed: bool = True) -> tuple[Section, ...]:
+    """An unreadable section for each customer managed policy whose default document could not be
+    had, and (when the data lists policies at all: ``policies_listed``) for each one attached to a
+    user, group or role but missing from the policies: named in the coverage gaps as well as reported
+    as an error by the rules that judge policies."""
+    permission = "iam:GetAccountAuthorizationDetails (or iam:GetPolicyVersion)"
+    sections = [
+        Section(name=f"iam:policy/{p.name}", readable=False, error=p.document_error, permission=permission)
+        for p in entities.policies
         if p.document_error is not None
-    )
+    ]
+    if not policies_listed:
+        return tuple(sections)
+    listed = {p.arn for p in entities.policies}
+    holders: dict[str, tuple[str, list[str]]] = {}
+    principals: tuple[User | Group | Role, ...] = (*entities.users, *entities.groups, *entities.roles)
+    for principal in principals:
+        for attached in principal.attached_policies:
+            parts = attached.arn.split(":")
+            if attached.arn in listed or len(parts) < 6 or parts[4] == "aws":
+                continue  # listed, or AWS managed (a file may leave those out)
+            holders.setdefault(attached.arn, (attached.name, []))[1].append(principal.arn.split(":")[-1])
+    for arn, (name, by) in sorted(holders.items()):
+        sections.append(
+            Section(
+                name=f"iam:policy/{name}",
+                readable=False,
+                error=f"policy {arn} is attached to {', '.join(sorted(by)[:3])}"
+                + (f" and {len(by) - 3} more" if len(by) > 3 else "")
+                + " but is not in Policies: its document is unknown",
+                permission=permission,
+            )
+        )
+    return tuple(sections)
 
 
 def _req(item: Mapping[str, Any], key: str, where: str) -> Any:

@@ -118,7 +118,7 @@ def _from_gaad(data: Mapping[str, Any], path: Path) -> Inventory:
     )
     sections = (
         *iam,
-        *policy_sections(entities.policies),
+        *policy_sections(entities, policies_listed=isinstance(data.get("Policies"), list)),
         Section(name="access_keys", readable=False, error=missing, permission="iam:GetCredentialReport"),
         Section(name="s3", readable=False, error=missing, permission="s3:ListAllMyBuckets"),
         Section(
