@@ -5,6 +5,12 @@ The endpoint comes from ``--aws-endpoint-url`` or, as boto3 does by itself, from
 the demo account and the tests point it at a local moto server, so the code path is the one used
 against AWS. Retries use botocore's ``standard`` mode with a generous attempt budget: IAM throttles
 large accounts, and a throttled-out call becomes an unreadable section, never a silent gap.
+
+Every call has a deadline (``--aws-call-timeout``, default :data:`DEFAULT_CALL_TIMEOUT` seconds) that
+covers all its attempts: each attempt may wait at most half of it to connect or for the next bytes,
+and no attempt starts once it has passed, so a call that never answers ends as
+:class:`CallTimeoutError` (naming the service and operation) after about the deadline, never hours.
+:func:`paged` reads every page of a paginated call and refuses an inconsistent one.
 """
 
 from __future__ import annotations
@@ -12,37 +18,62 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from .aimodelshare import EXECUTION_ROLE_ENV
 
 __all__ = [
+    "DEFAULT_CALL_TIMEOUT",
+    "PAGING",
     "RETRY_CONFIG",
     "AccountMismatchError",
     "AwsAccessError",
     "AwsClients",
     "AwsTarget",
+    "CallError",
+    "CallTimeoutError",
     "CallerIdentity",
+    "Paging",
     "assume_role_session",
+    "call",
     "caller_identity",
+    "client_config",
     "error_code",
     "get_execution_session",
     "guard_account",
     "is_account_id",
     "open_session",
+    "paged",
 ]
 
-RETRY_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 10},
-    connect_timeout=10,
-    read_timeout=60,
-    user_agent_extra="ams-iam-audit",
-)
+#: Seconds one AWS call may take, all its attempts and retries included (``--aws-call-timeout``).
+DEFAULT_CALL_TIMEOUT = 60.0
+#: Connect timeout per attempt, at most (never more than half the call's deadline).
+_CONNECT_TIMEOUT = 10.0
+_DEADLINE_KEY = "ams_iam_audit_deadline"
+
+
+def client_config(call_timeout: float = DEFAULT_CALL_TIMEOUT) -> Config:
+    """botocore configuration: standard retries, and per-attempt timeouts within ``call_timeout``."""
+    if not call_timeout > 0:
+        raise ValueError(f"call timeout must be a positive number of seconds, got {call_timeout!r}")
+    return Config(
+        retries={"mode": "standard", "max_attempts": 10},
+        connect_timeout=min(_CONNECT_TIMEOUT, call_timeout / 2),
+        read_timeout=call_timeout / 2,
+        user_agent_extra="ams-iam-audit",
+    )
+
+
+RETRY_CONFIG = client_config()
 _SESSION_NAME = "ams-iam-audit"
 _ACCOUNT_RE = re.compile(r"\d{12}")
 
@@ -66,6 +97,7 @@ class AwsTarget:
     endpoint_url: str | None = None
     access_key_id: str | None = None  # explicit credentials: only the demo and tests set these
     secret_access_key: str | None = None
+    call_timeout: float = DEFAULT_CALL_TIMEOUT  # seconds per call, all attempts included
 
 
 @dataclass(frozen=True)
@@ -77,16 +109,70 @@ class CallerIdentity:
 def error_code(exc: BaseException) -> str:
     if isinstance(exc, ClientError):
         return str(exc.response.get("Error", {}).get("Code", "ClientError"))
+    if isinstance(exc, CallError):
+        return exc.code
     return type(exc).__name__
+
+
+class CallTimeoutError(BotoCoreError):
+    """One AWS call that did not answer within its deadline (all attempts included)."""
+
+    fmt = "{service}:{operation} did not answer within {timeout:g} s (--aws-call-timeout)"
+
+
+def _operation(event_name: str) -> tuple[str, str]:
+    """``before-send.iam.GetAccountAuthorizationDetails`` -> ("iam", "GetAccountAuthorizationDetails")."""
+    parts = event_name.split(".")
+    return (parts[1], parts[2]) if len(parts) >= 3 else ("aws", event_name)
+
+
+def _install_deadline(client: Any, call_timeout: float) -> None:
+    """Give every call of ``client`` a deadline over all its attempts: set when the call starts,
+    checked before each attempt is sent and before a failed attempt is retried."""
+
+    def start(context: dict[str, Any], **_: Any) -> None:
+        context[_DEADLINE_KEY] = time.monotonic() + call_timeout
+
+    def expired(context: Mapping[str, Any] | None, event_name: str) -> None:
+        deadline = (context or {}).get(_DEADLINE_KEY)
+        if deadline is not None and time.monotonic() >= deadline:
+            service, operation = _operation(event_name)
+            raise CallTimeoutError(service=service, operation=operation, timeout=call_timeout)
+
+    def before_send(request: Any, event_name: str, **_: Any) -> None:
+        expired(getattr(request, "context", None), event_name)
+
+    def needs_retry(
+        response: Any,
+        caught_exception: BaseException | None,
+        request_dict: Mapping[str, Any],
+        event_name: str,
+        **_: Any,
+    ) -> None:
+        failed = caught_exception is not None or (
+            response is not None and getattr(response[0], "status_code", 200) in (429, *range(500, 600))
+        )
+        if failed:  # a success that arrives late is kept; a failure past the deadline is not retried
+            expired(request_dict.get("context"), event_name)
+
+    events = client.meta.events
+    events.register("before-call", start)
+    events.register("before-send", before_send)
+    events.register_first("needs-retry", needs_retry)
 
 
 class AwsClients:
     """Creates (once) and hands out boto3 clients for one session and endpoint. Safe to call from
-    threads: creation is serialised, since boto3 sessions are not thread-safe; clients are."""
+    threads: creation is serialised, since boto3 sessions are not thread-safe; clients are. Every
+    client's calls have the deadline ``call_timeout`` (seconds, all attempts included)."""
 
-    def __init__(self, session: boto3.Session, endpoint_url: str | None = None) -> None:
+    def __init__(
+        self, session: boto3.Session, endpoint_url: str | None = None, call_timeout: float = DEFAULT_CALL_TIMEOUT
+    ) -> None:
         self.session = session
         self.endpoint_url = endpoint_url
+        self.call_timeout = call_timeout
+        self._config = client_config(call_timeout)
         self._cache: dict[tuple[str, str | None], Any] = {}
         self._lock = threading.Lock()
 
@@ -97,13 +183,145 @@ class AwsClients:
 
     def _create(self, key: tuple[str, str | None]) -> Any:
         service, region = key
-        kwargs: dict[str, Any] = {"config": RETRY_CONFIG}
+        kwargs: dict[str, Any] = {"config": self._config}
         if region is not None:
             kwargs["region_name"] = region
         if self.endpoint_url:
             kwargs["endpoint_url"] = self.endpoint_url
-        client = self._cache[key] = self.session.client(service, **kwargs)  # type: ignore[call-overload]
+        client = self.session.client(service, **kwargs)  # type: ignore[call-overload]
+        _install_deadline(client, self.call_timeout)
+        self._cache[key] = client
         return client
+
+
+# --- calls and pages ---------------------------------------------------------------------------------
+
+
+class CallError(Exception):
+    """An AWS call that gave no usable answer: refused, failed in transport, timed out, malformed,
+    or inconsistently paged. ``call`` names it (``iam:GetAccountAuthorizationDetails``)."""
+
+    def __init__(self, call: str, code: str, detail: str) -> None:
+        super().__init__(f"{code} calling {call}: {detail}")
+        self.call = call
+        self.code = code
+        self.detail = detail
+
+
+def _call_name(client: Any, operation: str) -> str:
+    model = client.meta.service_model
+    try:
+        name = model.operation_model(client.meta.method_to_api_mapping[operation]).name
+    except (KeyError, AttributeError):
+        name = operation
+    return f"{model.endpoint_prefix}:{name}"
+
+
+def call(client: Any, operation: str, **kwargs: Any) -> Mapping[str, Any]:
+    """``client.<operation>(**kwargs)``, with every way it can fail as a :class:`CallError` naming the
+    call: an AWS error, a transport error or timeout, and a response botocore could not parse (a
+    garbage date, a body that is not the protocol's) or that is not an object."""
+    name = _call_name(client, operation)
+    method = getattr(client, operation)  # outside the handler: a wrong name is our bug, not AWS's answer
+    try:
+        response = method(**kwargs)
+    except ClientError as exc:
+        message = str(exc.response.get("Error", {}).get("Message") or exc)
+        raise CallError(name, error_code(exc), message) from None
+    except BotoCoreError as exc:
+        raise CallError(name, type(exc).__name__, str(exc)) from None
+    except (ResponseParserError, ValueError, TypeError, KeyError, RuntimeError, AttributeError) as exc:
+        # botocore's parsers raise these for a body that is not the protocol's (XML cut short, a
+        # date that is not one, an object where a list belongs)
+        raise CallError(name, "MalformedResponse", f"{type(exc).__name__}: {exc}") from None
+    if not isinstance(response, Mapping):
+        raise CallError(name, "MalformedResponse", f"expected an object, got {type(response).__name__}")
+    return response
+
+
+@dataclass(frozen=True)
+class Paging:
+    """How one operation pages: the request parameter that asks for the next page, the response
+    field that gives it, and (IAM) the flag that says there is one."""
+
+    input_token: str
+    output_token: str
+    more_flag: str | None = None
+
+
+_IAM_LISTS = (
+    "list_access_keys",
+    "list_attached_role_policies",
+    "list_attached_user_policies",
+    "list_groups_for_user",
+    "list_instance_profiles_for_role",
+    "list_mfa_devices",
+    "list_policy_versions",
+    "list_role_policies",
+    "list_role_tags",
+    "list_signing_certificates",
+    "list_ssh_public_keys",
+    "list_user_policies",
+    "list_user_tags",
+)
+
+#: Every paginated operation the audit and ``--fix`` call, by (service, boto3 method name).
+PAGING: dict[tuple[str, str], Paging] = {
+    ("iam", "get_account_authorization_details"): Paging("Marker", "Marker", "IsTruncated"),
+    **{("iam", operation): Paging("Marker", "Marker", "IsTruncated") for operation in _IAM_LISTS},
+    ("s3", "list_buckets"): Paging("ContinuationToken", "ContinuationToken"),
+    ("lambda", "list_functions"): Paging("Marker", "NextMarker"),
+    ("codebuild", "list_projects"): Paging("nextToken", "nextToken"),
+    ("apigateway", "get_rest_apis"): Paging("position", "position"),
+    ("apigateway", "get_resources"): Paging("position", "position"),
+}
+
+
+def paged(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Mapping[str, Any]]:
+    """Every page of a paginated call, each checked: ``key`` (the list the caller reads) is a list
+    of objects when present; a page that says there is more gives a marker; no marker repeats. An
+    inconsistent page is a :class:`CallError` naming the call and the page, never a silent end."""
+    service = client.meta.service_model.service_name
+    paging = PAGING[(service, operation)]
+    name = _call_name(client, operation)
+    seen: set[str] = set()
+    token: str | None = None
+    number = 1
+    while True:
+        params = dict(kwargs)
+        if token is not None:
+            params[paging.input_token] = token
+        page = call(client, operation, **params)
+        items = page.get(key)
+        if items is not None and (not isinstance(items, list) or not all(isinstance(i, Mapping | str) for i in items)):
+            raise CallError(name, "MalformedResponse", f"page {number}: {key} is not a list of items")
+        yield page
+        following = page.get(paging.output_token)
+        if paging.more_flag is not None:
+            more = page.get(paging.more_flag)
+            if not isinstance(more, bool | None):
+                raise CallError(name, "MalformedResponse", f"page {number}: {paging.more_flag} is {more!r}")
+            if not more:
+                return
+            if not following:
+                raise CallError(
+                    name,
+                    "InconsistentPaging",
+                    f"page {number} says {paging.more_flag} but gives no {paging.output_token}",
+                )
+        elif not following:
+            return
+        if not isinstance(following, str):
+            raise CallError(name, "MalformedResponse", f"page {number}: {paging.output_token} is {following!r}")
+        if following in seen:
+            raise CallError(
+                name,
+                "InconsistentPaging",
+                f"page {number} repeats the {paging.output_token} of an earlier page ({following[:40]!r})",
+            )
+        seen.add(following)
+        token = following
+        number += 1
 
 
 def _base_session(target: AwsTarget) -> boto3.Session:
@@ -120,10 +338,14 @@ def _base_session(target: AwsTarget) -> boto3.Session:
 
 
 def assume_role_session(
-    base: boto3.Session, role_arn: str, endpoint_url: str | None = None, region: str | None = None
+    base: boto3.Session,
+    role_arn: str,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    call_timeout: float = DEFAULT_CALL_TIMEOUT,
 ) -> boto3.Session:
     """A session on temporary credentials from STS AssumeRole on ``role_arn``."""
-    sts = AwsClients(base, endpoint_url).client("sts", region or base.region_name)
+    sts = AwsClients(base, endpoint_url, call_timeout).client("sts", region or base.region_name)
     try:
         creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=_SESSION_NAME)["Credentials"]
     except (ClientError, BotoCoreError) as exc:
@@ -148,8 +370,10 @@ def get_execution_session(
     return assume_role_session(base or boto3.Session(), arn, endpoint_url)
 
 
-def caller_identity(session: boto3.Session, endpoint_url: str | None = None) -> CallerIdentity:
-    sts = AwsClients(session, endpoint_url).client("sts", session.region_name)
+def caller_identity(
+    session: boto3.Session, endpoint_url: str | None = None, call_timeout: float = DEFAULT_CALL_TIMEOUT
+) -> CallerIdentity:
+    sts = AwsClients(session, endpoint_url, call_timeout).client("sts", session.region_name)
     try:
         ident = sts.get_caller_identity()
     except (ClientError, BotoCoreError) as exc:
@@ -172,11 +396,15 @@ def open_session(target: AwsTarget) -> tuple[AwsClients, CallerIdentity]:
     session = _base_session(target)
     if target.role_arn:
         session = assume_role_session(
-            session, target.role_arn, target.endpoint_url, target.regions[0] if target.regions else None
+            session,
+            target.role_arn,
+            target.endpoint_url,
+            target.regions[0] if target.regions else None,
+            target.call_timeout,
         )
-    ident = caller_identity(session, target.endpoint_url)
+    ident = caller_identity(session, target.endpoint_url, target.call_timeout)
     guard_account(target.account_id, ident)
-    return AwsClients(session, target.endpoint_url), ident
+    return AwsClients(session, target.endpoint_url, target.call_timeout), ident
 
 
 def is_account_id(value: str) -> bool:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from .aimodelshare import EXECUTION_ROLE_ENV
-from .aws import is_account_id
+from .aws import DEFAULT_CALL_TIMEOUT, is_account_id
 from .baseline import Baseline, BaselineError, load_baseline
 from .demo import DEMO_ACCOUNT_ID
 from .jsonio import check_writable_dir, terminal_safe
@@ -38,6 +38,12 @@ _OPTIONS: tuple[tuple[str, str | None, str], ...] = (
     ("--aws-profile", "aws_profile", "boto3 profile to take credentials from"),
     ("--aws-role-arn", "aws_role_arn", f"assume this role (STS) before auditing; default ${EXECUTION_ROLE_ENV}"),
     ("--aws-endpoint-url", "aws_endpoint_url", "AWS endpoint (default: boto3's, which honours $AWS_ENDPOINT_URL)"),
+    (
+        "--aws-call-timeout",
+        "aws_call_timeout",
+        f"seconds one AWS call may take, retries included (default {DEFAULT_CALL_TIMEOUT:g}); "
+        "a call past it makes the part of the account it reads unreadable",
+    ),
     (
         "--aws-execution-role-arn",
         "aws_execution_role_arn",
@@ -142,6 +148,8 @@ class AuditOptions:
     waiver_file: Path | None = None
     baseline: Baseline | None = None
     full_protocol: bool = False
+    #: seconds one AWS call may take, all its attempts included (``--aws-call-timeout``)
+    call_timeout: float = DEFAULT_CALL_TIMEOUT
     #: the day waivers are judged on (UTC), fixed when the run starts
     today: date = field(default_factory=lambda: datetime.now(UTC).date())
 
@@ -177,6 +185,15 @@ class AuditOptions:
         for flag, arn in (("--aws-role-arn", role_arn), ("--aws-execution-role-arn", execution)):
             if arn is not None and not _ROLE_ARN.fullmatch(arn):
                 raise pytest.UsageError(f"{flag}: {arn!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+        timeout_text = _get(config, "aws_call_timeout", "aws_call_timeout")
+        try:
+            call_timeout = float(timeout_text) if timeout_text is not None else DEFAULT_CALL_TIMEOUT
+        except ValueError:
+            call_timeout = float("nan")
+        if not 0 < call_timeout <= 3600:
+            raise pytest.UsageError(
+                f"--aws-call-timeout: {timeout_text!r} is not a number of seconds between 0 and 3600 (like 60)"
+            )
         report_dir = _get(config, "report_dir", "report_dir") or "ams-iam-audit-report"
         # found now, not after the whole audit: the results must have somewhere to go
         problem = check_writable_dir(Path(report_dir))
@@ -236,4 +253,5 @@ class AuditOptions:
             waiver_file=Path(waiver_file) if waiver_file else None,
             baseline=baseline,
             full_protocol=bool(config.getoption("full_protocol")),
+            call_timeout=call_timeout,
         )

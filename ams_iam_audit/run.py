@@ -119,6 +119,7 @@ def _live(options: AuditOptions, demo: DemoAccount | None) -> _Live:
             endpoint_url=demo.endpoint_url,
             access_key_id=key,
             secret_access_key=secret,
+            call_timeout=options.call_timeout,
         )
     else:
         assert options.account is not None
@@ -128,6 +129,7 @@ def _live(options: AuditOptions, demo: DemoAccount | None) -> _Live:
             profile=options.profile,
             role_arn=options.role_arn,
             endpoint_url=options.endpoint_url,
+            call_timeout=options.call_timeout,
         )
     try:
         clients, identity = open_session(target)

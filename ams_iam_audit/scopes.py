@@ -6,6 +6,14 @@ its subjects, each with a readable, stable id (``role/codebuild_role``). Where t
 read what a scope needs, the scope yields an :class:`Unreadable` in its place, and the rule reports an
 error for it: an unread part of the account is never reported as compliant. A scope with nothing in
 it yields :class:`NotApplicable`.
+
+IAM is read as four parts (``iam:users``, ``iam:groups``, ``iam:roles``, ``iam:policies``; a live run
+reads them together as ``iam``, a GetAccountAuthorizationDetails file may lack some). Each scope names
+the parts it depends on, including those that only decide *which* subjects it has or how they are
+classified (a legacy policy is recognised by its partner role); a scope of documents yields what the
+readable parts hold plus one :class:`Unreadable` for the parts that are missing. A customer managed
+policy whose default document could not be read is an :class:`Unreadable` of its own
+(``policy/<name>``).
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from typing import Any
 
 from . import aimodelshare
 from .aimodelshare import SharedRole
-from .inventory.model import RETIRING_TAG, Inventory, Role, Section
+from .inventory.model import IAM_PARTS, RETIRING_TAG, Inventory, ManagedPolicy, Role, Section
 from .policy.document import PolicyDocument, parse_policy
 
 __all__ = [
@@ -175,22 +183,48 @@ class ScopeDef:
 
 
 def _needs(ctx: AuditContext, *sections: str) -> Unreadable | None:
-    missing = []
+    """One :class:`Unreadable` for those of ``sections`` that could not be read (each named once:
+    the parts of IAM read in one piece are one section), or ``None``."""
+    bad: dict[str, Section] = {}
     for name in sections:
-        section = ctx.inventory.section(name)
-        missing.append(section or Section(name=name, readable=False, error="not collected"))
-    bad = tuple(s for s in missing if not s.readable)
-    return Unreadable(id="unreadable-" + "-".join(s.name for s in bad), sections=bad) if bad else None
+        section = ctx.inventory.section(name) or Section(name=name, readable=False, error="not collected")
+        if not section.readable:
+            bad.setdefault(section.name, section)
+    return Unreadable(id="unreadable-" + "-".join(bad), sections=tuple(bad.values())) if bad else None
+
+
+def _unreadable_policy(ctx: AuditContext, policy: ManagedPolicy) -> Unreadable:
+    section = ctx.inventory.section(f"iam:policy/{policy.name}")
+    if section is None or section.readable:
+        section = Section(
+            name=f"iam:policy/{policy.name}",
+            readable=False,
+            error=policy.document_error or f"default version {policy.default_version_id!r} was not collected",
+            permission="iam:GetAccountAuthorizationDetails (or iam:GetPolicyVersion)",
+        )
+    return Unreadable(id=f"policy/{policy.name}", sections=(section,))
+
+
+def _unlisted_policies(ctx: AuditContext) -> list[Unreadable]:
+    """Customer managed policies attached to someone but missing from the data (the inventory
+    records them as unreadable ``iam:policy/<name>`` sections): unknown documents, never skipped."""
+    listed = {p.name for p in ctx.inventory.policies}
+    prefix = "iam:policy/"
+    return [
+        Unreadable(id=f"policy/{s.name.removeprefix(prefix)}", sections=(s,))
+        for s in ctx.inventory.sections
+        if s.name.startswith(prefix) and not s.readable and s.name.removeprefix(prefix) not in listed
+    ]
 
 
 def _users(ctx: AuditContext) -> list[Item]:
-    if (gap := _needs(ctx, "iam")) is not None:
+    if (gap := _needs(ctx, "iam:users")) is not None:
         return [gap]
     return [Subject(id=f"user/{u.name}", arn=u.arn, value=u) for u in ctx.inventory.users]
 
 
 def _roles(ctx: AuditContext) -> list[Item]:
-    if (gap := _needs(ctx, "iam")) is not None:
+    if (gap := _needs(ctx, "iam:roles")) is not None:
         return [gap]
     return [Subject(id=f"role/{r.name}", arn=r.arn, value=r) for r in ctx.inventory.roles]
 
@@ -209,30 +243,48 @@ def _principals(ctx: AuditContext) -> list[Item]:
 
 
 def _managed(ctx: AuditContext) -> list[Item]:
-    if (gap := _needs(ctx, "iam")) is not None:
+    # every part: a legacy policy is recognised by its partner role, and its evidence lists whom it
+    # is attached to
+    if (gap := _needs(ctx, *IAM_PARTS)) is not None:
         return [gap]
-    return [Subject(id=f"policy/{p.name}", arn=p.arn, value=p) for p in ctx.inventory.policies if not p.aws_managed]
+    items: list[Item] = [
+        Subject(id=f"policy/{p.name}", arn=p.arn, value=p)
+        if p.default_document is not None
+        else _unreadable_policy(ctx, p)
+        for p in ctx.inventory.policies
+        if not p.aws_managed
+    ]
+    return [*items, *_unlisted_policies(ctx)]
 
 
-def _identity_refs(ctx: AuditContext) -> Iterable[PolicyRef]:
+def _identity_items(ctx: AuditContext) -> Iterable[Subject | Unreadable]:
     inv = ctx.inventory
-    for policy in inv.policies:
-        document = policy.default_document
-        if policy.aws_managed or document is None:
+    if inv.readable("iam:policies"):
+        for policy in inv.policies:
+            if policy.aws_managed:
+                continue
+            document = policy.default_document
+            if document is None:
+                yield _unreadable_policy(ctx, policy)
+                continue
+            ref = PolicyRef(
+                kind="managed",
+                name=policy.name,
+                arn=policy.arn,
+                holder=None,
+                document=document,
+                version_id=policy.default_version_id,
+                aimodelshare=ctx.policy_is_aimodelshare(policy.name, policy.arn),
+            )
+            yield Subject(id=ref.label, arn=ref.arn, value=ref)
+        yield from _unlisted_policies(ctx)
+    holders = (("user", "iam:users", inv.users), ("group", "iam:groups", inv.groups), ("role", "iam:roles", inv.roles))
+    for kind, part, principals in holders:
+        if not inv.readable(part):
             continue
-        yield PolicyRef(
-            kind="managed",
-            name=policy.name,
-            arn=policy.arn,
-            holder=None,
-            document=document,
-            version_id=policy.default_version_id,
-            aimodelshare=ctx.policy_is_aimodelshare(policy.name, policy.arn),
-        )
-    for kind, principals in (("user", inv.users), ("group", inv.groups), ("role", inv.roles)):
         for principal in principals:
             for inline in principal.inline_policies:
-                yield PolicyRef(
+                ref = PolicyRef(
                     kind="inline",
                     name=inline.name,
                     arn=principal.arn,
@@ -240,12 +292,15 @@ def _identity_refs(ctx: AuditContext) -> Iterable[PolicyRef]:
                     document=inline.document,
                     aimodelshare=principal.arn in ctx.aimodelshare_principals,
                 )
+                yield Subject(id=ref.label, arn=ref.arn, value=ref)
 
 
 def _identity_policies(ctx: AuditContext) -> list[Item]:
-    if (gap := _needs(ctx, "iam")) is not None:
-        return [gap]
-    return [Subject(id=ref.label, arn=ref.arn, value=ref) for ref in _identity_refs(ctx)]
+    """What the readable parts of IAM hold, and one :class:`Unreadable` for the parts that are not."""
+    items: list[Item] = list(_identity_items(ctx))
+    if (gap := _needs(ctx, *IAM_PARTS)) is not None:
+        items.append(gap)
+    return items
 
 
 def _policy_documents(ctx: AuditContext) -> list[Item]:
@@ -282,9 +337,13 @@ def _policy_documents(ctx: AuditContext) -> list[Item]:
 
 
 def _shared_roles(ctx: AuditContext) -> list[Item]:
-    if (gap := _needs(ctx, "iam")) is not None:
+    # the roles, and the policies attached to them (their documents are what is judged)
+    if (gap := _needs(ctx, "iam:roles", "iam:policies")) is not None:
         return [gap]
     if not ctx.uses_aimodelshare:
+        # the signs of AIModelShare are in users and buckets too: unread, "not used" is not known
+        if (gap := _needs(ctx, "iam:users", "s3")) is not None:
+            return [gap]
         return [NotApplicable("the account holds no AIModelShare resources")]
     inv = ctx.inventory
     return [
@@ -302,7 +361,7 @@ def _execution_roles(ctx: AuditContext) -> list[Item]:
         return [
             NotApplicable(f"no execution role given (--aws-execution-role-arn or {aimodelshare.EXECUTION_ROLE_ENV})")
         ]
-    if (gap := _needs(ctx, "iam")) is not None:
+    if (gap := _needs(ctx, "iam:roles")) is not None:
         return [gap]
     return [
         Subject(

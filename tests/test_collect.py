@@ -1,15 +1,16 @@
-"""Collection details that moto cannot show: GAAD paging (moto returns one page), retries config."""
+"""Collection details that moto cannot show: GAAD paging (moto returns one page), paging checks, retries
+and timeouts config."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 import boto3
+import pytest
 from botocore.stub import Stubber
 
-from ams_iam_audit.aws import AwsClients
+from ams_iam_audit.aws import PAGING, AwsClients, CallError, paged
 from ams_iam_audit.inventory.collect import GAAD_FILTERS, _gaad
-from ams_iam_audit.inventory.gaad import entities_from_gaad
 
 ROLE_TRUST = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'  # noqa: E501
 
@@ -42,9 +43,8 @@ def test_gaad_follows_markers_across_pages() -> None:
             {"RoleDetailList": [_role("second")], "IsTruncated": False},
             {"Filter": GAAD_FILTERS, "Marker": "page-2"},
         )
-        merged = _gaad(clients)
+        roles = _gaad(clients).roles
         stub.assert_no_pending_responses()
-    roles = entities_from_gaad(merged).roles
     assert [r.name for r in roles] == ["first", "second"]
     assert roles[0].trust_policy["Statement"][0]["Principal"] == {"Service": "lambda.amazonaws.com"}
 
@@ -53,3 +53,65 @@ def test_retries_are_configured_for_throttling() -> None:
     client = AwsClients(boto3.Session(region_name="us-east-1")).client("iam")
     assert client.meta.config.retries["mode"] == "standard"
     assert client.meta.config.retries["total_max_attempts"] >= 10
+
+
+def _stubbed_iam() -> tuple[object, Stubber]:
+    client = boto3.client("iam", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    return client, Stubber(client)
+
+
+@pytest.mark.parametrize(
+    ("pages", "expected"),
+    [
+        (
+            [{"AccessKeyMetadata": [], "IsTruncated": True}],
+            "InconsistentPaging calling iam:ListAccessKeys: page 1 says IsTruncated but gives no Marker",
+        ),
+        (
+            [
+                {"AccessKeyMetadata": [], "IsTruncated": True, "Marker": "a"},
+                {"AccessKeyMetadata": [], "IsTruncated": True, "Marker": "a"},
+            ],
+            "InconsistentPaging calling iam:ListAccessKeys: page 2 repeats the Marker of an earlier page",
+        ),
+    ],
+    ids=["truncated without marker", "marker repeated"],
+)
+def test_paged_refuses_inconsistent_pages(pages: list[dict[str, object]], expected: str) -> None:
+    client, stub = _stubbed_iam()
+    with stub:
+        for number, page in enumerate(pages):
+            stub.add_response("list_access_keys", page, {"UserName": "u", **({"Marker": "a"} if number else {})})
+        with pytest.raises(CallError, match=expected):
+            list(paged(client, "list_access_keys", "AccessKeyMetadata", UserName="u"))
+
+
+def test_paged_reads_every_page() -> None:
+    client, stub = _stubbed_iam()
+    key = {"UserName": "u", "AccessKeyId": "AKIAIOSFODNN7EXAMPLE", "Status": "Active"}
+    with stub:
+        stub.add_response("list_access_keys", {"AccessKeyMetadata": [key], "IsTruncated": True, "Marker": "a"})
+        stub.add_response("list_access_keys", {"AccessKeyMetadata": [key], "IsTruncated": False}, {"Marker": "a"})
+        pages = list(paged(client, "list_access_keys", "AccessKeyMetadata"))
+    assert [len(p["AccessKeyMetadata"]) for p in pages] == [1, 1]
+
+
+def test_every_paginated_call_in_the_package_is_checked_by_paged() -> None:
+    """Each operation the package pages through (``_pages(client, "op", ...)``) has its paging in
+    PAGING, so ``paged`` can check it."""
+    import re
+    from pathlib import Path
+
+    import ams_iam_audit
+
+    root = Path(ams_iam_audit.__file__).parent
+    operations = {m.group(1) for f in root.rglob("*.py") for m in re.finditer(r'_pages\(\w+, "(\w+)"', f.read_text())}
+    assert operations
+    assert operations <= {op for _, op in PAGING}, operations - {op for _, op in PAGING}
+
+
+def test_call_timeout_bounds_each_attempt() -> None:
+    clients = AwsClients(boto3.Session(region_name="us-east-1"), call_timeout=4)
+    config = clients.client("iam").meta.config
+    assert (config.connect_timeout, config.read_timeout) == (2, 2)
+    assert AwsClients(boto3.Session(region_name="us-east-1")).client("iam").meta.config.connect_timeout == 10

@@ -1,6 +1,7 @@
 """The account as immutable data: the model, its collection from AWS, and snapshots."""
 
 from .model import (
+    IAM_PARTS,
     AccessKey,
     AttachedPolicy,
     Bucket,
@@ -18,6 +19,7 @@ from .model import (
 from .snapshot import SnapshotError, load_snapshot, save_snapshot
 
 __all__ = [
+    "IAM_PARTS",
     "AccessKey",
     "AttachedPolicy",
     "Bucket",

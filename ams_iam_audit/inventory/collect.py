@@ -8,8 +8,13 @@
 * Consumers of roles, per region (threaded): Lambda ListFunctions, CodeBuild ListProjects +
   BatchGetProjects, API Gateway GetRestApis + GetResources(embed=methods).
 
-Every part that fails becomes an unreadable :class:`Section` naming the permission it needed; the
-rest of the run goes on. Nothing here decides what is compliant.
+Every AWS call goes through :func:`ams_iam_audit.aws.call` and every paginated one through
+:func:`ams_iam_audit.aws.paged`: a refusal, a transport error, a call past its deadline, a response
+that is not the protocol's shape (a garbage date, a document that is not JSON) or an inconsistent page
+(truncated without a marker, a marker repeated) is a :class:`~ams_iam_audit.aws.CallError` naming the
+call, and the part of the account it was reading becomes an unreadable :class:`Section` naming the
+permission it needed; the rest of the run goes on. Nothing here raises out of :func:`collect` for what
+AWS answered, and nothing here decides what is compliant.
 """
 
 from __future__ import annotations
@@ -17,18 +22,16 @@ from __future__ import annotations
 import csv
 import io
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from .. import aimodelshare
-from ..aws import AwsClients, CallerIdentity, error_code
+from ..aws import AwsClients, CallerIdentity, CallError, call, paged
 from ..policy.document import PolicyParseError, decode_policy
-from .gaad import entities_from_gaad, merge_pages, parse_time
+from .gaad import GaadError, IamEntities, entities_from_gaad, merge_pages, parse_time, policy_sections
 from .model import REDEPLOY_TAG, AccessKey, Bucket, Consumer, Inventory, Section, User, mask_key_id
 
 __all__ = ["GAAD_FILTERS", "KEY_ID_LOOKUPS", "READ_PERMISSIONS", "collect"]
@@ -59,6 +62,7 @@ READ_PERMISSIONS = (
 GAAD_FILTERS = ["User", "Role", "Group", "LocalManagedPolicy", "AWSManagedPolicy"]
 _MAX_WORKERS = 8
 _REPORT_TIMEOUT_S = 60.0
+_MALFORMED = "MalformedResponse"
 
 T = TypeVar("T")
 
@@ -70,37 +74,125 @@ class _Unreadable(Exception):
 
 
 def _guarded(name: str, permission: str, fn: Callable[[], T]) -> T:
-    """Run ``fn``; turn an AWS or transport error into :class:`_Unreadable` for section ``name``."""
+    """Run ``fn``; turn a failed AWS call (:class:`CallError`) into :class:`_Unreadable` for section
+    ``name``, its error naming the call and what went wrong."""
     try:
         return fn()
-    except (ClientError, BotoCoreError) as exc:
-        raise _Unreadable(
-            Section(name=name, readable=False, permission=permission, error=f"{error_code(exc)}: {exc}")
-        ) from None
+    except CallError as exc:
+        raise _Unreadable(Section(name=name, readable=False, permission=permission, error=str(exc))) from None
 
 
 def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
-    for page in client.get_paginator(operation).paginate(**kwargs):
+    for page in paged(client, operation, key, **kwargs):
         yield from page.get(key) or []
+
+
+def _text(item: Any, key: str, call_name: str, *, optional: bool = False) -> Any:
+    """``item[key]`` as text, or :class:`CallError` saying the response is malformed. ``optional``:
+    absent (or null) gives ``None``."""
+    value = item.get(key) if isinstance(item, Mapping) else None
+    if value is None and optional and isinstance(item, Mapping):
+        return None
+    if not isinstance(value, str) or not value:
+        raise CallError(call_name, _MALFORMED, f"an item has no {key} (got {item!r:.80})")
+    return value
+
+
+def _mapping(value: Any, what: str, call_name: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise CallError(call_name, _MALFORMED, f"{what} is not an object (got {value!r:.80})")
+    return value
 
 
 # --- IAM -------------------------------------------------------------------------------------------
 
 
-def _gaad(clients: AwsClients) -> dict[str, list[Any]]:
+def _gaad(clients: AwsClients) -> IamEntities:
     iam = clients.client("iam")
-    pages = iam.get_paginator("get_account_authorization_details").paginate(Filter=GAAD_FILTERS)
-    return merge_pages(pages)
+    pages = paged(iam, "get_account_authorization_details", "RoleDetailList", Filter=GAAD_FILTERS)
+    try:
+        return entities_from_gaad(merge_pages(pages))
+    except GaadError as exc:
+        raise CallError("iam:GetAccountAuthorizationDetails", _MALFORMED, str(exc)) from None
 
 
 # --- access keys ----------------------------------------------------------------------------------
+
+_REPORT = "iam:GetCredentialReport"
+_REPORT_COLUMNS = (
+    "user",
+    *(
+        f"access_key_{slot}_{what}"
+        for slot in (1, 2)
+        for what in ("active", "last_rotated", "last_used_date", "last_used_service")
+    ),
+)
+
+
+def _report_time(value: str | None, column: str, user: str) -> datetime | None:
+    if value in ("N/A", "no_information", "not_supported", "", None):
+        return None
+    try:
+        return parse_time(value)
+    except GaadError:
+        raise CallError(_REPORT, _MALFORMED, f"user {user}: {column} is not a date: {value!r:.40}") from None
+
+
+def _parse_report(content: Any) -> dict[str, list[AccessKey]]:
+    if isinstance(content, bytes):
+        try:
+            text = content.decode()
+        except UnicodeDecodeError as exc:
+            raise CallError(_REPORT, _MALFORMED, f"the report is not UTF-8 text ({exc.reason})") from None
+    elif isinstance(content, str):
+        text = content
+    else:
+        raise CallError(_REPORT, _MALFORMED, f"no report content (got {type(content).__name__})")
+    reader = csv.DictReader(io.StringIO(text))
+    keys: dict[str, list[AccessKey]] = {}
+    try:
+        missing = [c for c in _REPORT_COLUMNS if c not in (reader.fieldnames or ())]
+        if missing:
+            raise CallError(_REPORT, _MALFORMED, f"the report has no column {', '.join(missing)}")
+        for number, row in enumerate(reader, 2):
+            user = row.get("user")
+            if not user or None in row:
+                raise CallError(_REPORT, _MALFORMED, f"line {number} is not a row of the report")
+            if user == "<root_account>":
+                continue
+            user_keys = []
+            for slot in (1, 2):
+                column = f"access_key_{slot}_last_rotated"
+                created = _report_time(row.get(column), column, user)
+                if created is None:
+                    continue
+                column = f"access_key_{slot}_last_used_date"
+                service = row.get(f"access_key_{slot}_last_used_service", "N/A")
+                user_keys.append(
+                    AccessKey(
+                        masked_id=None,
+                        slot=slot,
+                        status="Active" if row.get(f"access_key_{slot}_active") == "true" else "Inactive",
+                        created=created,
+                        last_used=_report_time(row.get(column), column, user),
+                        last_used_service=service if service not in ("N/A", "not_supported") else None,
+                    )
+                )
+            keys[user] = user_keys
+    except csv.Error as exc:
+        raise CallError(_REPORT, _MALFORMED, f"the report is not CSV ({exc})") from None
+    return keys
 
 
 def _credential_report(clients: AwsClients) -> dict[str, list[AccessKey]]:
     iam = clients.client("iam")
     deadline = time.monotonic() + _REPORT_TIMEOUT_S
     delay = 0.2
-    while iam.generate_credential_report()["State"] != "COMPLETE":
+    while (state := call(iam, "generate_credential_report").get("State")) != "COMPLETE":
+        if state not in ("STARTED", "INPROGRESS"):
+            raise CallError("iam:GenerateCredentialReport", _MALFORMED, f"State is {state!r:.40}")
         if time.monotonic() > deadline:
             raise _Unreadable(
                 Section(
@@ -112,47 +204,28 @@ def _credential_report(clients: AwsClients) -> dict[str, list[AccessKey]]:
             )
         time.sleep(delay)
         delay = min(delay * 2, 2.0)
-    content = iam.get_credential_report()["Content"]
-    text = content.decode() if isinstance(content, bytes) else str(content)
-    keys: dict[str, list[AccessKey]] = {}
-    for row in csv.DictReader(io.StringIO(text)):
-        user = row.get("user", "")
-        if user == "<root_account>":
-            continue
-        user_keys = []
-        for slot in (1, 2):
-            rotated = row.get(f"access_key_{slot}_last_rotated", "N/A")
-            if rotated in ("N/A", "", None):
-                continue
-            used = row.get(f"access_key_{slot}_last_used_date", "N/A")
-            service = row.get(f"access_key_{slot}_last_used_service", "N/A")
-            user_keys.append(
-                AccessKey(
-                    masked_id=None,
-                    slot=slot,
-                    status="Active" if row.get(f"access_key_{slot}_active") == "true" else "Inactive",
-                    created=parse_time(rotated),
-                    last_used=parse_time(used) if used not in ("N/A", "no_information") else None,
-                    last_used_service=service if service not in ("N/A", "not_supported") else None,
-                )
-            )
-        keys[user] = user_keys
-    return keys
+    return _parse_report(call(iam, "get_credential_report").get("Content"))
 
 
 def _listed_keys(clients: AwsClients, user: str) -> list[AccessKey]:
     iam = clients.client("iam")
     out = []
     for meta in _pages(iam, "list_access_keys", "AccessKeyMetadata", UserName=user):
-        last = iam.get_access_key_last_used(AccessKeyId=meta["AccessKeyId"]).get("AccessKeyLastUsed", {})
+        key_id = _text(meta, "AccessKeyId", "iam:ListAccessKeys")
+        used = call(iam, "get_access_key_last_used", AccessKeyId=key_id).get("AccessKeyLastUsed")
+        last = _mapping(used, "AccessKeyLastUsed", "iam:GetAccessKeyLastUsed")
         service = last.get("ServiceName")
+        try:
+            created, last_used = parse_time(meta.get("CreateDate")), parse_time(last.get("LastUsedDate"))
+        except GaadError as exc:
+            raise CallError("iam:ListAccessKeys", _MALFORMED, f"user {user}: {exc}") from None
         out.append(
             AccessKey(
-                masked_id=mask_key_id(meta["AccessKeyId"]),
+                masked_id=mask_key_id(key_id),
                 slot=None,
-                status=meta["Status"],
-                created=parse_time(meta.get("CreateDate")),
-                last_used=parse_time(last.get("LastUsedDate")),
+                status=_text(meta, "Status", "iam:ListAccessKeys"),
+                created=created,
+                last_used=last_used,
                 last_used_service=service if service not in (None, "N/A") else None,
             )
         )
@@ -167,7 +240,10 @@ def _is_aimodelshare_user(user: User) -> bool:
 
 def _access_keys(
     clients: AwsClients, pool: ThreadPoolExecutor, users: tuple[User, ...]
-) -> tuple[dict[str, tuple[AccessKey, ...]], Section]:
+) -> tuple[dict[str, tuple[AccessKey, ...] | None], Section]:
+    """Each user's keys (``None``: unknown), and the section. A user the credential report does not
+    list (created after the report was generated: IAM reuses a report for up to four hours) is looked
+    up, never taken for a user without keys."""
     try:
         report = _guarded(
             "access_keys", "iam:GenerateCredentialReport, iam:GetCredentialReport", lambda: _credential_report(clients)
@@ -179,11 +255,18 @@ def _access_keys(
             # (keys by slot, with status, age and last use, without masked ids) stays constant
             targets = []
             source = f"credential report (masked key ids looked up only for up to {KEY_ID_LOOKUPS} AIModelShare users)"
+        absent = [u.name for u in users if u.name not in report]
+        if len(absent) > KEY_ID_LOOKUPS:
+            source += f"; keys unknown for {len(absent)} user(s) the report does not list"
+        else:
+            targets = list(dict.fromkeys([*targets, *absent]))
     except _Unreadable as unreadable:
         report = {}
         targets = [u.name for u in users]
         source = f"ListAccessKeys (credential report unavailable: {unreadable.section.error})"
-    keys: dict[str, tuple[AccessKey, ...]] = {u.name: tuple(report.get(u.name, ())) for u in users}
+    keys: dict[str, tuple[AccessKey, ...] | None] = {
+        u.name: tuple(report[u.name]) if u.name in report else None for u in users
+    }
     permission = "iam:ListAccessKeys, iam:GetAccessKeyLastUsed"
     futures = {
         name: pool.submit(_guarded, "access_keys", permission, lambda n=name: _listed_keys(clients, n))
@@ -202,32 +285,37 @@ def _access_keys(
 # --- S3 ---------------------------------------------------------------------------------------------
 
 
+def _bucket_policy(s3: Any, name: str) -> tuple[Any, str | None]:
+    """(policy document or ``None`` when the bucket has none, why it could not be read)."""
+    try:
+        policy = call(s3, "get_bucket_policy", Bucket=name).get("Policy")
+    except CallError as exc:
+        return None, None if exc.code == "NoSuchBucketPolicy" else f"{exc} (needs s3:GetBucketPolicy)"
+    if not isinstance(policy, str | bytes):
+        return None, f"{_MALFORMED} calling s3:GetBucketPolicy: no Policy in the answer (got {policy!r:.40})"
+    try:
+        return decode_policy(policy, f"bucket {name} policy"), None
+    except (PolicyParseError, UnicodeDecodeError) as exc:
+        return None, str(exc)
+
+
+def _public_access_block(s3: Any, name: str) -> tuple[Mapping[str, bool] | None, str | None]:
+    try:
+        answer = call(s3, "get_public_access_block", Bucket=name)
+    except CallError as exc:
+        if exc.code == "NoSuchPublicAccessBlockConfiguration":
+            return None, None
+        return None, f"{exc} (needs s3:GetBucketPublicAccessBlock)"
+    pab = answer.get("PublicAccessBlockConfiguration")
+    if not isinstance(pab, Mapping) or not all(isinstance(v, bool) for v in pab.values()):
+        return None, f"{_MALFORMED} calling s3:GetPublicAccessBlock: not a configuration (got {pab!r:.60})"
+    return pab, None
+
+
 def _bucket(clients: AwsClients, name: str, region: str | None) -> Bucket:
     s3 = clients.client("s3", region)
-    policy: Any = None
-    policy_error = None
-    try:
-        policy = s3.get_bucket_policy(Bucket=name)["Policy"]
-    except ClientError as exc:
-        if error_code(exc) != "NoSuchBucketPolicy":
-            policy_error = f"{error_code(exc)} (needs s3:GetBucketPolicy)"
-    except BotoCoreError as exc:
-        policy_error = f"{error_code(exc)}: {exc}"
-    pab = None
-    pab_error = None
-    try:
-        pab = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
-    except ClientError as exc:
-        if error_code(exc) != "NoSuchPublicAccessBlockConfiguration":
-            pab_error = f"{error_code(exc)} (needs s3:GetBucketPublicAccessBlock)"
-    except BotoCoreError as exc:
-        pab_error = f"{error_code(exc)}: {exc}"
-    document = None
-    if policy is not None:
-        try:
-            document = decode_policy(policy, f"bucket {name} policy")
-        except PolicyParseError as exc:
-            policy_error = str(exc)
+    document, policy_error = _bucket_policy(s3, name)
+    pab, pab_error = _public_access_block(s3, name)
     return Bucket(
         name=name,
         region=region,
@@ -238,20 +326,28 @@ def _bucket(clients: AwsClients, name: str, region: str | None) -> Bucket:
     )
 
 
-def _bucket_region(clients: AwsClients, item: dict[str, Any]) -> str | None:
-    if item.get("BucketRegion"):
+def _bucket_region(clients: AwsClients, item: Mapping[str, Any]) -> str | None:
+    if isinstance(item.get("BucketRegion"), str) and item["BucketRegion"]:
         return str(item["BucketRegion"])
     try:
-        location = clients.client("s3").get_bucket_location(Bucket=item["Name"]).get("LocationConstraint")
-    except (ClientError, BotoCoreError):
+        location = call(clients.client("s3"), "get_bucket_location", Bucket=item["Name"]).get("LocationConstraint")
+    except CallError:
+        return None
+    if location is not None and not isinstance(location, str):
         return None
     # GetBucketLocation's legacy answers: no constraint is us-east-1, "EU" is eu-west-1.
     return str({None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location))
 
 
+def _bucket_items(clients: AwsClients) -> list[Mapping[str, Any]]:
+    items = list(_pages(clients.client("s3"), "list_buckets", "Buckets"))
+    for item in items:
+        _text(item, "Name", "s3:ListBuckets")
+    return items
+
+
 def _buckets(clients: AwsClients, pool: ThreadPoolExecutor) -> tuple[Bucket, ...]:
-    s3 = clients.client("s3")
-    items = _guarded("s3", "s3:ListAllMyBuckets", lambda: list(_pages(s3, "list_buckets", "Buckets")))
+    items = _guarded("s3", "s3:ListAllMyBuckets", lambda: _bucket_items(clients))
     regions = list(pool.map(lambda i: _bucket_region(clients, i), items))
     buckets = pool.map(lambda pair: _bucket(clients, pair[0]["Name"], pair[1]), zip(items, regions, strict=True))
     return tuple(sorted(buckets, key=lambda b: b.name))
@@ -262,54 +358,83 @@ def _buckets(clients: AwsClients, pool: ThreadPoolExecutor) -> tuple[Bucket, ...
 
 def _lambda_consumers(clients: AwsClients, region: str) -> list[Consumer]:
     client = clients.client("lambda", region)
-    return [
-        Consumer(kind="lambda", region=region, name=f["FunctionName"], arn=f["FunctionArn"], role_arn=f["Role"])
-        for f in _pages(client, "list_functions", "Functions")
-        if f.get("Role")
-    ]
+    out = []
+    for f in _pages(client, "list_functions", "Functions"):
+        role = _text(f, "Role", "lambda:ListFunctions", optional=True)
+        name = _text(f, "FunctionName", "lambda:ListFunctions")
+        arn = _text(f, "FunctionArn", "lambda:ListFunctions")
+        if role:
+            out.append(Consumer(kind="lambda", region=region, name=name, arn=arn, role_arn=role))
+    return out
 
 
 def _codebuild_consumers(clients: AwsClients, region: str) -> list[Consumer]:
     client = clients.client("codebuild", region)
     names = list(_pages(client, "list_projects", "projects"))
+    if not all(isinstance(n, str) and n for n in names):
+        raise CallError("codebuild:ListProjects", _MALFORMED, "projects is not a list of names")
     out = []
     for start in range(0, len(names), 100):
-        for project in client.batch_get_projects(names=names[start : start + 100]).get("projects", []):
-            if project.get("serviceRole"):
-                out.append(
-                    Consumer(
-                        kind="codebuild",
-                        region=region,
-                        name=project["name"],
-                        arn=project["arn"],
-                        role_arn=project["serviceRole"],
-                    )
-                )
+        batch = names[start : start + 100]
+        answer = call(client, "batch_get_projects", names=batch)
+        projects, gone = answer.get("projects") or [], answer.get("projectsNotFound") or []
+        if not isinstance(projects, list) or not isinstance(gone, list):
+            raise CallError("codebuild:BatchGetProjects", _MALFORMED, "projects is not a list")
+        seen = set(gone)
+        for project in projects:
+            name = _text(project, "name", "codebuild:BatchGetProjects")
+            seen.add(name)
+            role = _text(project, "serviceRole", "codebuild:BatchGetProjects", optional=True)
+            if role:
+                arn = _text(project, "arn", "codebuild:BatchGetProjects")
+                out.append(Consumer(kind="codebuild", region=region, name=name, arn=arn, role_arn=role))
+        if unanswered := sorted(set(batch) - seen):
+            raise CallError(
+                "codebuild:BatchGetProjects",
+                _MALFORMED,
+                f"no answer for project(s) {', '.join(unanswered[:5])}",
+            )
     return out
+
+
+def _stages(client: Any, api_id: str) -> list[Mapping[str, Any]]:
+    items = call(client, "get_stages", restApiId=api_id).get("item") or []
+    if not isinstance(items, list):
+        raise CallError("apigateway:GetStages", _MALFORMED, "item is not a list")
+    for stage in items:
+        _text(stage, "stageName", "apigateway:GetStages")
+        _mapping(stage.get("tags"), "tags", "apigateway:GetStages")
+    return sorted(items, key=lambda s: s["stageName"])
 
 
 def _apigateway_consumers(clients: AwsClients, region: str) -> list[Consumer]:
     client = clients.client("apigateway", region)
     out = []
     for api in _pages(client, "get_rest_apis", "items"):
-        stages: list[dict[str, Any]] | None = None
-        for resource in _pages(client, "get_resources", "items", restApiId=api["id"], embed=["methods"]):
-            for method, detail in sorted((resource.get("resourceMethods") or {}).items()):
-                role = (detail.get("methodIntegration") or {}).get("credentials")
+        api_id = _text(api, "id", "apigateway:GetRestApis")
+        stages: list[Mapping[str, Any]] | None = None
+        for resource in _pages(client, "get_resources", "items", restApiId=api_id, embed=["methods"]):
+            resource_id = _text(resource, "id", "apigateway:GetResources")
+            methods = _mapping(resource.get("resourceMethods"), "resourceMethods", "apigateway:GetResources")
+            for method, detail in sorted(methods.items()):
+                integration = _mapping(
+                    _mapping(detail, f"method {method}", "apigateway:GetResources").get("methodIntegration"),
+                    "methodIntegration",
+                    "apigateway:GetResources",
+                )
+                role = _text(integration, "credentials", "apigateway:GetResources", optional=True)
                 if not role or ":role/" not in role:
                     continue  # no credentials, or the caller's own ("arn:aws:iam::*:user/*")
-                arn = f"arn:aws:apigateway:{region}::/restapis/{api['id']}/resources/{resource['id']}/methods/{method}"
+                arn = f"arn:aws:apigateway:{region}::/restapis/{api_id}/resources/{resource_id}/methods/{method}"
                 if stages is None:  # one call per API, only for APIs whose integrations use a role
-                    stages = sorted(
-                        client.get_stages(restApiId=api["id"]).get("item", ()), key=lambda s: s["stageName"]
-                    )
+                    stages = _stages(client, api_id)
                 out.append(
                     Consumer(
                         kind="apigateway",
                         region=region,
                         arn=arn,
                         role_arn=role,
-                        name=f"{api.get('name', api['id'])} {method} {resource.get('path', '')}",
+                        name=f"{api.get('name', api_id)} {method} {resource.get('path', '')}",
                         stages=tuple(s["stageName"] for s in stages),
                         pending_stages=tuple(s["stageName"] for s in stages if REDEPLOY_TAG in (s.get("tags") or {})),
                     )
@@ -356,12 +481,13 @@ def collect(
             for region in regions
         ]
         bucket_future = pool.submit(_try, lambda: _buckets(clients, pool))
-        gaad, gaad_error = _try(lambda: _guarded("iam", "iam:GetAccountAuthorizationDetails", lambda: _gaad(clients)))
+        entities, gaad_error = _try(
+            lambda: _guarded("iam", "iam:GetAccountAuthorizationDetails", lambda: _gaad(clients))
+        )
         users: tuple[User, ...] = ()
-        entities = None
-        if gaad is not None:
-            entities = entities_from_gaad(gaad)
+        if entities is not None:
             sections.append(Section(name="iam", readable=True, source="GetAccountAuthorizationDetails"))
+            sections.extend(policy_sections(entities))
             keys, key_section = _access_keys(clients, pool, entities.users)
             sections.append(key_section)
             users = tuple(replace(u, access_keys=keys[u.name]) if key_section.readable else u for u in entities.users)

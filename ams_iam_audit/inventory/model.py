@@ -21,6 +21,7 @@ from typing import Any
 from ..jsonio import mask_key_id
 
 __all__ = [
+    "IAM_PARTS",
     "REDEPLOY_TAG",
     "RETIRING_TAG",
     "AccessKey",
@@ -50,11 +51,17 @@ REDEPLOY_TAG = "ams-iam-audit:redeploy-pending"
 RETIRING_TAG = "ams-iam-audit:retiring"
 
 
+#: The parts of IAM a rule can depend on. A live run reads them in one download (section ``iam``);
+#: a GetAccountAuthorizationDetails file may hold only some of its lists, each part then a section.
+IAM_PARTS = ("iam:users", "iam:groups", "iam:roles", "iam:policies")
+
+
 @dataclass(frozen=True)
 class Section:
-    """One part of the account as collection left it. ``name`` is e.g. ``iam``, ``s3``,
-    ``access_keys``, ``lambda:us-east-1``; when unreadable, ``permission`` names the IAM action whose
-    denial (or absence) made it so and ``error`` says what happened."""
+    """One part of the account as collection left it. ``name`` is e.g. ``iam``, ``iam:roles``,
+    ``s3``, ``access_keys``, ``lambda:us-east-1``; when unreadable, ``permission`` names the IAM
+    action whose denial (or absence) made it so and ``error`` says what happened. Names nest at
+    ``:``: see :meth:`Inventory.section`."""
 
     name: str
     readable: bool
@@ -152,6 +159,9 @@ class ManagedPolicy:
     attachment_count: int
     versions: tuple[PolicyVersion, ...]
     description: str | None = None
+    #: why the default version's document could not be had (missing from the GAAD data, or not
+    #: JSON); ``None`` when it was read. Rules judging documents report such a policy as an error.
+    document_error: str | None = None
 
     @property
     def default_document(self) -> Document | None:
@@ -207,7 +217,30 @@ class Inventory:
     execution_role_arns: tuple[str, ...] = ()
 
     def section(self, name: str) -> Section | None:
-        return next((s for s in self.sections if s.name == name), None)
+        """The section ``name``. Names nest at ``:``: a part (``iam:roles``) not recorded on its own
+        is its whole's (``iam``, read in one piece); a whole (``iam``) not recorded on its own is
+        made of its parts (``iam:users``...), readable only when every part is."""
+        exact = next((s for s in self.sections if s.name == name), None)
+        if exact is not None:
+            return exact
+        whole, _, part = name.partition(":")
+        if part:
+            container = next((s for s in self.sections if s.name == whole), None)
+            if container is not None:
+                return container
+        parts = [s for s in self.sections if s.name.startswith(f"{name}:")]
+        if not parts:
+            return None
+        gaps = [s for s in parts if not s.readable]
+        if not gaps:
+            sources = sorted({s.source for s in parts if s.source})
+            return Section(name=name, readable=True, source="; ".join(sources) or None)
+        return Section(
+            name=name,
+            readable=False,
+            permission=", ".join(dict.fromkeys(s.permission for s in gaps if s.permission)) or None,
+            error="; ".join(f"{s.name}: {s.error}" for s in gaps),
+        )
 
     def readable(self, name: str) -> bool:
         section = self.section(name)

@@ -3,7 +3,10 @@
 ``load_snapshot`` also accepts a raw GetAccountAuthorizationDetails file (what ``aws iam
 get-account-authorization-details`` prints, and what cloudsplaining and parliament's
 ``--auth-details-file`` read). Such a file holds IAM only: access keys, S3 and the consumers of roles
-are then recorded as unreadable, so the rules that need them report errors rather than passes.
+are then recorded as unreadable, so the rules that need them report errors rather than passes. Each of
+its four lists is a section of its own (``iam:users``, ``iam:groups``, ``iam:roles``,
+``iam:policies``): a filtered export (``--filter Role``) lacks some, and what it lacks is unreadable,
+never an empty part of the account.
 """
 
 from __future__ import annotations
@@ -17,14 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from ..jsonio import InputError, jsonable, read_json, write_json_atomic
-from .gaad import GaadError, entities_from_gaad, merge_pages
+from .gaad import GAAD_PARTS, GaadError, entities_from_gaad, merge_pages, policy_sections
 from .model import Inventory, Section
 
 __all__ = ["SNAPSHOT_FORMAT", "SNAPSHOT_VERSION", "SnapshotError", "dump_inventory", "load_snapshot", "save_snapshot"]
 
 SNAPSHOT_FORMAT = "ams-iam-audit/snapshot"
 SNAPSHOT_VERSION = 1
-_GAAD_KEYS = ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies")
+_GAAD_KEYS = tuple(GAAD_PARTS.values())
 
 
 class SnapshotError(ValueError):
@@ -92,14 +95,29 @@ def _account_from_gaad(data: Mapping[str, Any], path: Path) -> str:
 
 
 def _from_gaad(data: Mapping[str, Any], path: Path) -> Inventory:
+    for key in _GAAD_KEYS:
+        if data.get(key) is not None and not isinstance(data[key], list):
+            raise SnapshotError(f"{path}: {key} must be a list, got {type(data[key]).__name__}")
     try:
         entities = entities_from_gaad(merge_pages([data]))
     except GaadError as exc:
         raise SnapshotError(f"{path}: {exc}") from None
     mtime = datetime.fromtimestamp(path.stat().st_mtime, UTC)
     missing = "not in a GetAccountAuthorizationDetails file"
+    iam = tuple(
+        Section(name=part, readable=True, source=f"{key} in GetAccountAuthorizationDetails file {path.name}")
+        if isinstance(data.get(key), list)
+        else Section(
+            name=part,
+            readable=False,
+            error=f"{path.name} has no {key} (a filtered export such as --filter Role leaves lists out)",
+            permission="iam:GetAccountAuthorizationDetails",
+        )
+        for part, key in GAAD_PARTS.items()
+    )
     sections = (
-        Section(name="iam", readable=True, source=f"GetAccountAuthorizationDetails file {path.name}"),
+        *iam,
+        *policy_sections(entities, policies_listed=isinstance(data.get("Policies"), list)),
         Section(name="access_keys", readable=False, error=missing, permission="iam:GetCredentialReport"),
         Section(name="s3", readable=False, error=missing, permission="s3:ListAllMyBuckets"),
         Section(
