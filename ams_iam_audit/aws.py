@@ -105,6 +105,11 @@ class CallerIdentity:
     account_id: str
     arn: str
 
+    @property
+    def partition(self) -> str:
+        """``aws``, ``aws-cn``, ``aws-us-gov``: the partition of the caller's ARN."""
+        return self.arn.split(":")[1] if self.arn.startswith("arn:") else "aws"
+
 
 def error_code(exc: BaseException) -> str:
     if isinstance(exc, ClientError):
@@ -274,6 +279,10 @@ PAGING: dict[tuple[str, str], Paging] = {
     ("codebuild", "list_projects"): Paging("nextToken", "nextToken"),
     ("apigateway", "get_rest_apis"): Paging("position", "position"),
     ("apigateway", "get_resources"): Paging("position", "position"),
+    ("ec2", "describe_instances"): Paging("NextToken", "NextToken"),
+    ("cloudformation", "describe_stacks"): Paging("NextToken", "NextToken"),
+    ("glue", "get_dev_endpoints"): Paging("NextToken", "NextToken"),
+    ("sagemaker", "list_notebook_instances"): Paging("NextToken", "NextToken"),
 }
 
 

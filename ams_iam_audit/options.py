@@ -70,7 +70,8 @@ def add_options(parser: pytest.Parser) -> None:
         action="append",
         default=None,
         metavar="REGION",
-        help="region whose Lambda/CodeBuild/API Gateway consumers are read (repeatable; "
+        help="region whose consumers of roles (Lambda, CodeBuild, API Gateway, EC2, CloudFormation, Glue, SageMaker) "
+        "are read (repeatable; "
         "default: the profile's region, else us-east-1)",
     )
     parser.addini("aws_region", "regions, as --aws-region", type="linelist", default=[])

@@ -66,6 +66,10 @@ def moto_url(_dummy_credentials: None) -> Iterator[str]:
         ("lambda", "list_functions"),
         ("codebuild", "list_projects"),
         ("apigateway", "get_rest_apis"),
+        ("ec2", "describe_instances"),
+        ("cloudformation", "describe_stacks"),
+        ("glue", "get_dev_endpoints"),
+        ("sagemaker", "list_notebook_instances"),
     ):
         getattr(boto3.client(service, endpoint_url=url, region_name="us-east-1"), call)()
     yield url

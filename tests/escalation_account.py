@@ -91,6 +91,23 @@ class Seeder:
                 "type": "LINUX_CONTAINER", "image": "aws/codebuild/standard:7.0", "computeType": "BUILD_GENERAL1_SMALL"
             },
         )  # fmt: skip
+        self.aws.client("ec2").run_instances(
+            ImageId="ami-12c6146b", MinCount=1, MaxCount=1,
+            IamInstanceProfile={"Arn": f"arn:aws:iam::{ACCOUNT}:instance-profile/admin-profile"},
+        )  # fmt: skip
+        self.aws.client("cloudformation").create_stack(
+            StackName="privileged-stack",
+            TemplateBody=json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}),
+            RoleARN=f"arn:aws:iam::{ACCOUNT}:role/admin-for-cloudformation",
+        )
+        self.aws.client("glue").create_dev_endpoint(
+            EndpointName="privileged-endpoint", RoleArn=f"arn:aws:iam::{ACCOUNT}:role/admin-for-glue"
+        )
+        self.aws.client("sagemaker").create_notebook_instance(
+            NotebookInstanceName="privileged-notebook",
+            InstanceType="ml.t2.medium",
+            RoleArn=f"arn:aws:iam::{ACCOUNT}:role/admin-for-sagemaker",
+        )
 
     def principal(
         self,

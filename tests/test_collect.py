@@ -115,3 +115,20 @@ def test_call_timeout_bounds_each_attempt() -> None:
     config = clients.client("iam").meta.config
     assert (config.connect_timeout, config.read_timeout) == (2, 2)
     assert AwsClients(boto3.Session(region_name="us-east-1")).client("iam").meta.config.connect_timeout == 10
+
+
+def test_the_readme_lists_exactly_the_permissions_collection_calls() -> None:
+    """The read-only policy the README prints is the one collection needs: nothing missing (a denied
+    read becomes an error), nothing extra (least privilege)."""
+    import json
+    import re
+    from pathlib import Path
+
+    from ams_iam_audit.inventory.collect import READ_PERMISSIONS
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("### Permissions the audit needs", 1)[1]
+    block = re.search(r"```json\n(.*?)```", section, re.DOTALL)
+    assert block is not None
+    (statement,) = json.loads(block.group(1))["Statement"]
+    assert sorted(statement["Action"]) == sorted(READ_PERMISSIONS)

@@ -41,6 +41,10 @@ TARGETS = frozenset(
         "role_for_ec2",
         "function",
         "project",
+        "instance",
+        "stack",
+        "dev_endpoint",
+        "notebook",
     }
 )
 

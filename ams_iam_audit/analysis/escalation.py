@@ -43,7 +43,14 @@ __all__ = ["ADMIN", "EscalationAnalysis", "Step", "Verdict", "analyse"]
 ADMIN = "administrator"
 _ADMIN_POLICIES = frozenset({"arn:aws:iam::aws:policy/AdministratorAccess", "arn:aws:iam::aws:policy/IAMFullAccess"})
 #: Which part of the inventory holds the targets of a kind (its sections are named "<prefix>:<region>").
-_TARGET_SECTIONS = {"function": "lambda", "project": "codebuild"}
+_TARGET_SECTIONS = {
+    "function": "lambda",
+    "project": "codebuild",
+    "instance": "ec2",
+    "stack": "cloudformation",
+    "dev_endpoint": "glue",
+    "notebook": "sagemaker",
+}
 _CLASS_LEVEL = frozenset(
     {
         "any_group",
@@ -53,8 +60,7 @@ _CLASS_LEVEL = frozenset(
         "any_role",
         "role_for_service",
         "role_for_ec2",
-        "function",
-        "project",
+        *_TARGET_SECTIONS,
     }
 )
 
@@ -476,6 +482,9 @@ class EscalationAnalysis:
                 if proofs is None:
                     continue
                 found = True
+                if not candidate.gained:
+                    self._unknown[source].append(f"{method.id}: the role of {candidate.detail} is not known")
+                    continue
                 target = ADMIN if method.gains in ("admin", "unbounded") else candidate.gained
                 if method.gains == "unbounded":
                     if node is None or node.permissions is None or node.permissions.boundary is None:
@@ -492,9 +501,7 @@ class EscalationAnalysis:
         if section is not None and not self._section_readable(section):
             proofs = self._holds(perms, method, None)
             if proofs is not None:
-                self._unknown[source].append(
-                    f"{method.id}: the {section} functions or projects it would target could not be read"
-                )
+                self._unknown[source].append(f"{method.id}: the {section} resources it would target could not be read")
             return
         if any(not t.new_role for t in self._targets(method, node)):
             return  # targets exist, none of them allowed: not latent (a role it would create is no target today)

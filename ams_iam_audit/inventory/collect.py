@@ -32,7 +32,7 @@ from .. import aimodelshare
 from ..aws import AwsClients, CallerIdentity, CallError, call, paged
 from ..policy.document import PolicyParseError, decode_policy
 from .gaad import GaadError, IamEntities, entities_from_gaad, merge_pages, parse_time, policy_sections
-from .model import REDEPLOY_TAG, AccessKey, Bucket, Consumer, Inventory, Section, User, mask_key_id
+from .model import REDEPLOY_TAG, AccessKey, Bucket, Consumer, Inventory, Role, Section, User, mask_key_id
 
 __all__ = ["GAAD_FILTERS", "KEY_ID_LOOKUPS", "READ_PERMISSIONS", "collect"]
 
@@ -57,6 +57,11 @@ READ_PERMISSIONS = (
     "codebuild:ListProjects",
     "codebuild:BatchGetProjects",
     "apigateway:GET",
+    "ec2:DescribeInstances",
+    "cloudformation:DescribeStacks",
+    "glue:GetDevEndpoints",
+    "sagemaker:ListNotebookInstances",
+    "sagemaker:DescribeNotebookInstance",
 )
 
 GAAD_FILTERS = ["User", "Role", "Group", "LocalManagedPolicy", "AWSManagedPolicy"]
@@ -356,7 +361,7 @@ def _buckets(clients: AwsClients, pool: ThreadPoolExecutor) -> tuple[Bucket, ...
 # --- consumers --------------------------------------------------------------------------------------
 
 
-def _lambda_consumers(clients: AwsClients, region: str) -> list[Consumer]:
+def _lambda_consumers(clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
     client = clients.client("lambda", region)
     out = []
     for f in _pages(client, "list_functions", "Functions"):
@@ -368,7 +373,7 @@ def _lambda_consumers(clients: AwsClients, region: str) -> list[Consumer]:
     return out
 
 
-def _codebuild_consumers(clients: AwsClients, region: str) -> list[Consumer]:
+def _codebuild_consumers(clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
     client = clients.client("codebuild", region)
     names = list(_pages(client, "list_projects", "projects"))
     if not all(isinstance(n, str) and n for n in names):
@@ -407,7 +412,7 @@ def _stages(client: Any, api_id: str) -> list[Mapping[str, Any]]:
     return sorted(items, key=lambda s: s["stageName"])
 
 
-def _apigateway_consumers(clients: AwsClients, region: str) -> list[Consumer]:
+def _apigateway_consumers(clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
     client = clients.client("apigateway", region)
     out = []
     for api in _pages(client, "get_rest_apis", "items"):
@@ -442,11 +447,80 @@ def _apigateway_consumers(clients: AwsClients, region: str) -> list[Consumer]:
     return out
 
 
-_CONSUMER_READERS: tuple[tuple[str, str, Callable[[AwsClients, str], list[Consumer]]], ...] = (
+def _ec2_consumers(clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
+    """Instances that carry an instance profile. ``role_arn`` is filled from the IAM part of the
+    inventory (which role the profile holds), once both are read: see :func:`_resolve_profiles`."""
+    client = clients.client("ec2", region)
+    out = []
+    for reservation in _pages(client, "describe_instances", "Reservations"):
+        for instance in _mapping(reservation, "a reservation", "ec2:DescribeInstances").get("Instances") or []:
+            profile = _mapping(instance.get("IamInstanceProfile"), "IamInstanceProfile", "ec2:DescribeInstances")
+            if not profile:
+                continue
+            instance_id = _text(instance, "InstanceId", "ec2:DescribeInstances")
+            arn = f"arn:{owner.partition}:ec2:{region}:{owner.account_id}:instance/{instance_id}"
+            profile_arn = _text(profile, "Arn", "ec2:DescribeInstances")
+            out.append(Consumer(kind="ec2", region=region, name=instance_id, arn=arn, role_arn="", via=profile_arn))
+    return out
+
+
+def _cloudformation_consumers(clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
+    """Stacks with a service role (CloudFormation acts as that role on every update)."""
+    client = clients.client("cloudformation", region)
+    out = []
+    for stack in _pages(client, "describe_stacks", "Stacks"):
+        role = _text(stack, "RoleARN", "cloudformation:DescribeStacks", optional=True)
+        if role:
+            name = _text(stack, "StackName", "cloudformation:DescribeStacks")
+            arn = _text(stack, "StackId", "cloudformation:DescribeStacks")
+            out.append(Consumer(kind="cloudformation", region=region, name=name, arn=arn, role_arn=role))
+    return out
+
+
+def _glue_consumers(clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
+    """Glue development endpoints (each runs as its role)."""
+    client = clients.client("glue", region)
+    out = []
+    for endpoint in _pages(client, "get_dev_endpoints", "DevEndpoints"):
+        role = _text(endpoint, "RoleArn", "glue:GetDevEndpoints", optional=True)
+        if role:
+            name = _text(endpoint, "EndpointName", "glue:GetDevEndpoints")
+            arn = f"arn:{owner.partition}:glue:{region}:{owner.account_id}:devEndpoint/{name}"
+            out.append(Consumer(kind="glue", region=region, name=name, arn=arn, role_arn=role))
+    return out
+
+
+def _sagemaker_consumers(clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
+    """SageMaker notebook instances (each runs as its role; the list omits it: one describe each)."""
+    client = clients.client("sagemaker", region)
+    out = []
+    for notebook in _pages(client, "list_notebook_instances", "NotebookInstances"):
+        name = _text(notebook, "NotebookInstanceName", "sagemaker:ListNotebookInstances")
+        detail = call(client, "describe_notebook_instance", NotebookInstanceName=name)
+        role = _text(detail, "RoleArn", "sagemaker:DescribeNotebookInstance", optional=True)
+        if role:
+            arn = _text(notebook, "NotebookInstanceArn", "sagemaker:ListNotebookInstances")
+            out.append(Consumer(kind="sagemaker", region=region, name=name, arn=arn, role_arn=role))
+    return out
+
+
+#: One reader per consumer kind: (kind, the permissions it needs, the reader of one region).
+_CONSUMER_READERS: tuple[tuple[str, str, Callable[[AwsClients, str, CallerIdentity], list[Consumer]]], ...] = (
     ("lambda", "lambda:ListFunctions", _lambda_consumers),
     ("codebuild", "codebuild:ListProjects, codebuild:BatchGetProjects", _codebuild_consumers),
     ("apigateway", "apigateway:GET", _apigateway_consumers),
+    ("ec2", "ec2:DescribeInstances", _ec2_consumers),
+    ("cloudformation", "cloudformation:DescribeStacks", _cloudformation_consumers),
+    ("glue", "glue:GetDevEndpoints", _glue_consumers),
+    ("sagemaker", "sagemaker:ListNotebookInstances, sagemaker:DescribeNotebookInstance", _sagemaker_consumers),
 )
+
+
+def _resolve_profiles(consumers: list[Consumer], roles: Iterable[Role]) -> list[Consumer]:
+    """An instance's role is the one its instance profile holds; a profile the IAM part does not
+    know (IAM unreadable, or a profile in another account) leaves the consumer's role unknown ("")."""
+    holder = {profile: role.arn for role in roles for profile in role.instance_profiles}
+    return [replace(c, role_arn=holder.get(c.via, "")) if c.via else c for c in consumers]
 
 
 # --- the whole account ------------------------------------------------------------------------------
@@ -474,7 +548,10 @@ def collect(
             (
                 f"{kind}:{region}",
                 pool.submit(
-                    _try, lambda r=region, read=read, k=kind, p=perm: _guarded(f"{k}:{r}", p, lambda: read(clients, r))
+                    _try,
+                    lambda r=region, read=read, k=kind, p=perm: _guarded(
+                        f"{k}:{r}", p, lambda: read(clients, r, identity)
+                    ),
                 ),
             )
             for kind, perm, read in _CONSUMER_READERS
@@ -512,7 +589,7 @@ def collect(
 
     return Inventory(
         account_id=identity.account_id,
-        partition=identity.arn.split(":")[1] if identity.arn.startswith("arn:") else "aws",
+        partition=identity.partition,
         collected_at=collected_at,
         caller_arn=identity.arn,
         regions=regions,
@@ -522,6 +599,11 @@ def collect(
         roles=entities.roles if entities else (),
         policies=entities.policies if entities else (),
         buckets=buckets or (),
-        consumers=tuple(sorted(consumers, key=lambda c: (c.kind, c.region, c.arn))),
+        consumers=tuple(
+            sorted(
+                _resolve_profiles(consumers, entities.roles if entities else ()),
+                key=lambda c: (c.kind, c.region, c.arn),
+            )
+        ),
         source="live",
     )

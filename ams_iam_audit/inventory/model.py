@@ -41,6 +41,10 @@ __all__ = [
 
 Document = Mapping[str, Any]
 
+#: What uses roles, one kind per AWS service the inventory reads them from (its section is
+#: ``<kind>:<region>``). ``inventory.collect`` has one reader per kind.
+CONSUMER_KINDS = ("lambda", "codebuild", "apigateway", "ec2", "cloudformation", "glue", "sagemaker")
+
 #: Tag ``--fix`` puts on each stage of a REST API before changing one of its integrations, and
 #: removes from a stage once it is redeployed: a run killed in between leaves it on the stages that
 #: may still serve the old role, and the next run redeploys them before anything retires that role.
@@ -184,9 +188,10 @@ class Bucket:
 @dataclass(frozen=True)
 class Consumer:
     """Something that uses a role: a Lambda function's execution role, a CodeBuild project's service
-    role, an API Gateway integration's credentials."""
+    role, an API Gateway integration's credentials, an EC2 instance's profile, a CloudFormation
+    stack's service role, a Glue development endpoint's or a SageMaker notebook's role."""
 
-    kind: str  # "lambda", "codebuild", "apigateway"
+    kind: str  # "lambda", "codebuild", "apigateway", "ec2", "cloudformation", "glue", "sagemaker"
     region: str
     name: str  # function name, project name, "<api name> <METHOD> <path>"
     arn: str
@@ -196,6 +201,8 @@ class Consumer:
     #: API Gateway: stages tagged :data:`REDEPLOY_TAG`: ``--fix`` changed an integration of the API
     #: and had not yet redeployed them, so they may still serve the old role
     pending_stages: tuple[str, ...] = ()
+    #: EC2: the instance profile the role reaches the instance through
+    via: str | None = None
 
 
 @dataclass(frozen=True)
@@ -281,5 +288,5 @@ class Inventory:
 
     @property
     def consumer_sections(self) -> tuple[Section, ...]:
-        kinds = ("lambda", "codebuild", "apigateway", "consumers")
+        kinds = (*CONSUMER_KINDS, "consumers")
         return tuple(s for s in self.sections if s.name.split(":")[0] in kinds)

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from ..jsonio import InputError, jsonable, read_json, write_json_atomic
+from .collect import READ_PERMISSIONS
 from .gaad import GAAD_PARTS, GaadError, entities_from_gaad, merge_pages, policy_sections
-from .model import Inventory, Section
+from .model import CONSUMER_KINDS, Inventory, Section
 
 __all__ = ["SNAPSHOT_FORMAT", "SNAPSHOT_VERSION", "SnapshotError", "dump_inventory", "load_snapshot", "save_snapshot"]
 
@@ -124,7 +125,7 @@ def _from_gaad(data: Mapping[str, Any], path: Path) -> Inventory:
             name="consumers",
             readable=False,
             error=missing,
-            permission="lambda:ListFunctions, codebuild:BatchGetProjects, apigateway:GET",
+            permission=", ".join(p for p in READ_PERMISSIONS if p.split(":")[0] in CONSUMER_KINDS),
         ),
     )
     account = _account_from_gaad(data, path)

@@ -57,6 +57,10 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
 
 #: How long to retry a Lambda update that fails only because a just-created role has not yet
 #: propagated through IAM ("The role defined for the function cannot be assumed by Lambda").
+#: The consumer kinds ``--fix`` can move to another role. A role any other kind uses (an EC2
+#: instance profile, a CloudFormation stack, a Glue endpoint, a SageMaker notebook) is kept.
+REPOINTABLE = frozenset({"lambda", "codebuild", "apigateway"})
+
 _PROPAGATION_DELAYS = (1, 2, 4, 8, 10, 10, 10)
 
 

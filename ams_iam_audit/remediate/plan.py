@@ -559,6 +559,11 @@ def make_plan(
                 f"last used in {role.last_used_region}, a region this run did not read: "
                 f"add --aws-region {role.last_used_region}"
             )
+        elif stuck := [c for c in used_by if c.kind not in consumer_ops.REPOINTABLE]:
+            why_not = (
+                f"used by {', '.join(f'{c.kind} {c.name} ({c.region})' for c in stuck[:5])}, which --fix cannot "
+                "move to another role: move it by hand, then run --fix again"
+            )
         elif match.replaced_by is None and used_by:
             why_not = (
                 f"the refactoring has no shared replacement for {match.pattern}; its {len(used_by)} consumer(s) "
