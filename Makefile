@@ -1,11 +1,13 @@
 # Two entry points, each creating the venv and installing first:
 #   make demo   audit the embedded demo account (exit 1 there means "findings", which the demo has)
 #   make test   lint, type-check and run the project's own tests
+# and, not part of `make test` (slow: minutes), the mutation score of the code that decides outcomes:
+#   make mutation [MUTATION_ARGS='--file rules/test_s3.py']   (tests/mutation/README.md)
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint check
+.PHONY: install demo test lint check mutation
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,3 +29,6 @@ check: install
 	$(BIN)/pytest tests -n 2
 
 test: lint check
+
+mutation: install
+	$(BIN)/python tests/mutation/mutate.py $(MUTATION_ARGS)
