@@ -115,13 +115,14 @@ def _expand_all(patterns: tuple[str, ...]) -> frozenset[str]:
 @lru_cache(maxsize=65536)
 def _pattern_regex(pattern: str) -> re.Pattern[str]:
     # IAM resource globs: "*" matches any run of characters (including "/" and ":"), "?" one character.
-    # A "?" never stands for a wildcard of the target, so "a?" does not cover the pattern "a*".
+    # A "?" stands for one character of the target, or for the target's own "?" (one character too),
+    # never for a "*" of the target: "a?" covers "a?" and "ab", not "a*".
     parts = []
     for ch in pattern:
         if ch == "*":
             parts.append(".*")
         elif ch == "?":
-            parts.append("[^*?]")
+            parts.append("[^*]")
         else:
             parts.append(re.escape(ch))
     return re.compile("".join(parts), re.DOTALL)
@@ -137,8 +138,8 @@ def s3_bucket_segment(resource: str) -> str | None:
     """The bucket part of an S3 ARN (``arn:aws:s3:::name/key`` gives ``name``); ``None`` if the
     resource is not an S3 bucket or object ARN. ``*`` alone is not an S3 ARN (it is everything)."""
     parts = resource.split(":", 5)
-    if len(parts) != 6 or parts[0] != "arn" or parts[2].lower() not in ("s3", "*"):
-        return None
+    if len(parts) != 6 or parts[0] != "arn" or not arn_covers(parts[2].lower(), "s3"):
+        return None  # the service field may itself be a glob: "*", "s?", "s*" all name S3
     return parts[5].split("/", 1)[0]
 
 
@@ -167,29 +168,89 @@ def _covers_resources(deny: Statement, allow: Statement) -> bool:
     return bool(targets) and all(any(arn_covers(p, t) for p in deny_res) for t in targets)
 
 
-def _covers_principal(deny: Statement, allow: Statement) -> bool:
+#: A Deny's principal that applies to every principal (an identity policy's Deny, ``Principal: "*"``).
+_ANYONE = ("*",)
+
+
+def _deny_principal(deny: Statement) -> object:
+    """Whom a Deny certainly applies to: :data:`_ANYONE`, one exact ``Principal`` value (it then covers
+    an Allow with that same ``Principal``), or ``None`` for nobody certain (``NotPrincipal``)."""
     if deny.not_principal is not None:
-        return False
+        return None
     if deny.principal is None:
-        return True  # identity policy: the principal is the policy's holder in both statements
-    if dict(deny.principal).get("AWS") == ("*",):
+        return _ANYONE  # identity policy: the principal is the policy's holder in both statements
+    if "*" in dict(deny.principal).get("AWS", ()):
+        return _ANYONE
+    return deny.principal
+
+
+def _covers_principal(deny: Statement, allow: Statement) -> bool:
+    whom = _deny_principal(deny)
+    if whom is _ANYONE:
         return True
-    return deny.principal == allow.principal and allow.not_principal is None
+    return whom is not None and whom == allow.principal and allow.not_principal is None
+
+
+def _literal_prefix(pattern: str) -> str:
+    """The characters every ARN a resource glob matches starts with."""
+    cut = min((i for i in (pattern.find("*"), pattern.find("?")) if i >= 0), default=len(pattern))
+    return pattern[:cut]
+
+
+class _DenyIndex:
+    """The document's unconditional Denies, indexed so that judging n Allows against m Denies does not
+    compare every pair. A Deny can cover an Allow only if one of its resource globs matches the Allow's
+    first resource, so it is looked up by the glob's literal prefix among that resource's prefixes;
+    those candidates are then judged by :func:`_covers_resources` and :func:`_covers_principal`, the
+    same test every pair would get. A Deny on ``*`` covers every resource and is filed by principal."""
+
+    def __init__(self, denies: Iterable[Statement]) -> None:
+        self.everywhere_anyone: set[str] = set()  # Deny on "*" for every principal: actions
+        self.everywhere_by_principal: dict[object, set[str]] = {}
+        self.by_prefix: dict[str, list[tuple[Statement, frozenset[str]]]] = {}
+        for deny in denies:
+            whom = _deny_principal(deny)
+            if whom is None or deny.not_resources is not None or not deny.resources:
+                continue  # covers nothing certainly
+            actions = statement_actions(deny)
+            if "*" in deny.resources:
+                if whom is _ANYONE:
+                    self.everywhere_anyone |= actions
+                else:
+                    self.everywhere_by_principal.setdefault(whom, set()).update(actions)
+                continue
+            for prefix in {_literal_prefix(p) for p in deny.resources}:
+                self.by_prefix.setdefault(prefix, []).append((deny, actions))
+
+    def denied(self, allow: Statement, actions: frozenset[str]) -> set[str]:
+        """Which of ``actions`` (those ``allow`` grants) the Denies certainly remove."""
+        out = set(actions & self.everywhere_anyone)
+        if allow.not_principal is None and allow.principal in self.everywhere_by_principal:
+            out |= actions & self.everywhere_by_principal[allow.principal]
+        if allow.not_resources is not None or not allow.resources:
+            return out
+        first = allow.resources[0]
+        seen: set[int] = set()
+        for end in range(len(first) + 1):
+            for deny, deny_actions in self.by_prefix.get(first[:end], ()):
+                if id(deny) in seen:
+                    continue
+                seen.add(id(deny))
+                if _covers_resources(deny, allow) and _covers_principal(deny, allow):
+                    out |= actions & deny_actions
+        return out
 
 
 @lru_cache(maxsize=16384)
 def _grants(document: PolicyDocument) -> tuple[Grant, ...]:
-    denies = [s for s in document.statements if s.effect == "Deny" and not s.conditions]
+    index = _DenyIndex(s for s in document.statements if s.effect == "Deny" and not s.conditions)
     grants = []
     for statement in document.statements:
         if not statement.is_allow:
             continue
         actions = statement_actions(statement)
-        denied: set[str] = set()
-        for deny in denies:
-            if _covers_resources(deny, statement) and _covers_principal(deny, statement):
-                denied |= actions & statement_actions(deny)
-        grants.append(Grant(statement=statement, actions=actions - denied, denied=frozenset(denied)))
+        denied = frozenset(index.denied(statement, actions))
+        grants.append(Grant(statement=statement, actions=actions - denied, denied=denied))
     return tuple(grants)
 
 
