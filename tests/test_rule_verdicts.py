@@ -284,7 +284,7 @@ def test_s3_001_suggests_the_least_privilege_replacement() -> None:
         ("one-wildcard-among-names", allow("s3:GetObject", ["arn:aws:s3:::team/*", "arn:aws:s3:::team-*/*"]), "fail"),
         (
             "pin-including-star",
-            allow("s3:GetObject", WILDCARD, Condition={"StringEquals": {"aws:ResourceAccount": [ACCOUNT, "*"]}}),
+            allow("s3:GetObject", WILDCARD, Condition={"StringLike": {"aws:ResourceAccount": [ACCOUNT, "*"]}}),
             "fail",
         ),
         (
