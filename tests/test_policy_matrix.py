@@ -84,6 +84,12 @@ def test_deny_principal_matrix(case: str, allow: dict[str, Any], deny: dict[str,
     assert grant.denied == ({"s3:getobject"} if removed else set()), case
 
 
+def test_a_deny_with_not_principal_removes_nothing_even_on_every_resource() -> None:
+    for allow in (PUBLIC_ALLOW, ROLE_ALLOW, {"Effect": "Allow", "Action": "s3:GetObject", "Resource": OBJECTS}):
+        deny = {"Effect": "Deny", "NotPrincipal": {"AWS": OTHER_ROLE}, "Action": "s3:*", "Resource": "*"}
+        assert only_grant(allow, deny).actions == {"s3:getobject"}
+
+
 def test_a_principal_specific_deny_on_every_resource_cancels_only_that_principal() -> None:
     everywhere = {"Effect": "Deny", "Principal": {"AWS": ROLE}, "Action": "s3:*", "Resource": "*"}
     public, role, not_principal = allow_grants(
@@ -113,6 +119,8 @@ def identity_deny(resource: Any = "*", action: Any = "s3:GetObject", **extra: An
         ("deny-on-one-of-two-buckets", TWO_BUCKETS, identity_deny("arn:aws:s3:::alpha/*"), False),
         ("deny-on-the-second-of-two-buckets", TWO_BUCKETS, identity_deny("arn:aws:s3:::beta/*"), False),
         ("deny-glob-over-both", TWO_BUCKETS, identity_deny("arn:aws:s3:::*a/*"), True),
+        ("deny-glob-starting-with-a-star", TWO_BUCKETS, identity_deny("*a/*"), True),
+        ("deny-glob-starting-with-a-question-mark", "arn:aws:s3:::b/*", identity_deny("?rn:aws:s3:::?/*"), True),
         ("deny-narrower-than-allow", OBJECTS, identity_deny("arn:aws:s3:::data/private/*"), False),
         ("deny-on-the-bucket-not-its-objects", OBJECTS, identity_deny(BUCKET), False),
         ("question-mark-covers-one-character", "arn:aws:s3:::b/*", identity_deny("arn:aws:s3:::?/*"), True),
@@ -244,10 +252,10 @@ def test_many_allows_and_denies_are_matched_through_an_index(monkeypatch: pytest
     calls = 0
     real = grants_module._covers_resources
 
-    def counting(deny: Any, allow: Any) -> bool:
+    def counting(patterns: tuple[str, ...], targets: tuple[str, ...]) -> bool:
         nonlocal calls
         calls += 1
-        return real(deny, allow)
+        return real(patterns, targets)
 
     monkeypatch.setattr(grants_module, "_covers_resources", counting)
     n = 400
@@ -378,6 +386,9 @@ def test_grant_description_is_evidence() -> None:
         "removed_by_deny": 1,
     }
     assert grant.describe(["s3:putobject"])["actions"] == ["s3:PutObject"]
+    every = only_grant({"Effect": "Allow", "Action": "s3:*", "Resource": "*"}).describe()
+    assert len(every["actions"]) == 40  # s3:* is ~170 names: evidence lists the first 40 and the count
+    assert every["action_count"] == len(service_actions("s3"))
     assert len(grant.describe()["actions"]) == 2
 
 

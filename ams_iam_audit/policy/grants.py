@@ -156,25 +156,14 @@ def principal_accounts(values: Iterable[str]) -> set[str]:
     return out
 
 
-def _covers_resources(deny: Statement, allow: Statement) -> bool:
-    if deny.not_resources is not None:
-        return False
-    deny_res = deny.resources or ()
-    if "*" in deny_res:
-        return True
-    if allow.not_resources is not None:
-        return False
-    targets = allow.resources or ()
-    return bool(targets) and all(any(arn_covers(p, t) for p in deny_res) for t in targets)
-
-
-#: A Deny's principal that applies to every principal (an identity policy's Deny, ``Principal: "*"``).
+#: Whom a Deny applies to when that is every principal (an identity policy's Deny, ``Principal: "*"``).
 _ANYONE = ("*",)
 
 
 def _deny_principal(deny: Statement) -> object:
     """Whom a Deny certainly applies to: :data:`_ANYONE`, one exact ``Principal`` value (it then covers
-    an Allow with that same ``Principal``), or ``None`` for nobody certain (``NotPrincipal``)."""
+    an Allow with that same ``Principal``, and no other), or ``None``: nobody certainly (``NotPrincipal``
+    denies everyone but some, and which Allow principals those are is not worked out here)."""
     if deny.not_principal is not None:
         return None
     if deny.principal is None:
@@ -184,11 +173,13 @@ def _deny_principal(deny: Statement) -> object:
     return deny.principal
 
 
-def _covers_principal(deny: Statement, allow: Statement) -> bool:
-    whom = _deny_principal(deny)
-    if whom is _ANYONE:
-        return True
-    return whom is not None and whom == allow.principal and allow.not_principal is None
+def _covers_principal(whom: object, allow: Statement) -> bool:
+    return whom is _ANYONE or (whom == allow.principal and allow.not_principal is None)
+
+
+def _covers_resources(patterns: tuple[str, ...], targets: tuple[str, ...]) -> bool:
+    """Every one of the Allow's resources is matched by one of the Deny's resource globs."""
+    return all(any(arn_covers(p, t) for p in patterns) for t in targets)
 
 
 def _literal_prefix(pattern: str) -> str:
@@ -197,47 +188,55 @@ def _literal_prefix(pattern: str) -> str:
     return pattern[:cut]
 
 
+@dataclass(frozen=True)
+class _Deny:
+    resources: tuple[str, ...]
+    whom: object
+    actions: frozenset[str]
+
+
 class _DenyIndex:
     """The document's unconditional Denies, indexed so that judging n Allows against m Denies does not
-    compare every pair. A Deny can cover an Allow only if one of its resource globs matches the Allow's
-    first resource, so it is looked up by the glob's literal prefix among that resource's prefixes;
-    those candidates are then judged by :func:`_covers_resources` and :func:`_covers_principal`, the
-    same test every pair would get. A Deny on ``*`` covers every resource and is filed by principal."""
+    compare every pair.
+
+    A Deny removes an action from an Allow only when it certainly applies to everything the Allow
+    covers: its principal covers the Allow's (see :func:`_deny_principal`) and its resources cover every
+    resource of the Allow. A Deny on ``*`` covers every resource (``NotResource`` Allows too) and is
+    filed by principal. Any other Deny can cover an Allow only if one of its globs matches the Allow's
+    first resource: it is filed under each glob's literal prefix and found among that resource's
+    prefixes, then judged in full. A Deny with ``NotResource`` or ``NotPrincipal`` covers nothing
+    certainly, and an Allow with ``NotResource`` is covered only by a Deny on ``*``."""
 
     def __init__(self, denies: Iterable[Statement]) -> None:
-        self.everywhere_anyone: set[str] = set()  # Deny on "*" for every principal: actions
-        self.everywhere_by_principal: dict[object, set[str]] = {}
-        self.by_prefix: dict[str, list[tuple[Statement, frozenset[str]]]] = {}
+        self.everywhere: dict[object, set[str]] = {}  # Deny on "*": whom -> actions
+        self.by_prefix: dict[str, list[_Deny]] = {}
         for deny in denies:
             whom = _deny_principal(deny)
-            if whom is None or deny.not_resources is not None or not deny.resources:
-                continue  # covers nothing certainly
+            if whom is None or not deny.resources:
+                continue  # NotPrincipal, NotResource (resources is None then) or no resource at all
             actions = statement_actions(deny)
             if "*" in deny.resources:
-                if whom is _ANYONE:
-                    self.everywhere_anyone |= actions
-                else:
-                    self.everywhere_by_principal.setdefault(whom, set()).update(actions)
+                self.everywhere.setdefault(whom, set()).update(actions)
                 continue
+            entry = _Deny(deny.resources, whom, actions)
             for prefix in {_literal_prefix(p) for p in deny.resources}:
-                self.by_prefix.setdefault(prefix, []).append((deny, actions))
+                self.by_prefix.setdefault(prefix, []).append(entry)
 
-    def denied(self, allow: Statement, actions: frozenset[str]) -> set[str]:
+    def denied(self, allow: Statement, actions: frozenset[str]) -> frozenset[str]:
         """Which of ``actions`` (those ``allow`` grants) the Denies certainly remove."""
-        out = set(actions & self.everywhere_anyone)
-        if allow.not_principal is None and allow.principal in self.everywhere_by_principal:
-            out |= actions & self.everywhere_by_principal[allow.principal]
-        if allow.not_resources is not None or not allow.resources:
-            return out
+        out = actions & self.everywhere.get(_ANYONE, set())
+        if allow.not_principal is None:  # a Deny to one principal covers an Allow to that same one
+            out |= actions & self.everywhere.get(allow.principal, set())
+        if not allow.resources:
+            return out  # NotResource, or no resource: only a Deny on "*" covers it
         first = allow.resources[0]
         seen: set[int] = set()
         for end in range(len(first) + 1):
-            for deny, deny_actions in self.by_prefix.get(first[:end], ()):
-                if id(deny) in seen:
-                    continue
-                seen.add(id(deny))
-                if _covers_resources(deny, allow) and _covers_principal(deny, allow):
-                    out |= actions & deny_actions
+            for deny in self.by_prefix.get(first[:end], ()):
+                if id(deny) not in seen and _covers_principal(deny.whom, allow):
+                    seen.add(id(deny))
+                    if _covers_resources(deny.resources, allow.resources):
+                        out |= actions & deny.actions
         return out
 
 
@@ -249,7 +248,7 @@ def _grants(document: PolicyDocument) -> tuple[Grant, ...]:
         if not statement.is_allow:
             continue
         actions = statement_actions(statement)
-        denied = frozenset(index.denied(statement, actions))
+        denied = index.denied(statement, actions)
         grants.append(Grant(statement=statement, actions=actions - denied, denied=denied))
     return tuple(grants)
 
