@@ -278,6 +278,8 @@ def test_many_allows_and_denies_are_matched_through_an_index(monkeypatch: pytest
 def test_action_patterns_with_a_wildcard_in_the_service_part() -> None:
     assert expand("*:*") == universe() == expand("*")
     assert expand("?3:GetObject") == {"s3:getobject"}
+    assert expand(" s3:GetObject\n") == {"s3:getobject"}
+    assert expand(" s3:Get?bject ") == {"s3:getobject"}
     assert expand("?3:getobject") == expand("S3:GetObject")
     get = expand("s*:Get*")
     assert {"s3:getobject", "sqs:getqueueurl", "sns:gettopicattributes"} <= get
