@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from ams_iam_audit import AuditContext, Evidence, Inventory, PolicyRef
+from ams_iam_audit.policy import display_name
 from ams_iam_audit.rule import AREAS, Severity
 
 ACCOUNT = "123456789012"
@@ -263,10 +264,26 @@ def test_s3_001_evidence_per_statement() -> None:
 
 
 def test_s3_001_suggests_the_least_privilege_replacement() -> None:
-    _, evidence, _ = s3_001(policy(allow("s3:*", "arn:aws:s3:::aimodelshare-x/*")))
-    assert evidence.items["suggested_document"] is not None
+    _, evidence, _ = s3_001(policy(allow("s3:*")))
+    (suggested,) = evidence.items["suggested_document"]["Statement"]
+    assert suggested["Resource"] == ["arn:aws:s3:::aimodelshare*", "arn:aws:s3:::aimodelshare*/*"]
+    assert suggested["Condition"] == {"StringEquals": {"aws:ResourceAccount": ACCOUNT}}
+    assert "no_suggestion" not in evidence.items
     _, bucket_evidence, _ = s3_001(policy(PUBLIC, kind="bucket", name="b"))
-    assert "suggested_document" in bucket_evidence.items
+    (for_bucket,) = bucket_evidence.items["suggested_document"]["Statement"]
+    assert for_bucket["Resource"] == ["arn:aws:s3:::b", "arn:aws:s3:::b/*"]  # the bucket the policy is on
+    _, negated, _ = s3_001(policy({"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}))
+    assert negated.items["suggested_document"] is None
+    assert "NotAction" in negated.items["no_suggestion"]
+
+
+def test_s3_001_evidence_and_message_of_every_action_on_named_buckets() -> None:
+    _, evidence, message = s3_001(policy(allow("s3:*", NAMED)))
+    (statement,) = evidence.items["statements"]
+    assert statement["action_count"] == len(RULES["s3"].service_actions("s3"))  # wildcard-only ones too
+    assert statement["every_bucket"] is False
+    assert "statement 0: every S3 action" in message
+    assert "on every bucket" not in message.splitlines()[0]
 
 
 # AMS-S3-002: bucket-name wildcards pinned to the account
@@ -377,6 +394,7 @@ def test_priv_001_fails(case: str, statement: dict[str, Any], grants: str) -> No
     assert offending["grants"] == grants
     assert offending["statement_index"] == 1
     assert f"statement 1: {grants} on every resource" in message
+    assert len(offending["actions"]) == min(10, offending["action_count"])  # evidence lists ten at most
 
 
 @pytest.mark.parametrize(
@@ -455,7 +473,7 @@ def test_priv_002_fails(case: str, statement: dict[str, Any], expected: list[str
     else:
         assert {"iam:PassRole", "iam:PutRolePolicy", "iam:CreatePolicyVersion"} <= set(escalating)
         assert "iam:GetRole" not in escalating
-    assert set(offending["actions"]) <= set(escalating)
+    assert offending["actions"] == [display_name(a) for a in sorted(a.lower() for a in escalating)][:40]
     assert offending["action_count"] == len(escalating)
     assert "on every role/user/policy" in message
 
