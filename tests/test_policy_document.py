@@ -63,6 +63,8 @@ def test_principals_are_normalised_and_not_principal_is_kept() -> None:
         ({"Condition": {"StringEquals": "x"}}, "Condition.StringEquals must be an object"),
         ({"Resource": ["a", 1]}, "Resource must be a string or a list of strings"),
         ({"Effect": "allow"}, "Effect must be"),
+        ({"Principal": "*", "NotPrincipal": {"AWS": ROLE}}, "Principal and NotPrincipal cannot both be present"),
+        ({"NotResource": "x"}, "Resource and NotResource cannot both be present"),
     ],
 )
 def test_malformed_fields_are_refused(fields: dict[str, Any], message: str) -> None:
@@ -140,7 +142,7 @@ def test_documents_in_every_encoding_parse_the_same() -> None:
     assert decode_policy(body) is body
     assert decode_policy(quote(text)) == body
     assert decode_policy(text.encode()) == body
-    assert decode_policy('{"100%": true, "Statement": []}') == {"100%": True, "Statement": []}
+    assert decode_policy('{"100%41": true, "Statement": []}') == {"100%41": True, "Statement": []}  # not URL-encoded
 
 
 def test_version_and_raw_are_kept() -> None:
@@ -195,3 +197,24 @@ def test_canonical_form() -> None:
     assert policy_hash(body) == policy_hash(parse_policy(body)) == parse_policy(body).sha256
     assert len(policy_hash(body)) == 64
     assert policy_hash(body) != policy_hash(doc(body["Statement"][0]))
+
+
+def test_the_canonical_form_is_stable() -> None:
+    """Hashes are stored (snapshots, baselines, the shared roles' drift check): the canonical text of a
+    document must not change between releases without a deliberate migration."""
+    body = doc(
+        {
+            "Sid": "X",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:GetObject"],
+            "Resource": "arn:aws:s3:::b/*",
+            "Condition": {"Bool": {"aws:SecureTransport": "true"}},
+        },
+        {"Effect": "Deny", "Action": "iam:*", "Resource": "*"},
+    )
+    assert canonical_policy_doc(body) == (
+        '{"Statement":[{"Action":["iam:*"],"Effect":"Deny","Resource":["*"]},'
+        '{"Action":["s3:getobject","s3:putobject"],"Condition":{"Bool":{"aws:securetransport":["true"]}},'
+        '"Effect":"Allow","Resource":["arn:aws:s3:::b/*"]}],"Version":"2012-10-17"}'
+    )
+    assert policy_hash(body) == "0cf690e1d62b31139a08729cc9500cf8eb05e40ac214297b582544652427c571"

@@ -247,6 +247,17 @@ def test_several_denies_add_up_and_each_allow_is_judged_alone() -> None:
     assert second.denied == {"s3:putobject"}
 
 
+@pytest.mark.parametrize("deny_resource", ["*", OBJECTS, "arn:aws:s3:::d*"])
+def test_denied_lists_only_what_the_allow_granted(deny_resource: str) -> None:
+    """A Deny of s3:* removes s3:GetObject from an Allow of s3:GetObject: the evidence counts one."""
+    grant = only_grant(
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": OBJECTS},
+        {"Effect": "Deny", "Action": "s3:*", "Resource": deny_resource},
+    )
+    assert grant.denied == {"s3:getobject"}
+    assert grant.describe()["removed_by_deny"] == 1
+
+
 def test_many_allows_and_denies_are_matched_through_an_index(monkeypatch: pytest.MonkeyPatch) -> None:
     """n Allows against n Denies: each Allow is compared with the Denies that can cover it, not all n."""
     calls = 0
@@ -432,6 +443,8 @@ def test_arn_covers(pattern: str, target: str, covered: bool) -> None:
         ("arn:aws:s?:::data-*", "data-*"),
         ("arn:aws:s*:::data-*", "data-*"),
         ("arn:aws-cn:s3:::data/a/b", "data"),
+        ("arn:aws:s3:::data/a:b", "data"),
+        ("arn:aws:s3:::data:x/y", "data:x"),
         ("arn:aws:iam::1:role/x", None),
         ("arn:aws:sqs:::x", None),
         ("arn:aws:s3", None),
@@ -448,4 +461,6 @@ def test_principal_accounts() -> None:
         ACCOUNT,
         "210987654321",
     }
+    assert principal_accounts(["arn:aws:sts::210987654321"]) == {"210987654321"}  # five fields are enough
     assert principal_accounts(["*", "lambda.amazonaws.com", "12345", "arn:aws:iam::abc:root", "arn:aws:s3"]) == set()
+    assert principal_accounts(["arn:aws:iam::1234567890123:root", "x:aws:iam::123456789012:root"]) == set()

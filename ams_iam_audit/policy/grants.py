@@ -174,7 +174,9 @@ def _deny_principal(deny: Statement) -> object:
 
 
 def _covers_principal(whom: object, allow: Statement) -> bool:
-    return whom is _ANYONE or (whom == allow.principal and allow.not_principal is None)
+    """An Allow with ``NotPrincipal`` has no ``principal`` (the parser refuses both), so only a Deny to
+    everyone covers it."""
+    return whom is _ANYONE or whom == allow.principal
 
 
 def _covers_resources(patterns: tuple[str, ...], targets: tuple[str, ...]) -> bool:
@@ -224,9 +226,8 @@ class _DenyIndex:
 
     def denied(self, allow: Statement, actions: frozenset[str]) -> frozenset[str]:
         """Which of ``actions`` (those ``allow`` grants) the Denies certainly remove."""
-        out = actions & self.everywhere.get(_ANYONE, set())
-        if allow.not_principal is None:  # a Deny to one principal covers an Allow to that same one
-            out |= actions & self.everywhere.get(allow.principal, set())
+        # Denies on "*": those to everyone, and those to exactly the Allow's principal (never None).
+        out = actions & (self.everywhere.get(_ANYONE, set()) | self.everywhere.get(allow.principal, set()))
         if not allow.resources:
             return out  # NotResource, or no resource: only a Deny on "*" covers it
         first = allow.resources[0]

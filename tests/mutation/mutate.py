@@ -469,7 +469,15 @@ def _iter_mutants(files: list[str]) -> Iterator[tuple[str, str, list[Mutant]]]:
         yield file, source, mutants_of(file, source)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM too: stop after the running mutants, close the workers, clean up
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)  # a background job starts with SIGINT ignored
     config = tomllib.loads(CONFIG.read_text())
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--file", action="append", help="mutate only this target (repeatable)")
