@@ -461,6 +461,7 @@ def test_principal_accounts() -> None:
         ACCOUNT,
         "210987654321",
     }
+    assert principal_accounts([ACCOUNT]) == {ACCOUNT}  # a bare account id
     assert principal_accounts(["arn:aws:sts::210987654321"]) == {"210987654321"}  # five fields are enough
     assert principal_accounts(["*", "lambda.amazonaws.com", "12345", "arn:aws:iam::abc:root", "arn:aws:s3"]) == set()
     assert principal_accounts(["arn:aws:iam::1234567890123:root", "x:aws:iam::123456789012:root"]) == set()
