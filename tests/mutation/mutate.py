@@ -536,4 +536,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted: workers stopped, temporary copies removed", file=sys.stderr)
+        sys.exit(130)
