@@ -281,3 +281,37 @@ def test_lint(aws: Account, audit: Any) -> None:
         for i in result.finding("AMS-LINT-001", "policy/temporaryaccessAImodelsharePolicyabc")["evidence"]["lint"]
     }
     assert issues == {"RESOURCE_MISMATCH", "INVALID_ARN"}
+
+
+def test_privilege_escalation_on_every_kind_of_iam_resource(aws: Account, audit: Any) -> None:
+    """AMS-PRIV-002 judges policy/*, user/* and group/* as it judges role/*; a global condition key
+    (aws:*) is not one of the action's own and narrows nothing; "*:*" is administrator access."""
+
+    def allow(action: Any, resource: Any = "*", **extra: Any) -> dict[str, Any]:
+        return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
+
+    cases = {
+        "policy-versions": allow("iam:CreatePolicyVersion", f"arn:aws:iam::{ACCOUNT}:policy/*"),
+        "user-policies": allow("iam:PutUserPolicy", f"arn:aws:iam::{ACCOUNT}:user/*"),
+        "group-policies": allow("iam:AttachGroupPolicy", f"arn:aws:iam::{ACCOUNT}:group/*"),
+        "global-key-condition": allow("iam:PassRole", Condition={"StringEquals": {"aws:ResourceTag/team": "ml"}}),
+        "other-account-users": allow("iam:PutUserPolicy", f"arn:aws:iam::{OTHER_ACCOUNT}:user/*"),
+        "one-group": allow("iam:AttachGroupPolicy", f"arn:aws:iam::{ACCOUNT}:group/admins"),
+        "star-star": allow("*:*"),
+    }
+    for name, statement in cases.items():
+        aws.policy(name, statement)
+
+    result = audit("-k", "AMS-PRIV-001 or AMS-PRIV-002")
+
+    escalation = result.outcomes("AMS-PRIV-002")
+    assert {n for n in cases if escalation[f"policy/{n}"] == "fail"} == {
+        "policy-versions",
+        "user-policies",
+        "group-policies",
+        "global-key-condition",
+    }
+    evidence = result.finding("AMS-PRIV-002", "policy/group-policies")["evidence"]["statements"][0]
+    assert evidence["escalating_actions"] == ["iam:AttachGroupPolicy"]
+    admin = result.outcomes("AMS-PRIV-001")
+    assert {n for n in cases if admin[f"policy/{n}"] == "fail"} == {"star-star"}

@@ -175,3 +175,74 @@ def test_bucket_wildcards_pinned_to_account(aws: Account, audit: Any) -> None:
 
 
 OTHER = "210987654321"
+
+
+def test_deny_principals_action_shapes_and_public_statements_end_to_end(aws: Account, audit: Any) -> None:
+    """The classes test_rule_verdicts.py pins rule by rule, once through a live account: Denies aimed at
+    one principal, with NotPrincipal or on one of two resources; service globs; NotPrincipal Allows;
+    mixed resource lists; S3 ARNs with a "*" service; account pins with "*"; the worst statement."""
+    role = f"arn:aws:iam::{ACCOUNT}:role/app-role"
+    public = {"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "arn:aws:s3:::{bucket}/*"}
+
+    def bucket(name: str, *statements: dict[str, Any]) -> None:
+        aws.s3.create_bucket(Bucket=name)
+        text = json.dumps({"Version": "2012-10-17", "Statement": list(statements)}).replace("{bucket}", name)
+        aws.s3.put_bucket_policy(Bucket=name, Policy=text)
+
+    denied = {"Effect": "Deny", "Action": "s3:*", "Resource": "arn:aws:s3:::{bucket}/*"}
+    bucket("deny-one-role", public, {**denied, "Principal": {"AWS": role}})
+    bucket("deny-not-principal", public, {**denied, "NotPrincipal": {"AWS": role}})
+    bucket("deny-everyone", public, {**denied, "Principal": "*"})
+    bucket("deny-service-glob", public, {**denied, "Principal": {"AWS": "*"}, "Action": "?3:*"})
+    bucket(
+        "deny-one-of-two",
+        {**public, "Resource": ["arn:aws:s3:::{bucket}/*", "arn:aws:s3:::other/*"]},
+        {**denied, "Principal": "*"},
+    )
+    not_principal = {k: v for k, v in public.items() if k != "Principal"}
+    bucket("not-principal-allow", {**not_principal, "NotPrincipal": {"AWS": role}})
+    bucket("role-then-public", {**public, "Principal": {"AWS": role}}, public)
+    bucket("role-service-glob", {**public, "Principal": {"AWS": role}, "Action": "s*:*"})
+    aws.policy("mixed-resources", allow("s3:GetObject", ["arn:aws:s3:::team/*", "arn:aws:s3:::*/*"]))
+    aws.policy("star-service-arn", allow("s3:GetObject", "arn:aws:*:::*"))
+    aws.policy("worst-decides", allow("s3:GetObject", "arn:aws:s3:::*/*"), allow("s3:*"))
+    aws.policy(
+        "pin-with-star",
+        allow(
+            "s3:GetObject",
+            "arn:aws:s3:::aimodelshare*/*",
+            Condition={"StringLike": {"aws:ResourceAccount": [ACCOUNT, "*"]}},
+        ),
+    )
+    aws.policy(
+        "pinned",
+        allow(
+            "s3:GetObject", "arn:aws:s3:::aimodelshare*/*", Condition={"StringEquals": {"aws:ResourceAccount": ACCOUNT}}
+        ),
+    )
+
+    result = audit("-k", "AMS-S3-001 or AMS-S3-002")
+
+    wildcard = result.outcomes("AMS-S3-001")
+    assert {r: o for r, o in wildcard.items() if r.startswith("bucket/")} == {
+        "bucket/deny-one-role": "fail",
+        "bucket/deny-not-principal": "fail",
+        "bucket/deny-everyone": "pass",
+        "bucket/deny-service-glob": "pass",
+        "bucket/deny-one-of-two": "fail",
+        "bucket/not-principal-allow": "fail",
+        "bucket/role-then-public": "fail",
+        "bucket/role-service-glob": "fail",
+    }
+    severity = {f["resource"]: f["severity"] for f in result.findings if f["outcome"] == "fail"}
+    for name in ("deny-one-role", "deny-not-principal", "deny-one-of-two", "not-principal-allow", "role-then-public"):
+        assert severity[f"bucket/{name}"] == "critical", name
+    assert severity["bucket/role-service-glob"] == "medium"
+    statements = result.finding("AMS-S3-001", "bucket/role-then-public")["evidence"]["statements"]
+    assert [s["public_principal"] for s in statements] == [False, True]
+    assert wildcard["policy/mixed-resources"] == "fail"
+    assert wildcard["policy/star-service-arn"] == "fail"
+    assert severity["policy/worst-decides"] == "high"
+    pinned = result.outcomes("AMS-S3-002")
+    assert pinned["policy/pin-with-star"] == "fail"
+    assert pinned["policy/pinned"] == "pass"

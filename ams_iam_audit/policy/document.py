@@ -89,7 +89,8 @@ def _scalar_text(value: Any) -> str:
 class Statement:
     """One statement, normalised. ``actions``/``not_actions`` are lowercase and sorted; exactly one of
     each pair (``actions``/``not_actions``, ``resources``/``not_resources``) is set, as AWS requires
-    (trust policies carry no resource, so both resource fields may be ``None`` there)."""
+    (trust policies carry no resource, so both resource fields may be ``None`` there); at most one of
+    ``principal``/``not_principal`` (identity policies have neither)."""
 
     index: int
     sid: str | None
@@ -180,8 +181,9 @@ def _statement(index: int, raw: Any, where: str) -> Statement:
         raise PolicyParseError(f'{here}: Effect must be "Allow" or "Deny", got {effect!r}')
     if ("Action" in raw) == ("NotAction" in raw):
         raise PolicyParseError(f"{here}: exactly one of Action and NotAction is required")
-    if "Resource" in raw and "NotResource" in raw:
-        raise PolicyParseError(f"{here}: Resource and NotResource cannot both be present")
+    for positive in ("Resource", "Principal"):
+        if positive in raw and f"Not{positive}" in raw:
+            raise PolicyParseError(f"{here}: {positive} and Not{positive} cannot both be present")
 
     def actions(field: str) -> tuple[str, ...] | None:
         if field not in raw:

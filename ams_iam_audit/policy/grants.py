@@ -115,13 +115,14 @@ def _expand_all(patterns: tuple[str, ...]) -> frozenset[str]:
 @lru_cache(maxsize=65536)
 def _pattern_regex(pattern: str) -> re.Pattern[str]:
     # IAM resource globs: "*" matches any run of characters (including "/" and ":"), "?" one character.
-    # A "?" never stands for a wildcard of the target, so "a?" does not cover the pattern "a*".
+    # A "?" stands for one character of the target, or for the target's own "?" (one character too),
+    # never for a "*" of the target: "a?" covers "a?" and "ab", not "a*".
     parts = []
     for ch in pattern:
         if ch == "*":
             parts.append(".*")
         elif ch == "?":
-            parts.append("[^*?]")
+            parts.append("[^*]")
         else:
             parts.append(re.escape(ch))
     return re.compile("".join(parts), re.DOTALL)
@@ -137,8 +138,8 @@ def s3_bucket_segment(resource: str) -> str | None:
     """The bucket part of an S3 ARN (``arn:aws:s3:::name/key`` gives ``name``); ``None`` if the
     resource is not an S3 bucket or object ARN. ``*`` alone is not an S3 ARN (it is everything)."""
     parts = resource.split(":", 5)
-    if len(parts) != 6 or parts[0] != "arn" or parts[2].lower() not in ("s3", "*"):
-        return None
+    if len(parts) != 6 or parts[0] != "arn" or not arn_covers(parts[2].lower(), "s3"):
+        return None  # the service field may itself be a glob: "*", "s?", "s*" all name S3
     return parts[5].split("/", 1)[0]
 
 
@@ -155,41 +156,101 @@ def principal_accounts(values: Iterable[str]) -> set[str]:
     return out
 
 
-def _covers_resources(deny: Statement, allow: Statement) -> bool:
-    if deny.not_resources is not None:
-        return False
-    deny_res = deny.resources or ()
-    if "*" in deny_res:
-        return True
-    if allow.not_resources is not None:
-        return False
-    targets = allow.resources or ()
-    return bool(targets) and all(any(arn_covers(p, t) for p in deny_res) for t in targets)
+#: Whom a Deny applies to when that is every principal (an identity policy's Deny, ``Principal: "*"``).
+_ANYONE = ("*",)
 
 
-def _covers_principal(deny: Statement, allow: Statement) -> bool:
+def _deny_principal(deny: Statement) -> object:
+    """Whom a Deny certainly applies to: :data:`_ANYONE`, one exact ``Principal`` value (it then covers
+    an Allow with that same ``Principal``, and no other), or ``None``: nobody certainly (``NotPrincipal``
+    denies everyone but some, and which Allow principals those are is not worked out here)."""
     if deny.not_principal is not None:
-        return False
+        return None
     if deny.principal is None:
-        return True  # identity policy: the principal is the policy's holder in both statements
-    if dict(deny.principal).get("AWS") == ("*",):
-        return True
-    return deny.principal == allow.principal and allow.not_principal is None
+        return _ANYONE  # identity policy: the principal is the policy's holder in both statements
+    if "*" in dict(deny.principal).get("AWS", ()):
+        return _ANYONE
+    return deny.principal
+
+
+def _covers_principal(whom: object, allow: Statement) -> bool:
+    """An Allow with ``NotPrincipal`` has no ``principal`` (the parser refuses both), so only a Deny to
+    everyone covers it."""
+    return whom is _ANYONE or whom == allow.principal
+
+
+def _covers_resources(patterns: tuple[str, ...], targets: tuple[str, ...]) -> bool:
+    """Every one of the Allow's resources is matched by one of the Deny's resource globs."""
+    return all(any(arn_covers(p, t) for p in patterns) for t in targets)
+
+
+def _literal_prefix(pattern: str) -> str:
+    """The characters every ARN a resource glob matches starts with."""
+    cut = min((i for i in (pattern.find("*"), pattern.find("?")) if i >= 0), default=len(pattern))
+    return pattern[:cut]
+
+
+@dataclass(frozen=True)
+class _Deny:
+    resources: tuple[str, ...]
+    whom: object
+    actions: frozenset[str]
+
+
+class _DenyIndex:
+    """The document's unconditional Denies, indexed so that judging n Allows against m Denies does not
+    compare every pair.
+
+    A Deny removes an action from an Allow only when it certainly applies to everything the Allow
+    covers: its principal covers the Allow's (see :func:`_deny_principal`) and its resources cover every
+    resource of the Allow. A Deny on ``*`` covers every resource (``NotResource`` Allows too) and is
+    filed by principal. Any other Deny can cover an Allow only if one of its globs matches the Allow's
+    first resource: it is filed under each glob's literal prefix and found among that resource's
+    prefixes, then judged in full. A Deny with ``NotResource`` or ``NotPrincipal`` covers nothing
+    certainly, and an Allow with ``NotResource`` is covered only by a Deny on ``*``."""
+
+    def __init__(self, denies: Iterable[Statement]) -> None:
+        self.everywhere: dict[object, set[str]] = {}  # Deny on "*": whom -> actions
+        self.by_prefix: dict[str, list[_Deny]] = {}
+        for deny in denies:
+            whom = _deny_principal(deny)
+            if whom is None or not deny.resources:
+                continue  # NotPrincipal, NotResource (resources is None then) or no resource at all
+            actions = statement_actions(deny)
+            if "*" in deny.resources:
+                self.everywhere.setdefault(whom, set()).update(actions)
+                continue
+            entry = _Deny(deny.resources, whom, actions)
+            for prefix in {_literal_prefix(p) for p in deny.resources}:
+                self.by_prefix.setdefault(prefix, []).append(entry)
+
+    def denied(self, allow: Statement, actions: frozenset[str]) -> frozenset[str]:
+        """Which of ``actions`` (those ``allow`` grants) the Denies certainly remove."""
+        # Denies on "*": those to everyone, and those to exactly the Allow's principal (never None).
+        out = actions & (self.everywhere.get(_ANYONE, set()) | self.everywhere.get(allow.principal, set()))
+        if not allow.resources:
+            return out  # NotResource, or no resource: only a Deny on "*" covers it
+        first = allow.resources[0]
+        seen: set[int] = set()
+        for end in range(len(first) + 1):
+            for deny in self.by_prefix.get(first[:end], ()):
+                if id(deny) not in seen and _covers_principal(deny.whom, allow):
+                    seen.add(id(deny))
+                    if _covers_resources(deny.resources, allow.resources):
+                        out |= actions & deny.actions
+        return out
 
 
 @lru_cache(maxsize=16384)
 def _grants(document: PolicyDocument) -> tuple[Grant, ...]:
-    denies = [s for s in document.statements if s.effect == "Deny" and not s.conditions]
+    index = _DenyIndex(s for s in document.statements if s.effect == "Deny" and not s.conditions)
     grants = []
     for statement in document.statements:
         if not statement.is_allow:
             continue
         actions = statement_actions(statement)
-        denied: set[str] = set()
-        for deny in denies:
-            if _covers_resources(deny, statement) and _covers_principal(deny, statement):
-                denied |= actions & statement_actions(deny)
-        grants.append(Grant(statement=statement, actions=actions - denied, denied=frozenset(denied)))
+        denied = index.denied(statement, actions)
+        grants.append(Grant(statement=statement, actions=actions - denied, denied=denied))
     return tuple(grants)
 
 
