@@ -153,11 +153,21 @@ class PolicyDocument:
 
 
 def decode_policy(document: str | bytes | Mapping[str, Any], where: str = "policy") -> Mapping[str, Any]:
-    """A policy as a JSON mapping, from a mapping, JSON text or URL-encoded JSON text."""
+    """A policy as a JSON mapping, from a mapping, JSON text (str or UTF-8 bytes) or URL-encoded JSON
+    text. Anything else, or a document nested deeper than ``POLICY_MAX_DEPTH``, is a
+    :class:`PolicyParseError` naming ``where``."""
     if isinstance(document, Mapping):
+        if _depth_exceeds(document, POLICY_MAX_DEPTH):
+            raise PolicyParseError(f"{where}: nested more than {POLICY_MAX_DEPTH} levels deep (arrays and objects)")
         return document
-    text = document.decode() if isinstance(document, bytes) else document
-    stripped = text.lstrip()
+    if isinstance(document, bytes):
+        try:
+            document = document.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise PolicyParseError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if not isinstance(document, str):
+        raise PolicyParseError(f"{where}: a policy document must be a JSON object, got {type(document).__name__}")
+    stripped = document.lstrip()
     if stripped.startswith("%"):
         # The IAM API returns documents URL-encoded (RFC 3986); raw exports often keep them so.
         stripped = unquote(stripped)
@@ -170,6 +180,21 @@ def decode_policy(document: str | bytes | Mapping[str, Any], where: str = "polic
     if not isinstance(loaded, Mapping):
         raise PolicyParseError(f"{where}: a policy document must be a JSON object, got {type(loaded).__name__}")
     return loaded
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """``value`` (already parsed JSON) nests arrays and objects more than ``limit`` deep. Iterative:
+    a document built to be deep cannot exhaust the interpreter's stack here."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, Mapping) else item if isinstance(item, list | tuple) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def _statement(index: int, raw: Any, where: str) -> Statement:
