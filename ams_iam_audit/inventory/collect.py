@@ -24,7 +24,7 @@ import io
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -361,18 +361,6 @@ def _buckets(clients: AwsClients, pool: ThreadPoolExecutor) -> tuple[Bucket, ...
 # --- consumers --------------------------------------------------------------------------------------
 
 
-def _lambda_consumers(clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
-    client = clients.client("lambda", region)
-    out = []
-    for f in _pages(client, "list_functions", "Functions"):
-        role = _text(f, "Role", "lambda:ListFunctions", optional=True)
-        name = _text(f, "FunctionName", "lambda:ListFunctions")
-        arn = _text(f, "FunctionArn", "lambda:ListFunctions")
-        if role:
-            out.append(Consumer(kind="lambda", region=region, name=name, arn=arn, role_arn=role))
-    return out
-
-
 def _codebuild_consumers(clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
     client = clients.client("codebuild", region)
     names = list(_pages(client, "list_projects", "projects"))
@@ -464,30 +452,56 @@ def _ec2_consumers(clients: AwsClients, region: str, owner: CallerIdentity) -> l
     return out
 
 
-def _cloudformation_consumers(clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
-    """Stacks with a service role (CloudFormation acts as that role on every update)."""
-    client = clients.client("cloudformation", region)
-    out = []
-    for stack in _pages(client, "describe_stacks", "Stacks"):
-        role = _text(stack, "RoleARN", "cloudformation:DescribeStacks", optional=True)
-        if role:
-            name = _text(stack, "StackName", "cloudformation:DescribeStacks")
-            arn = _text(stack, "StackId", "cloudformation:DescribeStacks")
-            out.append(Consumer(kind="cloudformation", region=region, name=name, arn=arn, role_arn=role))
-    return out
+@dataclass(frozen=True)
+class _Listing:
+    """A consumer kind read from one paginated list call whose items name their role: each item with
+    a role (``role_key``) becomes a :class:`Consumer` named by ``name_key``, its ARN from ``arn_key``
+    or, where the item holds none, built from ``arn_format``."""
+
+    kind: str
+    operation: str  # e.g. "list_functions" on the kind's own client
+    call_name: str  # e.g. "lambda:ListFunctions"
+    key: str
+    role_key: str
+    name_key: str
+    arn_key: str | None = None
+    arn_format: str = ""  # with {partition}, {region}, {account}, {name}
+
+    def read(self, clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
+        out = []
+        for item in _pages(clients.client(self.kind, region), self.operation, self.key):
+            role = _text(item, self.role_key, self.call_name, optional=True)
+            if not role:
+                continue
+            name = _text(item, self.name_key, self.call_name)
+            arn = (
+                _text(item, self.arn_key, self.call_name)
+                if self.arn_key
+                else self.arn_format.format(
+                    partition=owner.partition, region=region, account=owner.account_id, name=name
+                )
+            )
+            out.append(Consumer(kind=self.kind, region=region, name=name, arn=arn, role_arn=role))
+        return out
 
 
-def _glue_consumers(clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
-    """Glue development endpoints (each runs as its role)."""
-    client = clients.client("glue", region)
-    out = []
-    for endpoint in _pages(client, "get_dev_endpoints", "DevEndpoints"):
-        role = _text(endpoint, "RoleArn", "glue:GetDevEndpoints", optional=True)
-        if role:
-            name = _text(endpoint, "EndpointName", "glue:GetDevEndpoints")
-            arn = f"arn:{owner.partition}:glue:{region}:{owner.account_id}:devEndpoint/{name}"
-            out.append(Consumer(kind="glue", region=region, name=name, arn=arn, role_arn=role))
-    return out
+#: Lambda functions (execution role), CloudFormation stacks with a service role (CloudFormation acts
+#: as it on every update), Glue development endpoints (each runs as its role).
+_LAMBDA = _Listing(
+    "lambda", "list_functions", "lambda:ListFunctions", "Functions", "Role", "FunctionName", "FunctionArn"
+)
+_CLOUDFORMATION = _Listing(
+    "cloudformation", "describe_stacks", "cloudformation:DescribeStacks", "Stacks", "RoleARN", "StackName", "StackId"
+)
+_GLUE = _Listing(
+    "glue",
+    "get_dev_endpoints",
+    "glue:GetDevEndpoints",
+    "DevEndpoints",
+    "RoleArn",
+    "EndpointName",
+    arn_format="arn:{partition}:glue:{region}:{account}:devEndpoint/{name}",
+)
 
 
 def _sagemaker_consumers(clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
@@ -506,12 +520,12 @@ def _sagemaker_consumers(clients: AwsClients, region: str, owner: CallerIdentity
 
 #: One reader per consumer kind: (kind, the permissions it needs, the reader of one region).
 _CONSUMER_READERS: tuple[tuple[str, str, Callable[[AwsClients, str, CallerIdentity], list[Consumer]]], ...] = (
-    ("lambda", "lambda:ListFunctions", _lambda_consumers),
+    ("lambda", "lambda:ListFunctions", _LAMBDA.read),
     ("codebuild", "codebuild:ListProjects, codebuild:BatchGetProjects", _codebuild_consumers),
     ("apigateway", "apigateway:GET", _apigateway_consumers),
     ("ec2", "ec2:DescribeInstances", _ec2_consumers),
-    ("cloudformation", "cloudformation:DescribeStacks", _cloudformation_consumers),
-    ("glue", "glue:GetDevEndpoints", _glue_consumers),
+    ("cloudformation", "cloudformation:DescribeStacks", _CLOUDFORMATION.read),
+    ("glue", "glue:GetDevEndpoints", _GLUE.read),
     ("sagemaker", "sagemaker:ListNotebookInstances, sagemaker:DescribeNotebookInstance", _sagemaker_consumers),
 )
 
