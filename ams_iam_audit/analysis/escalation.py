@@ -24,10 +24,10 @@ from __future__ import annotations
 import itertools
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 import networkx as nx
 
@@ -65,6 +65,7 @@ _CLASS_LEVEL = frozenset(
 )
 
 Principal = User | Role | Group
+_P = TypeVar("_P")
 
 #: What passing a *new* role needs besides the method's own actions: create it, give it a policy.
 _NEW_ROLE_NEEDS: tuple[tuple[str, ...], ...] = (
@@ -165,6 +166,9 @@ class EscalationAnalysis:
     _parsed: dict[str, PolicyDocument | None] = field(default_factory=dict)
     _latent: dict[str, list[tuple[Method, tuple[Proof, ...]]]] = field(default_factory=lambda: defaultdict(list))
     _unknown: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    _class: dict[str, str] = field(default_factory=dict)  # principal ARN -> its class node
+    _held: dict[tuple[int, str], bool] = field(default_factory=dict)
+    _reached: frozenset[str] = frozenset()
 
     # ---- documents and permissions ----------------------------------------------------------------------
 
@@ -242,6 +246,7 @@ class EscalationAnalysis:
             )
             self.graph.add_node(cls)
         node.permissions = self._class_perms[cls]
+        self._class[principal.arn] = cls
         self.graph.add_edge(principal.arn, cls, step=None)
 
     # ---- targets ----------------------------------------------------------------------------------------
@@ -255,22 +260,63 @@ class EscalationAnalysis:
         return out
 
     @cached_property
-    def _roles_for_service(self) -> dict[str, tuple[Role, ...]]:
-        index: dict[str, list[Role]] = defaultdict(list)
+    def _roles_for_service(self) -> dict[str, dict[str, Role]]:
+        """Service principal -> the roles (by ARN) whose trust policy lets it assume them."""
+        index: dict[str, dict[str, Role]] = defaultdict(dict)
         for role in self.inventory.roles:
-            services: set[str] = set()
             for statement in self._trust[role.arn]:
                 if statement.is_allow and "sts:assumerole" in statement_actions(statement):
-                    services |= _trusted_services(statement)
-            for service in services:
-                index[service].append(role)
-        return {k: tuple(v) for k, v in index.items()}
+                    for service in _trusted_services(statement):
+                        index[service][role.arn] = role
+        return dict(index)
 
-    def _targets(self, method: Method, node: _Node | None) -> Iterator[_Target]:
-        """Each target of ``method`` for ``node`` (``None``: for whoever holds the class's permissions)."""
+    def _targets(self, method: Method, node: _Node | None, among: frozenset[str] | None = None) -> Iterator[_Target]:
+        """Each target of ``method`` for ``node`` (``None``: for whoever holds the class's permissions).
+        With ``among``, only the targets that gain one of those principals (ARNs); without it, every
+        target, those that make the holder administrator outright included."""
         inv = self.inventory
         kind = method.target
         principal = node.principal if node is not None else None
+        if among is None:
+            yield from self._admin_targets(method, principal)
+        if kind == "any_group":
+            for group in self._pick(self._groups, among):
+                yield _Target(group.arn, group.arn)
+        elif kind.startswith("other_user"):
+            for user in self._pick(self._users, among):
+                if principal is not None and user.arn == principal.arn:
+                    continue
+                if kind == "other_user_without_password" and user.password_enabled is True:
+                    continue
+                if kind == "other_user_with_password" and user.password_enabled is False:
+                    continue
+                yield _Target(user.arn, user.arn)
+        elif kind == "any_role":
+            for role in self._pick(inv.role_by_arn, among):
+                yield _Target(role.arn, role.arn)
+        elif kind == "assumable_role" and principal is not None and not isinstance(principal, Group):
+            for role, trust in self._assumable(principal):
+                if among is None or role.arn in among:
+                    detail = "its trust policy names the principal" if trust else "its trust policy names the account"
+                    yield _Target(role.arn, role.arn, detail, assumable=True, trust=trust)
+        elif kind in ("role_for_service", "role_for_ec2"):
+            trusting = self._roles_for_service.get(str(method.service), {})
+            for role in self._pick(trusting, among):
+                if kind != "role_for_ec2" or role.instance_profiles:
+                    yield _Target(role.arn, role.arn)
+        elif kind in _TARGET_SECTIONS:
+            wanted = _TARGET_SECTIONS[kind]
+            by_role = inv.consumers_by_role_arn
+            for role_arn in by_role if among is None else among:
+                for consumer in by_role.get(role_arn, ()):
+                    if consumer.kind == wanted and consumer.role_arn:
+                        detail = f"{consumer.kind} {consumer.name} in {consumer.region}"
+                        yield _Target(consumer.arn, consumer.role_arn, detail)
+
+    def _admin_targets(self, method: Method, principal: Principal | None) -> Iterator[_Target]:
+        """The targets through which the method makes the holder administrator outright."""
+        inv = self.inventory
+        kind = method.target
         if kind == "self":
             # aimed at the principal itself, or (every need on a new resource) at nothing that exists
             yield _Target(principal.arn if principal is not None else "*", ADMIN)
@@ -290,39 +336,25 @@ class EscalationAnalysis:
             for group in inv.groups:
                 if group.name in principal.groups:
                     yield _Target(group.arn, ADMIN)
-        elif kind == "any_group":
-            for group in inv.groups:
-                yield _Target(group.arn, group.arn)
-        elif kind.startswith("other_user"):
-            for user in inv.users:
-                if principal is not None and user.arn == principal.arn:
-                    continue
-                if kind == "other_user_without_password" and user.password_enabled is True:
-                    continue
-                if kind == "other_user_with_password" and user.password_enabled is False:
-                    continue
-                yield _Target(user.arn, user.arn)
-        elif kind == "any_role":
-            for role in inv.roles:
-                yield _Target(role.arn, role.arn)
-        elif kind == "assumable_role" and principal is not None and not isinstance(principal, Group):
-            for role, trust in self._assumable(principal):
-                detail = "its trust policy names the principal" if trust else "its trust policy names the account"
-                yield _Target(role.arn, role.arn, detail, assumable=True, trust=trust)
         elif kind in ("role_for_service", "role_for_ec2"):
-            for role in self._roles_for_service.get(str(method.service), ()):
-                if kind == "role_for_ec2" and not role.instance_profiles:
-                    continue
-                yield _Target(role.arn, role.arn)
-            # or a role it creates for the service and gives any policy it likes
+            # a role it creates for the service and gives any policy it likes
             detail = f"a new role trusting {method.service}, with a policy of the principal's choosing"
             yield _Target(f"arn:{inv.partition}:iam::{inv.account_id}:role/*", ADMIN, detail, new_role=True)
-        elif kind in _TARGET_SECTIONS:
-            for consumer in inv.consumers:
-                if consumer.kind == _TARGET_SECTIONS[kind] and consumer.role_arn:
-                    yield _Target(
-                        consumer.arn, consumer.role_arn, f"{consumer.kind} {consumer.name} in {consumer.region}"
-                    )
+
+    @staticmethod
+    def _pick(index: Mapping[str, _P], among: frozenset[str] | None) -> Iterator[_P]:
+        if among is None:
+            yield from index.values()
+        else:
+            yield from (index[arn] for arn in among if arn in index)
+
+    @cached_property
+    def _users(self) -> dict[str, User]:
+        return {u.arn: u for u in self.inventory.users}
+
+    @cached_property
+    def _groups(self) -> dict[str, Group]:
+        return {g.arn: g for g in self.inventory.groups}
 
     def _own_policies(self, principal: Principal) -> list[str]:
         arns = [p.arn for p in principal.attached_policies]
@@ -392,29 +424,26 @@ class EscalationAnalysis:
                 return None if value.lower() != service else f"passes roles to {service}"
 
             return lambda s: not narrowing(s, {"iam:passedtoservice"}, elsewhere).narrowed
-        key = method.narrowing_key(action)
-        if key == "iam:policyarn":
-
-            def harmless(entry: ConditionEntry, value: str) -> str | None:
-                return f"{value} may grant administrator access" if self._policy_is_admin(value) else None
-
-            return lambda s: not narrowing(s, {key}, harmless).narrowed
-        if key is not None:
-            return lambda s: not narrowing(s, {key}).narrowed
-        return None
+        return self._narrowed_by(method.narrowing_key(action))
 
     def _serves_new_role(self, action: str) -> StatementFilter | None:
         """Creating a role and giving it a policy: a fixed iam:PermissionsBoundary on CreateRole, or a
         fixed non-administrator iam:PolicyARN on AttachRolePolicy, keeps the new role weak."""
-        if action == "iam:createrole":
-            return lambda s: not narrowing(s, {"iam:permissionsboundary"}).narrowed
-        if action == "iam:attachrolepolicy":
+        keys = {"iam:createrole": "iam:permissionsboundary", "iam:attachrolepolicy": "iam:policyarn"}
+        return self._narrowed_by(keys.get(action))
 
-            def harmless(entry: ConditionEntry, value: str) -> str | None:
-                return f"{value} may grant administrator access" if self._policy_is_admin(value) else None
+    def _narrowed_by(self, key: str | None) -> StatementFilter | None:
+        """A statement serves unless a condition on ``key`` certainly narrows it: to fixed values, and
+        for iam:PolicyARN to policies none of which may grant administrator access."""
+        if key is None:
+            return None
+        if key != "iam:policyarn":
+            return lambda s: not narrowing(s, {key}).narrowed
 
-            return lambda s: not narrowing(s, {"iam:policyarn"}, harmless).narrowed
-        return None
+        def harmless(entry: ConditionEntry, value: str) -> str | None:
+            return f"{value} may grant administrator access" if self._policy_is_admin(value) else None
+
+        return lambda s: not narrowing(s, {key}, harmless).narrowed
 
     def _policy_is_admin(self, arn: str) -> bool:
         if arn in _ADMIN_POLICIES:
@@ -463,62 +492,85 @@ class EscalationAnalysis:
             proofs.append(assume)
         return tuple(proofs)
 
-    def _edges_for(self, source: str, perms: Permissions, node: _Node | None) -> None:
-        """Add the edges of every applicable method from ``source`` (a class node, or a principal node
-        for the methods its identity decides)."""
+    def _applicable(self, node: _Node | None) -> list[Method]:
+        """The methods judged from a class node (``None``: targets that do not depend on who holds the
+        permissions) or from a principal node (aimed at itself or chosen by its identity)."""
+        kind = _label(node.principal).split("/")[0] if node is not None else None
+        out = []
         for method in methods():
             class_level = method.target in _CLASS_LEVEL or (
                 method.target == "self" and all(not n.on_target for n in method.needs)
             )
-            if (node is None) != class_level:
+            if (node is None) == class_level and (node is None or method.principal_kind in (None, kind)):
+                out.append(method)
+        return out
+
+    def _might_hold(self, perms: Permissions, method: Method) -> bool:
+        """Every action the method needs is allowed on some resource (cached per permissions): the
+        cheap test before any target is tried."""
+        key = (id(perms), method.id)
+        if key not in self._held:
+            self._held[key] = self._holds(perms, method, None) is not None
+        return self._held[key]
+
+    def _connect(self, source: str, perms: Permissions, node: _Node | None, among: frozenset[str] | None) -> bool:
+        """Add one edge from ``source`` to a target that reaches administrator: among ``among`` (the
+        principals found to reach it in the last round), or (``None``) to ADMIN itself. One edge is
+        enough: every target of a round is as far from administrator as the others."""
+        for method in self._applicable(node):
+            if not self._might_hold(perms, method):
                 continue
-            if node is not None and method.principal_kind not in (None, _label(node.principal).split("/")[0]):
-                continue
-            if not any(perms.allows(a, "*", self._serves(method, a)) for a in method.needs[0].actions):
-                continue  # cheap pre-check: the first action is not held anywhere
-            found = False
-            for candidate in self._targets(method, node):
+            outright = method.gains in ("admin", "unbounded")
+            if among is not None and outright:
+                continue  # judged once, in the first round
+            if among is None:
+                principal = node.principal if node is not None else None
+                # the first round: what makes the holder administrator outright, through any target
+                candidates = self._targets(method, node) if outright else self._admin_targets(method, principal)
+            else:
+                candidates = self._targets(method, node, among)
+            for candidate in candidates:
+                if method.gains == "unbounded" and not self._unbounded_admin(node):
+                    continue
                 proofs = self._holds(perms, method, candidate)
                 if proofs is None:
                     continue
-                found = True
-                if not candidate.gained:
-                    self._unknown[source].append(f"{method.id}: the role of {candidate.detail} is not known")
-                    continue
                 target = ADMIN if method.gains in ("admin", "unbounded") else candidate.gained
-                if method.gains == "unbounded":
-                    if node is None or node.permissions is None or node.permissions.boundary is None:
-                        continue
-                    if node.permissions.unbounded().administrator is None:
-                        continue
-                step = Step(self._name(source), method, proofs, self._name(target), candidate.detail)
-                self._add_edge(source, target, step)
-            if not found and method.target != "self":
-                self._note_latent(source, method, perms, node)
+                if target == source:
+                    continue
+                self.graph.add_edge(
+                    source, target, step=Step(self._name(source), method, proofs, self._name(target), candidate.detail)
+                )
+                return True
+        return False
 
-    def _note_latent(self, source: str, method: Method, perms: Permissions, node: _Node | None) -> None:
-        section = _TARGET_SECTIONS.get(method.target)
-        if section is not None and not self._section_readable(section):
-            proofs = self._holds(perms, method, None)
-            if proofs is not None:
+    @staticmethod
+    def _unbounded_admin(node: _Node | None) -> bool:
+        perms = node.permissions if node is not None else None
+        return perms is not None and perms.boundary is not None and perms.unbounded().administrator is not None
+
+    def _note_gaps(self, source: str, perms: Permissions, node: _Node | None, unknown: frozenset[str]) -> None:
+        """For a source that cannot reach administrator: the methods it holds whose targets could not
+        be read, or lead to a principal that could not be judged (``unknown``), make its verdict
+        unknown; the methods it holds with no target in the account today are latent."""
+        for method in self._applicable(node):
+            if method.target == "self" or not self._might_hold(perms, method):
+                continue
+            section = _TARGET_SECTIONS.get(method.target)
+            if section is not None and not self._section_readable(section):
                 self._unknown[source].append(f"{method.id}: the {section} resources it would target could not be read")
-            return
-        if any(not t.new_role for t in self._targets(method, node)):
-            return  # targets exist, none of them allowed: not latent (a role it would create is no target today)
-        proofs = self._holds(perms, method, None)
-        if proofs is not None:
-            self._latent[source].append((method, proofs))
+                continue
+            if any(self._holds(perms, method, c) is not None for c in self._targets(method, node, unknown)):
+                self._unknown[source].append(f"{method.id}: it leads to principals whose policies could not be judged")
+                continue
+            if not any(not c.new_role for c in self._targets(method, node)):
+                proofs = self._holds(perms, method, None)
+                assert proofs is not None
+                self._latent[source].append((method, proofs))
 
     def _section_readable(self, prefix: str) -> bool:
         sections = [s for s in self.inventory.sections if s.name.split(":")[0] in (prefix, "consumers")]
         return bool(sections) and all(s.readable for s in sections)
-
-    def _add_edge(self, source: str, target: str, step: Step) -> None:
-        if target == source:
-            return
-        existing = self.graph.get_edge_data(source, target)
-        if existing is None or existing.get("step") is None:
-            self.graph.add_edge(source, target, step=step)
 
     def _name(self, node: str) -> str:
         if node == ADMIN or node.startswith("class:"):
@@ -529,21 +581,48 @@ class EscalationAnalysis:
         return node.rsplit(":", 1)[-1]
 
     def build(self) -> EscalationAnalysis:
+        """Backwards from administrator, a round at a time: first what makes a class or a principal
+        administrator outright, then what reaches a principal found in the round before, until a round
+        finds nothing new. Only edges towards nodes that reach administrator are ever added, so the
+        graph holds every shortest path and stays small however many roles a principal could pass."""
         inv = self.inventory
         principals: Iterable[Principal] = (*inv.users, *inv.roles, *inv.groups)
         for principal in principals:
             self._add(principal)
         self.graph.add_node(ADMIN)
+        reaching: set[str] = set()
         for cls, perms in self._class_perms.items():
             proof = perms.administrator
             if proof is not None:
                 self.graph.add_edge(cls, ADMIN, step=Step(cls, None, (proof,), ADMIN))
-                continue
-            self._edges_for(cls, perms, None)
-        for arn, node in self._nodes.items():
-            if node.permissions is not None and node.permissions.administrator is None:
-                self._edges_for(arn, node.permissions, node)
+                reaching.add(cls)
+        among: frozenset[str] | None = None
+        while True:
+            for cls, perms in self._class_perms.items():
+                if cls not in reaching and self._connect(cls, perms, None, among):
+                    reaching.add(cls)
+            for arn, node in self._judged_nodes():
+                if arn not in reaching and self._class[arn] not in reaching:
+                    assert node.permissions is not None
+                    if self._connect(arn, node.permissions, node, among):
+                        reaching.add(arn)
+            found = frozenset(a for a in self._class if a in reaching or self._class[a] in reaching)
+            among = found - self._reached
+            self._reached = found
+            if not among:
+                break
+        unknown = frozenset(a for a, n in self._nodes.items() if n.missing)
+        for cls, perms in self._class_perms.items():
+            if cls not in reaching:
+                self._note_gaps(cls, perms, None, unknown)
+        for arn, node in self._judged_nodes():
+            if arn not in reaching and self._class[arn] not in reaching:
+                assert node.permissions is not None
+                self._note_gaps(arn, node.permissions, node, unknown)
         return self
+
+    def _judged_nodes(self) -> Iterator[tuple[str, _Node]]:
+        return ((arn, node) for arn, node in self._nodes.items() if node.permissions is not None)
 
     # ---- answers ----------------------------------------------------------------------------------------
 
@@ -576,21 +655,12 @@ class EscalationAnalysis:
         reasons = self._reasons(arn)
         if reasons:
             return Verdict("unknown", reasons=reasons)
-        latent = tuple(self._latent.get(self._class_of(arn), ())) + tuple(self._latent.get(arn, ()))
+        latent = tuple(self._latent.get(self._class[arn], ())) + tuple(self._latent.get(arn, ()))
         return Verdict("latent", latent=latent) if latent else Verdict("none")
 
-    def _class_of(self, arn: str) -> str:
-        return next((n for n in self.graph.successors(arn) if n.startswith("class:")), "")
-
     def _reasons(self, arn: str) -> tuple[str, ...]:
-        """What could not be judged on the way from ``arn``: any node it reaches with unknowns."""
-        out: list[str] = []
-        for reached in nx.descendants(self.graph, arn) | {arn}:
-            out += self._unknown.get(reached, [])
-            node = self._nodes.get(reached)
-            if node is not None and node.missing and reached != arn:
-                out += [f"{node.label} (reachable): {m}" for m in node.missing]
-        return tuple(dict.fromkeys(out))
+        """What could not be judged from ``arn``: its own methods and its class's."""
+        return tuple(dict.fromkeys([*self._unknown.get(self._class.get(arn, ""), ()), *self._unknown.get(arn, ())]))
 
     def _steps(self, path: list[str]) -> tuple[Step, ...]:
         steps: list[Step] = []
