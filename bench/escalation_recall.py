@@ -41,7 +41,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
-from run import ENV, cloudsplaining as write_gaad, gaad_download  # noqa: E402
+from run import ENV, gaad_download  # noqa: E402
+from run import cloudsplaining as write_gaad  # noqa: E402
 
 ACCOUNT = "123456789012"
 TOOLS = ("ours", "cloudsplaining", "pmapper")
@@ -66,7 +67,9 @@ def ours(url: str, work: Path) -> Verdicts:
         if f["rule_id"] != "AMS-PRIV-004":
             continue
         evidence = f.get("evidence") or {}
-        named = [s.get("method") for s in evidence.get("path", [])] + [m.get("method") for m in evidence.get("latent", [])]
+        named = [s.get("method") for s in evidence.get("path", [])] + [
+            m.get("method") for m in evidence.get("latent", [])
+        ]
         out[f["resource"]] = {
             "flagged": f["outcome"] == "fail",
             "outcome": f["outcome"],
@@ -280,7 +283,9 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="write the verdicts and scores here")
     parser.add_argument("--pmapper-python", default=PMAPPER_PYTHON, help="a Python <= 3.9 for PMapper's venv")
     parser.add_argument(
-        "--pmapper-venv", type=Path, help=f"reuse a venv that has principalmapper {PMAPPER_VERSION} (default: a new one)"
+        "--pmapper-venv",
+        type=Path,
+        help=f"reuse a venv that has principalmapper {PMAPPER_VERSION} (default: a new one)",
     )
     args = parser.parse_args()
     tools = [t.strip() for t in args.tools.split(",") if t.strip()]
@@ -340,8 +345,10 @@ def main() -> int:
             json.dumps(
                 {
                     "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    "expected": {k: {"method": e.method, "near_miss": e.near_miss, "others": list(e.others)}
-                                 for k, e in expected.items()},  # fmt: skip
+                    "expected": {
+                        k: {"method": e.method, "near_miss": e.near_miss, "others": list(e.others)}
+                        for k, e in expected.items()
+                    },
                     "verdicts": verdicts,
                     "scores": scores,
                     "errors": errors,
