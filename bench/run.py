@@ -17,6 +17,15 @@ tree, measured side by side (medians of ``--runs``):
 5. at the largest size, ``-n 2`` (pytest-xdist) against ``-n 0``.
 
 Prints a table of medians and ratios, and writes the numbers as JSON (``--json``).
+
+``--privilege-cost`` measures instead what the principal-level privilege analysis (AMS-PRIV-004 and
+the escalation graph it shares with AMS-PRIV-002) costs, side by side in one process tree, runs
+interleaved: the full audit; the same with ``-k "not AMS-PRIV-004"``, and without AMS-PRIV-002 too
+(it asks the same analysis which methods a failing document enables); and, with ``--baseline REV``,
+the audit of the commit before the analysis (its tree extracted with ``git archive`` into a temporary
+directory and imported first through ``PYTHONPATH``; same interpreter and packages)::
+
+    python bench/run.py --privilege-cost --sizes default --runs 3 --baseline af85e37
 """
 
 from __future__ import annotations
@@ -126,7 +135,7 @@ def per_resource_download(url: str) -> int:
     return items
 
 
-def audit(url: str, workdir: Path, *extra: str) -> dict[str, Any]:
+def audit(url: str, workdir: Path, *extra: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Our full audit in a subprocess (under GNU time for its peak RSS)."""
     report = Path(tempfile.mkdtemp(dir=workdir))
     command = [
@@ -135,7 +144,9 @@ def audit(url: str, workdir: Path, *extra: str) -> dict[str, Any]:
         "-q", "-p", "no:cacheprovider", "--report-dir", str(report), *extra,
     ]  # fmt: skip
     started = time.perf_counter()
-    proc = subprocess.run(command, cwd=workdir, env={**os.environ, **ENV}, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        command, cwd=workdir, env={**os.environ, **ENV, **(env or {})}, capture_output=True, text=True, check=False
+    )
     wall = time.perf_counter() - started
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"audit failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
@@ -233,7 +244,7 @@ def bench_size(
         "requests_per_resource": dict(per_resource),
         "per_resource_s": per_resource_time,
     }
-    if xdist:
+    if xdist and xdist_runs > 0:
         result["ours_n2_s"] = [audit(url, workdir, "-n", "2")["wall"] for _ in range(xdist_runs)]
         say("ours -n 2", result["ours_n2_s"])
     report_size(result)
@@ -264,7 +275,7 @@ def report_size(r: dict[str, Any]) -> None:
         ("peak RSS, ours", f"{r['ours_rss_mb']:.0f} MB", ""),
         ("findings", str(r["findings"]), json.dumps(r["outcomes"])),
     ]
-    if "ours_n2_s" in r:
+    if r.get("ours_n2_s"):
         n2 = median(r["ours_n2_s"])
         rows.append(("our audit, -n 2", f"{n2:.2f} s", f"{n2 / ours:.2f} x -n 0"))
     width = max(len(a) for a, _, _ in rows)
@@ -275,6 +286,83 @@ def report_size(r: dict[str, Any]) -> None:
             f"(cloudsplaining input: PolicyName and PolicyId filled in for {r['policy_names_filled']} managed "
             "policies: moto's GAAD omits them)"
         )
+
+
+def baseline_tree(rev: str, workdir: Path) -> Path:
+    """The package at ``rev``, extracted into ``workdir`` to be imported first through PYTHONPATH.
+    rules/ and reports/ sit at the top of the repository and are mapped into the package by the
+    editable install: links put them where a plain import finds them."""
+    tree = workdir / f"baseline-{rev}"
+    tree.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(HERE.parent), "archive", rev, "ams_iam_audit", "rules", "reports"],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    for sub in ("rules", "reports"):
+        (tree / "ams_iam_audit" / sub).symlink_to(tree / sub, target_is_directory=True)
+    return tree
+
+
+def privilege_cost(url: str, size: Size, runs: int, workdir: Path, baseline: str | None) -> dict[str, Any]:
+    """The audit with and without the principal-level privilege analysis, runs interleaved."""
+    reset(url)
+    started = time.perf_counter()
+    created = seed(url, size)
+    print(f"\n## {size.name}: {created} (seeded in {time.perf_counter() - started:.1f} s)", flush=True)
+    variants: dict[str, Callable[[], dict[str, Any]]] = {
+        "full audit": lambda: audit(url, workdir),
+        "without AMS-PRIV-004": lambda: audit(url, workdir, "-k", "not AMS-PRIV-004"),
+        # AMS-PRIV-002 asks the same analysis which methods a failing document enables
+        "without AMS-PRIV-004 and -002": lambda: audit(url, workdir, "-k", "not AMS-PRIV-004 and not AMS-PRIV-002"),
+    }
+    if baseline:
+        tree = baseline_tree(baseline, workdir)
+        env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(tree), os.environ.get("PYTHONPATH")]))}
+        variants[f"before the analysis ({baseline})"] = lambda: audit(url, workdir, env=env)
+    measured: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
+    for _ in range(runs):
+        for name, run in variants.items():
+            measured[name].append(run())
+            say(f"{name} ({measured[name][-1]['rss_mb']:.0f} MB)", measured[name][-1]["wall"])
+    result: dict[str, Any] = {"size": size.name, "created": created, "variants": {}}
+    for name, rows in measured.items():
+        result["variants"][name] = {
+            "wall_s": [r["wall"] for r in rows],
+            "rss_mb": [r["rss_mb"] for r in rows],
+            "phases": {p: median([r["phases"].get(p, 0.0) for r in rows]) for p in rows[0]["phases"]},
+            "findings": rows[0]["findings"],
+            "outcomes": rows[0]["outcomes"],
+        }
+    report_privilege_cost(result)
+    return result
+
+
+def report_privilege_cost(r: dict[str, Any]) -> None:
+    variants = r["variants"]
+    full = variants["full audit"]
+    full_wall, full_rss = median(full["wall_s"]), median(full["rss_mb"])
+    phases = list(full["phases"])
+    head = ["variant", "wall (median)", "peak RSS (median, max)", *phases, "findings", "full audit against it"]
+    print(" | ".join(head))
+    for name, v in variants.items():
+        wall, rss = median(v["wall_s"]), median(v["rss_mb"])
+        against = (
+            ""
+            if v is full
+            else f"{(full_wall / wall - 1) * 100:+.1f}% wall, {full_rss - rss:+.0f} MB RSS (median), "
+            f"{max(full['rss_mb']) - max(v['rss_mb']):+.0f} MB (max)"
+        )
+        cells = [
+            name,
+            f"{wall:.2f} s",
+            f"{rss:.0f} MB, {max(v['rss_mb']):.0f} MB",
+            *[f"{v['phases'].get(p, 0.0):.2f} s" for p in phases],
+            str(v["findings"]),
+            against,
+        ]
+        print(" | ".join(cells))
+    print("(targets: the analysis adds at most 20% wall time and at most 200 MB peak RSS)")
 
 
 def main() -> int:
@@ -288,6 +376,14 @@ def main() -> int:
     )
     parser.add_argument("--xdist-runs", type=int, default=None, help="-n 2 runs at the largest size (default --runs)")
     parser.add_argument("--json", type=Path, help="write the measurements here")
+    parser.add_argument(
+        "--privilege-cost",
+        action="store_true",
+        help="only the audit with and without the principal-level privilege analysis (AMS-PRIV-004), side by side",
+    )
+    parser.add_argument(
+        "--baseline", help="with --privilege-cost: also the audit of this git revision (before the analysis)"
+    )
     args = parser.parse_args()
     os.environ.update(ENV)
     import logging
@@ -305,6 +401,9 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="ams-bench-") as work:
             peer_runs = [int(n) for n in (args.peer_runs or str(args.runs)).split(",")]
             for index, name in enumerate(names):
+                if args.privilege_cost:
+                    results.append(privilege_cost(url, SIZES[name], args.runs, Path(work), args.baseline))
+                    continue
                 results.append(
                     bench_size(
                         url,
@@ -318,7 +417,7 @@ def main() -> int:
                 )
     finally:
         server.stop()
-    if len(results) >= 2:
+    if len(results) >= 2 and not args.privilege_cost:
         small, large = results[0], results[-1]
         size_ratio = (large["created"]["roles"] + large["created"]["users"] + large["created"]["policies"]) / (
             small["created"]["roles"] + small["created"]["users"] + small["created"]["policies"]
