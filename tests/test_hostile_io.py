@@ -220,7 +220,8 @@ def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path: Path) -> None:
 
 def test_a_deeply_nested_condition_is_refused_or_rendered_in_every_report(pytester: pytest.Pytester) -> None:
     """A condition nested 500 deep in a GAAD file is refused by name (exit 4, no traceback); one as
-    deep as the limit allows (85 levels) is judged, every output renders it, and ``report`` renders
+    deep as the policy parser allows (55 levels inside the 64 a document may nest) is judged, every
+    output renders it, and ``report`` renders
     it again from findings.json."""
     statement = {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}
 
@@ -233,7 +234,7 @@ def test_a_deeply_nested_condition_is_refused_or_rendered_in_every_report(pytest
     assert f"{deep}: nested more than 100 levels deep" in refused.stderr
     assert "Traceback" not in refused.stdout + refused.stderr
 
-    near = _write_gaad(pytester.path / "near.json", policies=[_policy("near-limit", document(85))])
+    near = _write_gaad(pytester.path / "near.json", policies=[_policy("near-limit", document(55))])
     result = run_audit(pytester, "--snapshot", str(near), "-m", "s3 or privilege")
     assert result.document is not None, result.stdout + result.stderr
     assert result.ret == 1
