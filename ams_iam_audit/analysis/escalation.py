@@ -21,6 +21,7 @@ shortest path at once. A method whose actions are held but that has no target in
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from collections import defaultdict
@@ -143,6 +144,21 @@ class _Node:
     permissions: Permissions | None  # None: a policy it holds could not be read
     missing: tuple[str, ...] = ()
     boundary_arn: str | None = None
+
+
+@functools.cache
+def _applicable_methods(principal_level: bool, kind: str | None) -> list[Method]:
+    """The catalogue methods judged per class (``principal_level`` false: their targets do not depend
+    on who holds the permissions) or per principal of ``kind`` (aimed at itself, or chosen by its
+    identity)."""
+    out = []
+    for method in methods():
+        class_level = method.target in _CLASS_LEVEL or (
+            method.target == "self" and all(not n.on_target for n in method.needs)
+        )
+        if principal_level != class_level and (not principal_level or method.principal_kind in (None, kind)):
+            out.append(method)
+    return out
 
 
 def _label(principal: Principal) -> str:
@@ -496,14 +512,7 @@ class EscalationAnalysis:
         """The methods judged from a class node (``None``: targets that do not depend on who holds the
         permissions) or from a principal node (aimed at itself or chosen by its identity)."""
         kind = _label(node.principal).split("/")[0] if node is not None else None
-        out = []
-        for method in methods():
-            class_level = method.target in _CLASS_LEVEL or (
-                method.target == "self" and all(not n.on_target for n in method.needs)
-            )
-            if (node is None) == class_level and (node is None or method.principal_kind in (None, kind)):
-                out.append(method)
-        return out
+        return _applicable_methods(node is not None, kind)
 
     def _might_hold(self, perms: Permissions, method: Method) -> bool:
         """Every action the method needs is allowed on some resource (cached per permissions): the

@@ -130,7 +130,7 @@ class Permissions:
         pattern such as ``*`` for "some resource"), and that ``serves`` accepts; ``None`` when none
         does, or a Deny or the boundary takes it away."""
         action = action.lower()
-        if action not in self.actions:
+        if not any(action in allow.grant.actions for allow in self._allows):
             return None
         for allow in self._allows:
             statement = allow.grant.statement
