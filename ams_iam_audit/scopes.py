@@ -25,6 +25,7 @@ from typing import Any
 
 from . import aimodelshare
 from .aimodelshare import SharedRole
+from .analysis import EscalationAnalysis, analyse
 from .inventory.model import IAM_PARTS, RETIRING_TAG, Inventory, ManagedPolicy, Role, Section
 from .policy.document import PolicyDocument, parse_policy
 
@@ -152,6 +153,13 @@ class AuditContext:
         return aimodelshare.classify_role(role.name, role.policy_names)
 
     @cached_property
+    def escalation(self) -> EscalationAnalysis:
+        """Who can become administrator (``analysis.escalation``), built once per run. The principal
+        scope builds it while the rules are collected, so it lives with the inventory, out of the
+        garbage collector's way, rather than being made by the first rule case that asks."""
+        return analyse(self.inventory)
+
+    @cached_property
     def role_names(self) -> tuple[str, ...]:
         return tuple(r.name for r in self.inventory.roles)
 
@@ -233,6 +241,7 @@ def _principals(ctx: AuditContext) -> list[Item]:
     """Users and roles, but not service-linked roles (AWS defines and alone can change what they do)."""
     if (gap := _needs(ctx, "iam")) is not None:
         return [gap]
+    ctx.escalation  # noqa: B018  (built now, with the cases: see AuditContext.escalation)
     users: list[Item] = [Subject(id=f"user/{u.name}", arn=u.arn, value=u) for u in ctx.inventory.users]
     roles: list[Item] = [
         Subject(id=f"role/{r.name}", arn=r.arn, value=r)

@@ -19,7 +19,6 @@ from ams_iam_audit import (
     action_info,
     aimodelshare,
     allow_grants,
-    analyse,
     arn_covers,
     narrowing,
     rule,
@@ -137,7 +136,7 @@ def test_no_privilege_escalation(identity_policy: PolicyRef, evidence: Evidence,
                 }
             )
     if offending:
-        held = analyse(audit.inventory).methods_held_by(identity_policy.label, identity_policy.parsed)
+        held = audit.escalation.methods_held_by(identity_policy.label, identity_policy.parsed)
         # the same catalogue as AMS-PRIV-004's paths: which published methods this document alone enables
         evidence.add(policy=identity_policy.label, statements=offending, escalation_methods=[m.id for m in held])
     assert not offending, (
@@ -209,7 +208,7 @@ def test_no_service_wide_wildcards(identity_policy: PolicyRef, evidence: Evidenc
     controls=Controls(cis=("1.16",), nist=("AC-6", "AC-6(10)", "AC-5"), soc2=("CC6.1", "CC6.3")),
 )
 def test_no_principal_can_become_administrator(principal: User | Role, evidence: Evidence, audit: AuditContext) -> None:
-    verdict = analyse(audit.inventory).verdict(principal.arn)
+    verdict = audit.escalation.verdict(principal.arn)
     evidence.add(**verdict.evidence())
     if verdict.kind == "unknown":
         raise LookupError("could not be evaluated: " + "; ".join(verdict.reasons))
