@@ -63,6 +63,9 @@ TABLE: list[tuple[str, list[str], str, bool]] = [
     ("BinaryEquals", ["QmluYXJ5"], PASSED, False),
     ("StringEquals", [], PASSED, False),
     ("StringEquals", ["${aws:username}"], PASSED, False),  # a policy variable depends on the request
+    ("StringEquals", [LAMBDA, "${aws:username}"], PASSED, False),  # one variable value is enough to open it
+    ("IpAddress", ["203.0.113.5/24"], "aws:sourceip", True),  # host bits set: still the /24 AWS reads
+    ("NumericEquals", ["203.0.113.0/24"], "aws:sourceip", False),  # a CIDR value under another operator
     ("IpAddress", ["203.0.113.0/24"], "aws:sourceip", True),
     ("IpAddress", ["0.0.0.0/0"], "aws:sourceip", False),
     ("IpAddress", ["10.0.0.0/4"], "aws:sourceip", False),
@@ -119,6 +122,62 @@ def test_accept_judges_each_fixed_value() -> None:
     assert not answer.narrowed
     assert answer.set_aside[0][1] == f"{OTHER_ACCOUNT} is another account"
     assert narrowing(_statement({"StringEquals": {"aws:ResourceAccount": ACCOUNT}}), {"aws:resourceaccount"}, ours)
+
+
+# operator, values, key, the reason an auditor reads (each entry restricts nothing, for its own reason)
+REASONS: list[tuple[str, list[str], str, str]] = [
+    ("StringEqualsIfExists", [LAMBDA], PASSED, f"StringEqualsIfExists also passes when the request has no {PASSED}"),
+    (
+        "ForAllValues:StringEquals",
+        [LAMBDA],
+        PASSED,
+        f"ForAllValues:StringEquals also passes when the request has no value for {PASSED}",
+    ),
+    (
+        "forallvalues:StringEquals",
+        [LAMBDA],
+        PASSED,
+        "forallvalues:StringEquals also passes when the request has no value",
+    ),
+    ("Whatever:StringEquals", [LAMBDA], PASSED, "unknown set operator 'Whatever'"),
+    ("ForAnyValue:StringEquals", ["x"], "aws:tagkeys", "which may carry several values"),
+    ("StringNotEquals", [LAMBDA], PASSED, "StringNotEquals allows every value it does not list"),
+    ("NotIpAddress", ["203.0.113.0/24"], "aws:sourceip", "NotIpAddress allows every value it does not list"),
+    ("Null", ["false"], PASSED, "Null tests only whether the key is present, not its value"),
+    ("StringEquals", [], PASSED, "no values listed"),
+    ("StringEquals", ["${aws:username}"], PASSED, "a value holds a policy variable, which depends on the request"),
+    ("StringLike", [LAMBDA, "*.com"], PASSED, "StringLike value '*.com' is a wildcard that matches other values"),
+    ("IpAddress", ["0.0.0.0/0", "10.0.0.0/4"], "aws:sourceip", "0.0.0.0/0 covers /0, wider than /8"),
+    ("IpAddress", ["2001:db8::/16"], "aws:sourceip", "2001:db8::/16 covers /16, wider than /32"),
+    ("IpAddress", ["nope"], "aws:sourceip", "'nope' is not a CIDR"),
+    ("Bool", ["true"], PASSED, f"Bool does not compare {PASSED} with fixed names"),
+]
+
+
+@pytest.mark.parametrize(("operator", "values", "key", "reason"), REASONS)
+def test_the_reason_a_condition_is_set_aside(operator: str, values: list[str], key: str, reason: str) -> None:
+    said = certainly_restricts(_entry(operator, values, key))
+    assert said is not None
+    assert reason in said
+
+
+@pytest.mark.parametrize(
+    ("keys", "said"),
+    [
+        (set(), "does not constrain anything asked"),
+        ({PASSED}, f"does not constrain {PASSED}"),
+        ({PASSED, "iam:policyarn"}, f"does not constrain any of {PASSED}, iam:policyarn"),
+    ],
+)
+def test_an_unrelated_entry_names_what_was_asked(keys: set[str], said: str) -> None:
+    answer = narrowing(_statement({"StringEquals": {"aws:RequestedRegion": "eu-west-1"}}), keys)
+    assert answer.evidence() == {
+        "conditions_set_aside": [
+            {"operator": "StringEquals", "key": "aws:requestedregion", "values": ["eu-west-1"], "reason": said}
+        ]
+    }
+    assert answer.unrelated == (ConditionEntry("StringEquals", "aws:requestedregion", ("eu-west-1",)),)
+    assert not answer.narrowed
 
 
 def test_no_condition_narrows_nothing() -> None:
