@@ -1011,3 +1011,348 @@ def test_an_ec2_instance_whose_role_is_not_known_makes_the_verdict_unknown() -> 
     verdict = world.verdict(arn)
     assert verdict.kind == "unknown", verdict.evidence()
     assert any("is not known" in r for r in verdict.reasons)
+
+
+# ---- targets: which resources each kind of method is aimed at -------------------------------------------
+
+
+def test_a_policy_version_is_only_rewritten_in_a_customer_managed_policy() -> None:
+    m = method("iam-create-policy-version")
+    world = World()
+    aws_managed = world.policy("ReadOnly", doc(*grants_for(m)), aws=True)
+    arn = world.user("u", attached=(aws_managed,))
+    assert world.verdict(arn).kind == "latent"  # held, but no policy of its own to rewrite
+    world = World()
+    own = world.policy("own", doc(*grants_for(m)))
+    arn = world.user("u", attached=(own,))
+    verdict = world.verdict(arn)
+    assert verdict.path[0].method == m
+    assert verdict.path[0].proofs[0].resource == own
+
+
+def test_a_policy_held_through_a_group_is_the_users_own() -> None:
+    m = method("iam-create-policy-version")
+    world = World()
+    own = world.policy("team", doc(*grants_for(m)))
+    world.group("team", attached=(own,))
+    world.group("other", attached=(world.policy("other", WEAK_DOC),))
+    arn = world.user("u", groups=("team",))
+    verdict = world.verdict(arn)
+    assert named(verdict) == [m.id]
+    assert verdict.path[0].proofs[0] == Proof("policy/team", 0, "iam:createpolicyversion", own, False)
+
+
+def test_an_older_version_must_grant_administrator_to_be_made_default() -> None:
+    m = method("iam-set-default-policy-version")
+    for older, found in [(ADMIN_DOC, True), (WEAK_DOC, False), ({"Statement": "unparseable"}, False)]:
+        world = World()
+        own = world.policy("own", doc(*grants_for(m)), older=older)
+        arn = world.user("u", attached=(own,))
+        verdict = world.verdict(arn)
+        assert (m.id in named(verdict) and verdict.kind == "path") == found, older
+        if found:
+            assert verdict.path[0].detail == "version v1 grants administrator access"
+
+
+def test_a_group_is_the_users_own_only_when_it_is_a_member() -> None:
+    m = method("iam-put-group-policy")
+    world = World()
+    world.group("mine")
+    world.group("theirs")
+    member = world.user("member", *grants_for(m), groups=("mine",))
+    outsider = world.user("outsider", *grants_for(m))
+    role = world.role("r", trust_doc(service="ec2.amazonaws.com"), *grants_for(m))
+    inventory = world.inventory()
+    verdict = analyse(inventory).verdict(member)
+    assert verdict.kind == "path"
+    assert verdict.path[0].proofs[0].resource == f"{IAM}:group/mine"
+    assert analyse(inventory).verdict(outsider).kind == "latent"
+    assert analyse(inventory).verdict(role).kind == "latent"
+
+
+@pytest.mark.parametrize(
+    ("method_id", "password", "found"),
+    [
+        ("iam-create-login-profile", None, True),
+        ("iam-create-login-profile", False, True),
+        ("iam-create-login-profile", True, False),
+        ("iam-update-login-profile", None, True),
+        ("iam-update-login-profile", True, True),
+        ("iam-update-login-profile", False, False),
+        ("iam-create-access-key", True, True),
+        ("iam-create-access-key", False, True),
+    ],
+)
+def test_a_console_password_decides_which_login_method_reaches_a_user(
+    method_id: str, password: bool | None, found: bool
+) -> None:
+    world = World()
+    admin = world.policy("admin-all", ADMIN_DOC)
+    world.user("admin-user", attached=(admin,), password=password)
+    world.user("weak-user", password=not password if password is not None else None)
+    arn = world.role("holder", trust_doc(service="ec2.amazonaws.com"), *grants_for(method(method_id)))
+    verdict = world.verdict(arn)
+    assert (verdict.kind == "path") == found, verdict.evidence()
+    if found:
+        assert verdict.path[0].target == "user/admin-user"
+
+
+def test_a_user_gains_nothing_by_a_method_aimed_at_itself() -> None:
+    world = World()
+    arn = world.user("self-admin", allow("iam:CreateAccessKey"))
+    world.user("other", allow("iam:CreateAccessKey"))
+    analysis = analyse(world.inventory())
+    assert analysis.verdict(arn).kind == "none"
+    cls = next(iter(analysis.graph.successors(arn)))
+    assert not analysis.graph.has_edge(arn, arn)
+    assert analysis.graph.has_edge(cls, f"{IAM}:user/other")
+
+
+def test_a_role_for_ec2_must_be_in_an_instance_profile() -> None:
+    m = method("ec2-run-instances-pass-role")
+    world = World()
+    admin = world.policy("admin-all", ADMIN_DOC)
+    world.role("no-profile", trust_doc(service="ec2.amazonaws.com"), attached=(admin,))
+    arn = world.user("u", *grants_for(m))
+    assert world.verdict(arn).kind == "latent"
+    world.role("with-profile", trust_doc(service="ec2.amazonaws.com"), attached=(admin,), profiles=("p",))
+    verdict = world.verdict(arn)
+    assert verdict.kind == "path"
+    assert verdict.path[0].target == "role/with-profile"
+
+
+@pytest.mark.parametrize(
+    "trust",
+    [
+        trust_doc(service="glue.amazonaws.com"),
+        trust_doc(service="lambda.amazonaws.com", effect="Deny"),
+        doc({"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:TagSession"}),
+        doc({"Effect": "Allow", "Principal": {"AWS": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}),
+        {"Statement": "unparseable"},
+    ],
+    ids=["other-service", "deny", "other-action", "not-a-service-principal", "unparseable"],
+)
+def test_a_role_for_a_service_must_trust_that_service_to_assume_it(trust: dict[str, Any]) -> None:
+    world = World()
+    admin = world.policy("admin-all", ADMIN_DOC)
+    world.role("elsewhere", trust, attached=(admin,))
+    arn = world.user("u", *grants_for(method("lambda-create-invoke-pass-role")))
+    assert world.verdict(arn).kind == "latent"
+
+
+def test_a_service_trust_is_read_case_insensitively_among_several() -> None:
+    world = World()
+    admin = world.policy("admin-all", ADMIN_DOC)
+    trust = doc(
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": ["ec2.amazonaws.com", "Lambda.AmazonAWS.com"]},
+            "Action": "sts:AssumeRole",
+        }
+    )
+    world.role("fn", trust, attached=(admin,))
+    arn = world.user("u", *grants_for(method("lambda-create-invoke-pass-role")))
+    assert world.verdict(arn).kind == "path"
+
+
+# ---- a role the principal creates, passes and gives any policy ----------------------------------------------
+
+_CREATE = [allow("iam:CreateRole"), allow("iam:PutRolePolicy")]
+
+
+def test_creating_a_role_for_a_service_and_passing_it_reaches_administrator() -> None:
+    m = method("lambda-create-invoke-pass-role")
+    world = World()
+    arn = world.user("u", *grants_for(m), *_CREATE)
+    verdict = world.verdict(arn)
+    assert verdict.kind == "path"
+    (step, *_) = verdict.path
+    assert step.method == m
+    assert step.target == ADMIN
+    assert step.detail == "a new role trusting lambda.amazonaws.com, with a policy of the principal's choosing"
+    assert [p.action for p in step.proofs] == [
+        "iam:passrole",
+        "lambda:createfunction",
+        "lambda:invokefunction",
+        "iam:createrole",
+        "iam:putrolepolicy",
+    ]
+    assert step.proofs[0].resource == f"arn:aws:iam::{ACCOUNT}:role/*"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [allow("iam:CreateRole")],  # no way to give it a policy
+        [allow("iam:PutRolePolicy")],  # no way to create it
+        [
+            allow("iam:CreateRole", Condition={"StringEquals": {"iam:PermissionsBoundary": f"{IAM}:policy/weak"}}),
+            allow("iam:PutRolePolicy"),
+        ],
+        [
+            allow("iam:CreateRole"),
+            allow("iam:AttachRolePolicy", Condition={"ArnEquals": {"iam:PolicyARN": f"{IAM}:policy/weak"}}),
+        ],
+        [allow("iam:CreateRole"), allow("iam:PutRolePolicy", f"{IAM}:user/*")],
+    ],
+    ids=["no-policy", "no-create", "fixed-boundary", "harmless-policy-only", "policy-elsewhere"],
+)
+def test_a_new_role_that_stays_weak_is_no_way_up(extra: list[dict[str, Any]]) -> None:
+    world = World()
+    world.policy("weak", WEAK_DOC)
+    arn = world.user("u", *grants_for(method("lambda-create-invoke-pass-role")), *extra)
+    assert world.verdict(arn).kind == "latent"
+
+
+def test_attaching_an_administrator_policy_to_a_new_role_is_a_way_up() -> None:
+    world = World()
+    world.policy("wide", ADMIN_DOC)
+    extra = [
+        allow("iam:CreateRole"),
+        allow("iam:AttachRolePolicy", Condition={"ArnEquals": {"iam:PolicyARN": f"{IAM}:policy/wide"}}),
+    ]
+    arn = world.user("u", *grants_for(method("lambda-create-invoke-pass-role")), *extra)
+    verdict = world.verdict(arn)
+    assert verdict.kind == "path"
+    assert verdict.path[0].proofs[-1].action == "iam:attachrolepolicy"
+
+
+def test_a_new_role_for_ec2_also_needs_an_instance_profile() -> None:
+    m = method("ec2-run-instances-pass-role")
+    world = World()
+    arn = world.user("u", *grants_for(m), *_CREATE)
+    assert world.verdict(arn).kind == "latent"
+    world = World()
+    arn = world.user("u", *grants_for(m), *_CREATE, allow("iam:AddRoleToInstanceProfile"))
+    verdict = world.verdict(arn)
+    assert verdict.kind == "path"
+    assert verdict.path[0].proofs[-1].action == "iam:addroletoinstanceprofile"
+
+
+# ---- conditions that narrow a method's actions -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("condition", "found"),
+    [
+        ({"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}, True),
+        ({"StringEquals": {"iam:PassedToService": "LAMBDA.amazonaws.com"}}, True),
+        ({"StringEquals": {"iam:PassedToService": ["glue.amazonaws.com", "lambda.amazonaws.com"]}}, True),
+        ({"StringEquals": {"iam:PassedToService": "glue.amazonaws.com"}}, False),
+        ({"StringLike": {"iam:PassedToService": "*"}}, True),
+        ({"StringNotEquals": {"iam:PassedToService": "glue.amazonaws.com"}}, True),
+        ({"StringEquals": {"aws:RequestedRegion": "eu-west-1"}}, True),
+    ],
+)
+def test_pass_role_narrowed_to_another_service_is_no_way_up(condition: dict[str, Any], found: bool) -> None:
+    world = World()
+    targets(world)
+    statements = grants_for(method("lambda-create-invoke-pass-role"), condition={"iam:passrole": condition})
+    arn = world.user("u", *statements)
+    assert (world.verdict(arn).kind == "path") == found
+
+
+@pytest.mark.parametrize(
+    ("policy_arn", "found"),
+    [
+        (f"{IAM}:policy/weak", False),
+        (f"{IAM}:policy/wide", True),
+        (f"{IAM}:policy/not-in-inventory", True),  # it could grant anything
+        (f"{IAM}:policy/unread", True),
+        ("arn:aws:iam::aws:policy/AdministratorAccess", True),
+        ("arn:aws:iam::aws:policy/IAMFullAccess", True),
+    ],
+)
+def test_attaching_a_named_policy_is_a_way_up_only_when_it_may_grant_administrator(
+    policy_arn: str, found: bool
+) -> None:
+    world = World()
+    world.policy("weak", WEAK_DOC)
+    world.policy("wide", ADMIN_DOC)
+    world.policy("unread", None)
+    condition = {"iam:attachuserpolicy": {"ArnEquals": {"iam:PolicyARN": policy_arn}}}
+    arn = world.user("u", *grants_for(method("iam-attach-user-policy"), condition=condition))
+    assert (world.verdict(arn).kind == "path") == found
+
+
+def test_create_role_narrowed_by_a_permissions_boundary_is_no_way_up() -> None:
+    m = method("iam-create-role-and-assume")
+    condition = {"iam:createrole": {"StringEquals": {"iam:PermissionsBoundary": f"{IAM}:policy/weak"}}}
+    world = World()
+    arn = world.user("u", *grants_for(m, condition=condition))
+    assert m.id not in named(world.verdict(arn))
+    world = World()
+    arn = world.user("u", *grants_for(m))
+    assert m.id in named(world.verdict(arn))
+
+
+# ---- permissions boundaries removed ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("statements", "boundary_doc", "found"),
+    [
+        ([allow("iam:DeleteUserPermissionsBoundary"), allow("*")], doc(allow(_SELF_REMOVAL)), True),
+        ([allow("iam:PutUserPermissionsBoundary"), allow("*")], doc(allow(_SELF_REMOVAL)), True),
+        ([allow("iam:DeleteUserPermissionsBoundary"), allow("s3:*")], doc(allow(_SELF_REMOVAL)), False),
+        ([allow("iam:DeleteUserPermissionsBoundary"), allow("*")], WEAK_DOC, False),
+        ([allow("iam:DeleteUserPermissionsBoundary"), allow("*")], None, None),
+    ],
+    ids=["delete", "put", "nothing-behind-it", "boundary-forbids-removal", "no-boundary"],
+)
+def test_removing_a_boundary_is_a_way_up_only_to_administrator_grants(
+    statements: list[dict[str, Any]], boundary_doc: dict[str, Any] | None, found: bool | None
+) -> None:
+    world = World()
+    boundary = world.policy("boundary", boundary_doc) if boundary_doc is not None else None
+    arn = world.user("u", *statements, boundary=boundary)
+    verdict = world.verdict(arn)
+    if found is None:
+        assert verdict.kind == "administrator"  # nothing to remove: it is administrator already
+        return
+    assert ("iam-delete-user-permissions-boundary" in named(verdict) and verdict.kind == "path") == found
+    if found:
+        assert verdict.path[0].target == ADMIN
+
+
+def test_a_role_method_is_not_a_users_and_the_other_way_round() -> None:
+    world = World()
+    role = world.role("r", trust_doc(service="ec2.amazonaws.com"), allow("iam:PutUserPolicy"))
+    user = world.user("u", allow("iam:PutRolePolicy"))
+    inventory = world.inventory()
+    assert analyse(inventory).verdict(role).kind == "none"
+    assert named(analyse(inventory).verdict(user)) == ["iam-put-role-policy-assumable"]  # latent: no role to assume
+    world = World()
+    role = world.role("r", trust_doc(service="ec2.amazonaws.com"), allow("iam:PutRolePolicy"))
+    user = world.user("u", allow("iam:PutUserPolicy"))
+    inventory = world.inventory()
+    assert named(analyse(inventory).verdict(role)) == ["iam-put-role-policy-self"]
+    assert named(analyse(inventory).verdict(user)) == ["iam-put-user-policy"]
+
+
+def test_a_self_method_is_aimed_at_the_principal_itself() -> None:
+    world = World()
+    arn = world.user("u", allow("iam:PutUserPolicy", f"{IAM}:user/someone-else"))
+    assert world.verdict(arn).kind == "none"
+    world = World()
+    arn = world.user("u", allow("iam:PutUserPolicy", f"{IAM}:user/u"))
+    verdict = world.verdict(arn)
+    assert verdict.path[0].proofs[0].resource == arn
+
+
+# ---- methods_held_by: what one document alone grants ---------------------------------------------------------
+
+
+def test_methods_held_by_one_document() -> None:
+    analysis = analyse(World().inventory())
+    lambda_method = method("lambda-create-invoke-pass-role")
+    held = analysis.methods_held_by("policy/p", parse_policy(doc(*grants_for(lambda_method))))
+    assert lambda_method in held
+    assert method("iam-put-user-policy") not in held
+    narrowed = grants_for(
+        lambda_method, condition={"iam:passrole": {"StringEquals": {"iam:PassedToService": "glue.amazonaws.com"}}}
+    )
+    assert lambda_method not in analysis.methods_held_by("policy/p", parse_policy(doc(*narrowed)))
+    assert analysis.methods_held_by("policy/p", parse_policy(WEAK_DOC)) == ()
+    everything = analysis.methods_held_by("policy/p", parse_policy(ADMIN_DOC))
+    assert everything == methods()
