@@ -462,6 +462,21 @@ ALLOWS: list[tuple[str, list[dict[str, Any]], str, str, bool]] = [
         True,
     ),
     ("Deny of another action", [doc(allow("iam:*")), doc(deny("iam:CreateRole"))], "iam:passrole", ROLE_X, True),
+    ("one of several resources", [doc(allow("iam:PassRole", [ROLE_Y, ROLE_X]))], "iam:passrole", ROLE_X, True),
+    (
+        "one of several NotResources excludes it",
+        [doc(not_resource("Allow", "iam:PassRole", [ROLE_Y, ROLE_X]))],
+        "iam:passrole",
+        ROLE_X,
+        False,
+    ),
+    (
+        "Deny of one of several resources",
+        [doc(allow("iam:*")), doc(deny("iam:PassRole", [ROLE_Y, ROLE_X]))],
+        "iam:passrole",
+        ROLE_X,
+        False,
+    ),
 ]
 
 
@@ -1356,3 +1371,95 @@ def test_methods_held_by_one_document() -> None:
     assert analysis.methods_held_by("policy/p", parse_policy(WEAK_DOC)) == ()
     everything = analysis.methods_held_by("policy/p", parse_policy(ADMIN_DOC))
     assert everything == methods()
+
+
+def test_half_a_method_is_neither_latent_nor_unknown() -> None:
+    half = [allow("cloudformation:CreateChangeSet")]  # cloudformation-execute-change-set also needs ExecuteChangeSet
+    for readable in (True, False):
+        world = World()
+        if not readable:
+            world.unreadable(f"cloudformation:{REGION}")
+        arn = world.user("u", *half)
+        assert world.verdict(arn).kind == "none", readable
+    world = World()
+    world.user("any", allow("iam:AddUserToGroup"))  # no group: latent; half of nothing else
+    holder = world.user("holder", allow("iam:CreatePolicyVersion"))  # no policy of its own: latent
+    verdict = world.verdict(holder)
+    assert verdict.kind == "latent"
+    assert verdict.evidence()["latent"] == [
+        {
+            "method": "iam-create-policy-version",
+            "title": method("iam-create-policy-version").title,
+            "granted_by": [
+                {
+                    "policy": "user/holder/inline/grants",
+                    "statement_index": 0,
+                    "action": "iam:createpolicyversion",
+                    "resource": "*",
+                }
+            ],
+        }
+    ]
+
+
+def test_a_group_assumes_nothing() -> None:
+    world = World()
+    admin = world.policy("admin-all", ADMIN_DOC)
+    world.role("target", trust_doc(aws=f"{IAM}:root"), attached=(admin,))
+    group = world.group("assumers", allow("sts:AssumeRole"))
+    member = world.user("member", groups=("assumers",))
+    inventory = world.inventory()
+    assert analyse(inventory).verdict(group).kind == "latent"  # held, yet no role is a target of a group
+    assert analyse(inventory).verdict(member).kind == "path"
+
+
+def test_a_consumer_of_another_kind_is_no_target() -> None:
+    world = World()
+    admin = world.policy("admin-all", ADMIN_DOC)
+    fn_role = world.role("fn", trust_doc(service="lambda.amazonaws.com"), attached=(admin,))
+    world.consumer("lambda", "privileged-fn", fn_role)
+    arn = world.user("u", allow("codebuild:StartBuild"))
+    assert world.verdict(arn).kind == "latent"
+    updater = world.user("updater", allow("lambda:UpdateFunctionCode"))
+    verdict = world.verdict(updater)
+    assert verdict.path[0].detail == f"lambda privileged-fn in {REGION}"
+    assert verdict.path[0].target == "role/fn"
+
+
+def test_the_first_method_in_catalogue_order_names_an_edge() -> None:
+    world = World()
+    arn = world.role("r", trust_doc(service="ec2.amazonaws.com"), allow(["iam:PutRolePolicy", "iam:AttachRolePolicy"]))
+    verdict = world.verdict(arn)
+    assert named(verdict) == ["iam-attach-role-policy-self"]
+
+
+def test_changing_a_role_one_can_assume_needs_the_right_to_assume_it() -> None:
+    m = method("iam-attach-role-policy-assumable")
+    world = World()
+    world.role("by-account", trust_doc(aws=f"{IAM}:root"))
+    only_attach = world.user("only-attach", allow("iam:AttachRolePolicy"))
+    both = world.user("both", allow("iam:AttachRolePolicy"), allow("sts:AssumeRole"))
+    inventory = world.inventory()
+    assert analyse(inventory).verdict(only_attach).kind == "none"
+    verdict = analyse(inventory).verdict(both)
+    assert named(verdict) == [m.id]
+    assert [p.action for p in verdict.path[0].proofs] == ["iam:attachrolepolicy", "sts:assumerole"]
+    world = World()
+    world.role("named", trust_doc(aws=f"{IAM}:user/u"))
+    arn = world.user("u", allow("iam:AttachRolePolicy"))
+    verdict = world.verdict(arn)
+    assert named(verdict) == [m.id]
+    assert verdict.path[0].proofs[1] == Proof(
+        "role/named trust policy", 0, "sts:assumerole", f"{IAM}:role/named", False
+    )
+
+
+def test_the_same_policies_with_and_without_a_boundary_are_two_classes() -> None:
+    world = World()
+    admin = world.policy("admin-all", ADMIN_DOC)
+    weak = world.policy("weak", WEAK_DOC)
+    free = world.user("free", attached=(admin,))
+    bounded = world.user("bounded", attached=(admin,), boundary=weak)
+    inventory = world.inventory()
+    assert analyse(inventory).verdict(free).kind == "administrator"
+    assert analyse(inventory).verdict(bounded).kind == "none"
