@@ -1463,3 +1463,62 @@ def test_the_same_policies_with_and_without_a_boundary_are_two_classes() -> None
     inventory = world.inventory()
     assert analyse(inventory).verdict(free).kind == "administrator"
     assert analyse(inventory).verdict(bounded).kind == "none"
+
+
+def test_a_principal_with_an_unread_policy_is_no_step_on_a_path() -> None:
+    world = World()
+    world.role("half-read", trust_doc(aws=f"{IAM}:user/u"), allow("*"), attached=(f"{IAM}:policy/gone",))
+    arn = world.user("u", allow("sts:AssumeRole"))
+    assert world.verdict(arn).kind == "unknown"  # not "path": what it holds is not known as a whole
+
+
+def test_a_policy_of_a_group_the_user_is_not_in_is_not_its_own() -> None:
+    world = World()
+    world.group("not-mine", attached=(world.policy("theirs", WEAK_DOC),))
+    arn = world.user("u", allow("iam:CreatePolicyVersion"))
+    assert world.verdict(arn).kind == "latent"
+
+
+def test_only_pass_role_is_narrowed_by_the_service_it_passes_to() -> None:
+    m = method("lambda-create-invoke-pass-role")
+    odd = {"StringEquals": {"iam:PassedToService": "glue.amazonaws.com"}}  # a key CreateFunction never carries
+    world = World()
+    targets(world)
+    arn = world.user("u", *grants_for(m, condition={"lambda:createfunction": odd}))
+    assert world.verdict(arn).kind == "path"
+
+
+def test_put_role_policy_on_a_new_role_is_not_narrowed_by_a_policy_arn() -> None:
+    world = World()
+    world.policy("weak", WEAK_DOC)
+    put = allow("iam:PutRolePolicy", Condition={"ArnEquals": {"iam:PolicyARN": f"{IAM}:policy/weak"}})
+    arn = world.user("u", *grants_for(method("lambda-create-invoke-pass-role")), allow("iam:CreateRole"), put)
+    assert world.verdict(arn).kind == "path"  # an inline policy is written whole: the key does not apply
+
+
+def test_either_way_of_removing_a_boundary_serves() -> None:
+    world = World()
+    boundary = world.policy("boundary", doc(allow(_SELF_REMOVAL)))
+    no_put = world.policy("no-put", doc(deny("iam:PutUserPermissionsBoundary")))
+    arn = world.user("u", allow("*"), attached=(no_put,), boundary=boundary)
+    verdict = world.verdict(arn)
+    assert named(verdict) == ["iam-delete-user-permissions-boundary"]
+    assert verdict.path[0].proofs[0].action == "iam:deleteuserpermissionsboundary"
+
+
+def test_a_path_names_principals_by_their_labels_whatever_their_path() -> None:
+    world = World()
+    admin = world.policy("admin-all", ADMIN_DOC)
+    world.roles.append(
+        Role("deep", f"{IAM}:role/team/deep", "/team/", None, trust_doc(aws=f"{IAM}:user/u"), (), _attached((admin,)))
+    )
+    arn = world.user("u", allow("sts:AssumeRole"))
+    verdict = world.verdict(arn)
+    assert [(s.source, s.target) for s in verdict.path] == [("user/u", "role/deep"), ("role/deep", ADMIN)]
+
+
+def test_a_consumer_whose_role_is_not_in_the_inventory_leads_nowhere() -> None:
+    world = World()
+    world.consumer("lambda", "fn", f"{IAM}:role/elsewhere")
+    arn = world.user("u", allow("lambda:UpdateFunctionCode"))
+    assert world.verdict(arn).kind == "none"
