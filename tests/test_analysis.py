@@ -1406,6 +1406,7 @@ def test_a_group_assumes_nothing() -> None:
     world = World()
     admin = world.policy("admin-all", ADMIN_DOC)
     world.role("target", trust_doc(aws=f"{IAM}:root"), attached=(admin,))
+    world.consumer("lambda", "fn", f"{IAM}:role/target")  # the account also has things that run as roles
     group = world.group("assumers", allow("sts:AssumeRole"))
     member = world.user("member", groups=("assumers",))
     inventory = world.inventory()
