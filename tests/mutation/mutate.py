@@ -484,6 +484,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="parallel workers (default 2)")
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
     parser.add_argument("--tests", nargs="+", help="judge with these test files instead of the configured ones")
+    parser.add_argument(
+        "--keys",
+        type=Path,
+        help="judge only the mutants whose keys this file lists, one a line (the survivors of an earlier run, "
+        "after adding tests: `grep -o 'key: .*' run.log | cut -c6- > keys.txt`); the score is then of those alone",
+    )
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve is not None:
@@ -501,11 +507,18 @@ def main(argv: list[str] | None = None) -> int:
         sources[file] = source
         mutants.extend(found)
     equivalents = load_equivalents()
+    if args.keys is not None:
+        wanted = {line.strip() for line in args.keys.read_text().splitlines() if line.strip()}
+        mutants = [m for m in mutants if m.key in wanted]
     if args.list:
         for m in mutants:
             print(f"{m.file}:{m.line}  {m.key}" + ("  [equivalent]" if m.key in equivalents else ""))
         return 0
-    stale = [k for k in equivalents if k.split(" :: ", 1)[0] in files and k not in {m.key for m in mutants}]
+    stale = [
+        k
+        for k in equivalents
+        if args.keys is None and k.split(" :: ", 1)[0] in files and k not in {m.key for m in mutants}
+    ]
 
     judged = [m for m in mutants if m.key not in equivalents]
     results = run(judged, sources, args.tests or config["tests"], args.jobs, float(config["timeout_margin"]))
