@@ -135,6 +135,12 @@ class _Target:
     assumable: bool = False  # the principal must also be able to assume ``gained``
     trust: Proof | None = None  # the trust statement naming the principal, when there is one
     new_role: bool = False  # a role the principal would create, give any policy, and pass
+    bounded: bool = False  # the principal is a role: its boundary limits what the trust grants it
+
+
+#: Stands for "a role whose trust policy names the principal" when a method's actions are checked
+#: before any target: its sts:AssumeRole need is then met by the trust, not by an identity grant.
+_NAMED_IN_TRUST = _Target("*", ADMIN, trust=Proof("trust policy", 0, "sts:assumerole", "*", False))
 
 
 @dataclass
@@ -183,7 +189,7 @@ class EscalationAnalysis:
     _latent: dict[str, list[tuple[Method, tuple[Proof, ...]]]] = field(default_factory=lambda: defaultdict(list))
     _unknown: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     _class: dict[str, str] = field(default_factory=dict)  # principal ARN -> its class node
-    _held: dict[tuple[int, str], bool] = field(default_factory=dict)
+    _held: dict[tuple[int, str], tuple[Permissions, bool]] = field(default_factory=dict)
     _reached: frozenset[str] = frozenset()
 
     # ---- documents and permissions ----------------------------------------------------------------------
@@ -314,7 +320,9 @@ class EscalationAnalysis:
             for role, trust in self._assumable(principal):
                 if among is None or role.arn in among:
                     detail = "its trust policy names the principal" if trust else "its trust policy names the account"
-                    yield _Target(role.arn, role.arn, detail, assumable=True, trust=trust)
+                    yield _Target(
+                        role.arn, role.arn, detail, assumable=True, trust=trust, bounded=isinstance(principal, Role)
+                    )
         elif kind in ("role_for_service", "role_for_ec2"):
             trusting = self._roles_for_service.get(str(method.service), {})
             for role in self._pick(trusting, among):
@@ -325,7 +333,8 @@ class EscalationAnalysis:
             by_role = inv.consumers_by_role_arn
             for role_arn in by_role if among is None else among:
                 for consumer in by_role.get(role_arn, ()):
-                    if consumer.kind == wanted and consumer.role_arn:
+                    # an instance whose profile's role is not known ("") is a target only when asked for
+                    if consumer.kind == wanted and (consumer.role_arn or among is not None):
                         detail = f"{consumer.kind} {consumer.name} in {consumer.region}"
                         yield _Target(consumer.arn, consumer.role_arn, detail)
 
@@ -469,6 +478,21 @@ class EscalationAnalysis:
         # a policy the inventory does not hold could grant anything: assume the worst
         return document is None or self._is_admin_document(document)
 
+    @staticmethod
+    def _trust_honoured(perms: Permissions, target: _Target) -> bool:
+        """A trust policy that names the principal lets it assume the role without an identity grant,
+        as AWS has it within an account: unless an explicit Deny of its own (or of its boundary) says
+        otherwise, and, for a role, unless its boundary does not allow sts:AssumeRole (a boundary
+        limits what a resource policy grants to a role's ARN, not to a user's)."""
+        boundary = perms.boundary
+        if perms.denied("sts:assumerole", target.resource) is not None:
+            return False
+        if boundary is not None and boundary.denied("sts:assumerole", target.resource) is not None:
+            return False
+        return not (
+            target.bounded and boundary is not None and boundary.allows("sts:assumerole", target.resource) is None
+        )
+
     def _holds(self, perms: Permissions, method: Method, target: _Target | None) -> tuple[Proof, ...] | None:
         """The proofs that ``perms`` allow every action the method needs (needs aimed at the target on
         its ARN, the others on some resource), and for a role to assume, that it may assume it: the
@@ -477,6 +501,8 @@ class EscalationAnalysis:
         proofs = []
         for need in method.needs:
             if target is not None and target.trust is not None and need.on_target and "sts:assumerole" in need.actions:
+                if not self._trust_honoured(perms, target):
+                    return None
                 proofs.append(target.trust)
                 continue
             resource = target.resource if need.on_target and target is not None else "*"
@@ -502,7 +528,8 @@ class EscalationAnalysis:
                     return None
                 proofs.append(proof)
         if target is not None and target.assumable and not any(p.action == "sts:assumerole" for p in proofs):
-            assume = target.trust or perms.allows("sts:assumerole", target.resource)
+            trusted = target.trust if target.trust is not None and self._trust_honoured(perms, target) else None
+            assume = trusted or perms.allows("sts:assumerole", target.resource)
             if assume is None:
                 return None
             proofs.append(assume)
@@ -518,9 +545,13 @@ class EscalationAnalysis:
         """Every action the method needs is allowed on some resource (cached per permissions): the
         cheap test before any target is tried."""
         key = (id(perms), method.id)
-        if key not in self._held:
-            self._held[key] = self._holds(perms, method, None) is not None
-        return self._held[key]
+        held = self._held.get(key)
+        if held is None or held[0] is not perms:  # an id is only unique while its object lives
+            # a role whose trust policy names the principal needs no sts:AssumeRole grant to be assumed
+            trusted = _NAMED_IN_TRUST if method.target == "assumable_role" else None
+            held = (perms, self._holds(perms, method, trusted) is not None)
+            self._held[key] = held
+        return held[1]
 
     def _connect(self, source: str, perms: Permissions, node: _Node | None, among: frozenset[str] | None) -> bool:
         """Add one edge from ``source`` to a target that reaches administrator: among ``among`` (the
@@ -569,13 +600,19 @@ class EscalationAnalysis:
             if section is not None and not self._section_readable(section):
                 self._unknown[source].append(f"{method.id}: the {section} resources it would target could not be read")
                 continue
-            if any(self._holds(perms, method, c) is not None for c in self._targets(method, node, unknown)):
-                self._unknown[source].append(f"{method.id}: it leads to principals whose policies could not be judged")
+            reached = [c for c in self._targets(method, node, unknown) if self._holds(perms, method, c) is not None]
+            for candidate in reached:
+                if not candidate.gained:
+                    self._unknown[source].append(f"{method.id}: the role of {candidate.detail} is not known")
+                    continue
+                target = self._nodes[candidate.gained]
+                self._unknown[source] += [f"{target.label} (reachable): {why}" for why in target.missing]
+            if reached:
                 continue
             if not any(not c.new_role for c in self._targets(method, node)):
                 proofs = self._holds(perms, method, None)
-                assert proofs is not None
-                self._latent[source].append((method, proofs))
+                if proofs is not None:  # without an identity grant, a role to assume must name it
+                    self._latent[source].append((method, proofs))
 
     def _section_readable(self, prefix: str) -> bool:
         sections = [s for s in self.inventory.sections if s.name.split(":")[0] in (prefix, "consumers")]
@@ -620,7 +657,8 @@ class EscalationAnalysis:
             self._reached = found
             if not among:
                 break
-        unknown = frozenset(a for a, n in self._nodes.items() if n.missing)
+        # principals that could not be judged, and "": the role of an instance that is not known
+        unknown = frozenset(a for a, n in self._nodes.items() if n.missing) | {""}
         for cls, perms in self._class_perms.items():
             if cls not in reaching:
                 self._note_gaps(cls, perms, None, unknown)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from ..policy.actions import service_actions, universe
 from ..policy.document import PolicyDocument, Statement
 from ..policy.grants import Grant, allow_grants, arn_covers, statement_actions
 
@@ -162,7 +163,10 @@ class Permissions:
         use it or the boundary is not administrator too."""
         for allow in self._allows:
             grant = allow.grant
-            if not (grant.on_every_resource and (grant.covers_everything or grant.covers_service("iam"))):
+            # what the statement allows before any Deny: a Deny, in this document or another, counts
+            # only if it takes away every way to use IAM-wide access (below)
+            whole = grant.actions | grant.denied
+            if not (grant.on_every_resource and (universe() <= whole or service_actions("iam") <= whole)):
                 continue
             if all(self.denied(a, "*") is not None for a in _ADMIN_PROBES):
                 continue
