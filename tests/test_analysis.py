@@ -786,6 +786,84 @@ def test_a_trust_naming_the_principal_needs_no_identity_grant() -> None:
     assert verdict.kind == "path", verdict.evidence()
 
 
+def test_a_trust_naming_the_principal_is_honoured_for_a_user_whatever_its_boundary() -> None:
+    """Within an account, what a resource policy grants to a user's ARN is not limited by the user's
+    boundary; an explicit Deny of its own still is."""
+    world = World()
+    admin = world.policy("admin-all", ADMIN_DOC)
+    weak = world.policy("boundary-s3-read", WEAK_DOC)
+    world.role("target", trust_doc(aws=f"{IAM}:user/bounded"), attached=(admin,))
+    world.role("target-2", trust_doc(aws=f"{IAM}:user/denied"), attached=(admin,))
+    bounded = world.user("bounded", allow("s3:GetObject"), boundary=weak)
+    denied = world.user("denied", allow("s3:GetObject"), deny("sts:AssumeRole"))
+    assert [s.target for s in world.verdict(bounded).path] == ["role/target", ADMIN]
+    assert world.verdict(denied).kind == "none"
+
+
+def test_a_trust_naming_a_role_is_limited_by_that_roles_boundary() -> None:
+    world = World()
+    admin = world.policy("admin-all", ADMIN_DOC)
+    weak = world.policy("boundary-s3-read", WEAK_DOC)
+    lets_assume = world.policy("boundary-assume", doc(allow("sts:AssumeRole")))
+    world.role("target", trust_doc(aws=f"{IAM}:role/cut"), attached=(admin,))
+    world.role("target-2", trust_doc(aws=f"{IAM}:role/allowed"), attached=(admin,))
+    cut = world.role("cut", trust_doc(service="ec2.amazonaws.com"), allow("s3:GetObject"), boundary=weak)
+    allowed = world.role("allowed", trust_doc(service="ec2.amazonaws.com"), allow("s3:GetObject"), boundary=lets_assume)
+    assert world.verdict(cut).kind == "none"
+    assert [s.target for s in world.verdict(allowed).path] == ["role/target-2", ADMIN]
+
+
+def test_actions_on_new_resources_are_judged_on_any_resource_not_on_the_target() -> None:
+    """A method's actions on resources it creates (an instance, a function) are granted on their own
+    ARNs, not on the role it passes: a grant limited to instances still serves."""
+    world = World()
+    admin = world.policy("admin-all", ADMIN_DOC)
+    world.role("admin-for-ec2", trust_doc(service="ec2.amazonaws.com"), attached=(admin,), profiles=("p",))
+    arn = world.user(
+        "launcher",
+        allow("iam:PassRole"),
+        allow("ec2:RunInstances", "arn:aws:ec2:*:*:instance/*"),
+    )
+    verdict = world.verdict(arn)
+    assert verdict.kind == "path", verdict.evidence()
+    assert verdict.path[0].method is not None
+    assert verdict.path[0].method.id == "ec2-run-instances-pass-role"
+
+
+def test_a_role_it_may_rewrite_but_not_assume_is_no_way_up() -> None:
+    """Attaching a policy to a role that trusts the principal leads nowhere when an explicit Deny of
+    sts:AssumeRole keeps it from assuming the role."""
+    world = World()
+    world.role("weak", trust_doc(aws=f"{IAM}:user/u"), allow("s3:GetObject"))
+    arn = world.user("u", allow("iam:AttachRolePolicy"), deny("sts:AssumeRole"))
+    assert world.verdict(arn).kind != "path"
+    free = World()
+    free.role("weak", trust_doc(aws=f"{IAM}:user/u"), allow("s3:GetObject"))
+    assert free.verdict(free.user("u", allow("iam:AttachRolePolicy"))).kind == "path"
+
+
+def test_a_chain_of_three_assumed_roles_is_found_in_order() -> None:
+    world = World()
+    admin = world.policy("admin-all", ADMIN_DOC)
+    user = world.user("dev", allow("s3:GetObject"))
+    first = world.role("hop-1", trust_doc(aws=user), allow("s3:GetObject"))
+    second = world.role("hop-2", trust_doc(aws=first), allow("s3:GetObject"))
+    world.role("hop-3", trust_doc(aws=second), attached=(admin,))
+    verdict = world.verdict(user)
+    assert [(s.source, s.target) for s in verdict.path] == [
+        ("user/dev", "role/hop-1"),
+        ("role/hop-1", "role/hop-2"),
+        ("role/hop-2", "role/hop-3"),
+        ("role/hop-3", ADMIN),
+    ]
+    assert [s.method.id if s.method else None for s in verdict.path] == [
+        "sts-assume-role",
+        "sts-assume-role",
+        "sts-assume-role",
+        None,
+    ]
+
+
 def test_a_trust_naming_the_account_needs_an_identity_grant() -> None:
     world = World()
     admin = world.policy("admin-all", ADMIN_DOC)
