@@ -969,12 +969,14 @@ def test_principals_with_the_same_policies_share_one_class() -> None:
     assert all(c.startswith("class:") for c in classes)
 
 
-def test_analyse_is_built_once_per_inventory() -> None:
+def test_a_run_builds_the_analysis_once_and_keeps_no_global_state() -> None:
+    from ams_iam_audit import AuditContext
+
     inventory = World().inventory()
-    assert analyse(inventory) is analyse(inventory)
-    other = World().inventory()
-    assert analyse(other) is not analyse(inventory)
-    assert isinstance(analyse(other), EscalationAnalysis)
+    context = AuditContext(inventory=inventory)
+    assert context.escalation is context.escalation  # once per run
+    assert isinstance(analyse(inventory), EscalationAnalysis)
+    assert analyse(inventory) is not analyse(inventory)  # no module-level cache outlives a run
 
 
 def test_a_principal_not_in_the_inventory_is_unknown() -> None:

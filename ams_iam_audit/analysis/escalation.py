@@ -721,14 +721,6 @@ class EscalationAnalysis:
         return tuple(steps)
 
 
-_CACHE: dict[int, tuple[Inventory, EscalationAnalysis]] = {}
-
-
 def analyse(inventory: Inventory) -> EscalationAnalysis:
-    """The analysis of ``inventory``, built once per inventory object (rules ask it per principal)."""
-    cached = _CACHE.get(id(inventory))
-    if cached is None or cached[0] is not inventory:
-        _CACHE.clear()
-        cached = (inventory, EscalationAnalysis(inventory).build())
-        _CACHE[id(inventory)] = cached
-    return cached[1]
+    """The escalation analysis of ``inventory``, built anew: a run keeps one (``AuditContext.escalation``)."""
+    return EscalationAnalysis(inventory).build()
