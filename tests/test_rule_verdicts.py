@@ -5,16 +5,14 @@ drive the same classes end to end through a moto server."""
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from rule_functions import RULES, judge, load_rules
 
 from ams_iam_audit import AuditContext, Evidence, Inventory, PolicyRef
 from ams_iam_audit.policy import display_name
-from ams_iam_audit.rule import AREAS, Severity
 
 ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "210987654321"
@@ -40,16 +38,9 @@ def deny(action: Any, resource: Any = "*", **extra: Any) -> dict[str, Any]:
     return {"Effect": "Deny", "Action": action, "Resource": resource, **extra}
 
 
-#: the rule modules, imported once their markers are registered (the plugin registers them in audit mode)
-RULES: dict[str, Any] = {}
-
-
 @pytest.fixture(autouse=True, scope="module")
 def _rule_modules(pytestconfig: pytest.Config) -> None:
-    for marker in [s.value for s in Severity] + list(AREAS):
-        pytestconfig.addinivalue_line("markers", f"{marker}: ams-iam-audit rules")
-    RULES["s3"] = importlib.import_module("ams_iam_audit.rules.test_s3")
-    RULES["privilege"] = importlib.import_module("ams_iam_audit.rules.test_privilege")
+    load_rules(pytestconfig)
 
 
 def policy(*statements: dict[str, Any], kind: str = "managed", name: str = "p") -> PolicyRef:
@@ -60,16 +51,6 @@ def policy(*statements: dict[str, Any], kind: str = "managed", name: str = "p") 
         return PolicyRef(kind="inline", name=name, arn=ROLE, holder="role/reader", document=document)
     arn = f"arn:aws:iam::{ACCOUNT}:policy/{name}"
     return PolicyRef(kind="managed", name=name, arn=arn, holder=None, document=document)
-
-
-def judge(call: Callable[[Evidence], None]) -> tuple[str, Evidence, str]:
-    """("pass" | "fail", the evidence recorded, the failure message)."""
-    evidence = Evidence()
-    try:
-        call(evidence)
-    except AssertionError as failure:
-        return "fail", evidence, str(failure)
-    return "pass", evidence, ""
 
 
 def s3_001(ref: PolicyRef) -> tuple[str, Evidence, str]:

@@ -6,29 +6,23 @@ verdicts end to end through a moto server."""
 
 from __future__ import annotations
 
-import importlib
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from rule_functions import RULES, judge, load_rules
 
 from ams_iam_audit import AuditContext, Evidence, ExecutionRoleRef, Inventory, PolicyRef, Role, Section, User
-from ams_iam_audit.rule import AREAS, Severity
 
 ACCOUNT = "123456789012"
 OTHER = "210987654321"
 IAM = f"arn:aws:iam::{ACCOUNT}"
 ADMIN_DOC = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-RULES: dict[str, Any] = {}
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _rule_modules(pytestconfig: pytest.Config) -> None:
-    for marker in [s.value for s in Severity] + list(AREAS):
-        pytestconfig.addinivalue_line("markers", f"{marker}: ams-iam-audit rules")
-    RULES["privilege"] = importlib.import_module("ams_iam_audit.rules.test_privilege")
-    RULES["s3"] = importlib.import_module("ams_iam_audit.rules.test_s3")
-    RULES["exec"] = importlib.import_module("ams_iam_audit.rules.test_execution_role")
+    load_rules(pytestconfig)
 
 
 def doc(*statements: dict[str, Any]) -> dict[str, Any]:
@@ -68,15 +62,6 @@ def role(name: str, trust_policy: dict[str, Any], *statements: dict[str, Any]) -
 
     inline = (InlinePolicy("grants", doc(*statements)),) if statements else ()
     return Role(name, f"{IAM}:role/{name}", "/", None, trust_policy, inline)
-
-
-def judge(call: Any) -> tuple[str, Evidence, str]:
-    evidence = Evidence()
-    try:
-        call(evidence)
-    except AssertionError as failure:
-        return "fail", evidence, str(failure)
-    return "pass", evidence, ""
 
 
 def priv_004(principal: User | Role, inv: Inventory) -> tuple[str, Evidence, str]:
