@@ -32,7 +32,7 @@ from .baseline import BaselineError
 from .findings import Finding, Outcome, failure_message
 from .fixing import FixOutcome, run_fix_phase
 from .fixtures import CONTEXT_KEY, EVIDENCE_KEY
-from .jsonio import OutputError, scrub, terminal_safe
+from .jsonio import OutputError, jsonable, scrub, terminal_safe
 from .options import AuditOptions, add_options
 from .protocol import LightProtocol
 from .remediate.plan import FIXABLE_RULES
@@ -50,6 +50,13 @@ _KEYWORDS_KEY = pytest.StashKey[Mapping[str, Any]]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """The plugin's own hooks (``ams_iam_audit.hooks``), for teams' plugins and conftest files."""
+    from . import hooks
+
+    pluginmanager.add_hookspecs(hooks)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -97,6 +104,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[CONTEXT_KEY] = plugin.context
     config.pluginmanager.register(plugin, _PLUGIN_NAME)
     config.pluginmanager.register(fixtures, _PLUGIN_NAME + "-fixtures")
+    if worker_input is None:
+        config.pluginmanager.register(report.BuiltinReports(), _PLUGIN_NAME + "-reports")
     if LightProtocol.wanted(config, options.full_protocol):
         config.pluginmanager.register(LightProtocol(config), _PLUGIN_NAME + "-protocol")
     if config.pluginmanager.hasplugin("xdist"):
@@ -294,7 +303,7 @@ class AuditPlugin:
         data = getattr(report, "ams_finding", None)
         if data is None:
             return
-        self.findings.append(data if isinstance(data, Finding) else Finding.from_json(data))
+        self.findings.append(self._enriched(data if isinstance(data, Finding) else Finding.from_json(data)))
         rule = getattr(report, "ams_rule", None)
         if isinstance(rule, Rule):
             if rule.id not in self.rules:
@@ -307,6 +316,28 @@ class AuditPlugin:
                     self.options.baseline.check_rules([{**rule, "fixable": rule["id"] in FIXABLE_RULES}])
                 except BaselineError as exc:
                     pytest.exit(terminal_safe(str(exc)), returncode=pytest.ExitCode.USAGE_ERROR)
+
+    def _enriched(self, finding: Finding) -> Finding:
+        """``finding`` with what the ``pytest_ams_iam_audit_finding`` implementations add to its
+        evidence (they may add items, never replace the rule's)."""
+        additions = self.config.hook.pytest_ams_iam_audit_finding(finding=finding, config=self.config)
+        if not additions:
+            return finding
+        evidence = dict(finding.evidence)
+        for added in additions:
+            if not isinstance(added, Mapping):
+                raise TypeError(
+                    f"pytest_ams_iam_audit_finding returned {type(added).__name__} for {finding.nodeid}: "
+                    "return None or a mapping of evidence items"
+                )
+            clash = sorted(str(k) for k in added if k in evidence)
+            if clash:
+                raise ValueError(
+                    f"pytest_ams_iam_audit_finding would replace evidence {', '.join(clash)} of {finding.nodeid}: "
+                    "an implementation adds evidence items, it never rewrites the rule's"
+                )
+            evidence.update({str(k): jsonable(v) for k, v in added.items()})
+        return dataclasses.replace(finding, evidence=evidence)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:

@@ -5,6 +5,10 @@
 ``summary.md`` (CI; appended to ``$GITHUB_STEP_SUMMARY`` when that is set) and ``results.sarif``
 (code scanning). ``ams-iam-audit report findings.json`` re-renders them later, offline. pytest's
 own ``--junitxml`` carries each rule's id, severity and resource as properties.
+
+The three built-in outputs are one implementation (:class:`BuiltinReports`) of the
+``pytest_ams_iam_audit_write_reports`` hook (``ams_iam_audit.hooks``): a team's plugin adds a format
+by implementing the same hook, with no file of this package edited.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ __all__ = [
     "HTML_FILE",
     "MARKDOWN_FILE",
     "SARIF_FILE",
+    "BuiltinReports",
     "render_outputs",
     "ruleset_digest",
     "write_results",
@@ -114,7 +119,25 @@ def write_results(
         written = read_json(path, max_depth=FINDINGS_MAX_DEPTH)
     except InputError as exc:
         raise OutputError(f"{path}: written, but cannot be read back: {exc}") from None
-    return [path, *render_outputs(written, Path(report_dir))]
+    try:
+        hook = config.hook.pytest_ams_iam_audit_write_reports
+        outputs = hook(document=written, out_dir=Path(report_dir), config=config)
+    except OutputError:
+        raise
+    except Exception as exc:  # a team's writer: findings.json is written, say which output failed
+        raise OutputError(
+            f"a report writer (pytest_ams_iam_audit_write_reports) failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    return [path, *(p for paths in outputs for p in paths or ())]
+
+
+class BuiltinReports:
+    """The built-in outputs (HTML, Markdown, SARIF and the GitHub step summary) as an implementation
+    of ``pytest_ams_iam_audit_write_reports``, registered by the plugin in audit mode."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_ams_iam_audit_write_reports(self, document: Mapping[str, Any], out_dir: Path) -> list[Path]:
+        return render_outputs(document, out_dir)
 
 
 def render_outputs(document: Mapping[str, Any], out_dir: Path, *, step_summary: bool = True) -> list[Path]:
