@@ -376,7 +376,7 @@ class AuditPlugin:
             self.report_paths = report.write_results(
                 self.options.report_dir,
                 self.findings,
-                self.rules.values(),
+                [{**r, "fixable": r["id"] in FIXABLE_RULES} for r in self.rules.values()],
                 self.run,
                 self.config,
                 self.started,
