@@ -20,7 +20,6 @@ import gc
 import importlib.util
 import re
 import time
-from collections import Counter
 from collections.abc import Generator, Mapping
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from .jsonio import OutputError, jsonable, scrub, terminal_safe
 from .options import AuditOptions, add_options
 from .protocol import LightProtocol
 from .remediate.plan import FIXABLE_RULES
+from .report.terminal import TerminalLine, summary_lines, write_summary
 from .rule import AREAS, Rule, Severity, get_rule
 from .run import AuditRun, RunError, open_run, run_from_workerinput
 from .scopes import AuditContext, Item, NotApplicable, Subject, Unreadable, subjects_for
@@ -430,55 +430,24 @@ class AuditPlugin:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if hasattr(self.config, "workerinput"):
             return
-        tr = terminalreporter
-        tr.write_sep("=", "ams-iam-audit")
-        _line(tr, f"account {self.run.inventory.account_id} ({self.run.describe_source()})")
-        by_rule: dict[str, Counter[str]] = {}
-        for f in self.findings:
-            by_rule.setdefault(f.rule_id, Counter())[f.outcome.value] += 1
-        outcomes = [o.value for o in Outcome if any(c[o.value] for c in by_rule.values())]
-        _line(tr, f"{'rule':<16}{'severity':<10}" + "".join(f"{o:>16}" for o in outcomes))
-        for rule_id in sorted(by_rule):
-            severity = self.rules.get(rule_id, {}).get("severity", "")
-            counts = by_rule[rule_id]
-            _line(tr, f"{rule_id:<16}{severity:<10}" + "".join(f"{counts[o]:>16}" for o in outcomes))
-        failing = Counter(f.severity for f in self.findings if f.outcome is Outcome.FAIL)
-        if failing:
-            _line(
-                tr,
-                "failing by severity: "
-                + ", ".join(f"{s.value} {failing[s.value]}" for s in Severity if failing[s.value]),
-            )
-        if self.incomplete_reason is not None:
-            _line(tr, f"INCOMPLETE: {self.incomplete_reason}; read nothing absent as compliant", red=True)
-        for section in self.run.inventory.unreadable:
-            _line(tr, f"coverage gap: {section.describe()}", yellow=True)
-        if self.fix is not None:
-            _fix_summary(tr, self.fix)
-        waived = sum(1 for f in self.findings if f.outcome is Outcome.WAIVED)
-        expired = [w for w in self.options.waivers if not w.active_on(self.options.today)]
-        if waived or expired:
-            _line(tr, f"{waived} finding(s) waived; {len(expired)} waiver(s) expired")
-        for w in expired:
-            _line(tr, f"expired waiver: {w.rule_id} {w.resource} (expired {w.expires}, {w.where})", yellow=True)
-        for usage in self._waiver_usage():
-            w = usage.waiver
-            if usage.unused:
-                _line(tr, f"unused waiver: {w.rule_id} {w.resource} ({w.where}) matches no failure", yellow=True)
-            if usage.matches_everything:
-                _line(tr, f"broad waiver: {w.rule_id} {w.resource} ({w.where}) waives every resource", yellow=True)
-        if self.options.baseline is not None:
-            b = self.options.baseline.summary(self.findings)
-            _line(
-                tr,
-                f"against the baseline: {len(b['new'])} new, {len(b['unchanged'])} unchanged, "
-                f"{len(b['resolved'])} resolved",
-            )
-        if self.output_error is not None:
-            _line(tr, f"ERROR: {self.output_error}", red=True)
-        for path in self.report_paths:
-            _line(tr, f"written: {path}")
-        _line(tr, "timings: " + ", ".join(f"{phase} {seconds:.2f} s" for phase, seconds in self.run.timings.items()))
+        options = self.options
+        lines = summary_lines(
+            account_id=self.run.inventory.account_id,
+            source=self.run.describe_source(),
+            findings=self.findings,
+            rules=self.rules,
+            incomplete=self.incomplete_reason,
+            unreadable=self.run.inventory.unreadable,
+            fix=_fix_lines(self.fix) if self.fix is not None else (),
+            waivers=options.waivers,
+            waiver_usage=self._waiver_usage(),
+            today=options.today,
+            baseline=options.baseline,
+            output_error=self.output_error,
+            written=self.report_paths,
+            timings=self.run.timings,
+        )
+        write_summary(terminalreporter, lines)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.run.close()
@@ -513,11 +482,6 @@ def _accept(rep: pytest.TestReport, finding: Finding) -> None:
     rep.wasxfail = terminal_safe(reason)  # a waiver's justification is text from a file
 
 
-def _line(tr: Any, text: str, **markup: bool) -> None:
-    """Every line of ours on the terminal: secrets masked, control characters made visible."""
-    tr.write_line(terminal_safe(text), **markup)
-
-
 def _clean(value: Any) -> Any:
     """A failure's report (pytest's ``longrepr``: terminal, ``--junitxml``, xdist) with every string
     in it scrubbed and its control characters made visible, in place where it is an object."""
@@ -542,31 +506,39 @@ def _rule_json(rule: Rule) -> dict[str, Any]:
     return {**rule.as_dict(), "fixable": rule.id in FIXABLE_RULES}
 
 
-def _fix_summary(tr: Any, fix: FixOutcome) -> None:
+def _fix_lines(fix: FixOutcome) -> list[TerminalLine]:
+    """The fix phase's part of the terminal summary: the dry run's numbered calls, or each
+    action's status; what could not be fixed; the notes; where the plan is."""
     plan = fix.plan
+    lines = []
     if fix.mode == "dry-run":
-        tr.write_sep("-", "fix plan (dry run: nothing was changed)")
+        lines.append(TerminalLine("fix plan (dry run: nothing was changed)", sep="-"))
         number = 0
         for action in plan.actions:
-            _line(tr, f"{action.key}: {action.reason}")
+            lines.append(TerminalLine(f"{action.key}: {action.reason}"))
             for call in action.preview(fix.inventory):
                 number += 1
-                _line(tr, f"  {number:>3}. {call.describe()}")
+                lines.append(TerminalLine(f"  {number:>3}. {call.describe()}"))
     else:
-        tr.write_sep("-", "fix")
+        lines.append(TerminalLine("fix", sep="-"))
         for action in plan.actions:
             result = fix.results.get(action.key)
             status = result.status if result else "not run"
-            _line(tr, f"{status:<8} {action.key}" + (f": {result.reason}" if result and result.reason else ""))
+            reason = f": {result.reason}" if result and result.reason else ""
+            lines.append(TerminalLine(f"{status:<8} {action.key}{reason}"))
         failing = sum(1 for f in fix.findings if f.outcome is Outcome.FAIL)
-        _line(
-            tr, f"{len(fix.fixed)} finding(s) fixed, {failing} still failing; changes journaled in {fix.journal_path}"
+        lines.append(
+            TerminalLine(
+                f"{len(fix.fixed)} finding(s) fixed, {failing} still failing; changes journaled in {fix.journal_path}"
+            )
         )
-    for (rule_id, resource), reason in sorted(plan.not_fixable.items()):
-        _line(tr, f"not fixable: {rule_id} {resource}: {reason}", yellow=True)
-    for note in fix.notes:
-        _line(tr, f"note: {note}", yellow=True)
-    _line(tr, f"plan written to {fix.plan_path}")
+    lines.extend(
+        TerminalLine(f"not fixable: {rule_id} {resource}: {reason}", "yellow")
+        for (rule_id, resource), reason in sorted(plan.not_fixable.items())
+    )
+    lines.extend(TerminalLine(f"note: {note}", "yellow") for note in fix.notes)
+    lines.append(TerminalLine(f"plan written to {fix.plan_path}"))
+    return lines
 
 
 def _item_subject(item: pytest.Item, rule: Rule) -> Item:
