@@ -31,12 +31,17 @@ import boto3
 
 from .aimodelshare import library_template
 
-__all__ = ["DEMO_ACCOUNT_ID", "DEMO_REGION", "DemoAccount", "add_api_integration", "seed"]
+__all__ = ["DEMO_ACCOUNT_ID", "DEMO_REGION", "DemoAccount", "DemoUnavailable", "add_api_integration", "seed"]
 
 DEMO_ACCOUNT_ID = "123456789012"  # moto's default account
 DEMO_REGION = "us-east-1"
 DEMO_CREDENTIALS = ("demo", "demo")  # moto accepts any; never real credentials
 _A = DEMO_ACCOUNT_ID
+
+
+class DemoUnavailable(RuntimeError):
+    """The demo cannot start: moto (the ``demo`` extra) is not installed."""
+
 
 LAMBDA_TRUST = library_template("legacy", "iam_lambda_trust_relationship")
 CODEBUILD_TRUST = library_template("legacy", "iam_codebuild_trust_relationship")
@@ -57,7 +62,15 @@ class DemoAccount:
         return f"arn:aws:iam::{_A}:role/{EXECUTION_ROLE}"
 
     def start(self) -> DemoAccount:
-        from moto.server import ThreadedMotoServer
+        """Start the moto server and seed it. Raises :class:`DemoUnavailable` when moto is not
+        installed (the ``demo`` extra)."""
+        try:
+            from moto.server import ThreadedMotoServer
+        except ImportError as exc:
+            raise DemoUnavailable(
+                f"--aws-account demo needs the demo extra (a local moto server), which is not installed "
+                f"({exc}): pip install 'ams-iam-audit[demo]'"
+            ) from None
 
         _quiet_server_logs()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
