@@ -86,6 +86,11 @@ def _error(message: str) -> None:
 
 
 def _undo(args: argparse.Namespace) -> int:
+    if args.aws_account == "demo":
+        _error(
+            "--aws-account demo: the demo account is created afresh on every run: a demo --fix leaves nothing to undo"
+        )
+        return 2
     if not is_account_id(args.aws_account):
         print(f"--aws-account: {args.aws_account!r} is not a 12-digit account id", file=sys.stderr)
         return 2

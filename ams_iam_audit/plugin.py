@@ -35,7 +35,7 @@ from .jsonio import OutputError, jsonable, scrub, terminal_safe
 from .options import AuditOptions, add_options
 from .protocol import LightProtocol
 from .remediate.plan import FIXABLE_RULES
-from .report.terminal import TerminalLine, summary_lines, write_summary
+from .report.terminal import TerminalLine, closing_line, summary_lines, write_summary
 from .rule import AREAS, Rule, Severity, get_rule
 from .run import AuditRun, RunError, open_run, run_from_workerinput
 from .scopes import AuditContext, Item, NotApplicable, Subject, Unreadable, subjects_for
@@ -69,8 +69,27 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
         early_config.pluginmanager.unregister(name="logging")
 
 
+#: Options that mean nothing without an account or a snapshot to audit (dest -> flag): given alone,
+#: the run would collect the project's own tests, or nothing, and exit without a word about them.
+_AUDIT_ONLY = {
+    "fix": "--fix",
+    "fix_dry_run": "--fix-dry-run",
+    "fix_unowned": "--fix-unowned",
+    "fix_journal": "--fix-journal",
+    "save_snapshot": "--save-snapshot",
+    "baseline": "--baseline",
+    "aws_execution_role_arn": "--aws-execution-role-arn",
+}
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if not AuditOptions.requested(config):
+        given = [flag for dest, flag in _AUDIT_ONLY.items() if config.getoption(dest, None)]
+        if given:
+            verb = "needs" if len(given) == 1 else "need"
+            raise pytest.UsageError(
+                f"{', '.join(given)} {verb} an account to audit: add --aws-account ID (or 'demo'), or --snapshot FILE"
+            )
         return
     options = AuditOptions.from_config(config)
     if config.option.tbstyle == "auto":
@@ -198,6 +217,21 @@ class AuditPlugin:
         self.incomplete_reason: str | None = None
         self._usage: list[WaiverUsage] | None = None
         self._gc_thresholds = gc.get_threshold()
+        self._rules_dir = builtin_rules_dir().resolve()
+
+    # --- collection -------------------------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pycollect_makemodule(self, module_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+        """The built-in rule modules get node ids of their own, ``rules/test_<area>.py::…``, wherever
+        the package is installed and whatever pytest chose as rootdir: pytest derives the rootdir
+        from every path-like argument, option values included (``--save-snapshot /var/tmp/s.json``
+        would otherwise turn ``rules/test_users.py`` into ``test_users.py``), and node ids are in
+        findings.json, JUnit, ``--lf`` and ``--deselect``."""
+        if not self.options.builtin_rules or module_path.resolve().parent != self._rules_dir:
+            return None
+        module: pytest.Module = pytest.Module.from_parent(parent, path=module_path, nodeid=f"rules/{module_path.name}")
+        return module
 
     # --- parametrization --------------------------------------------------------------------------
 
@@ -438,7 +472,7 @@ class AuditPlugin:
             rules=self.rules,
             incomplete=self.incomplete_reason,
             unreadable=self.run.inventory.unreadable,
-            fix=_fix_lines(self.fix) if self.fix is not None else (),
+            fix=_fix_lines(self.fix, self.run) if self.fix is not None else (),
             waivers=options.waivers,
             waiver_usage=self._waiver_usage(),
             today=options.today,
@@ -446,10 +480,16 @@ class AuditPlugin:
             output_error=self.output_error,
             written=self.report_paths,
             timings=self.run.timings,
+            demo=self.run.demo is not None,
+            snapshot_saved=options.save_snapshot,
         )
         write_summary(terminalreporter, lines)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        last = closing_line(self.findings, self.report_paths)
+        if reporter is not None and last is not None and not hasattr(config, "workerinput"):
+            write_summary(reporter, [last])
         self.run.close()
         gc.unfreeze()
         gc.set_threshold(*self._gc_thresholds)
@@ -506,7 +546,7 @@ def _rule_json(rule: Rule) -> dict[str, Any]:
     return {**rule.as_dict(), "fixable": rule.id in FIXABLE_RULES}
 
 
-def _fix_lines(fix: FixOutcome) -> list[TerminalLine]:
+def _fix_lines(fix: FixOutcome, run: AuditRun) -> list[TerminalLine]:
     """The fix phase's part of the terminal summary: the dry run's numbered calls, or each
     action's status; what could not be fixed; the notes; where the plan is."""
     plan = fix.plan
@@ -538,6 +578,14 @@ def _fix_lines(fix: FixOutcome) -> list[TerminalLine]:
     )
     lines.extend(TerminalLine(f"note: {note}", "yellow") for note in fix.notes)
     lines.append(TerminalLine(f"plan written to {fix.plan_path}"))
+    if fix.journal_path is not None and fix.results:
+        if run.demo is not None:
+            lines.append(
+                TerminalLine("the demo account is created afresh each run: the next run starts from its footprint")
+            )
+        else:
+            account = run.inventory.account_id
+            lines.append(TerminalLine(f"to undo: ams-iam-audit undo {fix.journal_path} --aws-account {account}"))
     return lines
 
 

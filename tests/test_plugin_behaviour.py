@@ -218,3 +218,18 @@ def test_ini_keys_and_boto3_endpoint_variable(pytester: pytest.Pytester, aws: Ac
     assert result.outcomes("AMS-USER-001") == {"user/AI_MODELSHARE_2024_01_01_00_00_00": "fail"}
     assert result.document is not None
     assert result.document["run"]["regions"] == ["us-east-1", "eu-west-1"]
+
+
+def test_rule_node_ids_do_not_move_with_option_values(
+    pytester: pytest.Pytester, aws: Account, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """pytest derives its rootdir from path-like arguments, option values included: a snapshot saved
+    far away must not change the built-in rules' node ids (findings.json, JUnit, --lf, --deselect)."""
+    aws.iam.create_user(UserName="AI_MODELSHARE_2024_01_01_00_00_00")
+    elsewhere = tmp_path_factory.mktemp("elsewhere") / "snapshot.json"
+    here = audit_at(pytester, aws.url, "-k", "AMS-USER-001")
+    far = audit_at(pytester, aws.url, "-k", "AMS-USER-001", "--save-snapshot", str(elsewhere))
+    assert elsewhere.is_file()
+    ids = sorted(f["nodeid"] for f in here.findings)
+    assert ids == sorted(f["nodeid"] for f in far.findings)
+    assert ids == ["rules/test_users.py::test_no_ephemeral_users[user/AI_MODELSHARE_2024_01_01_00_00_00]"]

@@ -23,7 +23,7 @@ from ..jsonio import terminal_safe
 from ..waivers import Waiver, WaiverUsage
 from .view import SEVERITIES
 
-__all__ = ["TerminalLine", "summary_lines", "write_summary"]
+__all__ = ["TerminalLine", "closing_line", "summary_lines", "write_summary"]
 
 
 RED, YELLOW = "red", "yellow"
@@ -54,11 +54,15 @@ def summary_lines(
     output_error: str | None = None,
     written: Sequence[Path] = (),
     timings: Mapping[str, float] | None = None,
+    demo: bool = False,
+    snapshot_saved: Path | None = None,
 ) -> list[TerminalLine]:
     """The summary, top to bottom: the account, one row per rule with its outcome counts, failures
     by severity, what made the run incomplete or left parts unread, the fix phase (lines made by
     the fix phase itself), waivers, the baseline, and the files written."""
     lines = [TerminalLine("ams-iam-audit", sep="="), TerminalLine(f"account {account_id} ({source})")]
+    if demo:
+        lines.append(TerminalLine("the demo account is created afresh, from the same footprint, on every run"))
     by_rule: dict[str, Counter[str]] = {}
     for f in findings:
         by_rule.setdefault(f.rule_id, Counter())[f.outcome.value] += 1
@@ -87,10 +91,22 @@ def summary_lines(
         )
     if output_error is not None:
         lines.append(TerminalLine(f"ERROR: {output_error}", RED))
+    if snapshot_saved is not None:
+        lines.append(TerminalLine(f"snapshot saved: {snapshot_saved} (audit it offline with --snapshot)"))
     lines.extend(TerminalLine(f"written: {path}") for path in written)
     if timings:
         lines.append(TerminalLine("timings: " + ", ".join(f"{phase} {s:.2f} s" for phase, s in timings.items())))
     return lines
+
+
+def closing_line(findings: Sequence[Finding], written: Sequence[Path]) -> TerminalLine | None:
+    """The run's very last line (after pytest's counts): where the report is and how many findings
+    fail; ``None`` when no report was written."""
+    html = next((path for path in written if path.suffix == ".html"), None)
+    if html is None:
+        return None
+    failed = sum(1 for f in findings if f.outcome is Outcome.FAIL)
+    return TerminalLine(f"ams-iam-audit report: {html} ({failed} failing finding(s))", RED if failed else None)
 
 
 def _waiver_lines(
