@@ -43,8 +43,17 @@ from .policy import (
 )
 from .policy.lint import LintIssue, lint
 from .policy.rewrite import S3Rewrite, least_privilege_s3
-from .rule import Controls, Rule, Severity, rule
-from .scopes import AuditContext, ExecutionRoleRef, PolicyRef, SharedRoleState
+from .rule import Controls, Rule, Severity, register_area, rule
+from .scopes import (
+    AuditContext,
+    ExecutionRoleRef,
+    NotApplicable,
+    PolicyRef,
+    SharedRoleState,
+    Subject,
+    Unreadable,
+    register_scope,
+)
 
 __all__ = [
     "FIXED_SOURCE_KEYS",
@@ -67,6 +76,7 @@ __all__ = [
     "LintIssue",
     "ManagedPolicy",
     "Narrowing",
+    "NotApplicable",
     "Outcome",
     "PolicyDocument",
     "PolicyParseError",
@@ -78,6 +88,8 @@ __all__ = [
     "Section",
     "Severity",
     "SharedRoleState",
+    "Subject",
+    "Unreadable",
     "User",
     "Verdict",
     "action_info",
@@ -93,6 +105,8 @@ __all__ = [
     "parse_policy",
     "policy_hash",
     "principal_accounts",
+    "register_area",
+    "register_scope",
     "rule",
     "s3_bucket_segment",
     "service_actions",

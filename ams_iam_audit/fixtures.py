@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -26,6 +27,8 @@ __all__ = [
     "evidence",
     "inventory",
     "new_evidence",
+    "own_fixture_names",
+    "scope_fixtures",
     "subject_value",
 ]
 
@@ -77,3 +80,18 @@ def _scope_fixture(request: pytest.FixtureRequest) -> Any:
 
 for _scope in SCOPES:
     globals()[f"_fixture_{_scope}"] = pytest.fixture(name=_scope)(_scope_fixture)
+
+
+def scope_fixtures(names: Iterable[str]) -> object:
+    """The fixtures of scopes registered at run time (``scopes.register_scope``), as a plugin object
+    the plugin registers after the ``pytest_ams_iam_audit_register`` hook: one fixture per scope, the
+    same function as the built-in scopes' (so the light protocol treats them alike). pytest finds a
+    plugin's fixtures on its class, so the class is made for the names."""
+    members = {f"_fixture_{name}": pytest.fixture(name=name)(_scope_fixture) for name in names}
+    return type("ScopeFixtures", (), members)()
+
+
+def own_fixture_names() -> frozenset[str]:
+    """The names of every fixture this module gives rules: the one list the light protocol checks a
+    case's fixtures against and ``--fix`` re-judges a rule with."""
+    return frozenset({"evidence", "audit", "inventory", *SCOPES})

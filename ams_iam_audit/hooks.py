@@ -15,7 +15,9 @@ installed with a ``pytest11`` entry point::
                                 if f["outcome"] == "fail"))
         return [path]
 
-Both run in the process that writes the results (the xdist controller, never a worker), so each
+``pytest_ams_iam_audit_register(config)`` adds rule areas and scopes (see its spec below).
+
+The finding and writer hooks run in the process that writes the results (the xdist controller, never a worker), so each
 finding is seen exactly once. Neither can change a verdict: a finding's rule, resource, outcome,
 severity and message are the rule's alone.
 """
@@ -31,7 +33,18 @@ import pytest
 if TYPE_CHECKING:
     from .findings import Finding
 
-__all__ = ["pytest_ams_iam_audit_finding", "pytest_ams_iam_audit_write_reports"]
+__all__ = ["pytest_ams_iam_audit_finding", "pytest_ams_iam_audit_register", "pytest_ams_iam_audit_write_reports"]
+
+
+@pytest.hookspec
+def pytest_ams_iam_audit_register(config: pytest.Config) -> None:
+    """Register rule areas and scopes, before any rule is collected: call
+    ``ams_iam_audit.register_area(name, description)`` and
+    ``ams_iam_audit.register_scope(name, description, provide)`` (see ``rule.register_area`` and
+    ``scopes.register_scope``). Implement it in a ``conftest.py`` beside the rule files (pytest loads
+    the conftest of a directory given on the command line before configuring) or in a plugin. What
+    a run registers is forgotten when it ends.
+    """
 
 
 @pytest.hookspec

@@ -38,7 +38,7 @@ from .remediate.plan import FIXABLE_RULES
 from .report.terminal import TerminalLine, closing_line, summary_lines, write_summary
 from .rule import AREAS, Rule, Severity, get_rule
 from .run import AuditRun, RunError, open_run, run_from_workerinput
-from .scopes import AuditContext, Item, NotApplicable, Subject, Unreadable, subjects_for
+from .scopes import SCOPES, AuditContext, Item, NotApplicable, Subject, Unreadable, subjects_for
 from .waivers import WaiverUsage, waive, waiver_usage
 
 __all__ = ["AuditPlugin"]
@@ -46,6 +46,7 @@ __all__ = ["AuditPlugin"]
 _WORKER_KEY = "ams_iam_audit"
 _PLUGIN_NAME = "ams-iam-audit-session"
 _KEYWORDS_KEY = pytest.StashKey[Mapping[str, Any]]()
+_REGISTRY_KEY = pytest.StashKey[tuple[dict[str, str], dict[str, Any]]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -82,6 +83,27 @@ _AUDIT_ONLY = {
 }
 
 
+def _register_extensions(config: pytest.Config) -> None:
+    """Let teams register rule areas and scopes (``pytest_ams_iam_audit_register``), give their
+    scopes fixtures, and remember what was there before, which ``pytest_unconfigure`` restores: a
+    run's registrations never outlive it."""
+    config.stash[_REGISTRY_KEY] = (dict(AREAS), dict(SCOPES))
+    config.hook.pytest_ams_iam_audit_register(config=config)
+    added = [name for name in SCOPES if name not in config.stash[_REGISTRY_KEY][1]]
+    if added:
+        config.pluginmanager.register(fixtures.scope_fixtures(added), _PLUGIN_NAME + "-scopes")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    saved = config.stash.get(_REGISTRY_KEY, None)
+    if saved is not None:
+        areas, scopes = saved
+        AREAS.clear()
+        AREAS.update(areas)
+        SCOPES.clear()
+        SCOPES.update(scopes)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if not AuditOptions.requested(config):
         given = [flag for dest, flag in _AUDIT_ONLY.items() if config.getoption(dest, None)]
@@ -94,6 +116,10 @@ def pytest_configure(config: pytest.Config) -> None:
     options = AuditOptions.from_config(config)
     if config.option.tbstyle == "auto":
         config.option.tbstyle = "line"  # a finding is one line (its message), not a traceback
+    try:
+        _register_extensions(config)
+    except ValueError as exc:
+        raise pytest.UsageError(f"pytest_ams_iam_audit_register: {terminal_safe(str(exc))}") from None
     for severity in Severity:
         config.addinivalue_line("markers", f"{severity.value}: ams-iam-audit rules of {severity.value} severity")
     for area, about in AREAS.items():

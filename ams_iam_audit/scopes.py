@@ -1,7 +1,8 @@
 """Scopes: what a rule is parametrized over, read from the inventory.
 
 Each scope is a fixture name (``user``, ``role``, ``principal``, ``managed_policy``, ``identity_policy``,
-``policy_document``, ``shared_role``, ``execution_role``) and a function from the audit context to
+``policy_document``, ``shared_role``, ``execution_role``, ``bucket``, and what a team adds with
+:func:`register_scope`) and a function from the audit context to
 its subjects, each with a readable, stable id (``role/codebuild_role``). Where the inventory could not
 read what a scope needs, the scope yields an :class:`Unreadable` in its place, and the rule reports an
 error for it: an unread part of the account is never reported as compliant. A scope with nothing in
@@ -18,6 +19,7 @@ policy whose default document could not be read is an :class:`Unreadable` of its
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -30,6 +32,7 @@ from .inventory.model import IAM_PARTS, RETIRING_TAG, Inventory, ManagedPolicy, 
 from .policy.document import PolicyDocument, parse_policy
 
 __all__ = [
+    "BUILTIN_SCOPES",
     "SCOPES",
     "AuditContext",
     "ExecutionRoleRef",
@@ -39,6 +42,7 @@ __all__ = [
     "SharedRoleState",
     "Subject",
     "Unreadable",
+    "register_scope",
     "subjects_for",
 ]
 
@@ -237,6 +241,15 @@ def _roles(ctx: AuditContext) -> list[Item]:
     return [Subject(id=f"role/{r.name}", arn=r.arn, value=r) for r in ctx.inventory.roles]
 
 
+def _buckets(ctx: AuditContext) -> list[Item]:
+    if (gap := _needs(ctx, "s3")) is not None:
+        return [gap]
+    partition = ctx.inventory.partition
+    return [
+        Subject(id=f"bucket/{b.name}", arn=f"arn:{partition}:s3:::{b.name}", value=b) for b in ctx.inventory.buckets
+    ]
+
+
 def _principals(ctx: AuditContext) -> list[Item]:
     """Users and roles, but not service-linked roles (AWS defines and alone can change what they do)."""
     if (gap := _needs(ctx, "iam")) is not None:
@@ -395,8 +408,33 @@ SCOPES: dict[str, ScopeDef] = {
         ScopeDef("policy_document", "identity policies and bucket policies", _policy_documents),
         ScopeDef("shared_role", "the four shared AIModelShare roles", _shared_roles),
         ScopeDef("execution_role", "the AIModelShare execution role", _execution_roles),
+        ScopeDef("bucket", "every S3 bucket", _buckets),
     )
 }
+#: the scopes the package defines; :func:`register_scope` adds a team's beside them
+BUILTIN_SCOPES = frozenset(SCOPES)
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def register_scope(name: str, description: str, provide: Callable[[AuditContext], list[Item]]) -> ScopeDef:
+    """Add the scope ``name``: ``provide`` turns the audit context into its items (each a
+    :class:`Subject` with a readable id, an :class:`Unreadable` for what could not be read, or a
+    :class:`NotApplicable`). Called from a ``pytest_ams_iam_audit_register`` hook, before rules
+    are collected; a rule with ``scope=name`` then takes an argument ``name``. Registering the same
+    scope again with the same function is a no-op; redefining one (a built-in above all) raises
+    ``ValueError``."""
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"scope {name!r}: a scope is a fixture name (lowercase letters, digits, underscores)")
+    if name in {"audit", "inventory", "evidence", "request"}:
+        raise ValueError(f"scope {name!r}: that name is a fixture of the plugin already")
+    existing = SCOPES.get(name)
+    if existing is not None:
+        if existing.provide is provide:
+            return existing
+        raise ValueError(f"scope {name!r} is defined already ({existing.description}): pick another name")
+    scope = ScopeDef(name, description, provide)
+    SCOPES[name] = scope
+    return scope
 
 
 def subjects_for(
