@@ -34,6 +34,9 @@ from typing import Any
 __all__ = [
     "BUCKET_PREFIX",
     "EXECUTION_ROLE_ENV",
+    "EXECUTION_ROLE_NAME",
+    "EXECUTION_ROLE_TAG",
+    "EXECUTION_TEMPLATE",
     "LegacyMatch",
     "SharedRole",
     "classify_policy",
@@ -54,6 +57,14 @@ __all__ = [
 
 #: The environment variable the refactored library reads its execution role ARN from.
 EXECUTION_ROLE_ENV = "AIMODELSHARE_EXECUTION_ROLE_ARN"
+#: The execution role's name in the library's refactoring guide (migration step 1's example ARN).
+EXECUTION_ROLE_NAME = "aimodelshare-execution-role"
+#: The tag ``--fix`` puts on the execution role it creates (value: who asked for it), so it is found again.
+EXECUTION_ROLE_TAG = "aimodelshare:execution-role"
+#: The library's policy whose permissions the execution role takes over: the ephemeral users' policy
+#: (``temporaryaccessAImodelsharePolicy<hex>``), as the refactored library ships it. Its permissions
+#: are what marks a role as the execution role (``analysis.execution_roles``).
+EXECUTION_TEMPLATE = "bucketpolicy_custom_s3_policy"
 #: Buckets the library creates: ``aimodelshare<username><account><region>``.
 BUCKET_PREFIX = "aimodelshare"
 

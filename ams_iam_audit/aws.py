@@ -32,6 +32,7 @@ from .aimodelshare import EXECUTION_ROLE_ENV
 
 __all__ = [
     "DEFAULT_CALL_TIMEOUT",
+    "DEFAULT_REGION",
     "PAGING",
     "RETRY_CONFIG",
     "AccountMismatchError",
@@ -56,6 +57,8 @@ __all__ = [
 
 #: Seconds one AWS call may take, all its attempts and retries included (``--aws-call-timeout``).
 DEFAULT_CALL_TIMEOUT = 60.0
+#: The region used when neither ``--aws-region``, the environment nor the profile names one.
+DEFAULT_REGION = "us-east-1"
 #: Connect timeout per attempt, at most (never more than half the call's deadline).
 _CONNECT_TIMEOUT = 10.0
 _DEADLINE_KEY = "ams_iam_audit_deadline"
@@ -341,7 +344,12 @@ def _base_session(target: AwsTarget) -> boto3.Session:
         kwargs["aws_access_key_id"] = target.access_key_id
         kwargs["aws_secret_access_key"] = target.secret_access_key
     try:
-        return boto3.Session(**kwargs)
+        session = boto3.Session(**kwargs)
+        if session.region_name is None:
+            # no --aws-region, AWS_REGION/AWS_DEFAULT_REGION or profile region (a CI runner with bare
+            # credentials): the documented default, rather than botocore's NoRegionError on the first call
+            session = boto3.Session(**{**kwargs, "region_name": DEFAULT_REGION})
+        return session
     except BotoCoreError as exc:
         raise AwsAccessError(f"cannot create an AWS session (profile {target.profile!r}): {exc}") from None
 

@@ -17,7 +17,7 @@ import pytest
 
 from .findings import Evidence
 from .inventory.model import Inventory
-from .scopes import SCOPES, AuditContext, Item, NotApplicable, Unreadable
+from .scopes import SCOPES, AuditContext, Item, NotApplicable, NotAssessed, Unreadable
 
 __all__ = [
     "CONTEXT_KEY",
@@ -69,6 +69,8 @@ def subject_value(item: Item) -> Any:
     """The resource a rule case judges: raises for one that could not be read, skips an empty scope."""
     if isinstance(item, Unreadable):
         raise CoverageError(f"could not be evaluated: {item.message()}")
+    if isinstance(item, NotAssessed):
+        raise CoverageError(item.reason)
     if isinstance(item, NotApplicable):
         pytest.skip(f"not applicable: {item.reason}")
     return item.value

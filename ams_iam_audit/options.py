@@ -36,7 +36,12 @@ _OPTIONS: tuple[tuple[str, str | None, str], ...] = (
         "audit this account (12 digits), or 'demo' for the embedded demo account; turns audit mode on",
     ),
     ("--aws-profile", "aws_profile", "boto3 profile to take credentials from"),
-    ("--aws-role-arn", "aws_role_arn", f"assume this role (STS) before auditing; default ${EXECUTION_ROLE_ENV}"),
+    (
+        "--aws-role-arn",
+        "aws_role_arn",
+        "assume this role (STS) before auditing: the audit's own read-only role (see `ams-iam-audit fix-policy` "
+        f"for --fix); never defaults to ${EXECUTION_ROLE_ENV}, the role the audit judges",
+    ),
     ("--aws-endpoint-url", "aws_endpoint_url", "AWS endpoint (default: boto3's, which honours $AWS_ENDPOINT_URL)"),
     (
         "--aws-call-timeout",
@@ -176,13 +181,12 @@ class AuditOptions:
         for region in regions:
             if not _REGION.fullmatch(region):
                 raise pytest.UsageError(f"--aws-region: {region!r} is not a region name (like us-east-1)")
-        env_role = os.environ.get(EXECUTION_ROLE_ENV) or None
+        # the audit runs as the caller (or --aws-role-arn), never as the library's execution role: that
+        # role is what AMS-EXEC-* judge, and it would need the audit's (and --fix's) permissions
         role_arn = _get(config, "aws_role_arn", "aws_role_arn")
-        if role_arn is None and not snapshot and account != DEMO:
-            role_arn = env_role
         execution = _get(config, "aws_execution_role_arn", "aws_execution_role_arn")
         if execution is None and account != DEMO:
-            execution = env_role
+            execution = os.environ.get(EXECUTION_ROLE_ENV) or None
         for flag, arn in (("--aws-role-arn", role_arn), ("--aws-execution-role-arn", execution)):
             if arn is not None and not _ROLE_ARN.fullmatch(arn):
                 raise pytest.UsageError(f"{flag}: {arn!r} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)")

@@ -38,7 +38,7 @@ from .remediate.plan import FIXABLE_RULES
 from .report.terminal import TerminalLine, closing_line, summary_lines, write_summary
 from .rule import AREAS, Rule, Severity, get_rule
 from .run import AuditRun, RunError, open_run, run_from_workerinput
-from .scopes import SCOPES, AuditContext, Item, NotApplicable, Subject, Unreadable, subjects_for
+from .scopes import SCOPES, AuditContext, Item, NotApplicable, NotAssessed, Subject, Unreadable, subjects_for
 from .waivers import WaiverUsage, waive, waiver_usage
 
 __all__ = ["AuditPlugin"]
@@ -618,7 +618,7 @@ def _fix_lines(fix: FixOutcome, run: AuditRun) -> list[TerminalLine]:
 def _item_subject(item: pytest.Item, rule: Rule) -> Item:
     callspec = getattr(item, "callspec", None)
     value = callspec.params.get(rule.scope) if callspec is not None else None
-    if isinstance(value, Subject | Unreadable | NotApplicable):
+    if isinstance(value, Subject | Unreadable | NotApplicable | NotAssessed):
         return value
     return NotApplicable(reason="not parametrized", id=item.name)
 
@@ -637,6 +637,9 @@ def _finding(item: pytest.Item, rule: Rule, call: pytest.CallInfo[None], rep: py
             evidence["unreadable"] = [
                 {"section": s.name, "error": s.error, "missing_permission": s.permission} for s in subject.sections
             ]
+        elif isinstance(subject, NotAssessed):
+            outcome, message = Outcome.ERROR, subject.reason
+            evidence.update(subject.evidence)
         elif rep.skipped:
             reason = subject.reason if isinstance(subject, NotApplicable) else _skip_reason(rep)
             outcome, message = Outcome.NOT_APPLICABLE, reason

@@ -20,7 +20,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .aws import AwsAccessError, AwsClients, AwsTarget, guard_account, open_session
+from .aws import DEFAULT_REGION, AwsAccessError, AwsClients, AwsTarget, guard_account, open_session
 from .demo import DEMO_ACCOUNT_ID, DEMO_CREDENTIALS, DEMO_REGION, DemoAccount, DemoUnavailable
 from .inventory.collect import collect
 from .inventory.model import Inventory
@@ -135,7 +135,7 @@ def _live(options: AuditOptions, demo: DemoAccount | None) -> _Live:
         clients, identity = open_session(target)
     except AwsAccessError as exc:
         raise RunError(str(exc)) from None
-    regions = target.regions or (clients.session.region_name or "us-east-1",)
+    regions = target.regions or (clients.session.region_name or DEFAULT_REGION,)
     return _Live(collect(clients, identity, regions), clients, lambda: collect(clients, identity, regions))
 
 

@@ -6,7 +6,9 @@ Each scope is a fixture name (``user``, ``role``, ``principal``, ``managed_polic
 its subjects, each with a readable, stable id (``role/codebuild_role``). Where the inventory could not
 read what a scope needs, the scope yields an :class:`Unreadable` in its place, and the rule reports an
 error for it: an unread part of the account is never reported as compliant. A scope with nothing in
-it yields :class:`NotApplicable`.
+it yields :class:`NotApplicable`. A scope whose subject nobody named and the inventory cannot settle
+(the execution role: none given, none or several candidates found) yields :class:`NotAssessed`, which
+the rules report as an error naming the option to set.
 
 IAM is read as four parts (``iam:users``, ``iam:groups``, ``iam:roles``, ``iam:policies``; a live run
 reads them together as ``iam``, a GetAccountAuthorizationDetails file may lack some). Each scope names
@@ -28,6 +30,7 @@ from typing import Any
 from . import aimodelshare
 from .aimodelshare import SharedRole
 from .analysis import EscalationAnalysis, analyse
+from .analysis.execution_roles import discover
 from .inventory.model import IAM_PARTS, RETIRING_TAG, Inventory, ManagedPolicy, Role, Section
 from .policy.document import PolicyDocument, parse_policy
 
@@ -37,6 +40,7 @@ __all__ = [
     "AuditContext",
     "ExecutionRoleRef",
     "NotApplicable",
+    "NotAssessed",
     "PolicyRef",
     "ScopeDef",
     "SharedRoleState",
@@ -84,8 +88,20 @@ class SharedRoleState:
 
 @dataclass(frozen=True)
 class ExecutionRoleRef:
+    """The execution role a run judges: ``given`` (``--aws-execution-role-arn`` or
+    ``$AIMODELSHARE_EXECUTION_ROLE_ARN``) or ``discovered`` in the inventory, with the reasons."""
+
     arn: str
     role: Role | None  # None: no such role in the audited account
+    source: str = "given"  # "given" or "discovered"
+    reasons: tuple[str, ...] = ()  # why a discovered role was taken for the execution role
+
+    def describe(self) -> dict[str, Any]:
+        """Evidence: where the role came from (and, when discovered, why)."""
+        out: dict[str, Any] = {"execution_role_source": self.source}
+        if self.reasons:
+            out["discovered_because"] = list(self.reasons)
+        return out
 
 
 @dataclass(frozen=True)
@@ -112,7 +128,17 @@ class NotApplicable:
     id: str = "not-applicable"
 
 
-Item = Subject | Unreadable | NotApplicable
+@dataclass(frozen=True)
+class NotAssessed:
+    """Stands where a control could not be assessed for want of a setting (never a pass, never a
+    skip): the rule reports an error whose message names the option to set, with the evidence."""
+
+    reason: str
+    evidence: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    id: str = "not-assessed"
+
+
+Item = Subject | Unreadable | NotApplicable | NotAssessed
 
 
 @dataclass(frozen=True)
@@ -379,20 +405,38 @@ def _shared_roles(ctx: AuditContext) -> list[Item]:
 
 
 def _execution_roles(ctx: AuditContext) -> list[Item]:
-    if not ctx.execution_role_arns:
+    """The execution role(s) given; when none is given, the one discovered in the inventory
+    (``analysis.execution_roles``), or a :class:`NotAssessed` naming the option and the candidates."""
+    inv = ctx.inventory
+    if ctx.execution_role_arns:
+        if (gap := _needs(ctx, "iam:roles")) is not None:
+            return [gap]
         return [
-            NotApplicable(f"no execution role given (--aws-execution-role-arn or {aimodelshare.EXECUTION_ROLE_ENV})")
+            Subject(id=f"role/{arn.rsplit('/', 1)[-1]}", arn=arn, value=ExecutionRoleRef(arn, inv.role_by_arn.get(arn)))
+            for arn in ctx.execution_role_arns
         ]
-    if (gap := _needs(ctx, "iam:roles")) is not None:
+    # discovery reads the roles and the policies attached to them
+    if (gap := _needs(ctx, "iam:roles", "iam:policies")) is not None:
         return [gap]
-    return [
-        Subject(
-            id=f"role/{arn.rsplit('/', 1)[-1]}",
-            arn=arn,
-            value=ExecutionRoleRef(arn=arn, role=ctx.inventory.role_by_arn.get(arn)),
-        )
-        for arn in ctx.execution_role_arns
-    ]
+    found = discover(inv)
+    option = f"--aws-execution-role-arn (or {aimodelshare.EXECUTION_ROLE_ENV})"
+    if not found.candidates and not ctx.uses_aimodelshare:
+        # the signs of AIModelShare are in users and buckets too: unread, "not used" is not known
+        if (gap := _needs(ctx, "iam:users", "s3")) is not None:
+            return [gap]
+        return [NotApplicable(f"the account holds no AIModelShare resources and no execution role ({option})")]
+    if found.chosen is None:
+        return [
+            NotAssessed(
+                reason=f"not assessed: no execution role given and {found.why}; set {option}",
+                evidence={"execution_role_candidates": [c.describe() for c in found.candidates]},
+            )
+        ]
+    chosen = found.chosen
+    ref = ExecutionRoleRef(
+        arn=chosen.arn, role=inv.role_by_arn.get(chosen.arn), source="discovered", reasons=(*chosen.reasons, found.why)
+    )
+    return [Subject(id=f"role/{chosen.name}", arn=chosen.arn, value=ref)]
 
 
 SCOPES: dict[str, ScopeDef] = {
@@ -444,7 +488,7 @@ def subjects_for(
     items = SCOPES[scope].provide(ctx)
     if select is not None:
         items = [i for i in items if not isinstance(i, Subject) or select(i.value)]
-    if not any(isinstance(i, Subject | Unreadable) for i in items):
+    if not any(isinstance(i, Subject | Unreadable | NotAssessed) for i in items):
         reasons = [i.reason for i in items if isinstance(i, NotApplicable)]
         what = SCOPES[scope].description + (f" ({select_description})" if select_description else "")
         return [NotApplicable(reasons[0] if reasons else f"the account holds no {what}")]

@@ -141,8 +141,10 @@ def test_shared_roles_not_applicable_without_the_library(aws: Account, audit: An
 
 def test_execution_role(aws: Account, audit: Any) -> None:
     aws.iam.create_user(UserName="ci")
+    mfa = {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
     cases = {
-        "exec-good": trust({"AWS": f"arn:aws:iam::{ACCOUNT}:user/ci"}),
+        "exec-good": trust({"AWS": f"arn:aws:iam::{ACCOUNT}:user/ci"}, Condition=mfa),
+        "exec-guide-step-1": trust({"AWS": f"arn:aws:iam::{ACCOUNT}:user/ci"}),  # a person, no MFA
         "exec-star": trust("*"),
         "exec-aws-star": trust({"AWS": "*"}),
         "exec-foreign-root": trust({"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:root"}),
@@ -151,7 +153,7 @@ def test_execution_role(aws: Account, audit: Any) -> None:
             {"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:root"}, Condition={"StringEquals": {"sts:ExternalId": "x-123"}}
         ),
         "exec-foreign-named-role": trust({"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:role/deployer"}),
-        "exec-admin": trust({"AWS": f"arn:aws:iam::{ACCOUNT}:user/ci"}),
+        "exec-admin": trust({"AWS": f"arn:aws:iam::{ACCOUNT}:role/ci-runner"}),
     }
     for name, document in cases.items():
         aws.role(name, document)
@@ -164,7 +166,7 @@ def test_execution_role(aws: Account, audit: Any) -> None:
     )
     aws.role(
         "exec-iam-star",
-        trust({"AWS": f"arn:aws:iam::{ACCOUNT}:user/ci"}),
+        trust({"AWS": f"arn:aws:iam::{ACCOUNT}:role/ci-runner"}),
         aws.policy("iam-star", {"Effect": "Allow", "NotAction": "s3:*", "Resource": "*"}),
     )
 
@@ -174,6 +176,7 @@ def test_execution_role(aws: Account, audit: Any) -> None:
         outcomes[name] = (result.findings[0]["outcome"], result.findings[1]["outcome"])
     assert outcomes == {
         "exec-good": ("pass", "pass"),
+        "exec-guide-step-1": ("fail", "pass"),
         "exec-star": ("fail", "pass"),
         "exec-aws-star": ("fail", "pass"),
         "exec-foreign-root": ("fail", "pass"),

@@ -24,6 +24,9 @@ any ``...Not...`` operator                  never: it allows every value it does
 ``Bool``, ``Numeric*``, ``Date*``, other    never for a name or an ARN the rule asks about
 =========================================  ========================================================
 
+A rule asking about a key that holds no name (``aws:MultiFactorAuthPresent``, ``aws:MultiFactorAuthAge``)
+passes ``scalar=True``: then a ``Bool``, ``Numeric*`` or ``Date*`` comparison with a fixed value counts
+(the exclusions above still apply: ``BoolIfExists`` also passes a request without the key).
 A value holding a policy variable (``${aws:username}``) is not fixed either: it depends on the request.
 Several entries of one statement all have to hold (AND), so one entry that certainly restricts is
 enough; the others are reported as *set aside*, each with its reason, so evidence shows why a
@@ -175,9 +178,33 @@ def _cidr_reason(value: str) -> str | None:
     return None
 
 
-def certainly_restricts(entry: ConditionEntry) -> str | None:
+#: Operators that compare a boolean, a number or a date with a fixed value (``scalar=True``).
+_SCALAR = frozenset(
+    {"Bool"}
+    | {f"{kind}{op}" for kind in ("Numeric", "Date") for op in ("Equals", "LessThan", "LessThanEquals")}
+    | {f"{kind}{op}" for kind in ("Numeric", "Date") for op in ("GreaterThan", "GreaterThanEquals")}
+)
+
+
+def _scalar_reason(base: str, entry: ConditionEntry) -> str | None:
+    if base == "Bool":
+        bad = [v for v in entry.values if v.lower() not in ("true", "false")]
+        return f"Bool value {bad[0]!r} is neither true nor false" if bad else None
+    if base.startswith("Numeric"):
+        for value in entry.values:
+            try:
+                float(value)
+            except ValueError:
+                return f"{base} value {value!r} is not a number"
+    return None
+
+
+def certainly_restricts(entry: ConditionEntry, *, scalar: bool = False) -> str | None:
     """``None`` when ``entry`` certainly limits its key to the values it lists (see the module's
-    table); otherwise the reason it does not, in words an auditor can read."""
+    table); otherwise the reason it does not, in words an auditor can read. With ``scalar``, a
+    ``Bool``, ``Numeric*`` or ``Date*`` comparison with fixed values counts too (for keys such as
+    ``aws:MultiFactorAuthPresent`` and ``aws:MultiFactorAuthAge``, whose values are no names): it
+    fails when the request lacks the key, unless it is ``...IfExists``."""
     qualifier, base, if_exists = _split(entry.operator)
     if if_exists:
         return f"{entry.operator} also passes when the request has no {entry.key}"
@@ -195,6 +222,8 @@ def certainly_restricts(entry: ConditionEntry) -> str | None:
         return "no values listed"
     if any("${" in v for v in entry.values):
         return "a value holds a policy variable, which depends on the request"
+    if scalar and base in _SCALAR:
+        return _scalar_reason(base, entry)
     if base in _EQUALS:
         return None
     if base in _PATTERNS:
@@ -210,7 +239,9 @@ def certainly_restricts(entry: ConditionEntry) -> str | None:
 ValueCheck = Callable[[ConditionEntry, str], str | None]
 
 
-def narrowing(statement: Statement, keys: Iterable[str], accept: ValueCheck | None = None) -> Narrowing:
+def narrowing(
+    statement: Statement, keys: Iterable[str], accept: ValueCheck | None = None, *, scalar: bool = False
+) -> Narrowing:
     """Whether ``statement``'s condition certainly restricts one of ``keys`` (lowercase condition
     keys; ``aws:ResourceAccount`` and ``s3:ResourceAccount`` are different keys) to values that
     ``accept`` finds acceptable (any fixed value when ``accept`` is omitted).
@@ -218,7 +249,9 @@ def narrowing(statement: Statement, keys: Iterable[str], accept: ValueCheck | No
     Examples of what narrows and what does not, for ``keys={"aws:resourceaccount"}`` and ``accept``
     checking the audited account: ``StringEquals ["111122223333"]`` narrows; the same with another
     account, ``StringLike "*1*"``, ``StringNotEquals``, ``StringEqualsIfExists`` and a condition on
-    ``aws:SourceIp`` do not, and each is returned in ``set_aside`` with its reason."""
+    ``aws:SourceIp`` do not, and each is returned in ``set_aside`` with its reason. ``scalar``: as in
+    :func:`certainly_restricts` (``Bool``/``Numeric*``/``Date*`` comparisons count, for keys that hold
+    no names)."""
     wanted = tuple(sorted({k.lower() for k in keys}))
     by: list[ConditionEntry] = []
     aside: list[tuple[ConditionEntry, str]] = []
@@ -227,7 +260,7 @@ def narrowing(statement: Statement, keys: Iterable[str], accept: ValueCheck | No
         if entry.key not in wanted:
             unrelated.append(entry)
             continue
-        reason = certainly_restricts(entry)
+        reason = certainly_restricts(entry, scalar=scalar)
         if reason is None and accept is not None:
             reason = next((r for v in entry.values if (r := accept(entry, v)) is not None), None)
         if reason is None:

@@ -1,0 +1,252 @@
+"""The execution role: discovered when nobody names it, "not assessed" (an error naming the option)
+when it cannot be told, and who may assume it (people need MFA), against moto and as fast verdicts."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from conftest import ACCOUNT, OTHER_ACCOUNT, Account
+from rule_functions import RULES, judge, load_rules
+
+from ams_iam_audit import AuditContext, Evidence, ExecutionRoleRef, InlinePolicy, Inventory, Role, Section
+from ams_iam_audit.aimodelshare import EXECUTION_TEMPLATE, library_template
+from ams_iam_audit.analysis.execution_roles import discover, execution_permissions
+
+USER = f"arn:aws:iam::{ACCOUNT}:user/alice"
+MFA = {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+#: the library's refactoring guide, migration step 1: a user, no condition
+GUIDE_STEP_1 = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"AWS": USER}, "Action": "sts:AssumeRole"}],
+}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _rule_modules(pytestconfig: pytest.Config) -> None:
+    load_rules(pytestconfig)
+
+
+def trust(principal: Any, **extra: Any) -> dict[str, Any]:
+    statement = {"Effect": "Allow", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole", **extra}
+    return {"Version": "2012-10-17", "Statement": [statement]}
+
+
+def execution_policy() -> dict[str, Any]:
+    return library_template("refactored", EXECUTION_TEMPLATE, bucket="aimodelshare-alice")
+
+
+# --- who may assume it: fast verdicts -------------------------------------------------------------
+
+
+def exec_001(document: dict[str, Any]) -> tuple[str, Evidence, str]:
+    execution = Role("exec", f"arn:aws:iam::{ACCOUNT}:role/exec", "/", None, document)
+    inventory = Inventory(
+        account_id=ACCOUNT,
+        partition="aws",
+        collected_at=datetime(2026, 1, 1, tzinfo=UTC),
+        caller_arn=None,
+        regions=("us-east-1",),
+        sections=(Section("iam", True),),
+        roles=(execution,),
+    )
+    ref = ExecutionRoleRef(arn=execution.arn, role=execution)
+    return judge(lambda e: RULES["exec"].test_execution_role_trust(ref, e, AuditContext(inventory=inventory)))
+
+
+def step_1_with_deny(condition: dict[str, Any], principal: Any = "*") -> dict[str, Any]:
+    """The guide's trust plus a Deny of sts:AssumeRole to ``principal`` under ``condition``."""
+    deny = {"Effect": "Deny", "Principal": {"AWS": principal}, "Action": "sts:AssumeRole", "Condition": condition}
+    return {**GUIDE_STEP_1, "Statement": [*GUIDE_STEP_1["Statement"], deny]}
+
+
+NO_MFA = {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}
+
+
+@pytest.mark.parametrize(
+    ("document", "expected"),
+    [
+        pytest.param(GUIDE_STEP_1, "fail", id="guide-step-1"),
+        pytest.param(trust(USER, Condition=MFA), "pass", id="bool-true"),
+        pytest.param(trust(USER, Condition={"Bool": {"aws:MultiFactorAuthPresent": True}}), "pass", id="json-true"),
+        pytest.param(trust(USER, Condition={"NumericLessThan": {"aws:MultiFactorAuthAge": "3600"}}), "pass", id="age"),
+        pytest.param(
+            trust(USER, Condition={"BoolIfExists": {"aws:MultiFactorAuthPresent": "true"}}), "fail", id="ifexists"
+        ),
+        pytest.param(trust(USER, Condition={"Bool": {"aws:MultiFactorAuthPresent": "false"}}), "fail", id="bool-false"),
+        pytest.param(
+            trust(USER, Condition={"Bool": {"aws:MultiFactorAuthPresent": ["true", "false"]}}), "fail", id="both"
+        ),
+        pytest.param(
+            trust(USER, Condition={"NumericGreaterThan": {"aws:MultiFactorAuthAge": "1"}}), "fail", id="age-minimum"
+        ),
+        pytest.param(
+            trust(USER, Condition={"NumericLessThanIfExists": {"aws:MultiFactorAuthAge": "3600"}}),
+            "fail",
+            id="age-ifexists",
+        ),
+        pytest.param(
+            trust(USER, Condition={"Null": {"aws:MultiFactorAuthPresent": "false"}}), "fail", id="null-only-presence"
+        ),
+        pytest.param(
+            trust(USER, Condition={"StringEquals": {"aws:SourceIp": "203.0.113.7"}}), "fail", id="unrelated-condition"
+        ),
+        pytest.param(trust(f"arn:aws:iam::{ACCOUNT}:root"), "fail", id="own-root"),
+        pytest.param(trust(ACCOUNT), "fail", id="own-account-id"),
+        pytest.param(trust("AIDAEXAMPLEUSERID0001"), "fail", id="deleted-user-unique-id"),
+        pytest.param(trust(f"arn:aws:iam::{OTHER_ACCOUNT}:user/bob"), "fail", id="foreign-user"),
+        pytest.param(trust(f"arn:aws:iam::{ACCOUNT}:role/ci-runner"), "pass", id="a-role-is-no-person"),
+        pytest.param(trust([f"arn:aws:iam::{ACCOUNT}:role/ci", USER]), "fail", id="role-and-user"),
+        pytest.param(step_1_with_deny(NO_MFA), "pass", id="deny-boolifexists-false"),
+        pytest.param(
+            step_1_with_deny({"Bool": {"aws:MultiFactorAuthPresent": "false"}}),
+            "fail",
+            id="deny-bool-false-misses-long-term-keys",
+        ),
+        pytest.param(
+            step_1_with_deny({**NO_MFA, "StringEquals": {"aws:RequestedRegion": "eu-west-1"}}),
+            "fail",
+            id="deny-narrowed-by-another-condition",
+        ),
+        pytest.param(
+            step_1_with_deny(NO_MFA, f"arn:aws:iam::{ACCOUNT}:user/eve"), "fail", id="deny-for-someone-else"
+        ),
+    ],
+)  # fmt: skip
+def test_people_may_assume_the_execution_role_only_with_mfa(document: dict[str, Any], expected: str) -> None:
+    outcome, _, message = exec_001(document)
+    assert outcome == expected, message
+
+
+def test_mfa_finding_names_the_person_and_the_condition_set_aside() -> None:
+    if_exists = {"BoolIfExists": {"aws:MultiFactorAuthPresent": "true"}}
+    outcome, evidence, message = exec_001(trust(USER, Condition=if_exists))
+    assert outcome == "fail"
+    assert USER in message
+    assert "without MFA" in message
+    reasons = [c["reason"] for c in evidence.items["conditions_set_aside"]]
+    assert any("also passes when the request has no aws:multifactorauthpresent" in r for r in reasons), reasons
+
+
+# --- discovery, against moto ----------------------------------------------------------------------
+
+
+def test_execution_permissions_come_from_the_library_template() -> None:
+    named, services = execution_permissions()
+    assert {"s3:getobject", "s3:putobject", "s3:deleteobject", "iam:passrole", "sts:getcalleridentity"} <= named
+    assert services == {"lambda", "apigateway"}
+
+
+def _ai_user(aws: Account) -> None:
+    """A sign of the library in the account (its legacy ephemeral user)."""
+    aws.iam.create_user(UserName="AI_MODELSHARE_2024_01_01_00_00_00")
+
+
+def test_one_named_role_is_discovered_and_judged(aws: Account, audit: Any) -> None:
+    _ai_user(aws)
+    aws.role("aimodelshare-execution-role", GUIDE_STEP_1)
+    result = audit("-m", "execution_role")
+    finding = result.finding("AMS-EXEC-001", "role/aimodelshare-execution-role")
+    assert finding["outcome"] == "fail"  # the guide's own trust: a person without MFA
+    assert finding["evidence"]["execution_role_source"] == "discovered"
+    assert any("named aimodelshare-execution-role" in r for r in finding["evidence"]["discovered_because"])
+    assert result.finding("AMS-EXEC-002", "role/aimodelshare-execution-role")["outcome"] == "pass"
+    assert result.ret == 1
+
+
+def test_a_role_holding_the_library_permissions_is_discovered(aws: Account, audit: Any) -> None:
+    _ai_user(aws)
+    arn = aws.policy("ml-platform-policy", document=execution_policy())
+    aws.role("ml-platform", trust(f"arn:aws:iam::{ACCOUNT}:role/ci-runner"), arn)
+    # held by a role only services assume: no library session runs as it, so no candidate
+    aws.role("lambda-with-same-policy", None, arn)
+    result = audit("-m", "execution_role")
+    assert result.outcomes("AMS-EXEC-001") == {"role/ml-platform": "pass"}
+    evidence = result.finding("AMS-EXEC-001", "role/ml-platform")["evidence"]
+    assert any("execution permissions" in r for r in evidence["discovered_because"])
+    assert result.ret == 0
+
+
+def test_an_administrator_role_is_no_candidate(aws: Account, audit: Any) -> None:
+    _ai_user(aws)
+    admin = aws.policy("admin", {"Effect": "Allow", "Action": "*", "Resource": "*"})
+    aws.role("Admin", trust(USER), admin)
+    result = audit("-m", "execution_role")
+    assert set(result.outcomes("AMS-EXEC-001").values()) == {"error"}
+
+
+def test_nothing_found_is_not_assessed_and_fails_the_run(aws: Account, audit: Any) -> None:
+    _ai_user(aws)
+    result = audit("-m", "execution_role")
+    for rule_id in ("AMS-EXEC-001", "AMS-EXEC-002"):
+        finding = result.finding(rule_id, "not-assessed")
+        assert finding["outcome"] == "error"
+        assert "--aws-execution-role-arn" in finding["message"]
+        assert "AIMODELSHARE_EXECUTION_ROLE_ARN" in finding["message"]
+    assert result.ret == 1  # never 0 for a control nobody assessed
+
+
+def test_several_candidates_are_not_assessed_and_listed(aws: Account, audit: Any) -> None:
+    _ai_user(aws)
+    arn = aws.policy("ml-policy", document=execution_policy())
+    aws.role("ml-a", trust(f"arn:aws:iam::{ACCOUNT}:role/ci-a"), arn)
+    aws.role("ml-b", trust(f"arn:aws:iam::{ACCOUNT}:role/ci-b"), arn)
+    result = audit("-m", "execution_role")
+    finding = result.finding("AMS-EXEC-001", "not-assessed")
+    assert finding["outcome"] == "error"
+    assert "2 candidates (ml-a, ml-b)" in finding["message"]
+    listed = [c["arn"] for c in finding["evidence"]["execution_role_candidates"]]
+    assert listed == [f"arn:aws:iam::{ACCOUNT}:role/ml-a", f"arn:aws:iam::{ACCOUNT}:role/ml-b"]
+    assert result.ret == 1
+    # a named role among them settles it: the named one is judged
+    aws.role("aimodelshare-execution-role", trust(f"arn:aws:iam::{ACCOUNT}:role/ci-a"), arn)
+    named = audit("-m", "execution_role")
+    assert named.outcomes("AMS-EXEC-001") == {"role/aimodelshare-execution-role": "pass"}
+
+
+def test_an_account_without_the_library_is_not_applicable(aws: Account, audit: Any) -> None:
+    aws.iam.create_user(UserName="alice")
+    result = audit("-m", "execution_role")
+    assert set(result.outcomes("AMS-EXEC-001").values()) == {"not-applicable"}
+    assert result.ret == 0
+
+
+def test_a_given_role_is_not_replaced_by_discovery(aws: Account, audit: Any) -> None:
+    _ai_user(aws)
+    aws.role("aimodelshare-execution-role", trust(USER, Condition=MFA))
+    aws.role("chosen", trust(f"arn:aws:iam::{ACCOUNT}:role/ci"))
+    result = audit("-m", "execution_role", "--aws-execution-role-arn", f"arn:aws:iam::{ACCOUNT}:role/chosen")
+    assert result.outcomes("AMS-EXEC-001") == {"role/chosen": "pass"}
+    assert result.finding("AMS-EXEC-001", "role/chosen")["evidence"]["execution_role_source"] == "given"
+
+
+def test_discovery_skips_shared_legacy_and_service_roles() -> None:
+    document = execution_policy()
+    people = trust(f"arn:aws:iam::{ACCOUNT}:role/ci")
+
+    def role(name: str, path: str = "/") -> Role:
+        inline = (InlinePolicy("p", document),)
+        return Role(name, f"arn:aws:iam::{ACCOUNT}:role{path}{name}", path, None, people, inline)
+
+    roles = (
+        role("aimodelshare-codebuild-role"),  # a shared role
+        role("codebuild_role"),  # legacy per-build role
+        role("AWSServiceRoleForX", "/aws-service-role/x.amazonaws.com/"),
+        role("real-exec"),
+    )
+    inventory = Inventory(
+        account_id=ACCOUNT,
+        partition="aws",
+        collected_at=datetime(2026, 1, 1, tzinfo=UTC),
+        caller_arn=None,
+        regions=("us-east-1",),
+        sections=(Section("iam", True),),
+        roles=roles,
+    )
+    found = discover(inventory)
+    assert [c.name for c in found.candidates] == ["real-exec"]
+    assert found.chosen is not None
+    assert found.chosen.name == "real-exec"
+    assert json.dumps(found.chosen.describe())  # evidence is plain JSON
