@@ -75,7 +75,14 @@ def run_fix_phase(
 ) -> FixOutcome:
     assert options.fix is not None
     ctx = AuditContext(inventory=run.inventory)
-    plan = make_plan(findings, ctx, unowned=options.fix_unowned, min_idle_days=options.fix_min_idle_days)
+    plan = make_plan(
+        findings,
+        ctx,
+        unowned=options.fix_unowned,
+        min_idle_days=options.fix_min_idle_days,
+        retire_in_use=options.fix_retire_in_use,
+        grace_days=options.fix_retire_grace_days,
+    )
     plan_path = options.report_dir / "fix-plan.json"
     write_json_atomic(plan_path, {**plan.to_json(run.inventory), "mode": options.fix})
     if options.fix == "dry-run":

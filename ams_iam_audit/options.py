@@ -111,6 +111,23 @@ def add_options(parser: pytest.Parser) -> None:
         "last accessed data), by anything this run does not re-point; 0 turns the check off (default: 30)",
     )
     group.addoption(
+        "--fix-retire-in-use",
+        dest="fix_retire_in_use",
+        action="store_true",
+        default=False,
+        help="with --fix: an ephemeral user whose key was used within --fix-min-idle-days has its keys "
+        "deactivated (reversible) and its user tagged; a later --fix deletes it once they stayed unused",
+    )
+    group.addoption(
+        "--fix-retire-grace-days",
+        dest="fix_retire_grace_days",
+        type=int,
+        default=None,
+        metavar="DAYS",
+        help="with --fix: how long keys deactivated by --fix-retire-in-use must stay unused before a later "
+        "--fix deletes them and their user (default: 7, at least 1)",
+    )
+    group.addoption(
         "--full-protocol",
         dest="full_protocol",
         action="store_true",
@@ -150,6 +167,8 @@ class AuditOptions:
     fix_unowned: bool = False
     fix_journal: Path | None = None
     fix_min_idle_days: int = 30
+    fix_retire_in_use: bool = False
+    fix_retire_grace_days: int = 7
     waivers: tuple[Waiver, ...] = ()
     waiver_file: Path | None = None
     baseline: Baseline | None = None
@@ -222,6 +241,15 @@ class AuditOptions:
             raise pytest.UsageError(
                 "--fix-unowned, --fix-journal and --fix-min-idle-days only apply with --fix or --fix-dry-run"
             )
+        grace = config.getoption("fix_retire_grace_days")
+        if fix is None and (config.getoption("fix_retire_in_use") or grace is not None):
+            raise pytest.UsageError(
+                "--fix-retire-in-use and --fix-retire-grace-days only apply with --fix or --fix-dry-run"
+            )
+        if grace is not None and grace < 1:
+            raise pytest.UsageError(
+                f"--fix-retire-grace-days: {grace} is less than 1; deactivated keys stay unused at least a day"
+            )
         if idle is not None and idle < 0:
             raise pytest.UsageError(f"--fix-min-idle-days: {idle} is negative; give 0 or more days (0: no check)")
         journal = config.getoption("fix_journal")
@@ -254,6 +282,8 @@ class AuditOptions:
             fix_unowned=bool(config.getoption("fix_unowned")),
             fix_journal=Path(journal) if journal else None,
             fix_min_idle_days=30 if idle is None else int(idle),
+            fix_retire_in_use=bool(config.getoption("fix_retire_in_use")),
+            fix_retire_grace_days=7 if grace is None else int(grace),
             waivers=waivers,
             waiver_file=Path(waiver_file) if waiver_file else None,
             baseline=baseline,

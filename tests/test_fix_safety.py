@@ -230,8 +230,8 @@ def test_an_ephemeral_user_whose_key_was_used_recently_is_kept(pytester: pytest.
     finding = result.finding("AMS-USER-001", f"user/{user}")
     assert finding["outcome"] == "fail"
     assert (
-        f"last used {when:%Y-%m-%d} with s3, 1 day ago, within --fix-min-idle-days=30: a client still signs"
-        in (finding["message"])
+        f"last used {when:%Y-%m-%d} with s3 in us-east-1, 1 day ago, within --fix-min-idle-days=30: "
+        "a client still signs" in (finding["message"])
     )
     assert key["AccessKeyId"] not in json.dumps(result.document)  # named masked, as everywhere
     assert user in account_state(aws.url)["users"]

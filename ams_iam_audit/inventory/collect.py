@@ -175,6 +175,7 @@ def _parse_report(content: Any) -> dict[str, list[AccessKey]]:
                     continue
                 column = f"access_key_{slot}_last_used_date"
                 service = row.get(f"access_key_{slot}_last_used_service", "N/A")
+                region = row.get(f"access_key_{slot}_last_used_region", "N/A")
                 user_keys.append(
                     AccessKey(
                         masked_id=None,
@@ -183,6 +184,7 @@ def _parse_report(content: Any) -> dict[str, list[AccessKey]]:
                         created=created,
                         last_used=_report_time(row.get(column), column, user),
                         last_used_service=service if service not in ("N/A", "not_supported") else None,
+                        last_used_region=region if region not in ("N/A", "not_supported", "") else None,
                     )
                 )
             keys[user] = user_keys
@@ -219,7 +221,7 @@ def _listed_keys(clients: AwsClients, user: str) -> list[AccessKey]:
         key_id = _text(meta, "AccessKeyId", "iam:ListAccessKeys")
         used = call(iam, "get_access_key_last_used", AccessKeyId=key_id).get("AccessKeyLastUsed")
         last = _mapping(used, "AccessKeyLastUsed", "iam:GetAccessKeyLastUsed")
-        service = last.get("ServiceName")
+        service, region = last.get("ServiceName"), last.get("Region")
         try:
             created, last_used = parse_time(meta.get("CreateDate")), parse_time(last.get("LastUsedDate"))
         except GaadError as exc:
@@ -232,6 +234,7 @@ def _listed_keys(clients: AwsClients, user: str) -> list[AccessKey]:
                 created=created,
                 last_used=last_used,
                 last_used_service=service if service not in (None, "N/A") else None,
+                last_used_region=region if isinstance(region, str) and region != "N/A" else None,
             )
         )
     return out

@@ -99,6 +99,7 @@ class AccessKey:
     created: datetime | None
     last_used: datetime | None
     last_used_service: str | None
+    last_used_region: str | None = None  # where the key last signed a request (AccessKeyLastUsed.Region)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import iam_utils
 from ..inventory.collect import READ_PERMISSIONS
-from . import consumers
+from . import consumers, users
 
 __all__ = ["FIX_FUNCTIONS", "fix_actions", "fix_policy"]
 
@@ -33,7 +33,7 @@ def fix_actions() -> list[str]:
     actions = set(READ_PERMISSIONS)
     for name in FIX_FUNCTIONS:
         actions.update(iam_utils.PERMISSIONS[name])
-    for needed in consumers.PERMISSIONS.values():
+    for needed in (*consumers.PERMISSIONS.values(), *users.PERMISSIONS.values()):
         actions.update(needed)
     return sorted(actions)
 
