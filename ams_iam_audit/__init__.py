@@ -5,7 +5,7 @@ use to declare rules, read the inventory and ask what policies grant. Everything
 """
 
 from . import aimodelshare
-from .analysis import EscalationAnalysis, Verdict, analyse
+from .analysis import Enabled, EscalationAnalysis, Verdict, analyse
 from .findings import Evidence, Finding, Outcome
 from .inventory.model import (
     AccessKey,
@@ -66,6 +66,7 @@ __all__ = [
     "ConditionEntry",
     "Consumer",
     "Controls",
+    "Enabled",
     "EscalationAnalysis",
     "Evidence",
     "ExecutionRoleRef",

