@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -133,6 +134,12 @@ class AuditResult:
     def findings(self) -> list[dict[str, Any]]:
         assert self.document is not None, f"no findings.json written\n{self.stdout}\n{self.stderr}"
         return list(self.document["findings"])
+
+    @property
+    def counts_line(self) -> str:
+        """pytest's own last line of counts ("3 failed, 5 passed in 1.2s"); the plugin's closing line
+        (where the report is) comes after it."""
+        return next(line for line in reversed(self.outcome_lines) if re.search(r" in [\d.]+s", line))
 
     def outcomes(self, rule_id: str | None = None) -> dict[str, str]:
         """resource -> outcome for one rule (or "rule resource" -> outcome for all)."""
