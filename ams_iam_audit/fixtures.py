@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
@@ -28,6 +28,7 @@ __all__ = [
     "inventory",
     "new_evidence",
     "own_fixture_names",
+    "rule_arguments",
     "scope_fixtures",
     "subject_value",
 ]
@@ -91,6 +92,28 @@ def scope_fixtures(names: Iterable[str]) -> object:
     plugin's fixtures on its class, so the class is made for the names."""
     members = {f"_fixture_{name}": pytest.fixture(name=name)(_scope_fixture) for name in names}
     return type("ScopeFixtures", (), members)()
+
+
+def rule_arguments(
+    names: Iterable[str], context: AuditContext, evidence: Callable[[], Evidence], subject: Callable[[str], Any]
+) -> dict[str, Any] | None:
+    """A rule function's arguments, made without pytest's fixture machinery (the light protocol, and
+    ``--fix`` re-judging what it changed): ``names`` are the function's fixture names as pytest
+    resolved them, ``subject(scope)`` gives the value of a scope argument. ``None`` when a name is
+    not one of this module's fixtures (the caller then needs pytest's protocol)."""
+    arguments: dict[str, Any] = {}
+    for name in names:
+        if name == "evidence":
+            arguments[name] = evidence()
+        elif name == "audit":
+            arguments[name] = context
+        elif name == "inventory":
+            arguments[name] = context.inventory
+        elif name in SCOPES:
+            arguments[name] = subject(name)
+        else:
+            return None
+    return arguments
 
 
 def own_fixture_names() -> frozenset[str]:

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from . import fixtures
-from .fixtures import CONTEXT_KEY, new_evidence, subject_value
+from .fixtures import CONTEXT_KEY, new_evidence, rule_arguments, subject_value
 from .rule import AREAS, Severity, get_rule
 
 __all__ = ["LightProtocol"]
@@ -86,17 +86,13 @@ class LightProtocol:
 
     def _arguments(self, item: pytest.Item) -> dict[str, Any]:
         """The rule function's arguments, made in its argument order as pytest's fixtures would be."""
-        context = self.config.stash[CONTEXT_KEY]
-        arguments: dict[str, Any] = {}
-        for name in item._fixtureinfo.argnames:  # type: ignore[attr-defined]
-            if name == "evidence":
-                arguments[name] = new_evidence(item)
-            elif name == "audit":
-                arguments[name] = context
-            elif name == "inventory":
-                arguments[name] = context.inventory
-            else:  # the scope: eligible() admitted no other name
-                arguments[name] = subject_value(item.callspec.params[name])  # type: ignore[attr-defined]
+        arguments = rule_arguments(
+            item._fixtureinfo.argnames,  # type: ignore[attr-defined]
+            self.config.stash[CONTEXT_KEY],
+            lambda: new_evidence(item),
+            lambda scope: subject_value(item.callspec.params[scope]),  # type: ignore[attr-defined]
+        )
+        assert arguments is not None, "eligible() admits only the plugin's fixtures"
         return arguments
 
 
