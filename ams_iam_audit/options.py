@@ -63,10 +63,28 @@ _OPTIONS: tuple[tuple[str, str | None, str], ...] = (
 )
 
 
+#: What each value option's value is, as ``--help`` shows it.
+_METAVARS = {
+    "--aws-account": "ID|demo",
+    "--aws-profile": "PROFILE",
+    "--aws-role-arn": "ROLE_ARN",
+    "--aws-endpoint-url": "URL",
+    "--aws-call-timeout": "SECONDS",
+    "--aws-execution-role-arn": "ROLE_ARN",
+    "--snapshot": "FILE",
+    "--save-snapshot": "FILE",
+    "--report-dir": "DIR",
+    "--fix-journal": "FILE",
+    "--waivers": "FILE",
+    "--baseline": "FINDINGS_JSON",
+}
+
+
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("ams-iam-audit", "AWS IAM audit against the AIModelShare least-privilege refactoring")
     for flag, ini, help_text in _OPTIONS:
-        group.addoption(flag, dest=flag.lstrip("-").replace("-", "_"), default=None, metavar="VALUE", help=help_text)
+        dest = flag.lstrip("-").replace("-", "_")
+        group.addoption(flag, dest=dest, default=None, metavar=_METAVARS[flag], help=help_text)
         if ini is not None:
             parser.addini(ini, help_text, default=None)
     group.addoption(

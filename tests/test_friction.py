@@ -52,3 +52,12 @@ def test_the_demo_says_it_starts_afresh_and_undo_says_why_there_is_nothing(
     assert "the demo account is created afresh, from the same footprint, on every run" in result.stdout
     assert main(["undo", "journal.jsonl", "--aws-account", "demo"]) == 2
     assert "a demo --fix leaves nothing to undo" in capsys.readouterr().err
+
+
+def test_help_names_what_each_option_takes(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_inprocess("--help")
+    text = result.stdout.str()
+    section = text[text.index("ams-iam-audit") :]
+    assert "=VALUE" not in section
+    for shown in ("--aws-account=ID|demo", "--snapshot=FILE", "--report-dir=DIR", "--fix-min-idle-days=DAYS"):
+        assert shown in section
