@@ -57,7 +57,7 @@ def test_the_demo_says_it_starts_afresh_and_undo_says_why_there_is_nothing(
 def test_help_names_what_each_option_takes(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_inprocess("--help")
     text = result.stdout.str()
-    section = text[text.index("ams-iam-audit") :]
+    section = text[text.index("AWS IAM audit against the AIModelShare") :]
     assert "=VALUE" not in section
     for shown in ("--aws-account=ID|demo", "--snapshot=FILE", "--report-dir=DIR", "--fix-min-idle-days=DAYS"):
         assert shown in section
