@@ -75,7 +75,13 @@ def run_fix_phase(
 ) -> FixOutcome:
     assert options.fix is not None
     ctx = AuditContext(inventory=run.inventory)
-    plan = make_plan(findings, ctx, unowned=options.fix_unowned, min_idle_days=options.fix_min_idle_days)
+    plan = make_plan(
+        findings,
+        ctx,
+        unowned=options.fix_unowned,
+        min_idle_days=options.fix_min_idle_days,
+        execution_trust=options.fix_execution_role_trust,
+    )
     plan_path = options.report_dir / "fix-plan.json"
     write_json_atomic(plan_path, {**plan.to_json(run.inventory), "mode": options.fix})
     if options.fix == "dry-run":

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .aimodelshare import EXECUTION_ROLE_ENV
+from .aimodelshare import EXECUTION_ROLE_ENV, EXECUTION_ROLE_NAME, execution_role_trust
 from .aws import DEFAULT_CALL_TIMEOUT, is_account_id
 from .baseline import Baseline, BaselineError, load_baseline
 from .demo import DEMO_ACCOUNT_ID
@@ -111,6 +111,16 @@ def add_options(parser: pytest.Parser) -> None:
         "last accessed data), by anything this run does not re-point; 0 turns the check off (default: 30)",
     )
     group.addoption(
+        "--fix-execution-role-trust",
+        dest="fix_execution_role_trust",
+        action="append",
+        default=None,
+        metavar="ARN",
+        help="with --fix: who may assume the AIModelShare execution role (an IAM user or role ARN, or this "
+        f"account's root; repeatable). --fix then creates the role ({EXECUTION_ROLE_NAME}) when none is given or "
+        "found, or replaces a failing trust; people may assume it only with MFA",
+    )
+    group.addoption(
         "--full-protocol",
         dest="full_protocol",
         action="store_true",
@@ -150,6 +160,8 @@ class AuditOptions:
     fix_unowned: bool = False
     fix_journal: Path | None = None
     fix_min_idle_days: int = 30
+    #: who may assume the execution role --fix creates (``--fix-execution-role-trust``)
+    fix_execution_role_trust: tuple[str, ...] = ()
     waivers: tuple[Waiver, ...] = ()
     waiver_file: Path | None = None
     baseline: Baseline | None = None
@@ -222,6 +234,14 @@ class AuditOptions:
             raise pytest.UsageError(
                 "--fix-unowned, --fix-journal and --fix-min-idle-days only apply with --fix or --fix-dry-run"
             )
+        trusted = tuple(config.getoption("fix_execution_role_trust") or ())
+        if trusted and fix is None:
+            raise pytest.UsageError("--fix-execution-role-trust only applies with --fix or --fix-dry-run")
+        if trusted:
+            try:  # checked now, against the account asked for (any, for the demo), not after the audit
+                execution_role_trust(trusted, account if account and is_account_id(account) else DEMO_ACCOUNT_ID)
+            except ValueError as exc:
+                raise pytest.UsageError(terminal_safe(f"--fix-execution-role-trust: {exc}")) from None
         if idle is not None and idle < 0:
             raise pytest.UsageError(f"--fix-min-idle-days: {idle} is negative; give 0 or more days (0: no check)")
         journal = config.getoption("fix_journal")
@@ -254,6 +274,7 @@ class AuditOptions:
             fix_unowned=bool(config.getoption("fix_unowned")),
             fix_journal=Path(journal) if journal else None,
             fix_min_idle_days=30 if idle is None else int(idle),
+            fix_execution_role_trust=trusted,
             waivers=waivers,
             waiver_file=Path(waiver_file) if waiver_file else None,
             baseline=baseline,
