@@ -42,7 +42,7 @@ from .remediate import ActionResult, FixContext, Journal, Plan, apply_plan, make
 from .remediate.plan import EmptyRole
 from .rule import Rule, get_rule
 from .run import AuditRun
-from .scopes import AuditContext, Subject, Unreadable, subjects_for
+from .scopes import NOT_ASSESSED, AuditContext, Subject, Unreadable, subjects_for
 
 __all__ = ["LOCK_ACTION", "LOCK_TTL", "FixOutcome", "run_fix_phase"]
 
@@ -111,7 +111,7 @@ def run_fix_phase(
     by_nodeid = {item.nodeid: item for item in items}
     judged = [
         _rejudged(f, plan, results, by_nodeid.get(f.nodeid), after, journal_path, checks.get(f.resource))
-        if f.outcome is Outcome.FAIL
+        if f.outcome is Outcome.FAIL or (f.resource == NOT_ASSESSED and plan.actions_for(f))
         else f
         for f in findings
     ]
@@ -215,7 +215,7 @@ def _describe_access(access: iam_utils.ServiceAccess | None, min_idle_days: int)
 
 
 def _planned(finding: Finding, plan: Plan, run: AuditRun) -> Finding:
-    if finding.outcome is not Outcome.FAIL:
+    if finding.outcome is not Outcome.FAIL and not (finding.resource == NOT_ASSESSED and plan.actions_for(finding)):
         return finding
     actions = plan.actions_for(finding)
     if actions:
@@ -285,6 +285,10 @@ def _judge(item: pytest.Item, rule: Rule, resource: str, ctx: AuditContext) -> t
     if any(isinstance(i, Unreadable) for i in items):
         return Outcome.FAIL, "the account could not be read again to confirm the fix", None
     subject = next((i for i in items if isinstance(i, Subject) and i.id == resource), None)
+    if resource == NOT_ASSESSED:  # a fix gave the scope its subject (the execution role it created)
+        subject = next((i for i in items if isinstance(i, Subject)), None)
+        if subject is None:
+            return Outcome.FAIL, "still not assessed after the changes", None
     if subject is None:
         return Outcome.PASS, f"{resource} no longer exists", "deleted"
     evidence = Evidence()

@@ -33,6 +33,7 @@ from .inventory.model import IAM_PARTS, RETIRING_TAG, Inventory, ManagedPolicy, 
 from .policy.document import PolicyDocument, parse_policy
 
 __all__ = [
+    "NOT_ASSESSED",
     "SCOPES",
     "AuditContext",
     "ExecutionRoleRef",
@@ -124,6 +125,10 @@ class NotApplicable:
     id: str = "not-applicable"
 
 
+#: The resource id of a :class:`NotAssessed` case.
+NOT_ASSESSED = "not-assessed"
+
+
 @dataclass(frozen=True)
 class NotAssessed:
     """Stands where a control could not be assessed for want of a setting (never a pass, never a
@@ -131,7 +136,7 @@ class NotAssessed:
 
     reason: str
     evidence: Mapping[str, Any] = field(default_factory=dict, compare=False)
-    id: str = "not-assessed"
+    id: str = NOT_ASSESSED
 
 
 Item = Subject | Unreadable | NotApplicable | NotAssessed

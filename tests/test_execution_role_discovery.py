@@ -270,7 +270,13 @@ def test_fix_creates_the_execution_role_whose_trust_passes_and_a_second_fix_chan
     assert [c["describe"].split(" ")[0] for c in action["calls"]] == ["iam:CreateRole"]
     assert "aimodelshare-execution-role" not in {r["RoleName"] for r in aws.iam.list_roles()["Roles"]}
 
+    planned = dry.finding("AMS-EXEC-001", "not-assessed")["evidence"]["planned_fix"]
+    assert planned["actions"] == ["ensure-execution-role role/aimodelshare-execution-role"]
     first = audit("-m", "execution_role", "--fix", *trust_args)
+    # assessed once the role exists: both rules judge it again in the same run
+    for rule_id in ("AMS-EXEC-001", "AMS-EXEC-002"):
+        assert first.finding(rule_id, "not-assessed")["outcome"] == "fixed", first.stdout
+    assert first.ret == 0
     role = aws.iam.get_role(RoleName="aimodelshare-execution-role")["Role"]
     tags = {t["Key"]: t["Value"] for t in role.get("Tags", [])}
     assert tags["aimodelshare:execution-role"] == "ams-iam-audit --fix"
