@@ -33,6 +33,7 @@ from typing import Any
 
 __all__ = [
     "BUCKET_PREFIX",
+    "EXECUTION_ROLE_DESCRIPTION",
     "EXECUTION_ROLE_ENV",
     "EXECUTION_ROLE_NAME",
     "EXECUTION_ROLE_TAG",
@@ -41,6 +42,7 @@ __all__ = [
     "SharedRole",
     "classify_policy",
     "classify_role",
+    "execution_role_trust",
     "is_aimodelshare_bucket",
     "is_ephemeral_policy",
     "is_ephemeral_user",
@@ -67,6 +69,13 @@ EXECUTION_ROLE_TAG = "aimodelshare:execution-role"
 EXECUTION_TEMPLATE = "bucketpolicy_custom_s3_policy"
 #: Buckets the library creates: ``aimodelshare<username><account><region>``.
 BUCKET_PREFIX = "aimodelshare"
+
+_TRUSTABLE = re.compile(r"arn:(?P<partition>aws[a-z-]*):iam::(?P<account>\d{12}):(?P<kind>user|role|root)(/.+)?")
+#: The description of the execution role ``--fix`` creates.
+EXECUTION_ROLE_DESCRIPTION = (
+    "AIModelShare execution role (AIMODELSHARE_EXECUTION_ROLE_ARN): the library's sessions assume it; "
+    "created by ams-iam-audit --fix"
+)
 
 _EPHEMERAL_USER = re.compile(r"AI_MODELSHARE_[0-9][0-9_.\-]*")
 _EPHEMERAL_POLICY_PREFIX = "temporaryaccessAImodelsharePolicy"
@@ -345,3 +354,42 @@ def classify_policy(name: str, role_names: Iterable[str]) -> LegacyMatch | None:
     """Is managed policy ``name`` a legacy per-deployment policy? ``role_names`` are the account's
     role names (they confirm ``<x>-lambda-policy``)."""
     return _classify(name, _POLICY_PATTERNS, role_names)
+
+
+def execution_role_trust(principals: Iterable[str], account_id: str) -> dict[str, Any]:
+    """The trust policy ``--fix`` gives the execution role (the guide's migration step 1), for the
+    principals the operator named (``--fix-execution-role-trust``), written to pass AMS-EXEC-001:
+    people (IAM users, in any account, and this account's ``root``) may assume it only with MFA
+    (``Bool aws:MultiFactorAuthPresent true``); roles are trusted by ARN. A whole foreign account is
+    refused (it needs an ``sts:ExternalId`` agreed with its owner: name the role there instead), and
+    so is anything that is no user, role or account ARN. Raises ``ValueError`` saying which and why."""
+    people: list[str] = []
+    roles: list[str] = []
+    for principal in dict.fromkeys(principals):
+        match = _TRUSTABLE.fullmatch(principal)
+        if match is None or "*" in principal:
+            raise ValueError(f"{principal!r} is not an IAM user, role or account root ARN")
+        kind = match.group("kind")
+        if kind == "root" and (match.group(0) != f"arn:{match.group('partition')}:iam::{match.group('account')}:root"):
+            raise ValueError(f"{principal!r} is not an account root ARN")
+        if kind == "root" and match.group("account") != account_id:
+            raise ValueError(
+                f"{principal} is a whole foreign account: name the role or user there that runs AIModelShare"
+            )
+        (roles if kind == "role" else people).append(principal)
+    if not people and not roles:
+        raise ValueError("no principal given")
+    statements: list[dict[str, Any]] = []
+    if people:
+        statements.append(
+            {
+                "Sid": "PeopleWithMfa",
+                "Effect": "Allow",
+                "Principal": {"AWS": people},
+                "Action": "sts:AssumeRole",
+                "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}},
+            }
+        )
+    if roles:
+        statements.append({"Sid": "Roles", "Effect": "Allow", "Principal": {"AWS": roles}, "Action": "sts:AssumeRole"})
+    return {"Version": "2012-10-17", "Statement": statements}

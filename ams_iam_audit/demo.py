@@ -268,7 +268,8 @@ def seed(session: boto3.Session, endpoint_url: str) -> None:
         managed("aimodelshare-lambda-exec-policy", library_template("refactored", "iam_lambda_policy")),
     )
 
-    # The execution role the refactored library assumes: trusted by one CI user, least privilege.
+    # The execution role the refactored library assumes: least privilege, but trusted by one CI user (a
+    # long-lived key) without MFA, the guide's own step-1 trust, which AMS-EXEC-001 fails.
     iam.create_user(UserName="ml-platform-ci")
     iam.create_access_key(UserName="ml-platform-ci")
     shared_arns = [

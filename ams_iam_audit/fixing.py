@@ -42,7 +42,7 @@ from .remediate import ActionResult, FixContext, Journal, Plan, apply_plan, make
 from .remediate.plan import EmptyRole
 from .rule import Rule, get_rule
 from .run import AuditRun
-from .scopes import SCOPES, AuditContext, Subject, Unreadable, subjects_for
+from .scopes import NOT_ASSESSED, SCOPES, AuditContext, Subject, Unreadable, subjects_for
 
 __all__ = ["LOCK_ACTION", "LOCK_TTL", "FixOutcome", "run_fix_phase"]
 
@@ -82,6 +82,7 @@ def run_fix_phase(
         min_idle_days=options.fix_min_idle_days,
         retire_in_use=options.fix_retire_in_use,
         grace_days=options.fix_retire_grace_days,
+        execution_trust=options.fix_execution_role_trust,
     )
     plan_path = options.report_dir / "fix-plan.json"
     write_json_atomic(plan_path, {**plan.to_json(run.inventory), "mode": options.fix})
@@ -112,7 +113,7 @@ def run_fix_phase(
     by_nodeid = {item.nodeid: item for item in items}
     judged = [
         _rejudged(f, plan, results, by_nodeid.get(f.nodeid), after, journal_path, checks.get(f.resource))
-        if f.outcome is Outcome.FAIL
+        if f.outcome is Outcome.FAIL or (f.resource == NOT_ASSESSED and plan.actions_for(f))
         else f
         for f in findings
     ]
@@ -216,7 +217,7 @@ def _describe_access(access: iam_utils.ServiceAccess | None, min_idle_days: int)
 
 
 def _planned(finding: Finding, plan: Plan, run: AuditRun) -> Finding:
-    if finding.outcome is not Outcome.FAIL:
+    if finding.outcome is not Outcome.FAIL and not (finding.resource == NOT_ASSESSED and plan.actions_for(finding)):
         return finding
     actions = plan.actions_for(finding)
     if actions:
@@ -286,6 +287,10 @@ def _judge(item: pytest.Item, rule: Rule, resource: str, ctx: AuditContext) -> t
     if any(isinstance(i, Unreadable) for i in items):
         return Outcome.FAIL, "the account could not be read again to confirm the fix", None
     subject = next((i for i in items if isinstance(i, Subject) and i.id == resource), None)
+    if resource == NOT_ASSESSED:  # a fix gave the scope its subject (the execution role it created)
+        subject = next((i for i in items if isinstance(i, Subject)), None)
+        if subject is None:
+            return Outcome.FAIL, "still not assessed after the changes", None
     if subject is None:
         return Outcome.PASS, f"{resource} no longer exists", "deleted"
     evidence = Evidence()

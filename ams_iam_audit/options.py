@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .aimodelshare import EXECUTION_ROLE_ENV
+from .aimodelshare import EXECUTION_ROLE_ENV, EXECUTION_ROLE_NAME, execution_role_trust
 from .aws import DEFAULT_CALL_TIMEOUT, is_account_id
 from .baseline import Baseline, BaselineError, load_baseline
 from .demo import DEMO_ACCOUNT_ID
@@ -146,6 +146,16 @@ def add_options(parser: pytest.Parser) -> None:
         "--fix deletes them and their user (default: 7, at least 1)",
     )
     group.addoption(
+        "--fix-execution-role-trust",
+        dest="fix_execution_role_trust",
+        action="append",
+        default=None,
+        metavar="ARN",
+        help="with --fix: who may assume the AIModelShare execution role (an IAM user or role ARN, or this "
+        f"account's root; repeatable). --fix then creates the role ({EXECUTION_ROLE_NAME}) when none is given or "
+        "found, or replaces a failing trust; people may assume it only with MFA",
+    )
+    group.addoption(
         "--full-protocol",
         dest="full_protocol",
         action="store_true",
@@ -187,6 +197,8 @@ class AuditOptions:
     fix_min_idle_days: int = 30
     fix_retire_in_use: bool = False
     fix_retire_grace_days: int = 7
+    #: who may assume the execution role --fix creates (``--fix-execution-role-trust``)
+    fix_execution_role_trust: tuple[str, ...] = ()
     waivers: tuple[Waiver, ...] = ()
     waiver_file: Path | None = None
     baseline: Baseline | None = None
@@ -268,6 +280,14 @@ class AuditOptions:
             raise pytest.UsageError(
                 f"--fix-retire-grace-days: {grace} is less than 1; deactivated keys stay unused at least a day"
             )
+        trusted = tuple(config.getoption("fix_execution_role_trust") or ())
+        if trusted and fix is None:
+            raise pytest.UsageError("--fix-execution-role-trust only applies with --fix or --fix-dry-run")
+        if trusted:
+            try:  # checked now, against the account asked for (any, for the demo), not after the audit
+                execution_role_trust(trusted, account if account and is_account_id(account) else DEMO_ACCOUNT_ID)
+            except ValueError as exc:
+                raise pytest.UsageError(terminal_safe(f"--fix-execution-role-trust: {exc}")) from None
         if idle is not None and idle < 0:
             raise pytest.UsageError(f"--fix-min-idle-days: {idle} is negative; give 0 or more days (0: no check)")
         journal = config.getoption("fix_journal")
@@ -302,6 +322,7 @@ class AuditOptions:
             fix_min_idle_days=30 if idle is None else int(idle),
             fix_retire_in_use=bool(config.getoption("fix_retire_in_use")),
             fix_retire_grace_days=7 if grace is None else int(grace),
+            fix_execution_role_trust=trusted,
             waivers=waivers,
             waiver_file=Path(waiver_file) if waiver_file else None,
             baseline=baseline,

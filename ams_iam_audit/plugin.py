@@ -38,7 +38,17 @@ from .remediate.plan import FIXABLE_RULES
 from .report.terminal import TerminalLine, closing_line, summary_lines, write_summary
 from .rule import AREAS, Rule, Severity, get_rule
 from .run import AuditRun, RunError, open_run, run_from_workerinput
-from .scopes import SCOPES, AuditContext, Item, NotApplicable, NotAssessed, Subject, Unreadable, subjects_for
+from .scopes import (
+    NOT_ASSESSED,
+    SCOPES,
+    AuditContext,
+    Item,
+    NotApplicable,
+    NotAssessed,
+    Subject,
+    Unreadable,
+    subjects_for,
+)
 from .waivers import WaiverUsage, waive, waiver_usage
 
 __all__ = ["AuditPlugin"]
@@ -77,6 +87,10 @@ _AUDIT_ONLY = {
     "fix_dry_run": "--fix-dry-run",
     "fix_unowned": "--fix-unowned",
     "fix_journal": "--fix-journal",
+    "fix_min_idle_days": "--fix-min-idle-days",
+    "fix_retire_in_use": "--fix-retire-in-use",
+    "fix_retire_grace_days": "--fix-retire-grace-days",
+    "fix_execution_role_trust": "--fix-execution-role-trust",
     "save_snapshot": "--save-snapshot",
     "baseline": "--baseline",
     "aws_execution_role_arn": "--aws-execution-role-arn",
@@ -406,7 +420,13 @@ class AuditPlugin:
         self.run.timings["evaluate"] = time.perf_counter() - started
         if self.options.fix is not None and not hasattr(self.config, "workerinput"):
             # the failures pytest counted (one the baseline already had was reported as xfail)
-            counted = {f.nodeid for f in self.findings if f.outcome is Outcome.FAIL and f.baseline != "unchanged"}
+            # and a not-assessed case (an error) that a fix can settle (the execution role it creates)
+            counted = {
+                f.nodeid
+                for f in self.findings
+                if (f.outcome is Outcome.FAIL and f.baseline != "unchanged")
+                or (f.outcome is Outcome.ERROR and f.resource == NOT_ASSESSED)
+            }
             self.fix = run_fix_phase(self.options, self.run, self.findings, session.items)
             self.findings = self.fix.findings
             self._count_fixed(session, {f.nodeid for f in self.fix.fixed} & counted)
@@ -418,11 +438,12 @@ class AuditPlugin:
         own counts and exit status (a run whose failures were all fixed exits 0)."""
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
-            failed = reporter.stats.get("failed", [])
-            moved = [r for r in failed if r.nodeid in fixed and r.when == "call"]
-            reporter.stats["failed"] = [r for r in failed if r not in moved]
-            if moved:
-                reporter.stats.setdefault("fixed", []).extend(moved)
+            for category, when in (("failed", "call"), ("error", "setup")):  # a not-assessed case errs in setup
+                reports = reporter.stats.get(category, [])
+                moved = [r for r in reports if r.nodeid in fixed and r.when == when]
+                reporter.stats[category] = [r for r in reports if r not in moved]
+                if moved:
+                    reporter.stats.setdefault("fixed", []).extend(moved)
         session.testsfailed = max(0, session.testsfailed - len(fixed))
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:

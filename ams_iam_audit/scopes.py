@@ -36,6 +36,7 @@ from .policy.document import PolicyDocument, parse_policy
 
 __all__ = [
     "BUILTIN_SCOPES",
+    "NOT_ASSESSED",
     "SCOPES",
     "AuditContext",
     "ExecutionRoleRef",
@@ -128,6 +129,10 @@ class NotApplicable:
     id: str = "not-applicable"
 
 
+#: The resource id of a :class:`NotAssessed` case.
+NOT_ASSESSED = "not-assessed"
+
+
 @dataclass(frozen=True)
 class NotAssessed:
     """Stands where a control could not be assessed for want of a setting (never a pass, never a
@@ -135,7 +140,7 @@ class NotAssessed:
 
     reason: str
     evidence: Mapping[str, Any] = field(default_factory=dict, compare=False)
-    id: str = "not-assessed"
+    id: str = NOT_ASSESSED
 
 
 Item = Subject | Unreadable | NotApplicable | NotAssessed

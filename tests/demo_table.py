@@ -72,6 +72,9 @@ DEMO_FAILURES = {
     # lambda:InvokeFunction (or lambda:*) on every function: the temporary-access policies, the legacy
     # invokelambda policy and the CodeBuild policies (lambda:* on '*', left open by the refactoring)
     "AMS-PRIV-005": [*TEMP_POLICIES, *CODEBUILD_IAM_STAR, "policy/invokelambda"],
+    # the execution role trusts the CI user (long-lived access key) with no MFA condition: the guide's own
+    # step-1 trust; a CI runner should assume it from a role (OIDC), a person only with MFA
+    "AMS-EXEC-001": ["role/aimodelshare-execution-role"],
 }
 #: Clean resources that must pass every rule that judges them.
 DEMO_CLEAN = [
@@ -82,7 +85,6 @@ DEMO_CLEAN = [
     "policy/billing-readonly",
     "group/data-scientists/inline/read-data-lake",
     "bucket/corp-data-lake-123456789012",
-    "role/aimodelshare-execution-role",
     "policy/aimodelshare-execution-policy",
 ]
 

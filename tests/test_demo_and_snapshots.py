@@ -179,7 +179,7 @@ def test_execution_role_with_aws_managed_administrator_access(pytester: pytest.P
                     "Statement": [
                         {
                             "Effect": "Allow",
-                            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/ci"},
+                            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/ci"},
                             "Action": "sts:AssumeRole",
                         }
                     ],

@@ -14,6 +14,7 @@ from rule_functions import RULES, judge, load_rules
 from ams_iam_audit import AuditContext, Evidence, ExecutionRoleRef, InlinePolicy, Inventory, Role, Section
 from ams_iam_audit.aimodelshare import EXECUTION_TEMPLATE, library_template
 from ams_iam_audit.analysis.execution_roles import discover, execution_permissions
+from ams_iam_audit.remediate.journal import read_journal
 
 USER = f"arn:aws:iam::{ACCOUNT}:user/alice"
 MFA = {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
@@ -250,3 +251,99 @@ def test_discovery_skips_shared_legacy_and_service_roles() -> None:
     assert found.chosen is not None
     assert found.chosen.name == "real-exec"
     assert json.dumps(found.chosen.describe())  # evidence is plain JSON
+
+
+# --- --fix: migration step 1 ------------------------------------------------------------------------
+
+CI_ROLE = f"arn:aws:iam::{ACCOUNT}:role/ci-runner"
+
+
+def test_fix_creates_the_execution_role_whose_trust_passes_and_a_second_fix_changes_nothing(
+    aws: Account, audit: Any
+) -> None:
+    _ai_user(aws)
+    trust_args = ("--fix-execution-role-trust", USER, "--fix-execution-role-trust", CI_ROLE)
+    dry = audit("-m", "execution_role", "--fix-dry-run", *trust_args)
+    plan = json.loads((dry.report_dir / "fix-plan.json").read_text())
+    (action,) = [a for a in plan["actions"] if a["kind"] == "ensure-execution-role"]
+    assert action["target"] == "role/aimodelshare-execution-role"
+    assert [c["describe"].split(" ")[0] for c in action["calls"]] == ["iam:CreateRole"]
+    assert "aimodelshare-execution-role" not in {r["RoleName"] for r in aws.iam.list_roles()["Roles"]}
+
+    planned = dry.finding("AMS-EXEC-001", "not-assessed")["evidence"]["planned_fix"]
+    assert planned["actions"] == ["ensure-execution-role role/aimodelshare-execution-role"]
+    first = audit("-m", "execution_role", "--fix", *trust_args)
+    # assessed once the role exists: both rules judge it again in the same run
+    for rule_id in ("AMS-EXEC-001", "AMS-EXEC-002"):
+        assert first.finding(rule_id, "not-assessed")["outcome"] == "fixed", first.stdout
+    assert first.ret == 0
+    role = aws.iam.get_role(RoleName="aimodelshare-execution-role")["Role"]
+    tags = {t["Key"]: t["Value"] for t in role.get("Tags", [])}
+    assert tags["aimodelshare:execution-role"] == "ams-iam-audit --fix"
+    statements = {s["Sid"]: s for s in role["AssumeRolePolicyDocument"]["Statement"]}
+    assert statements["PeopleWithMfa"]["Principal"]["AWS"] in (USER, [USER])
+    assert statements["PeopleWithMfa"]["Condition"] == {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+    assert "Condition" not in statements["Roles"]
+    journal = read_journal(next(first.report_dir.glob("fix-journal-*.jsonl")))
+    (created,) = [e for e in journal.entries if e.call.operation == "create_role"]  # journaled, with its undo
+    assert created.action == "ensure-execution-role role/aimodelshare-execution-role"
+    assert created.status == "done"
+
+    after = audit("-m", "execution_role")
+    assert after.outcomes("AMS-EXEC-001") == {"role/aimodelshare-execution-role": "pass"}
+    because = after.finding("AMS-EXEC-001", "role/aimodelshare-execution-role")["evidence"]["discovered_because"]
+    assert any("tagged aimodelshare:execution-role" in r for r in because)
+    second = audit("-m", "execution_role", "--fix-dry-run", *trust_args)
+    again = json.loads((second.report_dir / "fix-plan.json").read_text())["actions"]
+    assert not [a for a in again if a["kind"] == "ensure-execution-role"]
+
+
+def test_fix_replaces_the_guide_trust_of_an_existing_role(aws: Account, audit: Any) -> None:
+    _ai_user(aws)
+    aws.role("aimodelshare-execution-role", GUIDE_STEP_1)
+    result = audit("-m", "execution_role", "--fix", "--fix-execution-role-trust", USER)
+    assert result.finding("AMS-EXEC-001", "role/aimodelshare-execution-role")["outcome"] == "fixed"
+    trust = aws.iam.get_role(RoleName="aimodelshare-execution-role")["Role"]["AssumeRolePolicyDocument"]
+    assert trust["Statement"][0]["Condition"] == {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+
+
+def test_fix_without_the_trust_option_says_which_option_to_give(aws: Account, audit: Any) -> None:
+    _ai_user(aws)
+    result = audit("-m", "execution_role", "--fix-dry-run")
+    plan = json.loads((result.report_dir / "fix-plan.json").read_text())
+    assert not [a for a in plan["actions"] if a["kind"] == "ensure-execution-role"]
+    (note,) = [n for n in plan["not_fixable"] if n["rule_id"] == "AMS-EXEC-001"]
+    assert "--fix-execution-role-trust" in note["reason"]
+    assert "aimodelshare-execution-role" not in {r["RoleName"] for r in aws.iam.list_roles()["Roles"]}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--fix-execution-role-trust", USER], "only applies with --fix or --fix-dry-run"),
+        (["--fix", "--fix-execution-role-trust", f"arn:aws:iam::{OTHER_ACCOUNT}:root"], "whole foreign account"),
+        (["--fix", "--fix-execution-role-trust", "*"], "is not an IAM user, role or account root ARN"),
+        (["--fix", "--fix-execution-role-trust", "lambda.amazonaws.com"], "is not an IAM user, role"),
+    ],
+)
+def test_bad_execution_role_trust_is_a_usage_error(aws: Account, audit: Any, args: list[str], message: str) -> None:
+    result = audit(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr, result.stderr
+
+
+def test_the_trust_fix_writes_passes_its_own_rule() -> None:
+    from ams_iam_audit.aimodelshare import execution_role_trust
+
+    document = execution_role_trust([USER, CI_ROLE, f"arn:aws:iam::{ACCOUNT}:root"], ACCOUNT)
+    outcome, _, message = exec_001(document)
+    assert outcome == "pass", message
+
+
+def test_fix_policy_holds_what_creating_the_execution_role_needs() -> None:
+    from ams_iam_audit import iam_utils
+    from ams_iam_audit.remediate.permissions import EXECUTION_ROLE_FIX, fix_actions
+
+    needed = {a for name in EXECUTION_ROLE_FIX for a in iam_utils.PERMISSIONS[name]}
+    assert {"iam:CreateRole", "iam:UpdateAssumeRolePolicy", "iam:TagRole"} <= needed
+    assert needed <= set(fix_actions())

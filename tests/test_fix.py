@@ -93,9 +93,14 @@ def account_state(url: str) -> dict[str, Any]:
     }
 
 
+#: who may assume the demo's execution role after --fix (its seeded trust, a CI user without MFA, fails AMS-EXEC-001)
+EXEC_TRUST = ("--fix-execution-role-trust", "arn:aws:iam::123456789012:role/ml-platform-ci-runner")
+
+
 def fix(pytester: pytest.Pytester, aws: Account, *args: str) -> tuple[AuditResult, list[Any]]:
+    fixing = {"--fix", "--fix-dry-run"} & set(args)
     with proxy_to(aws.url, *all_gaps()) as proxy:
-        result = audit_at(pytester, proxy.url, *args)
+        result = audit_at(pytester, proxy.url, *args, *(EXEC_TRUST if fixing else ()))
     return result, proxy.requests
 
 
@@ -274,6 +279,7 @@ def test_a_fix_killed_at_any_step_converges_when_run_again(pytester: pytest.Pyte
         "delete-policy",
         "delete-role",
         "rewrite-policy",
+        "ensure-execution-role",
     }
 
     for step, when in points[shard::KILL_SHARDS]:
@@ -324,7 +330,7 @@ def _killed_fix(aws: Account, findings: list[Finding], step: int, when: str, jou
     with proxy_to(aws.url, *all_gaps()) as proxy:
         clients, identity = AwsClients(_SESSION, proxy.url), caller_identity(_SESSION, proxy.url)
         inventory = collect(clients, identity, ("us-east-1",))
-        plan = make_plan(findings, AuditContext(inventory=inventory))
+        plan = make_plan(findings, AuditContext(inventory=inventory), execution_trust=EXEC_TRUST[1:])
         with pytest.raises(_Killed), Dying(journal_path, ACCOUNT, identity.arn) as journal:
             apply_plan(plan, FixContext(clients, journal, inventory), journal)
     return read_journal(journal_path).entries

@@ -20,6 +20,7 @@ from conftest import ACCOUNT, Account, AuditResult, audit_at, run_audit
 from moto_gaps import all_gaps
 from test_fix import (
     _SESSION,
+    EXEC_TRUST,
     LOCK,
     SHARED,
     account_state,
@@ -171,7 +172,7 @@ def test_denied_service_last_accessed_data_falls_back_to_role_last_used_and_says
 ) -> None:
     seed_demo(aws)
     with _proxy(aws, query_action("GenerateServiceLastAccessedDetails"), *all_gaps()) as proxy:
-        result = audit_at(pytester, proxy.url, "--fix")
+        result = audit_at(pytester, proxy.url, "--fix", *EXEC_TRUST)
     assert result.ret == 0, result.stdout
     assert (
         "note: IAM's service last accessed data is unavailable for 5 of 5 role(s) to retire (AccessDenied: "

@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from .. import iam_utils
+from ..aimodelshare import EXECUTION_ROLE_NAME
 from ..inventory.collect import READ_PERMISSIONS
 from . import consumers, users
 
-__all__ = ["FIX_FUNCTIONS", "fix_actions", "fix_policy"]
+__all__ = ["EXECUTION_ROLE_FIX", "EXECUTION_ROLE_RESOURCE", "FIX_FUNCTIONS", "fix_actions", "fix_policy"]
 
 #: The iam_utils functions the fix actions call.
 FIX_FUNCTIONS = (
@@ -29,9 +30,15 @@ FIX_FUNCTIONS = (
 )
 
 
+#: The execution role ``--fix --fix-execution-role-trust`` creates or re-trusts (migration step 1):
+#: the iam_utils function it calls, and the one role it touches (for scoping this policy's resources).
+EXECUTION_ROLE_FIX = ("ensure_role",)
+EXECUTION_ROLE_RESOURCE = f"arn:aws:iam::*:role/{EXECUTION_ROLE_NAME}"
+
+
 def fix_actions() -> list[str]:
     actions = set(READ_PERMISSIONS)
-    for name in FIX_FUNCTIONS:
+    for name in (*FIX_FUNCTIONS, *EXECUTION_ROLE_FIX):
         actions.update(iam_utils.PERMISSIONS[name])
     for needed in (*consumers.PERMISSIONS.values(), *users.PERMISSIONS.values()):
         actions.update(needed)

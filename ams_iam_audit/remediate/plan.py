@@ -20,7 +20,9 @@ Order, and why:
    are only deactivated, and a run after ``--fix-retire-grace-days`` deletes it (``users``);
 5. per-deployment and temporary-access policies deleted, once nothing holds them;
 6. the emptied roles deleted (last, so a killed run leaves each role tagged and recognisable);
-7. wildcard S3 grants in the remaining AIModelShare policies narrowed (``policy.rewrite``).
+7. wildcard S3 grants in the remaining AIModelShare policies narrowed (``policy.rewrite``);
+8. the execution role (the guide's migration step 1) created, or its failing trust replaced, when
+   the operator named who may assume it (``--fix-execution-role-trust``): :class:`EnsureExecutionRole`.
 
 An action whose prerequisite did not complete is skipped, so nothing is deleted while something
 may still use it. What cannot be fixed safely is listed with the reason, and its finding stays.
@@ -41,7 +43,7 @@ from ..changes import Call, Executor
 from ..findings import Finding, Outcome
 from ..inventory.model import RETIRING_TAG, Consumer, Inventory, ManagedPolicy, Role, User
 from ..policy.rewrite import least_privilege_s3
-from ..scopes import AuditContext, PolicyRef, Subject, subjects_for
+from ..scopes import AuditContext, ExecutionRoleRef, NotApplicable, NotAssessed, PolicyRef, Subject, subjects_for
 from . import consumers as consumer_ops
 from . import users as user_ops
 
@@ -52,6 +54,7 @@ __all__ = [
     "DeletePolicy",
     "DeleteRole",
     "EmptyRole",
+    "EnsureExecutionRole",
     "EnsureSharedRole",
     "FixContext",
     "Plan",
@@ -72,6 +75,7 @@ DEFAULT_MIN_IDLE_DAYS = 30
 FIXABLE_RULES = frozenset(
     {
         "AMS-USER-001",
+        "AMS-EXEC-001",
         "AMS-POLICY-001",
         "AMS-ROLE-001",
         "AMS-ROLE-002",
@@ -296,6 +300,93 @@ class EnsureSharedRole(Action):
         iam_utils.attach_managed_policy_to_role(ctx.iam, spec.role_name, arn, executor=ctx.executor)
         if self.trim:
             iam_utils.retain_only_role_policies(ctx.iam, spec.role_name, frozenset({arn}), executor=ctx.executor)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnsureExecutionRole(Action):
+    """The execution role with the trust the operator asked for (``aimodelshare.execution_role_trust``:
+    people only with MFA), tagged so that discovery finds it again; its permissions are the operator's
+    to attach. Through ``iam_utils.ensure_role``: a second run changes nothing."""
+
+    kind: ClassVar[str] = "ensure-execution-role"
+    role_name: str
+    trust: Mapping[str, Any] = field(hash=False)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {aimodelshare.EXECUTION_ROLE_TAG: "ams-iam-audit --fix", "managed-by": "ams-iam-audit"}
+
+    def preview(self, inventory: Inventory) -> list[Call]:
+        state = role_state(inventory.role_by_name.get(self.role_name))
+        return iam_utils.role_calls(
+            state, self.role_name, self.trust, aimodelshare.EXECUTION_ROLE_DESCRIPTION, self.tags
+        )
+
+    def apply(self, ctx: FixContext) -> None:
+        iam_utils.ensure_role(
+            ctx.iam,
+            self.role_name,
+            self.trust,
+            aimodelshare.EXECUTION_ROLE_DESCRIPTION,
+            tags=self.tags,
+            executor=ctx.executor,
+        )
+
+
+_TRUST_OPTION = "--fix-execution-role-trust ARN (repeatable: who may assume it)"
+
+
+def _plan_execution_role(
+    failing: Iterable[str], ctx: AuditContext, principals: tuple[str, ...], notes: dict[tuple[str, str], str]
+) -> list[Action]:
+    """Migration step 1: the execution role given (or discovered) whose AMS-EXEC-001 fails gets the
+    operator's trust; when none is given and none is found, ``aimodelshare-execution-role`` is created
+    with it. Without ``principals`` nothing is changed, and the notes say which option to give."""
+    inv = ctx.inventory
+    failed = set(failing)
+    targets: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+    for item in subjects_for("execution_role", ctx):
+        if isinstance(item, Subject) and isinstance(item.value, ExecutionRoleRef) and item.id in failed:
+            ref = item.value
+            name = ref.arn.rsplit("/", 1)[-1]
+            if ref.role is None and ref.arn.split(":", 5)[-1] != f"role/{name}":
+                notes[("AMS-EXEC-001", item.id)] = f"{ref.arn} has a path: create it by hand"
+                continue
+            targets.append((name, (("AMS-EXEC-001", item.id),)))
+        elif isinstance(item, NotAssessed):
+            if item.evidence.get("execution_role_candidates"):
+                notes[("AMS-EXEC-001", item.id)] = (
+                    "several roles may be the execution role: name it with --aws-execution-role-arn"
+                )
+                continue
+            addresses: tuple[tuple[str, str], ...] = (("AMS-EXEC-001", item.id), ("AMS-EXEC-002", item.id))
+            targets.append((aimodelshare.EXECUTION_ROLE_NAME, addresses))
+        elif isinstance(item, NotApplicable) and principals:
+            targets.append((aimodelshare.EXECUTION_ROLE_NAME, ()))
+    if not principals:
+        for _, addresses in targets:
+            for key in addresses[:1]:
+                notes[key] = f"--fix creates the execution role or replaces its trust when told {_TRUST_OPTION}"
+        return []
+    try:
+        trust = aimodelshare.execution_role_trust(principals, inv.account_id)
+    except ValueError as exc:
+        for _, addresses in targets:
+            for key in addresses[:1]:
+                notes[key] = f"--fix-execution-role-trust: {exc}"
+        return []
+    return [
+        EnsureExecutionRole(
+            target=f"role/{name}",
+            role_name=name,
+            trust=trust,
+            reason="the AIModelShare execution role (migration step 1), trusting "
+            + ", ".join(principals)
+            + " (people only with MFA)",
+            addresses=addresses,
+        )
+        for name, addresses in targets
+    ]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -532,13 +623,16 @@ def make_plan(
     now: datetime | None = None,
     retire_in_use: bool = False,
     grace_days: int = user_ops.DEFAULT_GRACE_DAYS,
+    execution_trust: tuple[str, ...] = (),
 ) -> Plan:
     """The plan that fixes the failing findings of the fixable rules, from ``ctx.inventory``.
     ``unowned`` lets S3 rewrites change policies AIModelShare does not own. A legacy role whose
     ``RoleLastUsed`` is within ``min_idle_days`` of ``now`` (default: when the inventory was
     collected) is kept (:func:`recent_use`); its consumers are still re-pointed. So is an ephemeral
     user whose access key was used within them (:func:`recent_key_use`), unless ``retire_in_use``:
-    then its keys are deactivated, and a run ``grace_days`` later deletes it (``users.decide``)."""
+    then its keys are deactivated, and a run ``grace_days`` later deletes it (``users.decide``).
+    ``execution_trust``: the principals that may assume the execution role
+    (``--fix-execution-role-trust``)."""
     inv = ctx.inventory
     now = now or inv.collected_at
     failing: dict[str, list[str]] = defaultdict(list)
@@ -546,6 +640,7 @@ def make_plan(
         if f.outcome is Outcome.FAIL and f.rule_id in FIXABLE_RULES:
             failing[f.rule_id].append(f.resource)
     notes: dict[tuple[str, str], str] = {}
+    execution = _plan_execution_role(failing["AMS-EXEC-001"], ctx, execution_trust, notes)
     shared: dict[str, list[tuple[str, str]]] = {}  # shared role name -> findings it addresses
     trim: set[str] = set()
     for rule_id in ("AMS-SHARED-001", "AMS-SHARED-002", "AMS-SHARED-003"):
@@ -764,5 +859,6 @@ def make_plan(
         *deletions.values(),
         *role_deletions,
         *rewrites.values(),
+        *execution,
     ]
     return Plan(actions=tuple(actions), not_fixable=notes)
