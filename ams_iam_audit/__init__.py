@@ -12,6 +12,7 @@ from .inventory.model import (
     AttachedPolicy,
     Bucket,
     Consumer,
+    EnvironmentVariable,
     Group,
     InlinePolicy,
     Inventory,
@@ -19,6 +20,7 @@ from .inventory.model import (
     PolicyVersion,
     Role,
     Section,
+    Trail,
     User,
 )
 from .policy import (
@@ -56,6 +58,7 @@ __all__ = [
     "ConditionEntry",
     "Consumer",
     "Controls",
+    "EnvironmentVariable",
     "EscalationAnalysis",
     "Evidence",
     "ExecutionRoleRef",
@@ -78,6 +81,7 @@ __all__ = [
     "Section",
     "Severity",
     "SharedRoleState",
+    "Trail",
     "User",
     "Verdict",
     "action_info",
