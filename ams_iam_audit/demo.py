@@ -48,7 +48,7 @@ TRAIL_BUCKET = f"corp-cloudtrail-logs-{_A}"
 #: must find it and print only its masked form).
 LEGACY_KEY_ID = "AKIADEMOLEGACYKEY7XQ"
 LEGACY_SECRET = "demoLegacySecret/Key+NotReal0123456789ab"
-_BLOCK_ALL = {
+_BLOCK_ALL: Any = {
     "BlockPublicAcls": True,
     "IgnorePublicAcls": True,
     "BlockPublicPolicy": True,
