@@ -12,6 +12,7 @@ from .inventory.model import (
     AttachedPolicy,
     Bucket,
     Consumer,
+    EnvironmentVariable,
     Group,
     InlinePolicy,
     Inventory,
@@ -19,6 +20,7 @@ from .inventory.model import (
     PolicyVersion,
     Role,
     Section,
+    Trail,
     User,
 )
 from .policy import (
@@ -67,6 +69,7 @@ __all__ = [
     "Consumer",
     "Controls",
     "Enabled",
+    "EnvironmentVariable",
     "EscalationAnalysis",
     "Evidence",
     "ExecutionRoleRef",
@@ -92,6 +95,7 @@ __all__ = [
     "SharedRoleState",
     "Statement",
     "Subject",
+    "Trail",
     "Unreadable",
     "User",
     "Verdict",

@@ -47,6 +47,8 @@ AREAS = {
     "execution_role": "the STS execution role (AIMODELSHARE_EXECUTION_ROLE_ARN)",
     "privilege": "administrator access and privilege escalation",
     "lint": "policy grammar and semantics (parliament)",
+    "secrets": "credentials and secrets in plain text (Lambda and CodeBuild environments)",
+    "monitoring": "CloudTrail logging of the account's management events (AssumeRole)",
 }
 
 

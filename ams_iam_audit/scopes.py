@@ -31,7 +31,7 @@ from . import aimodelshare
 from .aimodelshare import SharedRole
 from .analysis import EscalationAnalysis, analyse
 from .analysis.execution_roles import discover
-from .inventory.model import IAM_PARTS, RETIRING_TAG, Inventory, ManagedPolicy, Role, Section
+from .inventory.model import IAM_PARTS, RETIRING_TAG, Inventory, ManagedPolicy, Role, Section, Trail
 from .policy.document import PolicyDocument, parse_policy
 
 __all__ = [
@@ -272,15 +272,6 @@ def _roles(ctx: AuditContext) -> list[Item]:
     return [Subject(id=f"role/{r.name}", arn=r.arn, value=r) for r in ctx.inventory.roles]
 
 
-def _buckets(ctx: AuditContext) -> list[Item]:
-    if (gap := _needs(ctx, "s3")) is not None:
-        return [gap]
-    partition = ctx.inventory.partition
-    return [
-        Subject(id=f"bucket/{b.name}", arn=f"arn:{partition}:s3:::{b.name}", value=b) for b in ctx.inventory.buckets
-    ]
-
-
 def _principals(ctx: AuditContext) -> list[Item]:
     """Users and roles, but not service-linked roles (AWS defines and alone can change what they do)."""
     if (gap := _needs(ctx, "iam")) is not None:
@@ -444,6 +435,68 @@ def _execution_roles(ctx: AuditContext) -> list[Item]:
     return [Subject(id=f"role/{chosen.name}", arn=chosen.arn, value=ref)]
 
 
+#: The consumer kinds whose environment variables the inventory reads (scope ``workload``).
+WORKLOAD_KINDS = ("lambda", "codebuild")
+
+
+def _workloads(ctx: AuditContext) -> list[Item]:
+    """Lambda functions and CodeBuild projects, each with its environment. A region whose functions
+    or projects could not be listed is one :class:`Unreadable`; so is a workload whose variables
+    could not be had (KMS) or were not collected (a snapshot written before they were)."""
+    inv = ctx.inventory
+    sections = [s for s in inv.consumer_sections if s.name.split(":")[0] in (*WORKLOAD_KINDS, "consumers")]
+    if not sections:
+        sections = [Section(name="consumers", readable=False, error="not collected", permission="lambda:ListFunctions")]
+    items: list[Item] = [Unreadable(id=f"unreadable-{s.name}", sections=(s,)) for s in sections if not s.readable]
+    for consumer in inv.consumers:
+        if consumer.kind not in WORKLOAD_KINDS:
+            continue
+        ident = f"{consumer.kind}/{consumer.region}/{consumer.name}"
+        if consumer.environment is None:
+            error = consumer.environment_error or "environment variables not collected (an older snapshot)"
+            permission = "kms:Decrypt" if consumer.environment_error else "lambda:ListFunctions"
+            if consumer.kind == "codebuild" and not consumer.environment_error:
+                permission = "codebuild:BatchGetProjects"
+            section = Section(name=f"{consumer.kind}:{consumer.region}/{consumer.name}", readable=False,
+                              error=error, permission=permission)  # fmt: skip
+            items.append(Unreadable(id=ident, sections=(section,)))
+        else:
+            items.append(Subject(id=ident, arn=consumer.arn, value=consumer))
+    return items
+
+
+def _cloudtrail(ctx: AuditContext) -> list[Item]:
+    """The account's trails, judged together (one case per account)."""
+    if (gap := _needs(ctx, "cloudtrail")) is not None:
+        return [gap]
+    inv = ctx.inventory
+    trails: tuple[Trail, ...] = inv.trails
+    return [Subject(id=f"account/{inv.account_id}", arn=f"arn:{inv.partition}:::{inv.account_id}", value=trails)]
+
+
+def _buckets(ctx: AuditContext) -> list[Item]:
+    """Every bucket. The account's public access block applies to all of them: unread, every
+    bucket's exposure is unknown; a bucket whose policy or own block could not be read is too."""
+    if (gap := _needs(ctx, "s3", "s3control")) is not None:
+        return [gap]
+    items: list[Item] = []
+    for bucket in ctx.inventory.buckets:
+        gaps = [
+            Section(name=f"s3:{bucket.name}", readable=False, error=error, permission=permission)
+            for error, permission in (
+                (bucket.policy_error, "s3:GetBucketPolicy"),
+                (bucket.public_access_block_error, "s3:GetBucketPublicAccessBlock"),
+            )
+            if error is not None
+        ]
+        ident = f"bucket/{bucket.name}"
+        if gaps:
+            items.append(Unreadable(id=ident, sections=tuple(gaps)))
+        else:
+            items.append(Subject(id=ident, arn=f"arn:{ctx.inventory.partition}:s3:::{bucket.name}", value=bucket))
+    return items
+
+
 SCOPES: dict[str, ScopeDef] = {
     s.name: s
     for s in (
@@ -457,6 +510,8 @@ SCOPES: dict[str, ScopeDef] = {
         ScopeDef("policy_document", "identity policies and bucket policies", _policy_documents),
         ScopeDef("shared_role", "the four shared AIModelShare roles", _shared_roles),
         ScopeDef("execution_role", "the AIModelShare execution role", _execution_roles),
+        ScopeDef("workload", "every Lambda function and CodeBuild project (their environment variables)", _workloads),
+        ScopeDef("cloudtrail", "the account's CloudTrail trails (one case per account)", _cloudtrail),
         ScopeDef("bucket", "every S3 bucket", _buckets),
     )
 }
