@@ -1503,7 +1503,8 @@ def test_enabled_by_on_the_holder_itself() -> None:
     assert analysis.enabled_by("role/app/inline/p", document) == ()
     (found,) = analysis.enabled_by("role/app/inline/p", document, holder=own)
     assert (found.method.id, found.resource) == ("iam-put-role-policy-self", own)
-    assert found.describe()["granted_by"][0]["resource"] == own
+    assert found.describe()["granted_by"] == {"iam:PutRolePolicy": 0}
+    assert found.describe()["on"] == own
     # a user's policy aimed at a role named like it is not aimed at itself
     assert analysis.enabled_by("user/app/inline/p", document, holder=f"{IAM}:user/app") == ()
 

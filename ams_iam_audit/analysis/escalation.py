@@ -138,13 +138,20 @@ class Enabled:
     resource: str
 
     def describe(self) -> dict[str, Any]:
+        """Compact (a finding per failing policy; the policy is named once, beside): each action, in
+        AWS's spelling, with the index of the statement that allows it."""
         return {
             "method": self.method.id,
             "title": self.method.title,
             "source": self.method.source,
             "on": self.resource,
-            "granted_by": [p.describe() for p in self.proofs],
+            "granted_by": {_spelled(p.action): p.statement_index for p in self.proofs},
         }
+
+
+def _spelled(action: str) -> str:
+    info = action_info(action)
+    return info.name if info is not None else action
 
 
 #: The IAM resource kind of each IAM-held target (AMS-PRIV-002 asks for every one of them).
