@@ -17,6 +17,12 @@ One breadth-first search from ``ADMIN`` over the reversed graph (networkx) gives
 shortest path at once. A method whose actions are held but that has no target in the account today is
 *latent*; a method whose targets live in a part of the account that could not be read makes the verdict
 *unknown* (an error, never a pass), as does a policy attached to the principal whose document was not read.
+
+Cost: each set of permissions is first asked which catalogue actions its Allows name at all (one set
+intersection); only the methods those can complete are tried on targets, so the many principals that
+name none cost a few lookups. :meth:`EscalationAnalysis.enabled_by` is the per-document view
+(AMS-PRIV-002): the same methods and statement filters, with every resource of a target's kind in
+place of the account's targets.
 """
 
 from __future__ import annotations
