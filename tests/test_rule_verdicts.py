@@ -491,7 +491,8 @@ def test_priv_002_fails(case: str, statement: dict[str, Any], methods: set[str],
     for found in evidence.items["methods"]:
         assert found["title"]
         assert found["source"]
-        assert {p["statement_index"] for p in found["granted_by"]} == {1}
+        assert set(found["granted_by"].values()) == {1}
+        assert set(found["granted_by"]) <= set(evidence.items["statements"][0]["escalating_actions"])
     (offending,) = evidence.items["statements"]
     assert offending["statement_index"] == 1
     assert offending["methods"] == named

@@ -17,10 +17,17 @@ One breadth-first search from ``ADMIN`` over the reversed graph (networkx) gives
 shortest path at once. A method whose actions are held but that has no target in the account today is
 *latent*; a method whose targets live in a part of the account that could not be read makes the verdict
 *unknown* (an error, never a pass), as does a policy attached to the principal whose document was not read.
+
+Cost: each set of permissions is first asked which catalogue actions its Allows name at all (one set
+intersection); only the methods those can complete are tried on targets, so the many principals that
+name none cost a few lookups. :meth:`EscalationAnalysis.enabled_by` is the per-document view
+(AMS-PRIV-002): the same methods and statement filters, with every resource of a target's kind in
+place of the account's targets.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import json
@@ -137,13 +144,20 @@ class Enabled:
     resource: str
 
     def describe(self) -> dict[str, Any]:
+        """Compact (a finding per failing policy; the policy is named once, beside): each action, in
+        AWS's spelling, with the index of the statement that allows it."""
         return {
             "method": self.method.id,
             "title": self.method.title,
             "source": self.method.source,
             "on": self.resource,
-            "granted_by": [p.describe() for p in self.proofs],
+            "granted_by": {_spelled(p.action): p.statement_index for p in self.proofs},
         }
+
+
+def _spelled(action: str) -> str:
+    info = action_info(action)
+    return info.name if info is not None else action
 
 
 #: The IAM resource kind of each IAM-held target (AMS-PRIV-002 asks for every one of them).
@@ -181,9 +195,28 @@ def _administrator_statements(document: PolicyDocument) -> frozenset[int]:
     )
 
 
-def _may_hold(actions: frozenset[str], method: Method) -> bool:
-    """Some statement names one of the alternatives of each need (the cheap test before resources)."""
-    return all(any(a in actions for a in need.actions) for need in method.needs)
+@functools.cache
+def _catalogue_actions() -> frozenset[str]:
+    """Every action some catalogue method needs: what an Allow must name for any method to hold."""
+    return frozenset(a for m in methods() for need in m.needs for a in need.actions)
+
+
+@functools.cache
+def _candidates(relevant: frozenset[str], trusted: bool) -> tuple[Method, ...]:
+    """The methods that may hold for permissions whose Allows name exactly ``relevant`` of the
+    catalogue's actions (``trusted``: an assumable role's trust policy may stand for sts:AssumeRole).
+    Few distinct sets occur in an account, so each is worked out once."""
+    return tuple(m for m in methods() if _may_hold(relevant, m, trusted=trusted))
+
+
+def _may_hold(actions: frozenset[str], method: Method, *, trusted: bool = True) -> bool:
+    """Some Allow names one of the alternatives of each need (the cheap test before resources); for
+    a role to assume, sts:AssumeRole may come from the role's trust policy."""
+    trusted = trusted and method.target == "assumable_role"
+    return all(
+        any(a in actions for a in need.actions) or (trusted and need.on_target and "sts:assumerole" in need.actions)
+        for need in method.needs
+    )
 
 
 @dataclass(frozen=True)
@@ -248,15 +281,25 @@ class EscalationAnalysis:
     _classes: dict[tuple[Any, ...], str] = field(default_factory=dict)
     _class_perms: dict[str, Permissions] = field(default_factory=dict)
     _parsed: dict[str, PolicyDocument | None] = field(default_factory=dict)
+    _parsed_ids: dict[int, tuple[Any, PolicyDocument | None]] = field(default_factory=dict)
     _latent: dict[str, list[tuple[Method, tuple[Proof, ...]]]] = field(default_factory=lambda: defaultdict(list))
     _unknown: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     _class: dict[str, str] = field(default_factory=dict)  # principal ARN -> its class node
-    _held: dict[tuple[int, str], tuple[Permissions, bool]] = field(default_factory=dict)
+    _held: dict[int, tuple[Permissions, frozenset[str]]] = field(default_factory=dict)
+    _enabled: dict[tuple[str, str | None], tuple[Enabled, ...]] = field(default_factory=dict)
     _reached: frozenset[str] = frozenset()
 
     # ---- documents and permissions ----------------------------------------------------------------------
 
     def _parse(self, label: str, document: Any) -> PolicyDocument | None:
+        known = self._parsed_ids.get(id(document))
+        if known is not None and known[0] is document:  # the inventory's own object: parsed already
+            return known[1]
+        parsed = self._parse_text(label, document)
+        self._parsed_ids[id(document)] = (document, parsed)
+        return parsed
+
+    def _parse_text(self, label: str, document: Any) -> PolicyDocument | None:
         key = json.dumps(document, sort_keys=True, default=str)
         if key not in self._parsed:
             try:
@@ -623,24 +666,33 @@ class EscalationAnalysis:
         kind = _label(node.principal).split("/")[0] if node is not None else None
         return _applicable_methods(node is not None, kind)
 
-    def _might_hold(self, perms: Permissions, method: Method) -> bool:
-        """Every action the method needs is allowed on some resource (cached per permissions): the
-        cheap test before any target is tried."""
-        key = (id(perms), method.id)
-        held = self._held.get(key)
-        if held is None or held[0] is not perms:  # an id is only unique while its object lives
+    def _held_methods(self, perms: Permissions) -> frozenset[str]:
+        """The ids of the methods every action of which ``perms`` allow on some resource (for a role
+        to assume, sts:AssumeRole may come from its trust policy instead): the cheap test before any
+        target is tried, computed once per permissions. A method none of whose alternatives for a
+        need is named by an Allow is out at once, so most principals (no catalogue action) cost a
+        few set lookups."""
+        cached = self._held.get(id(perms))
+        if cached is not None and cached[0] is perms:  # an id is only unique while its object lives
+            return cached[1]
+        held = frozenset(
+            m.id
+            for m in _candidates(perms.named(_catalogue_actions()), True)
             # a role whose trust policy names the principal needs no sts:AssumeRole grant to be assumed
-            trusted = _NAMED_IN_TRUST if method.target == "assumable_role" else None
-            held = (perms, self._holds(perms, method, trusted) is not None)
-            self._held[key] = held
-        return held[1]
+            if self._holds(perms, m, _NAMED_IN_TRUST if m.target == "assumable_role" else None) is not None
+        )
+        self._held[id(perms)] = (perms, held)
+        return held
 
     def _connect(self, source: str, perms: Permissions, node: _Node | None, among: frozenset[str] | None) -> bool:
         """Add one edge from ``source`` to a target that reaches administrator: among ``among`` (the
         principals found to reach it in the last round), or (``None``) to ADMIN itself. One edge is
         enough: every target of a round is as far from administrator as the others."""
+        held = self._held_methods(perms)
+        if not held:
+            return False
         for method in self._applicable(node):
-            if not self._might_hold(perms, method):
+            if method.id not in held:
                 continue
             outright = method.gains in ("admin", "unbounded")
             if among is not None and outright:
@@ -675,8 +727,9 @@ class EscalationAnalysis:
         """For a source that cannot reach administrator: the methods it holds whose targets could not
         be read, or lead to a principal that could not be judged (``unknown``), make its verdict
         unknown; the methods it holds with no target in the account today are latent."""
+        held = self._held_methods(perms)
         for method in self._applicable(node):
-            if method.target == "self" or not self._might_hold(perms, method):
+            if method.target == "self" or method.id not in held:
                 continue
             section = _TARGET_SECTIONS.get(method.target)
             if section is not None and not self._section_readable(section):
@@ -765,13 +818,22 @@ class EscalationAnalysis:
         finds. Statements that are administrator access outright are left to AMS-PRIV-001."""
         admin = _administrator_statements(document)
         kept = tuple(s for s in document.statements if s.index not in admin)
-        perms = Permissions((SourcedDocument(label, PolicyDocument(document.version, kept, document.raw)),))
-        if not perms.actions:
-            return ()
+        perms = Permissions((SourcedDocument("", PolicyDocument(document.version, kept, document.raw)),))
+        relevant = perms.named(_catalogue_actions())
+        if not relevant:
+            return ()  # most documents: no action any method needs
+        key = (document.sha256, holder)
+        found = self._enabled.get(key)
+        if found is None:
+            found = self._enabled[key] = self._enabled_by(perms, relevant, holder)
+        # worked out once per document and holder (1,666 temporary-access policies share one), named here
+        return tuple(
+            Enabled(e.method, tuple(dataclasses.replace(p, policy=label) for p in e.proofs), e.resource) for e in found
+        )
+
+    def _enabled_by(self, perms: Permissions, relevant: frozenset[str], holder: str | None) -> tuple[Enabled, ...]:
         out = []
-        for method in methods():
-            if not _may_hold(perms.actions, method):
-                continue
+        for method in _candidates(relevant, False):
             for resource in self._every_target(method, holder):
                 proofs = self._holds(perms, method, _Target(resource, "", every=True))
                 if proofs is not None:
