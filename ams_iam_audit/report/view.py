@@ -9,7 +9,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -172,7 +172,9 @@ def readable_date(value: str, audited: datetime | None) -> str:
 def unified_diff(before: Any, after: Any, before_name: str, after_name: str) -> str:
     """The two documents as indented JSON, diffed line by line (unified, one line of context)."""
     a, b = _json_lines(before), _json_lines(after)
-    return "\n".join(difflib.unified_diff(a, b, before_name, after_name, n=1, lineterm=""))
+    lines = list(difflib.unified_diff(a, b, before_name, after_name, n=1, lineterm=""))
+    # the file header names both sides; the caption above the diff does too, so print one line
+    return "\n".join([f"--- {before_name}, +++ {after_name}", *lines[2:]]) if lines else ""
 
 
 def _json_lines(value: Any, indent: str = "") -> list[str]:
@@ -304,6 +306,9 @@ def _compact(value: Any) -> str:
 class FindingView:
     data: Mapping[str, Any]
     evidence: EvidenceView | None  # None for passes: nothing to show but the resource
+    #: an earlier finding of the same rule with the same offending statements and suggested
+    #: replacement: the print shows them once and refers to that resource
+    same_evidence_as: str | None = None
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -398,12 +403,7 @@ def _executive_summary(view: ReportView) -> ExecutiveSummary:
             picks.append(failing[0])
         if len(picks) == 3:
             break
-    fixes = tuple(
-        f"{f.data['severity'].capitalize()}: {f.data['resource']} ({f.data['rule_id']}, {f.data['title']}): "
-        f"{f.data['message'].rstrip('.')}."
-        + (f" {_plural(count - 1, 'other resource')} fail the same rule." if (count := _failing(view, f)) > 1 else "")
-        for f in picks
-    )
+    fixes = tuple(_fix_first(view, f) for f in picks)
     limitations = []
     if not run.get("complete", True):
         limitations.append(
@@ -440,6 +440,18 @@ def _executive_summary(view: ReportView) -> ExecutiveSummary:
         limitations=tuple(limitations),
         trend=trend,
     )
+
+
+def _fix_first(view: ReportView, finding: FindingView) -> str:
+    """One sentence: the finding's severity, what is wrong with which resource, the rule, and how
+    many other resources fail it."""
+    data = finding.data
+    message = str(data["message"]).rstrip(".")
+    if str(data["resource"]) not in message:
+        message = f"{data['resource']}: {message}"
+    others = _failing(view, finding) - 1
+    tail = f"; {_plural(others, 'other resource')} fail the same rule" if others > 0 else ""
+    return f"{str(data['severity']).capitalize()}: {message} ({data['rule_id']}, {data['title']}{tail})."
 
 
 def _failing(view: ReportView, finding: FindingView) -> int:
@@ -515,6 +527,23 @@ class ReportView:
         ]
 
 
+def _mark_repeats(findings: list[FindingView]) -> list[FindingView]:
+    """Each finding whose offending statements and diff repeat an earlier one's (the demo's four
+    temporary-access policies are one template), marked with that finding's resource."""
+    first: dict[tuple[Any, ...], str] = {}
+    marked = []
+    for finding in findings:
+        ev = finding.evidence
+        key = (ev.statements, ev.diff) if ev is not None and (ev.statements or ev.diff) else None
+        if key is not None and key in first:
+            marked.append(replace(finding, same_evidence_as=first[key]))
+            continue
+        if key is not None:
+            first[key] = str(finding.data["resource"])
+        marked.append(finding)
+    return marked
+
+
 def _audit_time(document: Mapping[str, Any]) -> datetime | None:
     run = document.get("run") or {}
     try:
@@ -550,6 +579,7 @@ def build_view(document: Mapping[str, Any], *, with_evidence: bool = True) -> Re
         view.findings.sort(
             key=lambda v: (OUTCOMES.index(v.data["outcome"]), order.get(v.data["severity"], 9), v.data["resource"])
         )
+        view.findings[:] = _mark_repeats(view.findings)
     gaps = [c for c in document.get("coverage", []) if not c.get("readable", True)]
     return ReportView(
         document=document,
