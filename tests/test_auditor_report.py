@@ -216,8 +216,9 @@ def test_within_a_rule_failures_come_before_errors_before_waivers() -> None:
     view = build_view(_document(findings))
     (s3_001, s3_002) = sorted(view.attention, key=lambda r: r.id)
     assert [f.data["outcome"] for f in s3_001.findings] == ["fail", "error", "waived"]
-    # a rule with a failure outranks one with only errors at the same severity
-    assert [r.id for r in view.attention] == ["AMS-S3-002", "AMS-S3-001"] or s3_001.risk < s3_002.risk
+    # at the same worst severity (the error on policy/e is high), a rule with a failure comes first
+    assert [r.id for r in view.attention] == ["AMS-S3-001", "AMS-S3-002"]
+    assert s3_001.risk < s3_002.risk
 
 
 # --- readable evidence --------------------------------------------------------------------------
@@ -257,6 +258,11 @@ def test_evidence_shows_summaries_dates_and_the_suggested_replacement_as_a_diff(
     users = next(r for r in view.rules if r.id == "AMS-USER-001")
     facts = dict(users.findings[0].evidence.facts)  # type: ignore[union-attr]
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \(on the day of the audit\)", facts["created"]), facts["created"]
+    keys = facts["access_keys"]
+    assert re.fullmatch(r"AKIA\*+[A-Z0-9]{4} Active, 0 days old, never used", keys), keys
+    roles = next(r for r in view.rules if r.id == "AMS-ROLE-001")
+    lambda_role = next(f for f in roles.findings if f.data["resource"] == "role/lambda_role_a1b2c3d4e5")
+    assert dict(lambda_role.evidence.facts)["consumers"] == "lambda modfunctiona1b2c3d4e5 (us-east-1)"  # type: ignore[union-attr]
 
 
 def test_readable_dates_count_days_before_the_audit() -> None:

@@ -143,6 +143,15 @@ def _readable(
         summary = summarise_actions(value, total)
         found.append(ActionList(where=where, summary=summary, actions=tuple(value)))
         return f"{summary} (full list below)"
+    if isinstance(value, Mapping) and {"kind", "name", "arn"} <= set(value):
+        # a role's consumer: "lambda modfunction (us-east-1)"
+        return f"{value['kind']} {value['name']}" + (f" ({value['region']})" if value.get("region") else "")
+    if isinstance(value, Mapping) and {"id", "status", "age_days"} <= set(value):
+        # an access key (its id masked): status, age in days, last use as a date
+        used = value.get("last_used")
+        last = f"last used {readable_date(str(used), audited)}" if used else "never used"
+        service = f" ({value['last_used_service']})" if used and value.get("last_used_service") else ""
+        return f"{value['id']} {value['status']}, {value['age_days']} days old, {last}{service}"
     if isinstance(value, Mapping):
         count = value.get("action_count")
         return {
@@ -297,8 +306,12 @@ FACT_LIMIT = 400
 
 
 def _compact(value: Any) -> str:
-    """One piece of evidence on one line: strings as themselves, anything else as compact JSON."""
-    text = value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "), default=str)
+    """One piece of evidence on one line: strings as themselves, a list of strings joined by "; "
+    ("none" when empty), anything else as compact JSON."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        text = "; ".join(value) if value else "none"
+    else:
+        text = value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "), default=str)
     return text if len(text) <= FACT_LIMIT else text[:FACT_LIMIT] + " … (shortened: findings.json has all of it)"
 
 
