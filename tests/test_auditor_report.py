@@ -330,3 +330,24 @@ def test_every_output_gives_each_finding_the_same_severity(demo: AuditResult) ->
         assert row is not None, f
         assert row.group(1) == f["severity"], f
     assert by_node
+
+
+def test_what_the_fix_changed_is_a_diff_of_the_two_documents() -> None:
+    before = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+    after = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "*"}]}
+    finding = _finding("AMS-S3-001", "policy/a", "fixed", evidence={"before": before, "after": after})
+    (rule,) = build_view(_document([finding])).attention
+    evidence = rule.findings[0].evidence
+    assert evidence is not None
+    assert evidence.diff_title == "what the fix changed"
+    assert str(evidence.diff).splitlines() == [
+        "--- before, +++ after",
+        "@@ -3,3 +3,3 @@",
+        "     {",
+        "<del>-      &#34;Action&#34;: &#34;s3:*&#34;,</del>",
+        "<ins>+      &#34;Action&#34;: [&#34;s3:GetObject&#34;],</ins>",
+        "       &#34;Effect&#34;: &#34;Allow&#34;,",
+    ]
+    page = render_html(_document([finding]))
+    assert "what the fix changed" in page
+    assert '<pre class="diff">' in page

@@ -251,15 +251,12 @@ class EvidenceView:
     statements: tuple[tuple[str, Markup], ...]  # (heading, marked JSON)
     fix: Mapping[str, Any] | None
     fix_kind: str | None  # "done" (--fix ran) or "planned" (--fix-dry-run)
-    before: Markup | None
-    after: Markup | None
-    rest: Markup | None
     #: the suggested replacement (or what --fix changed) as a unified diff, lines marked
     diff: Markup | None = None
     diff_title: str | None = None
     actions: tuple[ActionList, ...] = ()
-    #: the rest of the evidence as (name, compact one-line JSON) pairs, action lists summarised and
-    #: timestamps as dates; ``rest`` is the same as one indented JSON document
+    #: the rest of the evidence as (name, value on one line) pairs, action lists summarised,
+    #: timestamps as dates, access keys and a role's consumers in words
     facts: tuple[tuple[str, str], ...] = ()
 
 
@@ -291,9 +288,6 @@ def _evidence(evidence: Mapping[str, Any], audited: datetime | None = None) -> E
         statements=tuple(statements),
         fix=fix or planned,
         fix_kind="done" if fix else "planned" if planned else None,
-        before=marked_json(evidence["before"]) if "before" in evidence else None,
-        after=marked_json(evidence["after"]) if "after" in evidence else None,
-        rest=marked_json(shown) if rest else None,
         diff=_diff_markup(diff) if diff else None,
         diff_title=diff_title if diff else None,
         actions=tuple(found),
