@@ -143,7 +143,11 @@ def test_the_executive_summary_says_the_verdict_what_to_fix_first_and_the_limits
     assert demo.document is not None
     summary = build_view(demo.document).summary
     assert summary.scope.startswith(f"This audit judged AWS account {ACCOUNT} (the embedded demo account) in us-east-1")
-    assert summary.verdict == f"Not compliant: 6 critical findings ({DEMO_FAILING} failing findings in all)."
+    judged = sum(1 for f in demo.findings if f["outcome"] != "not-applicable")
+    assert f": {judged} checks of a rule on a resource" in summary.scope
+    criticals = sum(1 for f in demo.findings if f["outcome"] == "fail" and f["severity"] == "critical")
+    assert criticals == 6  # AMS-PRIV-001 on three CodeBuild policies, AMS-PRIV-004 on three users
+    assert summary.verdict == f"Not compliant: {criticals} critical findings ({DEMO_FAILING} failing findings in all)."
     assert not summary.compliant
     assert len(summary.first_fixes) == 3
     critical = [f for f in demo.findings if f["outcome"] == "fail" and f["severity"] == "critical"]

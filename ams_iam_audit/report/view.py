@@ -385,11 +385,12 @@ def _executive_summary(view: ReportView) -> ExecutiveSummary:
     judged = sum(r.checked for r in view.rules)
     account = f"AWS account {run.get('account_id')}" + (" (the embedded demo account)" if run.get("demo") else "")
     regions = ", ".join(run.get("regions") or []) or "no region"
+    idle = len(view.rules) - len(rules)
     scope = (
         f"This audit judged {account} in {regions} against {_plural(len(view.rules), 'rule')} of the AIModelShare "
-        f"least-privilege refactoring ({_plural(judged, 'check')} of {_plural(len(rules), 'rule')} that had "
-        f"resources to judge), from {run.get('source', 'live')} data collected "
-        f"{_when(run.get('collected_at') or run.get('started_at'))}."
+        f"least-privilege refactoring: {_plural(judged, 'check')} of a rule on a resource"
+        + (f" ({_plural(idle, 'rule')} had nothing to judge)" if idle else "")
+        + f", on {run.get('source', 'live')} data collected {_when(run.get('collected_at') or run.get('started_at'))}."
     )
     worst = next((s for s in SEVERITIES if view.failing_by_severity[s]), None)
     fails, errors = view.outcomes["fail"], view.outcomes["error"]
