@@ -354,6 +354,8 @@ class AuditPlugin:
             # objects here; JSON only when the report is serialized (xdist, report logs)
             rep.ams_finding = finding  # type: ignore[attr-defined]
             rep.ams_rule = rule  # type: ignore[attr-defined]
+            # one severity everywhere: JUnit's property says the finding's (graded) severity, as the reports do
+            item.user_properties[:] = [(k, finding.severity if k == "severity" else v) for k, v in item.user_properties]
         if rep.when == "teardown":
             # judged: nothing of this case is needed again
             if EVIDENCE_KEY in item.stash:

@@ -9,7 +9,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -143,6 +143,15 @@ def _readable(
         summary = summarise_actions(value, total)
         found.append(ActionList(where=where, summary=summary, actions=tuple(value)))
         return f"{summary} (full list below)"
+    if isinstance(value, Mapping) and {"kind", "name", "arn"} <= set(value):
+        # a role's consumer: "lambda modfunction (us-east-1)"
+        return f"{value['kind']} {value['name']}" + (f" ({value['region']})" if value.get("region") else "")
+    if isinstance(value, Mapping) and {"id", "status", "age_days"} <= set(value):
+        # an access key (its id masked): status, age in days, last use as a date
+        used = value.get("last_used")
+        last = f"last used {readable_date(str(used), audited)}" if used else "never used"
+        service = f" ({value['last_used_service']})" if used and value.get("last_used_service") else ""
+        return f"{value['id']} {value['status']}, {value['age_days']} days old, {last}{service}"
     if isinstance(value, Mapping):
         count = value.get("action_count")
         return {
@@ -172,7 +181,9 @@ def readable_date(value: str, audited: datetime | None) -> str:
 def unified_diff(before: Any, after: Any, before_name: str, after_name: str) -> str:
     """The two documents as indented JSON, diffed line by line (unified, one line of context)."""
     a, b = _json_lines(before), _json_lines(after)
-    return "\n".join(difflib.unified_diff(a, b, before_name, after_name, n=1, lineterm=""))
+    lines = list(difflib.unified_diff(a, b, before_name, after_name, n=1, lineterm=""))
+    # the file header names both sides; the caption above the diff does too, so print one line
+    return "\n".join([f"--- {before_name}, +++ {after_name}", *lines[2:]]) if lines else ""
 
 
 def _json_lines(value: Any, indent: str = "") -> list[str]:
@@ -240,15 +251,12 @@ class EvidenceView:
     statements: tuple[tuple[str, Markup], ...]  # (heading, marked JSON)
     fix: Mapping[str, Any] | None
     fix_kind: str | None  # "done" (--fix ran) or "planned" (--fix-dry-run)
-    before: Markup | None
-    after: Markup | None
-    rest: Markup | None
     #: the suggested replacement (or what --fix changed) as a unified diff, lines marked
     diff: Markup | None = None
     diff_title: str | None = None
     actions: tuple[ActionList, ...] = ()
-    #: the rest of the evidence as (name, compact one-line JSON) pairs, action lists summarised and
-    #: timestamps as dates; ``rest`` is the same as one indented JSON document
+    #: the rest of the evidence as (name, value on one line) pairs, action lists summarised,
+    #: timestamps as dates, access keys and a role's consumers in words
     facts: tuple[tuple[str, str], ...] = ()
 
 
@@ -280,9 +288,6 @@ def _evidence(evidence: Mapping[str, Any], audited: datetime | None = None) -> E
         statements=tuple(statements),
         fix=fix or planned,
         fix_kind="done" if fix else "planned" if planned else None,
-        before=marked_json(evidence["before"]) if "before" in evidence else None,
-        after=marked_json(evidence["after"]) if "after" in evidence else None,
-        rest=marked_json(shown) if rest else None,
         diff=_diff_markup(diff) if diff else None,
         diff_title=diff_title if diff else None,
         actions=tuple(found),
@@ -295,8 +300,12 @@ FACT_LIMIT = 400
 
 
 def _compact(value: Any) -> str:
-    """One piece of evidence on one line: strings as themselves, anything else as compact JSON."""
-    text = value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "), default=str)
+    """One piece of evidence on one line: strings as themselves, a list of strings joined by "; "
+    ("none" when empty), anything else as compact JSON."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        text = "; ".join(value) if value else "none"
+    else:
+        text = value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "), default=str)
     return text if len(text) <= FACT_LIMIT else text[:FACT_LIMIT] + " … (shortened: findings.json has all of it)"
 
 
@@ -304,6 +313,9 @@ def _compact(value: Any) -> str:
 class FindingView:
     data: Mapping[str, Any]
     evidence: EvidenceView | None  # None for passes: nothing to show but the resource
+    #: an earlier finding of the same rule with the same offending statements and suggested
+    #: replacement: the print shows them once and refers to that resource
+    same_evidence_as: str | None = None
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -373,11 +385,12 @@ def _executive_summary(view: ReportView) -> ExecutiveSummary:
     judged = sum(r.checked for r in view.rules)
     account = f"AWS account {run.get('account_id')}" + (" (the embedded demo account)" if run.get("demo") else "")
     regions = ", ".join(run.get("regions") or []) or "no region"
+    idle = len(view.rules) - len(rules)
     scope = (
         f"This audit judged {account} in {regions} against {_plural(len(view.rules), 'rule')} of the AIModelShare "
-        f"least-privilege refactoring ({_plural(judged, 'check')} of {_plural(len(rules), 'rule')} that had "
-        f"resources to judge), from {run.get('source', 'live')} data collected "
-        f"{_when(run.get('collected_at') or run.get('started_at'))}."
+        f"least-privilege refactoring: {_plural(judged, 'check')} of a rule on a resource"
+        + (f" ({_plural(idle, 'rule')} had nothing to judge)" if idle else "")
+        + f", on {run.get('source', 'live')} data collected {_when(run.get('collected_at') or run.get('started_at'))}."
     )
     worst = next((s for s in SEVERITIES if view.failing_by_severity[s]), None)
     fails, errors = view.outcomes["fail"], view.outcomes["error"]
@@ -398,12 +411,7 @@ def _executive_summary(view: ReportView) -> ExecutiveSummary:
             picks.append(failing[0])
         if len(picks) == 3:
             break
-    fixes = tuple(
-        f"{f.data['severity'].capitalize()}: {f.data['resource']} ({f.data['rule_id']}, {f.data['title']}): "
-        f"{f.data['message'].rstrip('.')}."
-        + (f" {_plural(count - 1, 'other resource')} fail the same rule." if (count := _failing(view, f)) > 1 else "")
-        for f in picks
-    )
+    fixes = tuple(_fix_first(view, f) for f in picks)
     limitations = []
     if not run.get("complete", True):
         limitations.append(
@@ -440,6 +448,18 @@ def _executive_summary(view: ReportView) -> ExecutiveSummary:
         limitations=tuple(limitations),
         trend=trend,
     )
+
+
+def _fix_first(view: ReportView, finding: FindingView) -> str:
+    """One sentence: the finding's severity, what is wrong with which resource, the rule, and how
+    many other resources fail it."""
+    data = finding.data
+    message = str(data["message"]).rstrip(".")
+    if str(data["resource"]) not in message:
+        message = f"{data['resource']}: {message}"
+    others = _failing(view, finding) - 1
+    tail = f"; {_plural(others, 'other resource')} fail the same rule" if others > 0 else ""
+    return f"{str(data['severity']).capitalize()}: {message} ({data['rule_id']}, {data['title']}{tail})."
 
 
 def _failing(view: ReportView, finding: FindingView) -> int:
@@ -515,6 +535,23 @@ class ReportView:
         ]
 
 
+def _mark_repeats(findings: list[FindingView]) -> list[FindingView]:
+    """Each finding whose offending statements and diff repeat an earlier one's (the demo's four
+    temporary-access policies are one template), marked with that finding's resource."""
+    first: dict[tuple[Any, ...], str] = {}
+    marked = []
+    for finding in findings:
+        ev = finding.evidence
+        key = (ev.statements, ev.diff) if ev is not None and (ev.statements or ev.diff) else None
+        if key is not None and key in first:
+            marked.append(replace(finding, same_evidence_as=first[key]))
+            continue
+        if key is not None:
+            first[key] = str(finding.data["resource"])
+        marked.append(finding)
+    return marked
+
+
 def _audit_time(document: Mapping[str, Any]) -> datetime | None:
     run = document.get("run") or {}
     try:
@@ -550,6 +587,7 @@ def build_view(document: Mapping[str, Any], *, with_evidence: bool = True) -> Re
         view.findings.sort(
             key=lambda v: (OUTCOMES.index(v.data["outcome"]), order.get(v.data["severity"], 9), v.data["resource"])
         )
+        view.findings[:] = _mark_repeats(view.findings)
     gaps = [c for c in document.get("coverage", []) if not c.get("readable", True)]
     return ReportView(
         document=document,
