@@ -291,8 +291,18 @@ def _evidence(evidence: Mapping[str, Any], audited: datetime | None = None) -> E
         diff=_diff_markup(diff) if diff else None,
         diff_title=diff_title if diff else None,
         actions=tuple(found),
-        facts=tuple((str(k), _compact(v)) for k, v in shown.items()) if isinstance(shown, Mapping) else (),
+        facts=tuple((str(k), _compact(_pruned(v))) for k, v in shown.items()) if isinstance(shown, Mapping) else (),
     )
+
+
+def _pruned(value: Any) -> Any:
+    """Inside a piece of evidence, the entries that say nothing (null, empty lists and objects)
+    left out of the one-line rendering; findings.json keeps them."""
+    if isinstance(value, Mapping):
+        return {k: _pruned(v) for k, v in value.items() if v is not None and v != [] and v != {}}
+    if isinstance(value, list):
+        return [_pruned(v) for v in value]
+    return value
 
 
 #: Longest value of one evidence fact in the report (findings.json keeps all of it).
