@@ -248,3 +248,28 @@ def test_the_demo_finds_the_legacy_key_pair_and_prints_it_nowhere(tmp_path: Path
     for where, text in outputs.items():
         assert LEGACY_KEY_ID not in text, where
         assert LEGACY_SECRET not in text, where
+
+
+def test_fix_leaves_the_demo_secret_bucket_and_trail_to_a_person(aws: Account, pytester: pytest.Pytester) -> None:
+    """No automatic fix for these (rotating a key out of a workload, blocking a bucket that may serve
+    the public, changing what a trail logs): ``--fix`` reports each as not fixed, and changes nothing."""
+    import boto3
+    from demo_table import DEMO_NOT_FIXED
+
+    from ams_iam_audit import demo
+
+    demo.seed(boto3.Session(region_name="us-east-1"), aws.url)
+    rules = " or ".join(DEMO_NOT_FIXED)
+    result = audit_at(pytester, aws.url, "--fix", "-k", rules)
+    failing = {f["rule_id"]: [f["resource"]] for f in result.findings if f["outcome"] == "fail"}
+    assert failing == DEMO_NOT_FIXED
+    for finding in result.findings:
+        if finding["outcome"] == "fail":
+            assert "(not fixed: no automatic fix for this rule: follow the remediation)" in finding["message"]
+    assert result.ret == 1
+    variables = aws.client("lambda").get_function_configuration(FunctionName="evalfunctionQm7Kx2Vb9Np4")
+    assert set(variables["Environment"]["Variables"]) == {
+        "AWS_ACCESS_KEY_ID_AIMS",
+        "AWS_SECRET_ACCESS_KEY_AIMS",
+        "BUCKET_NAME",
+    }
