@@ -273,3 +273,23 @@ def test_fix_leaves_the_demo_secret_bucket_and_trail_to_a_person(aws: Account, p
         "AWS_SECRET_ACCESS_KEY_AIMS",
         "BUCKET_NAME",
     }
+
+
+def test_a_malformed_environment_is_an_error_that_quotes_no_value(aws: Account, pytester: pytest.Pytester) -> None:
+    _function(aws, "odd", {"A": "b"})
+
+    def variables_as_a_list(data: dict[str, Any]) -> None:
+        functions: Any = data["Functions"]
+        for function in functions:
+            function["Environment"] = {"Variables": [f"DB_PASSWORD={PASSWORD}"]}
+
+    functions = json_answer(
+        lambda r: r.method == "GET" and r.path.startswith("/2015-03-31/functions"), variables_as_a_list
+    )
+    with proxy_to(aws.url, functions) as proxy:
+        result = audit_at(pytester, proxy.url, "-k", "AMS-SECRET-001")
+    assert set(result.outcomes("AMS-SECRET-001").values()) == {"error"}
+    assert "MalformedResponse calling lambda:ListFunctions" in json.dumps(result.findings)
+    _assert_no_leak(result.stdout + result.stderr, "the terminal")
+    for path in result.report_dir.rglob("*"):
+        _assert_no_leak(path.read_text(errors="replace"), path.name)
