@@ -1,9 +1,10 @@
 """Scopes: what a rule is parametrized over, read from the inventory.
 
 Each scope is a fixture name (``user``, ``role``, ``principal``, ``managed_policy``, ``identity_policy``,
-``policy_document``, ``shared_role``, ``execution_role``, ``bucket``, and what a team adds with
-:func:`register_scope`) and a function from the audit context to
-its subjects, each with a readable, stable id (``role/codebuild_role``). Where the inventory could not
+``policy_document``, ``shared_role``, ``execution_role``, ``workload``, ``cloudtrail``, ``bucket``, and
+what a team adds with :func:`register_scope`) and a function from the audit context to its subjects,
+each with a readable, stable id (``role/codebuild_role``, ``lambda/us-east-1/<function>``,
+``account/<id>``). Where the inventory could not
 read what a scope needs, the scope yields an :class:`Unreadable` in its place, and the rule reports an
 error for it: an unread part of the account is never reported as compliant. A scope with nothing in
 it yields :class:`NotApplicable`. A scope whose subject nobody named and the inventory cannot settle
@@ -435,8 +436,9 @@ def _execution_roles(ctx: AuditContext) -> list[Item]:
     return [Subject(id=f"role/{chosen.name}", arn=chosen.arn, value=ref)]
 
 
-#: The consumer kinds whose environment variables the inventory reads (scope ``workload``).
-WORKLOAD_KINDS = ("lambda", "codebuild")
+#: The consumer kinds whose environment variables the inventory reads (scope ``workload``), and the
+#: call that reads them.
+WORKLOAD_KINDS = {"lambda": "lambda:ListFunctions", "codebuild": "codebuild:BatchGetProjects"}
 
 
 def _workloads(ctx: AuditContext) -> list[Item]:
@@ -452,16 +454,16 @@ def _workloads(ctx: AuditContext) -> list[Item]:
         if consumer.kind not in WORKLOAD_KINDS:
             continue
         ident = f"{consumer.kind}/{consumer.region}/{consumer.name}"
-        if consumer.environment is None:
-            error = consumer.environment_error or "environment variables not collected (an older snapshot)"
-            permission = "kms:Decrypt" if consumer.environment_error else "lambda:ListFunctions"
-            if consumer.kind == "codebuild" and not consumer.environment_error:
-                permission = "codebuild:BatchGetProjects"
-            section = Section(name=f"{consumer.kind}:{consumer.region}/{consumer.name}", readable=False,
-                              error=error, permission=permission)  # fmt: skip
-            items.append(Unreadable(id=ident, sections=(section,)))
-        else:
+        if consumer.environment is not None:
             items.append(Subject(id=ident, arn=consumer.arn, value=consumer))
+            continue
+        gap = Section(
+            name=f"{consumer.kind}:{consumer.region}/{consumer.name}",
+            readable=False,
+            error=consumer.environment_error or "environment variables not collected (an older snapshot)",
+            permission="kms:Decrypt" if consumer.environment_error else WORKLOAD_KINDS[consumer.kind],
+        )
+        items.append(Unreadable(id=ident, sections=(gap,)))
     return items
 
 

@@ -42,11 +42,11 @@ def _advanced(selector: Mapping[str, Any]) -> tuple[set[str], str | None]:
         reason = None if logs == {"read", "write"} else f"readOnly is {', '.join(sorted(values))}"
     source = fields.pop("eventSource", None)
     if source is not None:
-        excluded = _STS in (source.get("NotEquals") or ()) or (
-            "Equals" in source and _STS not in (source.get("Equals") or ())
-        )
-        if excluded:
+        if _STS in (source.get("NotEquals") or ()):
             return set(), f"eventSource leaves out {_STS}"
+        narrowing = sorted(k for k in source if k not in ("Field", "NotEquals"))
+        if narrowing:  # Equals, StartsWith...: only some services' management events
+            return set(), f"eventSource narrowed by {', '.join(narrowing)}"
     if fields:
         return set(), f"narrowed by {', '.join(sorted(fields))}"
     return logs, reason
@@ -79,7 +79,8 @@ def _management_events(trail: Trail) -> tuple[set[str], list[str]]:
         "record exists only if a trail logs management events in every region (a session can be opened in any "
         "region) and is logging now. CloudTrail records AssumeRole as a read-only event, so a trail must log read "
         "as well as write management events (ReadWriteType All, or advanced selectors on eventCategory Management "
-        "without a readOnly filter); a selector leaving out sts.amazonaws.com misses it. A trail whose status or "
+        "without a readOnly filter); a selector leaving out sts.amazonaws.com misses it, and one narrowed to some "
+        "event sources (eventSource Equals) is not every management event. A trail whose status or "
         "selectors could not be read is never taken for a logging one: without another trail that qualifies, the "
         "account is an error naming the permission."
     ),
@@ -129,6 +130,6 @@ def test_cloudtrail_logs_management_events(cloudtrail: tuple[Trail, ...], eviden
     if unknown:
         raise LookupError("could not be evaluated: " + "; ".join(unknown))
     assert qualifying, (
-        "no multi-region trail is logging read and write management events (AssumeRole is not recorded): "
+        "no multi-region trail is logging every management event, read and write (AssumeRole among them): "
         + ("; ".join(f"{t['trail']} {', '.join(t['problems'])}" for t in judged) or "the account has no trail")
     )

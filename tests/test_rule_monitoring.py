@@ -62,6 +62,13 @@ CASES: dict[str, tuple[Callable[[Account], None], str]] = {
         ),
         "fail",
     ),
+    # only STS: AssumeRole is recorded, but not every management event (CIS 3.1)
+    "advanced-only-sts": (
+        lambda aws: _trail(
+            aws, "adv-only", **_advanced(MANAGEMENT, {"Field": "eventSource", "Equals": ["sts.amazonaws.com"]})
+        ),
+        "fail",
+    ),
     "advanced-without-kms": (
         lambda aws: _trail(
             aws, "adv-kms", **_advanced(MANAGEMENT, {"Field": "eventSource", "NotEquals": ["kms.amazonaws.com"]})

@@ -146,3 +146,30 @@ def test_a_gaad_file_cannot_say(pytester: pytest.Pytester, tmp_path: Path) -> No
     result = run_audit(pytester, "--snapshot", str(gaad), "-k", f"{RULE} or AMS-TRAIL-001")
     assert set(result.outcomes(RULE).values()) == {"error"}
     assert set(result.outcomes("AMS-TRAIL-001").values()) == {"error"}
+
+
+def test_a_snapshot_from_before_these_reads_is_unknown_not_clean(
+    aws: Account, audit: Any, pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """A snapshot written before the account block, the trails and the environments were collected
+    has none of them: each rule that needs them errs, none passes."""
+    _bucket(aws, "guarded", block=ALL_ON)
+    aws.trail()
+    snapshot = tmp_path / "snapshot.json"
+    audit("-k", RULE, "--save-snapshot", str(snapshot))
+    data = json.loads(snapshot.read_text())
+    data["sections"] = [s for s in data["sections"] if s["name"] not in ("s3control", "cloudtrail")]
+    for key in ("trails", "account_public_access_block"):
+        data.pop(key)
+    data["consumers"].append(
+        {"kind": "lambda", "region": "us-east-1", "name": "old", "arn": "arn:aws:lambda:::function:old", "role_arn": ""}
+    )
+    snapshot.write_text(json.dumps(data))
+    rules = f"{RULE} or AMS-TRAIL-001 or AMS-SECRET-001"
+    result = run_audit(pytester, "--snapshot", str(snapshot), "-k", rules)
+    assert {f["rule_id"]: f["outcome"] for f in result.findings} == {
+        RULE: "error",
+        "AMS-TRAIL-001": "error",
+        "AMS-SECRET-001": "error",
+    }
+    assert "not collected" in result.finding("AMS-SECRET-001", "lambda/us-east-1/old")["message"]

@@ -248,3 +248,48 @@ def test_the_demo_finds_the_legacy_key_pair_and_prints_it_nowhere(tmp_path: Path
     for where, text in outputs.items():
         assert LEGACY_KEY_ID not in text, where
         assert LEGACY_SECRET not in text, where
+
+
+def test_fix_leaves_the_demo_secret_bucket_and_trail_to_a_person(aws: Account, pytester: pytest.Pytester) -> None:
+    """No automatic fix for these (rotating a key out of a workload, blocking a bucket that may serve
+    the public, changing what a trail logs): ``--fix`` reports each as not fixed, and changes nothing."""
+    import boto3
+    from demo_table import DEMO_NOT_FIXED
+
+    from ams_iam_audit import demo
+
+    demo.seed(boto3.Session(region_name="us-east-1"), aws.url)
+    rules = " or ".join(DEMO_NOT_FIXED)
+    result = audit_at(pytester, aws.url, "--fix", "-k", rules)
+    failing = {f["rule_id"]: [f["resource"]] for f in result.findings if f["outcome"] == "fail"}
+    assert failing == DEMO_NOT_FIXED
+    for finding in result.findings:
+        if finding["outcome"] == "fail":
+            assert "(not fixed: no automatic fix for this rule: follow the remediation)" in finding["message"]
+    assert result.ret == 1
+    variables = aws.client("lambda").get_function_configuration(FunctionName="evalfunctionQm7Kx2Vb9Np4")
+    assert set(variables["Environment"]["Variables"]) == {
+        "AWS_ACCESS_KEY_ID_AIMS",
+        "AWS_SECRET_ACCESS_KEY_AIMS",
+        "BUCKET_NAME",
+    }
+
+
+def test_a_malformed_environment_is_an_error_that_quotes_no_value(aws: Account, pytester: pytest.Pytester) -> None:
+    _function(aws, "odd", {"A": "b"})
+
+    def variables_as_a_list(data: dict[str, Any]) -> None:
+        functions: Any = data["Functions"]
+        for function in functions:
+            function["Environment"] = {"Variables": [f"DB_PASSWORD={PASSWORD}"]}
+
+    functions = json_answer(
+        lambda r: r.method == "GET" and r.path.startswith("/2015-03-31/functions"), variables_as_a_list
+    )
+    with proxy_to(aws.url, functions) as proxy:
+        result = audit_at(pytester, proxy.url, "-k", "AMS-SECRET-001")
+    assert set(result.outcomes("AMS-SECRET-001").values()) == {"error"}
+    assert "MalformedResponse calling lambda:ListFunctions" in json.dumps(result.findings)
+    _assert_no_leak(result.stdout + result.stderr, "the terminal")
+    for path in result.report_dir.rglob("*"):
+        _assert_no_leak(path.read_text(errors="replace"), path.name)

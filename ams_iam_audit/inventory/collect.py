@@ -458,6 +458,15 @@ def _trails(clients: AwsClients, region: str | None) -> tuple[Trail, ...]:
 # --- consumers --------------------------------------------------------------------------------------
 
 
+def _object(value: Any, what: str, call_name: str) -> Mapping[str, Any]:
+    """Like :func:`_mapping`, but the error never quotes the value: it may hold secrets."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise CallError(call_name, _MALFORMED, f"{what} is not an object (got a {type(value).__name__})")
+    return value
+
+
 def _variables(pairs: Iterable[tuple[Any, Any, Any]], call_name: str) -> tuple[EnvironmentVariable, ...]:
     """(name, value, type) triples -> records without values (see ``inventory.environment``)."""
     out = []
@@ -473,14 +482,14 @@ def _lambda_consumers(clients: AwsClients, region: str, owner: CallerIdentity) -
     dropped). ``Environment.Error`` (variables the caller cannot decrypt) is recorded as such."""
     out = []
     for consumer, item in _LAMBDA.items(clients, region, owner):
-        environment = _mapping(item.get("Environment"), "Environment", "lambda:ListFunctions")
-        failure = _mapping(environment.get("Error"), "Environment.Error", "lambda:ListFunctions")
+        environment = _object(item.get("Environment"), "Environment", "lambda:ListFunctions")
+        failure = _object(environment.get("Error"), "Environment.Error", "lambda:ListFunctions")
         if failure:
             code, message = failure.get("ErrorCode", "Error"), failure.get("Message", "")
             error = f"{code}: {message} (the variables are encrypted with a KMS key the caller may not use)"
             out.append(replace(consumer, environment_error=error))
             continue
-        variables = _mapping(environment.get("Variables"), "Environment.Variables", "lambda:ListFunctions")
+        variables = _object(environment.get("Variables"), "Environment.Variables", "lambda:ListFunctions")
         pairs = ((k, v, PLAINTEXT) for k, v in variables.items())
         out.append(replace(consumer, environment=_variables(pairs, "lambda:ListFunctions")))
     return out
@@ -505,7 +514,7 @@ def _codebuild_consumers(clients: AwsClients, region: str, owner: CallerIdentity
             role = _text(project, "serviceRole", "codebuild:BatchGetProjects", optional=True)
             if role:
                 arn = _text(project, "arn", "codebuild:BatchGetProjects")
-                environment = _mapping(project.get("environment"), "environment", "codebuild:BatchGetProjects")
+                environment = _object(project.get("environment"), "environment", "codebuild:BatchGetProjects")
                 listed = environment.get("environmentVariables") or []
                 if not isinstance(listed, list) or not all(isinstance(v, Mapping) for v in listed):
                     raise CallError("codebuild:BatchGetProjects", _MALFORMED, "environmentVariables is not a list")

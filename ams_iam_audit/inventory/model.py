@@ -6,7 +6,9 @@ can report an error instead of a pass.
 
 Policy documents are kept as the JSON mappings AWS returned (already URL-decoded); parse them with
 :func:`ams_iam_audit.policy.parse_policy`. Access key ids are masked at collection time: the full id
-never enters an inventory, a snapshot or a report, and secrets are never read at all.
+never enters an inventory, a snapshot or a report, and secrets are never read at all. Environment
+variables of Lambda functions and CodeBuild projects are read (the APIs return them with the rest),
+classified and dropped at collection: only :class:`EnvironmentVariable` records reach the inventory.
 """
 
 from __future__ import annotations
