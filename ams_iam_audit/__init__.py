@@ -5,13 +5,14 @@ use to declare rules, read the inventory and ask what policies grant. Everything
 """
 
 from . import aimodelshare
-from .analysis import EscalationAnalysis, Verdict, analyse
+from .analysis import Enabled, EscalationAnalysis, Verdict, analyse
 from .findings import Evidence, Finding, Outcome
 from .inventory.model import (
     AccessKey,
     AttachedPolicy,
     Bucket,
     Consumer,
+    EnvironmentVariable,
     Group,
     InlinePolicy,
     Inventory,
@@ -19,6 +20,7 @@ from .inventory.model import (
     PolicyVersion,
     Role,
     Section,
+    Trail,
     User,
 )
 from .policy import (
@@ -44,8 +46,17 @@ from .policy import (
 )
 from .policy.lint import LintIssue, lint
 from .policy.rewrite import S3Rewrite, least_privilege_s3
-from .rule import Controls, Rule, Severity, rule
-from .scopes import AuditContext, ExecutionRoleRef, PolicyRef, SharedRoleState
+from .rule import Controls, Rule, Severity, register_area, rule
+from .scopes import (
+    AuditContext,
+    ExecutionRoleRef,
+    NotApplicable,
+    PolicyRef,
+    SharedRoleState,
+    Subject,
+    Unreadable,
+    register_scope,
+)
 
 __all__ = [
     "FIXED_SOURCE_KEYS",
@@ -57,6 +68,8 @@ __all__ = [
     "ConditionEntry",
     "Consumer",
     "Controls",
+    "Enabled",
+    "EnvironmentVariable",
     "EscalationAnalysis",
     "Evidence",
     "ExecutionRoleRef",
@@ -68,6 +81,7 @@ __all__ = [
     "LintIssue",
     "ManagedPolicy",
     "Narrowing",
+    "NotApplicable",
     "Outcome",
     "PolicyDocument",
     "PolicyParseError",
@@ -80,6 +94,9 @@ __all__ = [
     "Severity",
     "SharedRoleState",
     "Statement",
+    "Subject",
+    "Trail",
+    "Unreadable",
     "User",
     "Verdict",
     "action_info",
@@ -95,6 +112,8 @@ __all__ = [
     "parse_policy",
     "policy_hash",
     "principal_accounts",
+    "register_area",
+    "register_scope",
     "rule",
     "s3_bucket_segment",
     "service_actions",

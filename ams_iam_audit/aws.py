@@ -19,9 +19,10 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 from botocore.config import Config
@@ -169,6 +170,16 @@ def _install_deadline(client: Any, call_timeout: float) -> None:
     events.register_first("needs-retry", needs_retry)
 
 
+def _to_endpoint(endpoint_url: str) -> Callable[..., None]:
+    """A ``before-sign`` handler sending each request to ``endpoint_url``'s host, its path unchanged."""
+    target = urlsplit(endpoint_url)
+
+    def handler(request: Any, **_: Any) -> None:
+        request.url = urlunsplit(urlsplit(request.url)._replace(scheme=target.scheme, netloc=target.netloc))
+
+    return handler
+
+
 class AwsClients:
     """Creates (once) and hands out boto3 clients for one session and endpoint. Safe to call from
     threads: creation is serialised, since boto3 sessions are not thread-safe; clients are. Every
@@ -197,6 +208,10 @@ class AwsClients:
         if self.endpoint_url:
             kwargs["endpoint_url"] = self.endpoint_url
         client = self.session.client(service, **kwargs)  # type: ignore[call-overload]
+        if self.endpoint_url and service == "s3control":
+            # s3control puts the account id in front of the host ("<account>.<endpoint>"), which an
+            # endpoint given by URL (a moto server, a proxy) does not answer to: send it to the URL
+            client.meta.events.register("before-sign.s3-control", _to_endpoint(self.endpoint_url))
         _install_deadline(client, self.call_timeout)
         self._cache[key] = client
         return client

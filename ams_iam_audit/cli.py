@@ -3,6 +3,9 @@
 * ``ams-iam-audit undo JOURNAL --aws-account ID [--aws-profile …]`` replays a ``--fix`` journal
   backwards against the account it was written for, and journals the undo itself;
 * ``ams-iam-audit fix-policy`` prints the least-privilege IAM policy for running ``--fix``;
+* ``ams-iam-audit read-policy`` prints the read-only policy the audit itself needs, and
+  ``ams-iam-audit audit-role --github-repo OWNER/REPO`` a CloudFormation template of a role with it
+  that a GitHub Actions workflow assumes through OIDC (see ``audit_role``);
 * ``ams-iam-audit report findings.json [--out DIR]`` renders the HTML report, the Markdown summary
   and SARIF again from a findings file, offline (no AWS call).
 
@@ -18,6 +21,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .audit_role import audit_role_template, read_policy
 from .aws import AccountMismatchError, AwsAccessError, AwsTarget, is_account_id, open_session
 from .jsonio import FINDINGS_MAX_DEPTH, InputError, OutputError, read_json, terminal_safe
 from .remediate.journal import JournalError, read_journal, undo
@@ -40,6 +44,16 @@ def _parser() -> argparse.ArgumentParser:
     back.add_argument("--aws-region", default=None)
     back.add_argument("--undo-journal", type=Path, help="where to journal the undo (default: beside the journal)")
     commands.add_parser("fix-policy", help="print the least-privilege IAM policy for running --fix")
+    commands.add_parser("read-policy", help="print the read-only IAM policy the audit needs")
+    role = commands.add_parser(
+        "audit-role", help="print a CloudFormation template: a read-only audit role for GitHub Actions (OIDC)"
+    )
+    role.add_argument(
+        "--github-repo", required=True, metavar="OWNER/REPO", help="the repository whose workflows may assume it"
+    )
+    trusted = role.add_mutually_exclusive_group()
+    trusted.add_argument("--branch", metavar="NAME", help="trust workflows on this branch (default: main)")
+    trusted.add_argument("--environment", metavar="NAME", help="trust jobs of this deployment environment instead")
     render = commands.add_parser("report", help="render HTML, Markdown and SARIF from a findings.json, offline")
     render.add_argument("findings", type=Path)
     render.add_argument("--out", type=Path, help="where to write them (default: beside the findings file)")
@@ -72,6 +86,11 @@ def _error(message: str) -> None:
 
 
 def _undo(args: argparse.Namespace) -> int:
+    if args.aws_account == "demo":
+        _error(
+            "--aws-account demo: the demo account is created afresh on every run: a demo --fix leaves nothing to undo"
+        )
+        return 2
     if not is_account_id(args.aws_account):
         print(f"--aws-account: {args.aws_account!r} is not a 12-digit account id", file=sys.stderr)
         return 2
@@ -118,6 +137,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "fix-policy":
         print(json.dumps(fix_policy(), indent=2))
+        return 0
+    if args.command == "read-policy":
+        print(json.dumps(read_policy(), indent=2))
+        return 0
+    if args.command == "audit-role":
+        branch = None if args.environment else (args.branch or "main")
+        try:
+            template = audit_role_template(args.github_repo, branch=branch, environment=args.environment)
+        except ValueError as exc:
+            _error(str(exc))
+            return 2
+        print(json.dumps(template, indent=2))
         return 0
     if args.command == "report":
         return _report(args)

@@ -13,7 +13,8 @@ The footprint follows what the library really leaves behind (names and documents
   the tightened desired state); the other two missing;
 * the user's ``aimodelshare…`` bucket with an ``s3:*`` bucket policy;
 * clean, unrelated resources that every rule must pass (including a ``<x>-lambda-role`` that is not
-  the library's, and a bucket policy made only of a Deny).
+  the library's, a bucket policy made only of a Deny, and the trail's own bucket, each of the two with
+  its public access block).
 
 Everything is created through boto3 over HTTP, exactly as a client would against AWS.
 """
@@ -31,17 +32,33 @@ import boto3
 
 from .aimodelshare import library_template
 
-__all__ = ["DEMO_ACCOUNT_ID", "DEMO_REGION", "DemoAccount", "add_api_integration", "seed"]
+__all__ = ["DEMO_ACCOUNT_ID", "DEMO_REGION", "DemoAccount", "DemoUnavailable", "add_api_integration", "seed"]
 
 DEMO_ACCOUNT_ID = "123456789012"  # moto's default account
 DEMO_REGION = "us-east-1"
 DEMO_CREDENTIALS = ("demo", "demo")  # moto accepts any; never real credentials
 _A = DEMO_ACCOUNT_ID
 
+
+class DemoUnavailable(RuntimeError):
+    """The demo cannot start: moto (the ``demo`` extra) is not installed."""
+
+
 LAMBDA_TRUST = library_template("legacy", "iam_lambda_trust_relationship")
 CODEBUILD_TRUST = library_template("legacy", "iam_codebuild_trust_relationship")
 APIGW_TRUST = library_template("legacy", "json_templates_lambda_role_2")
 USER_BUCKET = f"aimodelsharealice{_A}useast1"
+TRAIL_BUCKET = f"corp-cloudtrail-logs-{_A}"
+#: The legacy key pair in the evaluation function's environment: fake, shaped like AWS's (the audit
+#: must find it and print only its masked form).
+LEGACY_KEY_ID = "AKIADEMOLEGACYKEY7XQ"
+LEGACY_SECRET = "demoLegacySecret/Key+NotReal0123456789ab"
+_BLOCK_ALL: Any = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
 EXECUTION_ROLE = "aimodelshare-execution-role"
 
 
@@ -57,7 +74,15 @@ class DemoAccount:
         return f"arn:aws:iam::{_A}:role/{EXECUTION_ROLE}"
 
     def start(self) -> DemoAccount:
-        from moto.server import ThreadedMotoServer
+        """Start the moto server and seed it. Raises :class:`DemoUnavailable` when moto is not
+        installed (the ``demo`` extra)."""
+        try:
+            from moto.server import ThreadedMotoServer
+        except ImportError as exc:
+            raise DemoUnavailable(
+                f"--aws-account demo needs the demo extra (a local moto server), which is not installed "
+                f"({exc}): pip install 'ams-iam-audit[demo]'"
+            ) from None
 
         _quiet_server_logs()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -219,13 +244,24 @@ def seed(session: boto3.Session, endpoint_url: str) -> None:
     )
 
     code: Any = {"ZipFile": _zip()}
-    for function, function_role in (
-        (f"modfunction{api_id}", lambda_role),
-        (f"modfunction{short}", api_role),
-        (f"evalfunction{short}", api_role),
+    legacy_keys = {
+        "AWS_ACCESS_KEY_ID_AIMS": LEGACY_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY_AIMS": LEGACY_SECRET,
+        "BUCKET_NAME": USER_BUCKET,
+    }
+    for function, function_role, variables in (
+        (f"modfunction{api_id}", lambda_role, {}),
+        (f"modfunction{short}", api_role, {}),
+        (f"evalfunction{short}", api_role, legacy_keys),
     ):
+        environment: Any = {"Environment": {"Variables": variables}} if variables else {}
         lam.create_function(
-            FunctionName=function, Runtime="python3.12", Role=function_role, Handler="main.handler", Code=code
+            FunctionName=function,
+            Runtime="python3.12",
+            Role=function_role,
+            Handler="main.handler",
+            Code=code,
+            **environment,
         )
     codebuild.create_project(
         name=f"aimodelshare-image-build-{api_id}",
@@ -316,6 +352,17 @@ def seed(session: boto3.Session, endpoint_url: str) -> None:
             ]
         ),
     )
+    s3.put_public_access_block(Bucket=data_lake, PublicAccessBlockConfiguration=_BLOCK_ALL)
+    # A multi-region trail, logging, but of write events only (to save cost): AssumeRole is a
+    # read-only event, so who assumed the execution role is not recorded.
+    cloudtrail = session.client("cloudtrail", endpoint_url=endpoint_url)
+    s3.create_bucket(Bucket=TRAIL_BUCKET)
+    s3.put_public_access_block(Bucket=TRAIL_BUCKET, PublicAccessBlockConfiguration=_BLOCK_ALL)
+    cloudtrail.create_trail(Name="corp-audit-trail", S3BucketName=TRAIL_BUCKET, IsMultiRegionTrail=True)
+    cloudtrail.put_event_selectors(
+        TrailName="corp-audit-trail", EventSelectors=[{"ReadWriteType": "WriteOnly", "IncludeManagementEvents": True}]
+    )
+    cloudtrail.start_logging(Name="corp-audit-trail")
     read_lake = managed(
         "data-lake-read",
         _doc(

@@ -8,9 +8,12 @@ against; its shape is versioned by ``format``/``version``. Nothing secret goes i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cache
+from importlib.resources import files
 from typing import Any
 
 from .jsonio import jsonable, scrub
@@ -21,6 +24,8 @@ __all__ = [
     "Evidence",
     "Finding",
     "Outcome",
+    "compliance_section",
+    "control_catalogue",
     "failure_message",
     "findings_document",
 ]
@@ -130,12 +135,95 @@ def findings_document(
     """The results document. ``extra`` adds the optional sections: ``waivers`` (every waiver and
     whether it applied), ``baseline`` (new, unchanged and resolved findings) and ``fix``."""
     ordered = sorted(findings, key=lambda f: (f.rule_id, f.resource))
+    rule_list = jsonable(sorted(rules, key=lambda r: r["id"]))
+    finding_list = [f.to_json() for f in ordered]
     return {
         "format": FINDINGS_FORMAT,
         "version": FINDINGS_VERSION,
         "run": jsonable(dict(run)),
         "coverage": jsonable(list(coverage)),
-        "rules": jsonable(sorted(rules, key=lambda r: r["id"])),
-        "findings": [f.to_json() for f in ordered],
+        "rules": rule_list,
+        "findings": finding_list,
+        "compliance": compliance_section(rule_list, finding_list),
         **jsonable(dict(extra or {})),
     }
+
+
+@cache
+def control_catalogue() -> tuple[dict[str, Any], ...]:
+    """The frameworks of the compliance view, each with every control of its scope in order, from
+    ``data/compliance_controls.json`` (which names the source document of each list)."""
+    text = files("ams_iam_audit").joinpath("data/compliance_controls.json").read_text(encoding="utf-8")
+    return tuple(json.loads(text)["frameworks"])
+
+
+#: A control's status from what its rules found, worst first: any failing resource fails it; else
+#: any resource that could not be judged makes it an error; else it passes if a rule judged at least
+#: one resource (waived failures pass, with the waiver shown); a control no rule judged is not assessed.
+CONTROL_STATUSES = ("fail", "error", "pass", "not assessed")
+
+
+def compliance_section(
+    rules: Iterable[Mapping[str, Any]], findings: Iterable[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """The compliance view, per framework and control: status (:data:`CONTROL_STATUSES`), the rules
+    mapped to it, and the distinct resources failing or erroring under them. Built from the JSON of
+    rules and findings, so ``ams-iam-audit report`` rebuilds the same view from an older file. A
+    control a rule maps that the catalogue lacks is still reported (after the catalogue's own)."""
+    rules = list(rules)
+    by_rule: dict[str, dict[str, Any]] = {
+        str(r["id"]): {"judged": 0, "failing": set(), "erroring": set(), "waived": 0} for r in rules
+    }
+    for f in findings:
+        tally = by_rule.setdefault(str(f["rule_id"]), {"judged": 0, "failing": set(), "erroring": set(), "waived": 0})
+        outcome = f["outcome"]
+        if outcome != "not-applicable":
+            tally["judged"] += 1
+        if outcome == "fail":
+            tally["failing"].add(f["resource"])
+        elif outcome == "error":
+            tally["erroring"].add(f["resource"])
+        elif outcome == "waived":
+            tally["waived"] += 1
+    sections = []
+    for framework in control_catalogue():
+        mapped: dict[str, list[str]] = {}
+        for r in rules:
+            for control in (r.get("controls") or {}).get(framework["key"]) or ():
+                mapped.setdefault(str(control), []).append(str(r["id"]))
+        known = [c["id"] for c in framework["controls"]]
+        titles = {c["id"]: c["title"] for c in framework["controls"]}
+        controls = []
+        for control in known + sorted(set(mapped) - set(known)):
+            rule_ids = sorted(mapped.get(control, ()))
+            tallies = [by_rule[r] for r in rule_ids if r in by_rule]
+            failing = {(r, x) for r in rule_ids for x in by_rule.get(r, {}).get("failing", ())}
+            erroring = {(r, x) for r in rule_ids for x in by_rule.get(r, {}).get("erroring", ())}
+            if failing:
+                status = "fail"
+            elif erroring:
+                status = "error"
+            elif any(t["judged"] for t in tallies):
+                status = "pass"
+            else:
+                status = "not assessed"
+            controls.append(
+                {
+                    "id": control,
+                    "title": titles.get(control, "not in the control catalogue"),
+                    "status": status,
+                    "rules": rule_ids,
+                    "failing_resources": len({x for _, x in failing}),
+                    "error_resources": len({x for _, x in erroring}),
+                    "waived": sum(t["waived"] for t in tallies),
+                }
+            )
+        sections.append(
+            {
+                "framework": framework["key"],
+                "name": framework["name"],
+                "source": framework["source"],
+                "controls": controls,
+            }
+        )
+    return sections

@@ -17,7 +17,6 @@ taken over, journaled. ``--fix-dry-run`` takes no lock.
 
 from __future__ import annotations
 
-import inspect
 import os
 import socket
 import uuid
@@ -35,6 +34,7 @@ from . import iam_utils
 from .aws import error_code
 from .demo import UNSUPPORTED_CALLS
 from .findings import Evidence, Finding, Outcome, failure_message
+from .fixtures import rule_arguments
 from .inventory.model import Inventory
 from .jsonio import write_json_atomic
 from .options import AuditOptions
@@ -42,7 +42,7 @@ from .remediate import ActionResult, FixContext, Journal, Plan, apply_plan, make
 from .remediate.plan import EmptyRole
 from .rule import Rule, get_rule
 from .run import AuditRun
-from .scopes import NOT_ASSESSED, AuditContext, Subject, Unreadable, subjects_for
+from .scopes import NOT_ASSESSED, SCOPES, AuditContext, Subject, Unreadable, subjects_for
 
 __all__ = ["LOCK_ACTION", "LOCK_TTL", "FixOutcome", "run_fix_phase"]
 
@@ -80,6 +80,8 @@ def run_fix_phase(
         ctx,
         unowned=options.fix_unowned,
         min_idle_days=options.fix_min_idle_days,
+        retire_in_use=options.fix_retire_in_use,
+        grace_days=options.fix_retire_grace_days,
         execution_trust=options.fix_execution_role_trust,
     )
     plan_path = options.report_dir / "fix-plan.json"
@@ -292,15 +294,18 @@ def _judge(item: pytest.Item, rule: Rule, resource: str, ctx: AuditContext) -> t
     if subject is None:
         return Outcome.PASS, f"{resource} no longer exists", "deleted"
     evidence = Evidence()
-    fixtures = {rule.scope: subject.value, "evidence": evidence, "inventory": ctx.inventory, "audit": ctx}
     function = getattr(item, "function", None)
-    if function is None:
+    info = getattr(item, "_fixtureinfo", None)
+    if function is None or info is None:
         return None
-    names = list(inspect.signature(function).parameters)
-    if any(n not in fixtures for n in names):
+    names = info.argnames  # the function's fixtures as pytest resolved them
+    if any(n in SCOPES and n != rule.scope for n in names):
+        return None
+    arguments = rule_arguments(names, ctx, lambda: evidence, lambda _scope: subject.value)
+    if arguments is None:
         return None
     try:
-        function(**{n: fixtures[n] for n in names})
+        function(**arguments)
     except (AssertionError, pytest.fail.Exception) as exc:
         return Outcome.FAIL, failure_message(exc), evidence.items
     except pytest.skip.Exception as exc:

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
@@ -26,6 +27,9 @@ __all__ = [
     "evidence",
     "inventory",
     "new_evidence",
+    "own_fixture_names",
+    "rule_arguments",
+    "scope_fixtures",
     "subject_value",
 ]
 
@@ -79,3 +83,40 @@ def _scope_fixture(request: pytest.FixtureRequest) -> Any:
 
 for _scope in SCOPES:
     globals()[f"_fixture_{_scope}"] = pytest.fixture(name=_scope)(_scope_fixture)
+
+
+def scope_fixtures(names: Iterable[str]) -> object:
+    """The fixtures of scopes registered at run time (``scopes.register_scope``), as a plugin object
+    the plugin registers after the ``pytest_ams_iam_audit_register`` hook: one fixture per scope, the
+    same function as the built-in scopes' (so the light protocol treats them alike). pytest finds a
+    plugin's fixtures on its class, so the class is made for the names."""
+    members = {f"_fixture_{name}": pytest.fixture(name=name)(_scope_fixture) for name in names}
+    return type("ScopeFixtures", (), members)()
+
+
+def rule_arguments(
+    names: Iterable[str], context: AuditContext, evidence: Callable[[], Evidence], subject: Callable[[str], Any]
+) -> dict[str, Any] | None:
+    """A rule function's arguments, made without pytest's fixture machinery (the light protocol, and
+    ``--fix`` re-judging what it changed): ``names`` are the function's fixture names as pytest
+    resolved them, ``subject(scope)`` gives the value of a scope argument. ``None`` when a name is
+    not one of this module's fixtures (the caller then needs pytest's protocol)."""
+    arguments: dict[str, Any] = {}
+    for name in names:
+        if name == "evidence":
+            arguments[name] = evidence()
+        elif name == "audit":
+            arguments[name] = context
+        elif name == "inventory":
+            arguments[name] = context.inventory
+        elif name in SCOPES:
+            arguments[name] = subject(name)
+        else:
+            return None
+    return arguments
+
+
+def own_fixture_names() -> frozenset[str]:
+    """The names of every fixture this module gives rules: the one list the light protocol checks a
+    case's fixtures against and ``--fix`` re-judges a rule with."""
+    return frozenset({"evidence", "audit", "inventory", *SCOPES})

@@ -63,10 +63,28 @@ _OPTIONS: tuple[tuple[str, str | None, str], ...] = (
 )
 
 
+#: What each value option's value is, as ``--help`` shows it.
+_METAVARS = {
+    "--aws-account": "ID|demo",
+    "--aws-profile": "PROFILE",
+    "--aws-role-arn": "ROLE_ARN",
+    "--aws-endpoint-url": "URL",
+    "--aws-call-timeout": "SECONDS",
+    "--aws-execution-role-arn": "ROLE_ARN",
+    "--snapshot": "FILE",
+    "--save-snapshot": "FILE",
+    "--report-dir": "DIR",
+    "--fix-journal": "FILE",
+    "--waivers": "FILE",
+    "--baseline": "FINDINGS_JSON",
+}
+
+
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("ams-iam-audit", "AWS IAM audit against the AIModelShare least-privilege refactoring")
     for flag, ini, help_text in _OPTIONS:
-        group.addoption(flag, dest=flag.lstrip("-").replace("-", "_"), default=None, metavar="VALUE", help=help_text)
+        dest = flag.lstrip("-").replace("-", "_")
+        group.addoption(flag, dest=dest, default=None, metavar=_METAVARS[flag], help=help_text)
         if ini is not None:
             parser.addini(ini, help_text, default=None)
     group.addoption(
@@ -109,6 +127,23 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="DAYS",
         help="with --fix: keep a legacy role used within this many days (its RoleLastUsed and IAM's service "
         "last accessed data), by anything this run does not re-point; 0 turns the check off (default: 30)",
+    )
+    group.addoption(
+        "--fix-retire-in-use",
+        dest="fix_retire_in_use",
+        action="store_true",
+        default=False,
+        help="with --fix: an ephemeral user whose key was used within --fix-min-idle-days has its keys "
+        "deactivated (reversible) and its user tagged; a later --fix deletes it once they stayed unused",
+    )
+    group.addoption(
+        "--fix-retire-grace-days",
+        dest="fix_retire_grace_days",
+        type=int,
+        default=None,
+        metavar="DAYS",
+        help="with --fix: how long keys deactivated by --fix-retire-in-use must stay unused before a later "
+        "--fix deletes them and their user (default: 7, at least 1)",
     )
     group.addoption(
         "--fix-execution-role-trust",
@@ -160,6 +195,8 @@ class AuditOptions:
     fix_unowned: bool = False
     fix_journal: Path | None = None
     fix_min_idle_days: int = 30
+    fix_retire_in_use: bool = False
+    fix_retire_grace_days: int = 7
     #: who may assume the execution role --fix creates (``--fix-execution-role-trust``)
     fix_execution_role_trust: tuple[str, ...] = ()
     waivers: tuple[Waiver, ...] = ()
@@ -234,6 +271,15 @@ class AuditOptions:
             raise pytest.UsageError(
                 "--fix-unowned, --fix-journal and --fix-min-idle-days only apply with --fix or --fix-dry-run"
             )
+        grace = config.getoption("fix_retire_grace_days")
+        if fix is None and (config.getoption("fix_retire_in_use") or grace is not None):
+            raise pytest.UsageError(
+                "--fix-retire-in-use and --fix-retire-grace-days only apply with --fix or --fix-dry-run"
+            )
+        if grace is not None and grace < 1:
+            raise pytest.UsageError(
+                f"--fix-retire-grace-days: {grace} is less than 1; deactivated keys stay unused at least a day"
+            )
         trusted = tuple(config.getoption("fix_execution_role_trust") or ())
         if trusted and fix is None:
             raise pytest.UsageError("--fix-execution-role-trust only applies with --fix or --fix-dry-run")
@@ -274,6 +320,8 @@ class AuditOptions:
             fix_unowned=bool(config.getoption("fix_unowned")),
             fix_journal=Path(journal) if journal else None,
             fix_min_idle_days=30 if idle is None else int(idle),
+            fix_retire_in_use=bool(config.getoption("fix_retire_in_use")),
+            fix_retire_grace_days=7 if grace is None else int(grace),
             fix_execution_role_trust=trusted,
             waivers=waivers,
             waiver_file=Path(waiver_file) if waiver_file else None,

@@ -20,7 +20,6 @@ import gc
 import importlib.util
 import re
 import time
-from collections import Counter
 from collections.abc import Generator, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,13 +31,24 @@ from .baseline import BaselineError
 from .findings import Finding, Outcome, failure_message
 from .fixing import FixOutcome, run_fix_phase
 from .fixtures import CONTEXT_KEY, EVIDENCE_KEY
-from .jsonio import OutputError, scrub, terminal_safe
+from .jsonio import OutputError, jsonable, scrub, terminal_safe
 from .options import AuditOptions, add_options
 from .protocol import LightProtocol
 from .remediate.plan import FIXABLE_RULES
+from .report.terminal import TerminalLine, closing_line, summary_lines, write_summary
 from .rule import AREAS, Rule, Severity, get_rule
 from .run import AuditRun, RunError, open_run, run_from_workerinput
-from .scopes import NOT_ASSESSED, AuditContext, Item, NotApplicable, NotAssessed, Subject, Unreadable, subjects_for
+from .scopes import (
+    NOT_ASSESSED,
+    SCOPES,
+    AuditContext,
+    Item,
+    NotApplicable,
+    NotAssessed,
+    Subject,
+    Unreadable,
+    subjects_for,
+)
 from .waivers import WaiverUsage, waive, waiver_usage
 
 __all__ = ["AuditPlugin"]
@@ -46,10 +56,18 @@ __all__ = ["AuditPlugin"]
 _WORKER_KEY = "ams_iam_audit"
 _PLUGIN_NAME = "ams-iam-audit-session"
 _KEYWORDS_KEY = pytest.StashKey[Mapping[str, Any]]()
+_REGISTRY_KEY = pytest.StashKey[tuple[dict[str, str], dict[str, Any]]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """The plugin's own hooks (``ams_iam_audit.hooks``), for teams' plugins and conftest files."""
+    from . import hooks
+
+    pluginmanager.add_hookspecs(hooks)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -62,12 +80,60 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
         early_config.pluginmanager.unregister(name="logging")
 
 
+#: Options that mean nothing without an account or a snapshot to audit (dest -> flag): given alone,
+#: the run would collect the project's own tests, or nothing, and exit without a word about them.
+_AUDIT_ONLY = {
+    "fix": "--fix",
+    "fix_dry_run": "--fix-dry-run",
+    "fix_unowned": "--fix-unowned",
+    "fix_journal": "--fix-journal",
+    "fix_min_idle_days": "--fix-min-idle-days",
+    "fix_retire_in_use": "--fix-retire-in-use",
+    "fix_retire_grace_days": "--fix-retire-grace-days",
+    "fix_execution_role_trust": "--fix-execution-role-trust",
+    "save_snapshot": "--save-snapshot",
+    "baseline": "--baseline",
+    "aws_execution_role_arn": "--aws-execution-role-arn",
+}
+
+
+def _register_extensions(config: pytest.Config) -> None:
+    """Let teams register rule areas and scopes (``pytest_ams_iam_audit_register``), give their
+    scopes fixtures, and remember what was there before, which ``pytest_unconfigure`` restores: a
+    run's registrations never outlive it."""
+    config.stash[_REGISTRY_KEY] = (dict(AREAS), dict(SCOPES))
+    config.hook.pytest_ams_iam_audit_register(config=config)
+    added = [name for name in SCOPES if name not in config.stash[_REGISTRY_KEY][1]]
+    if added:
+        config.pluginmanager.register(fixtures.scope_fixtures(added), _PLUGIN_NAME + "-scopes")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    saved = config.stash.get(_REGISTRY_KEY, None)
+    if saved is not None:
+        areas, scopes = saved
+        AREAS.clear()
+        AREAS.update(areas)
+        SCOPES.clear()
+        SCOPES.update(scopes)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if not AuditOptions.requested(config):
+        given = [flag for dest, flag in _AUDIT_ONLY.items() if config.getoption(dest, None)]
+        if given:
+            verb = "needs" if len(given) == 1 else "need"
+            raise pytest.UsageError(
+                f"{', '.join(given)} {verb} an account to audit: add --aws-account ID (or 'demo'), or --snapshot FILE"
+            )
         return
     options = AuditOptions.from_config(config)
     if config.option.tbstyle == "auto":
         config.option.tbstyle = "line"  # a finding is one line (its message), not a traceback
+    try:
+        _register_extensions(config)
+    except ValueError as exc:
+        raise pytest.UsageError(f"pytest_ams_iam_audit_register: {terminal_safe(str(exc))}") from None
     for severity in Severity:
         config.addinivalue_line("markers", f"{severity.value}: ams-iam-audit rules of {severity.value} severity")
     for area, about in AREAS.items():
@@ -97,6 +163,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[CONTEXT_KEY] = plugin.context
     config.pluginmanager.register(plugin, _PLUGIN_NAME)
     config.pluginmanager.register(fixtures, _PLUGIN_NAME + "-fixtures")
+    if worker_input is None:
+        config.pluginmanager.register(report.BuiltinReports(), _PLUGIN_NAME + "-reports")
     if LightProtocol.wanted(config, options.full_protocol):
         config.pluginmanager.register(LightProtocol(config), _PLUGIN_NAME + "-protocol")
     if config.pluginmanager.hasplugin("xdist"):
@@ -189,6 +257,21 @@ class AuditPlugin:
         self.incomplete_reason: str | None = None
         self._usage: list[WaiverUsage] | None = None
         self._gc_thresholds = gc.get_threshold()
+        self._rules_dir = builtin_rules_dir().resolve()
+
+    # --- collection -------------------------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pycollect_makemodule(self, module_path: Path, parent: pytest.Collector) -> pytest.Module | None:
+        """The built-in rule modules get node ids of their own, ``rules/test_<area>.py::…``, wherever
+        the package is installed and whatever pytest chose as rootdir: pytest derives the rootdir
+        from every path-like argument, option values included (``--save-snapshot /var/tmp/s.json``
+        would otherwise turn ``rules/test_users.py`` into ``test_users.py``), and node ids are in
+        findings.json, JUnit, ``--lf`` and ``--deselect``."""
+        if not self.options.builtin_rules or module_path.resolve().parent != self._rules_dir:
+            return None
+        module: pytest.Module = pytest.Module.from_parent(parent, path=module_path, nodeid=f"rules/{module_path.name}")
+        return module
 
     # --- parametrization --------------------------------------------------------------------------
 
@@ -271,6 +354,8 @@ class AuditPlugin:
             # objects here; JSON only when the report is serialized (xdist, report logs)
             rep.ams_finding = finding  # type: ignore[attr-defined]
             rep.ams_rule = rule  # type: ignore[attr-defined]
+            # one severity everywhere: JUnit's property says the finding's (graded) severity, as the reports do
+            item.user_properties[:] = [(k, finding.severity if k == "severity" else v) for k, v in item.user_properties]
         if rep.when == "teardown":
             # judged: nothing of this case is needed again
             if EVIDENCE_KEY in item.stash:
@@ -294,7 +379,7 @@ class AuditPlugin:
         data = getattr(report, "ams_finding", None)
         if data is None:
             return
-        self.findings.append(data if isinstance(data, Finding) else Finding.from_json(data))
+        self.findings.append(self._enriched(data if isinstance(data, Finding) else Finding.from_json(data)))
         rule = getattr(report, "ams_rule", None)
         if isinstance(rule, Rule):
             if rule.id not in self.rules:
@@ -307,6 +392,28 @@ class AuditPlugin:
                     self.options.baseline.check_rules([{**rule, "fixable": rule["id"] in FIXABLE_RULES}])
                 except BaselineError as exc:
                     pytest.exit(terminal_safe(str(exc)), returncode=pytest.ExitCode.USAGE_ERROR)
+
+    def _enriched(self, finding: Finding) -> Finding:
+        """``finding`` with what the ``pytest_ams_iam_audit_finding`` implementations add to its
+        evidence (they may add items, never replace the rule's)."""
+        additions = self.config.hook.pytest_ams_iam_audit_finding(finding=finding, config=self.config)
+        if not additions:
+            return finding
+        evidence = dict(finding.evidence)
+        for added in additions:
+            if not isinstance(added, Mapping):
+                raise TypeError(
+                    f"pytest_ams_iam_audit_finding returned {type(added).__name__} for {finding.nodeid}: "
+                    "return None or a mapping of evidence items"
+                )
+            clash = sorted(str(k) for k in added if k in evidence)
+            if clash:
+                raise ValueError(
+                    f"pytest_ams_iam_audit_finding would replace evidence {', '.join(clash)} of {finding.nodeid}: "
+                    "an implementation adds evidence items, it never rewrites the rule's"
+                )
+            evidence.update({str(k): jsonable(v) for k, v in added.items()})
+        return dataclasses.replace(finding, evidence=evidence)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
@@ -352,7 +459,7 @@ class AuditPlugin:
             self.report_paths = report.write_results(
                 self.options.report_dir,
                 self.findings,
-                self.rules.values(),
+                [{**r, "fixable": r["id"] in FIXABLE_RULES} for r in self.rules.values()],
                 self.run,
                 self.config,
                 self.started,
@@ -406,57 +513,32 @@ class AuditPlugin:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if hasattr(self.config, "workerinput"):
             return
-        tr = terminalreporter
-        tr.write_sep("=", "ams-iam-audit")
-        _line(tr, f"account {self.run.inventory.account_id} ({self.run.describe_source()})")
-        by_rule: dict[str, Counter[str]] = {}
-        for f in self.findings:
-            by_rule.setdefault(f.rule_id, Counter())[f.outcome.value] += 1
-        outcomes = [o.value for o in Outcome if any(c[o.value] for c in by_rule.values())]
-        _line(tr, f"{'rule':<16}{'severity':<10}" + "".join(f"{o:>16}" for o in outcomes))
-        for rule_id in sorted(by_rule):
-            severity = self.rules.get(rule_id, {}).get("severity", "")
-            counts = by_rule[rule_id]
-            _line(tr, f"{rule_id:<16}{severity:<10}" + "".join(f"{counts[o]:>16}" for o in outcomes))
-        failing = Counter(f.severity for f in self.findings if f.outcome is Outcome.FAIL)
-        if failing:
-            _line(
-                tr,
-                "failing by severity: "
-                + ", ".join(f"{s.value} {failing[s.value]}" for s in Severity if failing[s.value]),
-            )
-        if self.incomplete_reason is not None:
-            _line(tr, f"INCOMPLETE: {self.incomplete_reason}; read nothing absent as compliant", red=True)
-        for section in self.run.inventory.unreadable:
-            _line(tr, f"coverage gap: {section.describe()}", yellow=True)
-        if self.fix is not None:
-            _fix_summary(tr, self.fix)
-        waived = sum(1 for f in self.findings if f.outcome is Outcome.WAIVED)
-        expired = [w for w in self.options.waivers if not w.active_on(self.options.today)]
-        if waived or expired:
-            _line(tr, f"{waived} finding(s) waived; {len(expired)} waiver(s) expired")
-        for w in expired:
-            _line(tr, f"expired waiver: {w.rule_id} {w.resource} (expired {w.expires}, {w.where})", yellow=True)
-        for usage in self._waiver_usage():
-            w = usage.waiver
-            if usage.unused:
-                _line(tr, f"unused waiver: {w.rule_id} {w.resource} ({w.where}) matches no failure", yellow=True)
-            if usage.matches_everything:
-                _line(tr, f"broad waiver: {w.rule_id} {w.resource} ({w.where}) waives every resource", yellow=True)
-        if self.options.baseline is not None:
-            b = self.options.baseline.summary(self.findings)
-            _line(
-                tr,
-                f"against the baseline: {len(b['new'])} new, {len(b['unchanged'])} unchanged, "
-                f"{len(b['resolved'])} resolved",
-            )
-        if self.output_error is not None:
-            _line(tr, f"ERROR: {self.output_error}", red=True)
-        for path in self.report_paths:
-            _line(tr, f"written: {path}")
-        _line(tr, "timings: " + ", ".join(f"{phase} {seconds:.2f} s" for phase, seconds in self.run.timings.items()))
+        options = self.options
+        lines = summary_lines(
+            account_id=self.run.inventory.account_id,
+            source=self.run.describe_source(),
+            findings=self.findings,
+            rules=self.rules,
+            incomplete=self.incomplete_reason,
+            unreadable=self.run.inventory.unreadable,
+            fix=_fix_lines(self.fix, self.run) if self.fix is not None else (),
+            waivers=options.waivers,
+            waiver_usage=self._waiver_usage(),
+            today=options.today,
+            baseline=options.baseline,
+            output_error=self.output_error,
+            written=self.report_paths,
+            timings=self.run.timings,
+            demo=self.run.demo is not None,
+            snapshot_saved=options.save_snapshot,
+        )
+        write_summary(terminalreporter, lines)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        last = closing_line(self.findings, self.report_paths)
+        if reporter is not None and last is not None and not hasattr(config, "workerinput"):
+            write_summary(reporter, [last])
         self.run.close()
         gc.unfreeze()
         gc.set_threshold(*self._gc_thresholds)
@@ -489,11 +571,6 @@ def _accept(rep: pytest.TestReport, finding: Finding) -> None:
     rep.wasxfail = terminal_safe(reason)  # a waiver's justification is text from a file
 
 
-def _line(tr: Any, text: str, **markup: bool) -> None:
-    """Every line of ours on the terminal: secrets masked, control characters made visible."""
-    tr.write_line(terminal_safe(text), **markup)
-
-
 def _clean(value: Any) -> Any:
     """A failure's report (pytest's ``longrepr``: terminal, ``--junitxml``, xdist) with every string
     in it scrubbed and its control characters made visible, in place where it is an object."""
@@ -518,31 +595,47 @@ def _rule_json(rule: Rule) -> dict[str, Any]:
     return {**rule.as_dict(), "fixable": rule.id in FIXABLE_RULES}
 
 
-def _fix_summary(tr: Any, fix: FixOutcome) -> None:
+def _fix_lines(fix: FixOutcome, run: AuditRun) -> list[TerminalLine]:
+    """The fix phase's part of the terminal summary: the dry run's numbered calls, or each
+    action's status; what could not be fixed; the notes; where the plan is."""
     plan = fix.plan
+    lines = []
     if fix.mode == "dry-run":
-        tr.write_sep("-", "fix plan (dry run: nothing was changed)")
+        lines.append(TerminalLine("fix plan (dry run: nothing was changed)", sep="-"))
         number = 0
         for action in plan.actions:
-            _line(tr, f"{action.key}: {action.reason}")
+            lines.append(TerminalLine(f"{action.key}: {action.reason}"))
             for call in action.preview(fix.inventory):
                 number += 1
-                _line(tr, f"  {number:>3}. {call.describe()}")
+                lines.append(TerminalLine(f"  {number:>3}. {call.describe()}"))
     else:
-        tr.write_sep("-", "fix")
+        lines.append(TerminalLine("fix", sep="-"))
         for action in plan.actions:
             result = fix.results.get(action.key)
             status = result.status if result else "not run"
-            _line(tr, f"{status:<8} {action.key}" + (f": {result.reason}" if result and result.reason else ""))
+            reason = f": {result.reason}" if result and result.reason else ""
+            lines.append(TerminalLine(f"{status:<8} {action.key}{reason}"))
         failing = sum(1 for f in fix.findings if f.outcome is Outcome.FAIL)
-        _line(
-            tr, f"{len(fix.fixed)} finding(s) fixed, {failing} still failing; changes journaled in {fix.journal_path}"
+        lines.append(
+            TerminalLine(
+                f"{len(fix.fixed)} finding(s) fixed, {failing} still failing; changes journaled in {fix.journal_path}"
+            )
         )
-    for (rule_id, resource), reason in sorted(plan.not_fixable.items()):
-        _line(tr, f"not fixable: {rule_id} {resource}: {reason}", yellow=True)
-    for note in fix.notes:
-        _line(tr, f"note: {note}", yellow=True)
-    _line(tr, f"plan written to {fix.plan_path}")
+    lines.extend(
+        TerminalLine(f"not fixable: {rule_id} {resource}: {reason}", "yellow")
+        for (rule_id, resource), reason in sorted(plan.not_fixable.items())
+    )
+    lines.extend(TerminalLine(f"note: {note}", "yellow") for note in fix.notes)
+    lines.append(TerminalLine(f"plan written to {fix.plan_path}"))
+    if fix.journal_path is not None and fix.results:
+        if run.demo is not None:
+            lines.append(
+                TerminalLine("the demo account is created afresh each run: the next run starts from its footprint")
+            )
+        else:
+            account = run.inventory.account_id
+            lines.append(TerminalLine(f"to undo: ams-iam-audit undo {fix.journal_path} --aws-account {account}"))
+    return lines
 
 
 def _item_subject(item: pytest.Item, rule: Rule) -> Item:

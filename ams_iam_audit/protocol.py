@@ -29,17 +29,13 @@ from typing import Any
 import pytest
 
 from . import fixtures
-from .fixtures import CONTEXT_KEY, new_evidence, subject_value
+from .fixtures import CONTEXT_KEY, new_evidence, rule_arguments, subject_value
 from .rule import AREAS, Severity, get_rule
-from .scopes import SCOPES
 
 __all__ = ["LightProtocol"]
 
-#: markers a rule case may carry and still run here: they select cases, nothing acts on them at run time
-_SELECTION_MARKERS = frozenset({"parametrize", *(s.value for s in Severity), *AREAS})
 #: pytest options under which every case needs pytest's own protocol
 _INTERACTIVE_OPTIONS = ("usepdb", "trace", "setupshow", "setuponly", "setupplan")
-_OWN_FIXTURES = frozenset({"evidence", "audit", "inventory", *SCOPES})
 
 
 class LightProtocol:
@@ -48,6 +44,10 @@ class LightProtocol:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.reraise: tuple[type[BaseException], ...] = (pytest.exit.Exception, KeyboardInterrupt)
+        #: markers a rule case may carry and still run here: they select cases, nothing acts on them
+        #: at run time (the areas as this run registered them)
+        self.selection_markers = frozenset({"parametrize", *(s.value for s in Severity), *AREAS})
+        self.own_fixtures = fixtures.own_fixture_names()
 
     @staticmethod
     def wanted(config: pytest.Config, full_protocol: bool) -> bool:
@@ -55,7 +55,7 @@ class LightProtocol:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
-        if get_rule(getattr(item, "function", None)) is None or not eligible(item):
+        if get_rule(getattr(item, "function", None)) is None or not self.eligible(item):
             return None
         ihook = item.ihook
         ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
@@ -68,19 +68,31 @@ class LightProtocol:
         ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
         return True
 
+    def eligible(self, item: pytest.Item) -> bool:
+        """Whether a rule case may skip pytest's protocol: every fixture it uses, directly or not, is
+        the plugin's own (not overridden), and every marker on it only selects."""
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None or not hasattr(item, "callspec"):
+            return False
+        for name in item.fixturenames:  # type: ignore[attr-defined]
+            if name == "request":
+                continue
+            if name not in self.own_fixtures:
+                return False
+            definitions = info.name2fixturedefs.get(name)
+            if not definitions or getattr(definitions[-1].func, "__module__", None) != fixtures.__name__:
+                return False
+        return all(mark.name in self.selection_markers for mark in item.iter_markers())
+
     def _arguments(self, item: pytest.Item) -> dict[str, Any]:
         """The rule function's arguments, made in its argument order as pytest's fixtures would be."""
-        context = self.config.stash[CONTEXT_KEY]
-        arguments: dict[str, Any] = {}
-        for name in item._fixtureinfo.argnames:  # type: ignore[attr-defined]
-            if name == "evidence":
-                arguments[name] = new_evidence(item)
-            elif name == "audit":
-                arguments[name] = context
-            elif name == "inventory":
-                arguments[name] = context.inventory
-            else:  # the scope: eligible() admitted no other name
-                arguments[name] = subject_value(item.callspec.params[name])  # type: ignore[attr-defined]
+        arguments = rule_arguments(
+            item._fixtureinfo.argnames,  # type: ignore[attr-defined]
+            self.config.stash[CONTEXT_KEY],
+            lambda: new_evidence(item),
+            lambda scope: subject_value(item.callspec.params[scope]),  # type: ignore[attr-defined]
+        )
+        assert arguments is not None, "eligible() admits only the plugin's fixtures"
         return arguments
 
 
@@ -88,20 +100,3 @@ def _report(ihook: Any, item: pytest.Item, call: pytest.CallInfo[Any]) -> pytest
     report: pytest.TestReport = ihook.pytest_runtest_makereport(item=item, call=call)
     ihook.pytest_runtest_logreport(report=report)
     return report
-
-
-def eligible(item: pytest.Item) -> bool:
-    """Whether a rule case may skip pytest's protocol: every fixture it uses, directly or not, is
-    the plugin's own (not overridden), and every marker on it only selects."""
-    info = getattr(item, "_fixtureinfo", None)
-    if info is None or not hasattr(item, "callspec"):
-        return False
-    for name in item.fixturenames:  # type: ignore[attr-defined]
-        if name == "request":
-            continue
-        if name not in _OWN_FIXTURES:
-            return False
-        definitions = info.name2fixturedefs.get(name)
-        if not definitions or getattr(definitions[-1].func, "__module__", None) != fixtures.__name__:
-            return False
-    return all(mark.name in _SELECTION_MARKERS for mark in item.iter_markers())

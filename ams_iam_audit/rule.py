@@ -32,7 +32,7 @@ import pytest
 
 from .scopes import SCOPES
 
-__all__ = ["AREAS", "RULE_ATTR", "Controls", "Rule", "Severity", "get_rule", "rule"]
+__all__ = ["AREAS", "BUILTIN_AREAS", "RULE_ATTR", "Controls", "Rule", "Severity", "get_rule", "register_area", "rule"]
 
 RULE_ATTR = "__ams_iam_audit_rule__"
 _ID_RE = re.compile(r"AMS-[A-Z0-9]+-\d{3}")
@@ -47,7 +47,28 @@ AREAS = {
     "execution_role": "the STS execution role (AIMODELSHARE_EXECUTION_ROLE_ARN)",
     "privilege": "administrator access and privilege escalation",
     "lint": "policy grammar and semantics (parliament)",
+    "secrets": "credentials and secrets in plain text (Lambda and CodeBuild environments)",
+    "monitoring": "CloudTrail logging of the account's management events (AssumeRole)",
 }
+
+
+#: the areas the package defines; :func:`register_area` adds a team's beside them
+BUILTIN_AREAS = frozenset(AREAS)
+_AREA_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def register_area(name: str, description: str) -> None:
+    """Add the rule area ``name`` (a marker: ``-m name`` selects its rules). Called from a
+    ``pytest_ams_iam_audit_register`` hook, before rules are collected. The same area registered
+    again with the same description is a no-op; a different one (a built-in above all) raises
+    ``ValueError``."""
+    if not _AREA_NAME.fullmatch(name):
+        raise ValueError(f"area {name!r}: an area is a marker name (lowercase letters, digits, underscores)")
+    if name in {s.value for s in Severity}:
+        raise ValueError(f"area {name!r}: that is a severity marker")
+    if name in AREAS and AREAS[name] != description:
+        raise ValueError(f"area {name!r} is defined already ({AREAS[name]}): pick another name")
+    AREAS[name] = description
 
 
 class Severity(StrEnum):

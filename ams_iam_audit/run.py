@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .aws import DEFAULT_REGION, AwsAccessError, AwsClients, AwsTarget, guard_account, open_session
-from .demo import DEMO_ACCOUNT_ID, DEMO_CREDENTIALS, DEMO_REGION, DemoAccount
+from .demo import DEMO_ACCOUNT_ID, DEMO_CREDENTIALS, DEMO_REGION, DemoAccount, DemoUnavailable
 from .inventory.collect import collect
 from .inventory.model import Inventory
 from .inventory.snapshot import SnapshotError, dump_inventory, load_snapshot, save_snapshot
@@ -157,7 +157,10 @@ def open_run(options: AuditOptions, xdist: bool = False) -> AuditRun:
                         f"{exc} (the snapshot {options.snapshot} is of account {inventory.account_id})"
                     ) from None
         else:
-            demo = DemoAccount().start() if options.demo else None
+            try:
+                demo = DemoAccount().start() if options.demo else None
+            except DemoUnavailable as exc:
+                raise RunError(str(exc)) from None
             live = _live(options, demo)
             inventory = live.inventory
         execution = (

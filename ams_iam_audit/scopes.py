@@ -1,7 +1,8 @@
 """Scopes: what a rule is parametrized over, read from the inventory.
 
 Each scope is a fixture name (``user``, ``role``, ``principal``, ``managed_policy``, ``identity_policy``,
-``policy_document``, ``shared_role``, ``execution_role``) and a function from the audit context to
+``policy_document``, ``shared_role``, ``execution_role``, ``bucket``, and what a team adds with
+:func:`register_scope`) and a function from the audit context to
 its subjects, each with a readable, stable id (``role/codebuild_role``). Where the inventory could not
 read what a scope needs, the scope yields an :class:`Unreadable` in its place, and the rule reports an
 error for it: an unread part of the account is never reported as compliant. A scope with nothing in
@@ -20,6 +21,7 @@ policy whose default document could not be read is an :class:`Unreadable` of its
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -29,10 +31,11 @@ from . import aimodelshare
 from .aimodelshare import SharedRole
 from .analysis import EscalationAnalysis, analyse
 from .analysis.execution_roles import Discovery, discover
-from .inventory.model import IAM_PARTS, RETIRING_TAG, Inventory, ManagedPolicy, Role, Section
+from .inventory.model import IAM_PARTS, RETIRING_TAG, Inventory, ManagedPolicy, Role, Section, Trail
 from .policy.document import PolicyDocument, parse_policy
 
 __all__ = [
+    "BUILTIN_SCOPES",
     "NOT_ASSESSED",
     "SCOPES",
     "AuditContext",
@@ -44,6 +47,7 @@ __all__ = [
     "SharedRoleState",
     "Subject",
     "Unreadable",
+    "register_scope",
     "subjects_for",
 ]
 
@@ -437,6 +441,68 @@ def _execution_roles(ctx: AuditContext) -> list[Item]:
     return [Subject(id=f"role/{chosen.name}", arn=chosen.arn, value=ref)]
 
 
+#: The consumer kinds whose environment variables the inventory reads (scope ``workload``).
+WORKLOAD_KINDS = ("lambda", "codebuild")
+
+
+def _workloads(ctx: AuditContext) -> list[Item]:
+    """Lambda functions and CodeBuild projects, each with its environment. A region whose functions
+    or projects could not be listed is one :class:`Unreadable`; so is a workload whose variables
+    could not be had (KMS) or were not collected (a snapshot written before they were)."""
+    inv = ctx.inventory
+    sections = [s for s in inv.consumer_sections if s.name.split(":")[0] in (*WORKLOAD_KINDS, "consumers")]
+    if not sections:
+        sections = [Section(name="consumers", readable=False, error="not collected", permission="lambda:ListFunctions")]
+    items: list[Item] = [Unreadable(id=f"unreadable-{s.name}", sections=(s,)) for s in sections if not s.readable]
+    for consumer in inv.consumers:
+        if consumer.kind not in WORKLOAD_KINDS:
+            continue
+        ident = f"{consumer.kind}/{consumer.region}/{consumer.name}"
+        if consumer.environment is None:
+            error = consumer.environment_error or "environment variables not collected (an older snapshot)"
+            permission = "kms:Decrypt" if consumer.environment_error else "lambda:ListFunctions"
+            if consumer.kind == "codebuild" and not consumer.environment_error:
+                permission = "codebuild:BatchGetProjects"
+            section = Section(name=f"{consumer.kind}:{consumer.region}/{consumer.name}", readable=False,
+                              error=error, permission=permission)  # fmt: skip
+            items.append(Unreadable(id=ident, sections=(section,)))
+        else:
+            items.append(Subject(id=ident, arn=consumer.arn, value=consumer))
+    return items
+
+
+def _cloudtrail(ctx: AuditContext) -> list[Item]:
+    """The account's trails, judged together (one case per account)."""
+    if (gap := _needs(ctx, "cloudtrail")) is not None:
+        return [gap]
+    inv = ctx.inventory
+    trails: tuple[Trail, ...] = inv.trails
+    return [Subject(id=f"account/{inv.account_id}", arn=f"arn:{inv.partition}:::{inv.account_id}", value=trails)]
+
+
+def _buckets(ctx: AuditContext) -> list[Item]:
+    """Every bucket. The account's public access block applies to all of them: unread, every
+    bucket's exposure is unknown; a bucket whose policy or own block could not be read is too."""
+    if (gap := _needs(ctx, "s3", "s3control")) is not None:
+        return [gap]
+    items: list[Item] = []
+    for bucket in ctx.inventory.buckets:
+        gaps = [
+            Section(name=f"s3:{bucket.name}", readable=False, error=error, permission=permission)
+            for error, permission in (
+                (bucket.policy_error, "s3:GetBucketPolicy"),
+                (bucket.public_access_block_error, "s3:GetBucketPublicAccessBlock"),
+            )
+            if error is not None
+        ]
+        ident = f"bucket/{bucket.name}"
+        if gaps:
+            items.append(Unreadable(id=ident, sections=tuple(gaps)))
+        else:
+            items.append(Subject(id=ident, arn=f"arn:{ctx.inventory.partition}:s3:::{bucket.name}", value=bucket))
+    return items
+
+
 SCOPES: dict[str, ScopeDef] = {
     s.name: s
     for s in (
@@ -450,8 +516,35 @@ SCOPES: dict[str, ScopeDef] = {
         ScopeDef("policy_document", "identity policies and bucket policies", _policy_documents),
         ScopeDef("shared_role", "the four shared AIModelShare roles", _shared_roles),
         ScopeDef("execution_role", "the AIModelShare execution role", _execution_roles),
+        ScopeDef("workload", "every Lambda function and CodeBuild project (their environment variables)", _workloads),
+        ScopeDef("cloudtrail", "the account's CloudTrail trails (one case per account)", _cloudtrail),
+        ScopeDef("bucket", "every S3 bucket", _buckets),
     )
 }
+#: the scopes the package defines; :func:`register_scope` adds a team's beside them
+BUILTIN_SCOPES = frozenset(SCOPES)
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def register_scope(name: str, description: str, provide: Callable[[AuditContext], list[Item]]) -> ScopeDef:
+    """Add the scope ``name``: ``provide`` turns the audit context into its items (each a
+    :class:`Subject` with a readable id, an :class:`Unreadable` for what could not be read, or a
+    :class:`NotApplicable`). Called from a ``pytest_ams_iam_audit_register`` hook, before rules
+    are collected; a rule with ``scope=name`` then takes an argument ``name``. Registering the same
+    scope again with the same function is a no-op; redefining one (a built-in above all) raises
+    ``ValueError``."""
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"scope {name!r}: a scope is a fixture name (lowercase letters, digits, underscores)")
+    if name in {"audit", "inventory", "evidence", "request"}:
+        raise ValueError(f"scope {name!r}: that name is a fixture of the plugin already")
+    existing = SCOPES.get(name)
+    if existing is not None:
+        if existing.provide is provide:
+            return existing
+        raise ValueError(f"scope {name!r} is defined already ({existing.description}): pick another name")
+    scope = ScopeDef(name, description, provide)
+    SCOPES[name] = scope
+    return scope
 
 
 def subjects_for(

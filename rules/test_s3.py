@@ -1,11 +1,21 @@
-"""S3 grants: every action, every bucket, and bucket-name wildcards that reach other accounts."""
+"""S3: wildcard grants (AMS-S3-001), bucket-name wildcards that reach other accounts (AMS-S3-002), and
+buckets open to anyone (AMS-S3-003).
+
+Who judges what: AMS-S3-001 judges *documents* (identity and bucket policies) for the breadth of their S3
+grants, a public wildcard statement among them; AMS-S3-003 judges each *bucket* for exposure to anyone,
+whatever the actions (a public ``s3:GetObject`` is a finding there and not in AMS-S3-001), and for the
+public access block that guards it. Both decide "public" with the same two helpers below.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from ams_iam_audit import (
     FIXED_SOURCE_KEYS,
+    Bucket,
     ConditionEntry,
     Controls,
     Evidence,
@@ -18,6 +28,7 @@ from ams_iam_audit import (
     arn_covers,
     least_privilege_s3,
     narrowing,
+    parse_policy,
     rule,
     s3_bucket_segment,
     service_actions,
@@ -57,6 +68,12 @@ def _public(grant: Grant) -> bool:
     return statement.not_principal is not None or (
         statement.principal is not None and "*" in dict(statement.principal).get("AWS", ())
     )
+
+
+def _source_fixed(grant: Grant) -> Narrowing:
+    """Whether a condition fixes the source of a public statement the way S3 itself requires for the
+    statement not to be public (``FIXED_SOURCE_KEYS``, each to fixed values)."""
+    return narrowing(grant.statement, FIXED_SOURCE_KEYS)
 
 
 def _restricted(grant: Grant) -> Narrowing:
@@ -105,7 +122,7 @@ def test_no_wildcard_s3_grants(policy_document: PolicyRef, evidence: Evidence, i
         public = policy_document.kind == "bucket" and _public(grant)
         # A public statement stays public unless a condition fixes the source (S3's own test); any
         # other statement is one level less severe when a condition certainly restricts something.
-        answer = narrowing(grant.statement, FIXED_SOURCE_KEYS) if public else _restricted(grant)
+        answer = _source_fixed(grant) if public else _restricted(grant)
         if public and not answer.narrowed:
             severity = Severity.CRITICAL
         elif answer.narrowed:
@@ -192,3 +209,74 @@ def test_bucket_wildcards_pinned_to_account(
         f"{identity_policy.label} grants S3 on bucket-name wildcards without an account condition: "
         + "; ".join(f"statement {o['statement_index']}: {', '.join(o['wildcard_resources'])}" for o in offending)
     )
+
+
+#: The four settings of an S3 public access block; each applies when the bucket's or the account's is on.
+PUBLIC_ACCESS_BLOCK_SETTINGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+
+
+@rule(
+    id="AMS-S3-003",
+    title="Buckets are not public and are guarded by a public access block",
+    severity="critical",
+    area="s3",
+    scope="bucket",
+    rationale=(
+        "The legacy library's buckets hold users' models and data and predate S3's default public access block "
+        '(April 2023). A bucket is public when its policy has an Allow to everyone (Principal "*" or AWS "*", or '
+        "NotPrincipal) that no condition fixes to a source the way S3 itself requires (aws:SourceArn, "
+        "aws:SourceVpce, aws:SourceIp, aws:PrincipalOrgID... to fixed values), after the same document's Denies; "
+        "that is critical unless RestrictPublicBuckets is on for the bucket or the account, which makes S3 ignore "
+        "such statements. Whether or not its policy is public today, a bucket is guarded only when all four "
+        "settings (BlockPublicAcls, IgnorePublicAcls, BlockPublicPolicy, RestrictPublicBuckets) are on, at the "
+        "bucket or at the account level (each setting applies when either is on); a missing setting is a medium "
+        "finding (high when a neutralised public statement is waiting behind it). ACLs are not read: "
+        "IgnorePublicAcls is what makes them harmless. AMS-S3-001 judges the breadth of grants in the same "
+        "policies; this rule judges exposure to anyone."
+    ),
+    remediation=(
+        "Turn on all four settings for the account (aws s3control put-public-access-block --account-id <id> "
+        "--public-access-block-configuration BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,"
+        "RestrictPublicBuckets=true) or for the bucket (aws s3api put-public-access-block). Replace a statement "
+        "open to everyone with the principals that need access (the refactored library's roles), or fix its source "
+        "with a condition; serve public content through CloudFront with origin access control instead."
+    ),
+    controls=Controls(cis=("2.1.4",), nist=("AC-3", "AC-21", "SC-7"), soc2=("CC6.1", "CC6.6")),
+)
+def test_buckets_not_public(bucket: Bucket, evidence: Evidence, inventory: Inventory) -> None:
+    account = inventory.account_public_access_block or {}
+    own = bucket.public_access_block or {}
+    effective = {
+        setting: "bucket" if own.get(setting) is True else "account" if account.get(setting) is True else None
+        for setting in PUBLIC_ACCESS_BLOCK_SETTINGS
+    }
+    missing = [setting for setting, where in effective.items() if where is None]
+    public: list[dict[str, Any]] = []
+    if bucket.policy is not None:
+        for grant in allow_grants(parse_policy(bucket.policy, where=f"bucket/{bucket.name}")):
+            if not grant.actions or not _public(grant):
+                continue
+            answer = _source_fixed(grant)
+            if not answer.narrowed:
+                public.append({**grant.describe(), **answer.evidence()})
+    exposed = bool(public) and effective["RestrictPublicBuckets"] is None
+    evidence.add(
+        public_access_block={s: effective[s] or "off" for s in PUBLIC_ACCESS_BLOCK_SETTINGS},
+        bucket_block=dict(own) if bucket.public_access_block is not None else None,
+        account_block=dict(account) if inventory.account_public_access_block is not None else None,
+        public_statements=public,
+        public_policy_neutralised=bool(public) and not exposed,
+    )
+    if not exposed and not missing:
+        return
+    evidence.severity = (Severity.CRITICAL if exposed else Severity.HIGH if public else Severity.MEDIUM).value
+    problems = []
+    if public:
+        which = ", ".join(str(p["statement_index"]) for p in public)
+        problems.append(
+            f"its policy allows everyone (statement {which})"
+            + ("" if exposed else ", neutralised today by RestrictPublicBuckets")
+        )
+    if missing:
+        problems.append(f"no public access block setting {', '.join(missing)} at bucket or account level")
+    pytest.fail(f"bucket {bucket.name}: " + "; ".join(problems))

@@ -42,6 +42,7 @@ def test_no_ephemeral_users(user: User, evidence: Evidence, inventory: Inventory
                 "age_days": (inventory.collected_at - key.created).days if key.created else None,
                 "last_used": key.last_used,
                 "last_used_service": key.last_used_service,
+                "last_used_region": key.last_used_region,
             }
             for key in user.access_keys
         ]

@@ -3,9 +3,11 @@ helper that runs the audit through ``pytester`` the way a user runs it, then rea
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import re
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from moto.server import ThreadedMotoServer
 
 import ams_iam_audit
 import ams_iam_audit.plugin  # noqa: F401
+from ams_iam_audit.aws import AwsClients
 
 #: Property-based tests run a bounded number of examples in CI ("ci", the default) and many more with
 #: ``make fuzz`` (HYPOTHESIS_PROFILE=fuzz).
@@ -70,8 +73,12 @@ def moto_url(_dummy_credentials: None) -> Iterator[str]:
         ("cloudformation", "describe_stacks"),
         ("glue", "get_dev_endpoints"),
         ("sagemaker", "list_notebook_instances"),
+        ("cloudtrail", "describe_trails"),
     ):
         getattr(boto3.client(service, endpoint_url=url, region_name="us-east-1"), call)()
+    s3control = AwsClients(boto3.Session(region_name="us-east-1"), url).client("s3control")
+    with contextlib.suppress(s3control.exceptions.NoSuchPublicAccessBlockConfiguration):
+        s3control.get_public_access_block(AccountId=ACCOUNT)
     yield url
     server.stop()
 
@@ -92,6 +99,25 @@ class Account:
     @property
     def s3(self) -> Any:
         return self.client("s3")
+
+    @property
+    def s3control(self) -> Any:
+        """s3control sends requests to ``<account>.<host>``: this client sends them to the server."""
+        return AwsClients(boto3.Session(region_name="us-east-1"), self.url).client("s3control")
+
+    def trail(self, name: str = "account-trail") -> None:
+        """A multi-region trail logging every management event (AMS-TRAIL-001's ask), for tests that
+        audit a whole account and expect it clean: an account without one fails that rule."""
+        self.s3.create_bucket(Bucket=f"{name}-logs")
+        self.s3.put_public_access_block(
+            Bucket=f"{name}-logs",
+            PublicAccessBlockConfiguration=dict.fromkeys(
+                ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), True
+            ),
+        )
+        cloudtrail = self.client("cloudtrail")
+        cloudtrail.create_trail(Name=name, S3BucketName=f"{name}-logs", IsMultiRegionTrail=True)
+        cloudtrail.start_logging(Name=name)
 
     def policy(self, name: str, *statements: dict[str, Any], document: Any = None) -> str:
         body = document if document is not None else {"Version": "2012-10-17", "Statement": list(statements)}
@@ -133,6 +159,12 @@ class AuditResult:
     def findings(self) -> list[dict[str, Any]]:
         assert self.document is not None, f"no findings.json written\n{self.stdout}\n{self.stderr}"
         return list(self.document["findings"])
+
+    @property
+    def counts_line(self) -> str:
+        """pytest's own last line of counts ("3 failed, 5 passed in 1.2s"); the plugin's closing line
+        (where the report is) comes after it."""
+        return next(line for line in reversed(self.outcome_lines) if re.search(r" in [\d.]+s", line))
 
     def outcomes(self, rule_id: str | None = None) -> dict[str, str]:
         """resource -> outcome for one rule (or "rule resource" -> outcome for all)."""

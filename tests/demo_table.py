@@ -54,7 +54,10 @@ DEMO_FAILURES = {
     "AMS-SHARED-001": ["role/aimodelshare-api-lambda-role", "role/aimodelshare-apigw-invoke-role"],
     "AMS-SHARED-002": ["role/aimodelshare-codebuild-role", "role/aimodelshare-lambda-exec"],
     "AMS-PRIV-001": CODEBUILD_IAM_STAR,
-    "AMS-PRIV-002": TEMP_POLICIES,
+    # the per-policy view of the escalation catalogue: the temporary-access policies (iam:PutRolePolicy on
+    # every role; iam:PassRole with lambda:*), and the CodeBuild policies beside their iam:* (AMS-PRIV-001):
+    # lambda:* on every function with iam:PassRole to Lambda, and cloudformation:* on every stack
+    "AMS-PRIV-002": [*TEMP_POLICIES, *CODEBUILD_IAM_STAR],
     "AMS-PRIV-003": [
         *TEMP_POLICIES,
         *CODEBUILD_IAM_STAR,
@@ -72,7 +75,17 @@ DEMO_FAILURES = {
     # the execution role trusts the CI user (long-lived access key) with no MFA condition: the guide's own
     # step-1 trust; a CI runner should assume it from a role (OIDC), a person only with MFA
     "AMS-EXEC-001": ["role/aimodelshare-execution-role"],
+    # the legacy key pair handed to the evaluation function in its environment (AKIA…Y7XQ and its secret)
+    "AMS-SECRET-001": ["lambda/us-east-1/evalfunctionQm7Kx2Vb9Np4"],
+    # the user's bucket predates S3's default public access block; the account has none either
+    "AMS-S3-003": ["bucket/aimodelsharealice123456789012useast1"],
+    # the only trail logs write management events: AssumeRole (read-only) is not recorded
+    "AMS-TRAIL-001": ["account/123456789012"],
 }
+#: Demo failures ``--fix`` leaves to a person (no automatic fix: rotating a key out of a workload,
+#: blocking public access to a bucket that may serve the public, and changing what a trail logs are
+#: decisions its owners make): the run reports them as not fixed.
+DEMO_NOT_FIXED = {rule: DEMO_FAILURES[rule] for rule in ("AMS-SECRET-001", "AMS-S3-003", "AMS-TRAIL-001")}
 #: Clean resources that must pass every rule that judges them.
 DEMO_CLEAN = [
     "user/alice",
@@ -83,7 +96,12 @@ DEMO_CLEAN = [
     "group/data-scientists/inline/read-data-lake",
     "bucket/corp-data-lake-123456789012",
     "policy/aimodelshare-execution-policy",
+    "bucket/corp-cloudtrail-logs-123456789012",
+    "lambda/us-east-1/modfunctiona1b2c3d4e5",
+    "codebuild/us-east-1/aimodelshare-image-build-a1b2c3d4e5",
 ]
 
 #: How many findings the demo audit fails.
 DEMO_FAILING = sum(len(resources) for resources in DEMO_FAILURES.values())
+#: How many of them ``--fix`` fixes.
+DEMO_FIXED = DEMO_FAILING - sum(len(resources) for resources in DEMO_NOT_FIXED.values())

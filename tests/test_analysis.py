@@ -557,9 +557,11 @@ def test_a_boundary_intersects(boundary: list[dict[str, Any]], allowed: bool) ->
 def test_without_a_boundary_unbounded_is_itself() -> None:
     p = perms(doc(allow("iam:*")))
     assert p.unbounded() is p
-    assert p.actions >= {"iam:passrole", "iam:createrole"}
-    assert "s3:getobject" not in p.actions
-    assert perms(doc(allow("s3:GetObject")), doc(allow("iam:PassRole"))).actions == {"s3:getobject", "iam:passrole"}
+    asked = frozenset({"iam:passrole", "iam:createrole", "s3:getobject"})
+    assert p.named(asked) == {"iam:passrole", "iam:createrole"}
+    both = perms(doc(allow("s3:GetObject")), doc(allow("iam:PassRole")))
+    assert both.named(asked | {"ec2:runinstances"}) == {"s3:getobject", "iam:passrole"}
+    assert both.named(frozenset()) == frozenset()
 
 
 _PROBES = [
@@ -1427,22 +1429,118 @@ def test_a_self_method_is_aimed_at_the_principal_itself() -> None:
     assert verdict.path[0].proofs[0].resource == arn
 
 
-# ---- methods_held_by: what one document alone grants ---------------------------------------------------------
+# ---- enabled_by: what one document alone enables (AMS-PRIV-002) --------------------------------------------
 
 
-def test_methods_held_by_one_document() -> None:
+def exactly(m: Method, resource: str = "*") -> dict[str, Any]:
+    """A document granting exactly the method's actions (the first of each need's alternatives)."""
+    return doc(*(allow(need.actions[0], resource if need.on_target else "*") for need in m.needs))
+
+
+@pytest.mark.parametrize("m", methods(), ids=lambda m: m.id)
+def test_every_method_is_enabled_by_a_document_granting_exactly_its_actions(m: Method) -> None:
+    analysis = analyse(World().inventory())
+    enabled = analysis.enabled_by("policy/p", parse_policy(exactly(m)))
+    found = {e.method.id: e for e in enabled}
+    assert m.id in found
+    assert [p.action for p in found[m.id].proofs] == [n.actions[0] for n in m.needs]
+    assert all(p.policy == "policy/p" for p in found[m.id].proofs)
+    # each alternative of a need serves as well as the first
+    for i, need in enumerate(m.needs):
+        for other in need.actions[1:]:
+            statements = [allow(n.actions[0] if j != i else other) for j, n in enumerate(m.needs)]
+            ids = {e.method.id for e in analysis.enabled_by("policy/p", parse_policy(doc(*statements)))}
+            assert m.id in ids, other
+
+
+@pytest.mark.parametrize("m", methods(), ids=lambda m: m.id)
+def test_no_method_is_enabled_without_one_of_its_actions(m: Method) -> None:
+    analysis = analyse(World().inventory())
+    for i in range(len(m.needs)):
+        statements = [allow(list(n.actions)) for j, n in enumerate(m.needs) if j != i]
+        ids = {e.method.id for e in analysis.enabled_by("policy/p", parse_policy(doc(*statements)))}
+        assert m.id not in ids, m.needs[i]
+
+
+@pytest.mark.parametrize("m", [m for m in methods() if any(n.on_target for n in m.needs)], ids=lambda m: m.id)
+def test_a_method_aimed_at_one_named_resource_is_not_enabled_by_the_document(m: Method) -> None:
+    """The per-document view asks for every resource of the target's kind: one named target is the
+    principal-level verdict's question (is that target privileged?)."""
+    analysis = analyse(World().inventory())
+    named = exactly(m, "arn:aws:iam::111122223333:role/one-named-thing")
+    assert m.id not in {e.method.id for e in analysis.enabled_by("policy/p", parse_policy(named))}
+
+
+def test_enabled_by_one_document() -> None:
     analysis = analyse(World().inventory())
     lambda_method = method("lambda-create-invoke-pass-role")
-    held = analysis.methods_held_by("policy/p", parse_policy(doc(*grants_for(lambda_method))))
-    assert lambda_method in held
-    assert method("iam-put-user-policy") not in held
+    enabled = analysis.enabled_by("policy/p", parse_policy(doc(*grants_for(lambda_method))))
+    assert lambda_method in [e.method for e in enabled]
+    assert method("iam-put-user-policy") not in [e.method for e in enabled]
     narrowed = grants_for(
         lambda_method, condition={"iam:passrole": {"StringEquals": {"iam:PassedToService": "glue.amazonaws.com"}}}
     )
-    assert lambda_method not in analysis.methods_held_by("policy/p", parse_policy(doc(*narrowed)))
-    assert analysis.methods_held_by("policy/p", parse_policy(WEAK_DOC)) == ()
-    everything = analysis.methods_held_by("policy/p", parse_policy(ADMIN_DOC))
-    assert everything == methods()
+    assert lambda_method not in [e.method for e in analysis.enabled_by("policy/p", parse_policy(doc(*narrowed)))]
+    own = grants_for(
+        lambda_method, condition={"iam:passrole": {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}}
+    )
+    assert lambda_method in [e.method for e in analysis.enabled_by("policy/p", parse_policy(doc(*own)))]
+    assert analysis.enabled_by("policy/p", parse_policy(WEAK_DOC)) == ()
+    # administrator outright is AMS-PRIV-001's: the statement is left out, whatever else it would enable
+    assert analysis.enabled_by("policy/p", parse_policy(ADMIN_DOC)) == ()
+    assert analysis.enabled_by("policy/p", parse_policy(doc(allow("iam:*")))) == ()
+    every_iam_on_roles = analysis.enabled_by("policy/p", parse_policy(doc(allow("iam:*", f"{IAM}:role/*"))))
+    assert {"iam-put-role-policy-self", "iam-update-assume-role-policy"} <= {e.method.id for e in every_iam_on_roles}
+    # iam:PassRole alone: no service the holder drives accepts the role
+    assert analysis.enabled_by("policy/p", parse_policy(doc(allow("iam:PassRole")))) == ()
+
+
+def test_enabled_by_on_the_holder_itself() -> None:
+    """An inline policy aimed at its own holder enables the methods aimed at the principal itself."""
+    analysis = analyse(World().inventory())
+    own = f"{IAM}:role/app"
+    document = parse_policy(doc(allow("iam:PutRolePolicy", own)))
+    assert analysis.enabled_by("role/app/inline/p", document) == ()
+    (found,) = analysis.enabled_by("role/app/inline/p", document, holder=own)
+    assert (found.method.id, found.resource) == ("iam-put-role-policy-self", own)
+    assert found.describe()["granted_by"] == {"iam:PutRolePolicy": 0}
+    assert found.describe()["on"] == own
+    # a user's policy aimed at a role named like it is not aimed at itself
+    assert analysis.enabled_by("user/app/inline/p", document, holder=f"{IAM}:user/app") == ()
+
+
+def test_enabled_by_conditions_and_denies() -> None:
+    analysis = analyse(World().inventory())
+    roles = f"{IAM}:role/*"
+    bounded = {"StringEquals": {"iam:PermissionsBoundary": f"{IAM}:policy/weak"}}
+
+    def ids(*statements: dict[str, Any]) -> set[str]:
+        return {e.method.id for e in analysis.enabled_by("policy/p", parse_policy(doc(*statements)))}
+
+    assert "iam-put-role-policy-self" in ids(allow("iam:PutRolePolicy", roles))
+    # a fixed boundary keeps the changed role within it; a wildcard one keeps nothing
+    assert "iam-put-role-policy-self" not in ids(allow("iam:PutRolePolicy", roles, Condition=bounded))
+    like = {"StringLike": {"iam:PermissionsBoundary": "*"}}
+    assert "iam-put-role-policy-self" in ids(allow("iam:PutRolePolicy", roles, Condition=like))
+    # removing a boundary is the escalation: a condition on the boundary it removes narrows nothing
+    removal = allow("iam:DeleteRolePermissionsBoundary", roles, Condition=bounded)
+    assert "iam-delete-role-permissions-boundary" in ids(removal)
+    # a Deny in the same document that certainly covers the target removes the method; one on a single
+    # role does not
+    assert "iam-put-role-policy-self" not in ids(allow("iam:PutRolePolicy", roles), deny("iam:PutRolePolicy"))
+    assert "iam-put-role-policy-self" in ids(
+        allow("iam:PutRolePolicy", roles), deny("iam:PutRolePolicy", f"{IAM}:role/one")
+    )
+    # every function of an audited region, or of every region; not another account's
+    assert "lambda-update-function-code" in ids(
+        allow("lambda:UpdateFunctionCode", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:*")
+    )
+    assert "lambda-update-function-code" not in ids(
+        allow("lambda:UpdateFunctionCode", f"arn:aws:lambda:{REGION}:444455556666:function:*")
+    )
+    assert "lambda-update-function-code" not in ids(
+        allow("lambda:UpdateFunctionCode", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:app-*")
+    )
 
 
 def test_half_a_method_is_neither_latent_nor_unknown() -> None:

@@ -5,6 +5,7 @@ readable with JavaScript off, printable, and inert against hostile strings from 
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 import shutil
@@ -14,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Account, AuditResult, audit_at
+from conftest import Account, AuditResult, audit_at, demo_audit
 from demo_table import DEMO_FAILING
+from pypdf import PdfReader
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.print_page_options import PrintOptions
 from selenium.webdriver.support.ui import Select
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -138,7 +141,7 @@ def test_the_demo_report_in_chromium(
 
     pdf = base64.b64decode(browser.print_page())
     pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
-    assert pages >= 15  # a page break before each rule's section
+    assert 5 <= pages <= 30  # printed: see test_the_demo_report_prints_in_at_most_twenty_pages
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
     assert _requests(browser, page) == []
 
@@ -210,3 +213,61 @@ def test_hostile_strings_from_the_account_are_shown_not_run(
     assert browser.execute_script("return window.__xss === undefined")
     markdown = (result.report_dir / "summary.md").read_text()
     assert "<script" not in markdown
+
+
+#: Paper sizes the demo report must print on (cm): ISO A4 and US Letter.
+PAPERS = {"A4": (21.0, 29.7), "Letter": (21.59, 27.94)}
+#: The most pages the demo's printed report may take (71 Letter pages before issue 13).
+PRINT_PAGES = 20
+
+
+def _printed_pages(driver: Any, paper: str) -> list[str]:
+    """The loaded page printed by Chromium (DevTools Page.printToPDF) on ``paper``: each PDF page's text."""
+    options = PrintOptions()
+    options.page_width, options.page_height = PAPERS[paper]
+    options.background = True
+    pdf = base64.b64decode(driver.print_page(options))
+    return [page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages]
+
+
+def test_the_demo_report_prints_in_at_most_twenty_pages(tmp_path: Path, browser: Any) -> None:
+    """The demo report, printed on A4 and Letter: at most 20 pages, every page headed with the
+    account and date and footed with "page x of y", no page that holds only a heading or ends
+    with one, and the signature block on the first page."""
+    result = demo_audit(tmp_path)
+    run = result.document["run"]  # type: ignore[index]
+    page = (result.report_dir / "report.html").as_uri()
+    browser.get(page)
+    headings = [" ".join(e.text.split()) for e in browser.find_elements(By.CSS_SELECTOR, "h1, h2, h3")]
+    assert "Executive summary" in headings
+    header = re.compile(rf"IAM compliance report, account {run['account_id']}\s*audited {run['collected_at'][:10]}")
+    for paper in PAPERS:
+        pages = _printed_pages(browser, paper)
+        assert len(pages) <= PRINT_PAGES, f"{paper}: {len(pages)} pages"
+        for number, text in enumerate(pages, 1):
+            assert header.search(text), (paper, number)
+            footer = f"page {number} of {len(pages)}"
+            assert footer in text, (paper, number)
+            body = " ".join(
+                header.sub(" ", text).replace(footer, " ").replace(f"ams-iam-audit {run['tool_version']}", " ").split()
+            )
+            rest = body
+            for heading in sorted(headings, key=len, reverse=True):
+                rest = rest.replace(heading, " ")
+            assert len(rest.strip()) > 80, f"{paper} page {number} holds only a heading: {body!r}"
+            # a heading, or the first words of one broken across pages, left at the foot of the page
+            stranded = [
+                h
+                for h in headings
+                for words in range(1, len(h.split()) + 1)
+                if len(start := " ".join(h.split()[:words])) >= 12 and body.endswith(start)
+            ]
+            assert not stranded, f"{paper} page {number} ends with the heading {stranded}"
+        first = " ".join(pages[0].split())
+        for label in ("Prepared by", "Tool version", "Rule-set sha256", "Inventory sha256", "Reviewed by"):
+            assert label in first, (paper, label)
+        assert run["inventory_sha256"] in first.replace(" ", "")
+        assert run["ruleset_sha256"] in first.replace(" ", "")
+        assert "Executive summary" in first
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+    assert _requests(browser, page) == []

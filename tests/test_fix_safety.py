@@ -231,8 +231,8 @@ def test_an_ephemeral_user_whose_key_was_used_recently_is_kept(pytester: pytest.
     finding = result.finding("AMS-USER-001", f"user/{user}")
     assert finding["outcome"] == "fail"
     assert (
-        f"last used {when:%Y-%m-%d} with s3, 1 day ago, within --fix-min-idle-days=30: a client still signs"
-        in (finding["message"])
+        f"last used {when:%Y-%m-%d} with s3 in us-east-1, 1 day ago, within --fix-min-idle-days=30: "
+        "a client still signs" in (finding["message"])
     )
     assert key["AccessKeyId"] not in json.dumps(result.document)  # named masked, as everywhere
     assert user in account_state(aws.url)["users"]
@@ -309,6 +309,7 @@ def test_two_runs_taking_the_lock_at_once_one_wins(aws: Account) -> None:
 def test_an_expired_lock_is_taken_over_journaled_and_released(pytester: pytest.Pytester, aws: Account) -> None:
     take_lock(aws, "dead-run", taken=datetime.now(UTC) - timedelta(hours=5), ttl=timedelta(hours=4))
     aws.role("lambda_role_0123456789")
+    aws.trail()  # nothing else failing
     result, _ = fix(pytester, aws, "--fix")
     assert result.ret == 0, result.stdout + result.stderr
     assert "note: took over the expired fix lock of run dead-run on host ci-runner-7 (pid 4242)" in result.stdout

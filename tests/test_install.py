@@ -48,3 +48,25 @@ def test_installed_package_audits_the_demo_from_any_directory(tmp_path: Path) ->
         check=True,
     )
     assert Path(probe.stdout.strip()) == target / "ams_iam_audit" / "rules"
+
+
+def test_the_demo_without_its_extra_says_how_to_install_it(tmp_path: Path) -> None:
+    """A production install has no moto: ``--aws-account demo`` then names the extra, in one line,
+    as a usage error, and reads nothing."""
+    blocked = tmp_path / "blocked"
+    (blocked / "moto").mkdir(parents=True)
+    (blocked / "moto" / "__init__.py").write_text("raise ImportError('moto is not installed')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(blocked), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "--aws-account", "demo", "-p", "no:cacheprovider", "-q"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if "demo extra" in line]
+    assert len(lines) == 1, proc.stdout + proc.stderr
+    assert "pip install 'ams-iam-audit[demo]'" in lines[0]
+    assert not (tmp_path / "ams-iam-audit-report" / "findings.json").exists()

@@ -21,7 +21,7 @@ def _allow(action: Any, resource: Any = "*", **extra: Any) -> dict[str, Any]:
 
 
 def test_privilege_escalation_conditions_judged_by_what_they_restrict(aws: Account, audit: Any) -> None:
-    create = ["iam:PassRole", "lambda:CreateFunction"]
+    create = ["iam:PassRole", "ec2:RunInstances"]  # AMS-PRIV-002's ec2-run-instances-pass-role
     cases = {
         # open: each names the right key and restricts nothing
         "like-star": [_allow(create, Condition={"StringLike": {"iam:PassedToService": "*"}})],
@@ -56,6 +56,7 @@ def test_privilege_escalation_conditions_judged_by_what_they_restrict(aws: Accou
     }
     for name, statements in cases.items():
         aws.policy(name, *statements)
+    aws.policy("app-reader", _allow("s3:GetObject"))  # named-policy's: read, and not administrator
 
     result = audit("-k", "AMS-PRIV-002")
 
@@ -63,7 +64,7 @@ def test_privilege_escalation_conditions_judged_by_what_they_restrict(aws: Accou
     failing = {n for n in cases if outcomes[f"policy/{n}"] == "fail"}
     assert failing == set(cases) - {"named-service", "named-service-any-value", "named-policy"}
     statement = result.finding("AMS-PRIV-002", "policy/like-star")["evidence"]["statements"][0]
-    assert statement["escalating_actions"] == ["iam:PassRole"]
+    assert statement["escalating_actions"] == ["ec2:RunInstances", "iam:PassRole"]
     (aside,) = statement["conditions_set_aside"]
     assert aside["key"] == PASSED
     assert "wildcard" in aside["reason"]

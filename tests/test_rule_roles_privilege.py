@@ -8,6 +8,7 @@ from typing import Any
 from conftest import ACCOUNT, OTHER_ACCOUNT, Account
 
 from ams_iam_audit.aimodelshare import library_template, shared_roles
+from ams_iam_audit.analysis import methods
 
 LAMBDA = "lambda.amazonaws.com"
 
@@ -28,6 +29,7 @@ def provision_shared_roles(aws: Account) -> None:
 def test_desired_state_passes_every_rule(aws: Account, audit: Any) -> None:
     """The shared roles as we ship them must pass our own audit, every rule of it."""
     provision_shared_roles(aws)
+    aws.trail()  # AMS-TRAIL-001 judges the account
 
     result = audit()
 
@@ -213,8 +215,9 @@ def test_privilege_rules(aws: Account, audit: Any) -> None:
         "notaction-admin": [{"Effect": "Allow", "NotAction": ["s3:*", "ec2:*"], "Resource": "*"}],
         "iam-star-one-role": [allow("iam:*", f"arn:aws:iam::{ACCOUNT}:role/one")],
         "iam-read": [allow(["iam:Get*", "iam:List*"])],
-        "pass-role-anywhere": [allow("iam:PassRole")],
-        "pass-role-mixed-case": [allow("IAM:passrole", every_role)],
+        "pass-role-anywhere": [allow(["iam:PassRole", "ec2:RunInstances"])],
+        "pass-role-mixed-case": [allow("IAM:passrole", every_role), allow("EC2:runinstances")],
+        "pass-role-alone": [allow("iam:PassRole")],  # no service it drives accepts the role
         "pass-role-to-lambda": [allow("iam:PassRole", Condition={"StringEquals": {"iam:PassedToService": LAMBDA}})],
         "pass-role-named": [allow("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/aimodelshare-lambda-exec")],
         "put-role-policy-all-roles": [allow(["iam:CreateRole", "iam:PutRolePolicy"], every_role)],
@@ -245,8 +248,12 @@ def test_privilege_rules(aws: Account, audit: Any) -> None:
         "put-role-policy-all-roles",
         "attach-partial-wildcard",
     }
-    evidence = result.finding("AMS-PRIV-002", "policy/put-role-policy-all-roles")["evidence"]["statements"][0]
-    assert evidence["escalating_actions"] == ["iam:CreateRole", "iam:PutRolePolicy"]
+    evidence = result.finding("AMS-PRIV-002", "policy/put-role-policy-all-roles")["evidence"]
+    assert evidence["escalation_methods"] == ["iam-put-role-policy-self", "iam-put-role-policy-assumable"]
+    assert evidence["statements"][0]["escalating_actions"] == ["iam:PutRolePolicy"]
+    evidence = result.finding("AMS-PRIV-002", "policy/pass-role-mixed-case")["evidence"]
+    assert evidence["escalation_methods"] == ["ec2-run-instances-pass-role"]
+    assert [s["statement_index"] for s in evidence["statements"]] == [0, 1]
 
 
 def test_service_wide_wildcards_only_in_aimodelshare_policies(aws: Account, audit: Any) -> None:
@@ -297,7 +304,9 @@ def test_privilege_escalation_on_every_kind_of_iam_resource(aws: Account, audit:
         "policy-versions": allow("iam:CreatePolicyVersion", f"arn:aws:iam::{ACCOUNT}:policy/*"),
         "user-policies": allow("iam:PutUserPolicy", f"arn:aws:iam::{ACCOUNT}:user/*"),
         "group-policies": allow("iam:AttachGroupPolicy", f"arn:aws:iam::{ACCOUNT}:group/*"),
-        "global-key-condition": allow("iam:PassRole", Condition={"StringEquals": {"aws:ResourceTag/team": "ml"}}),
+        "global-key-condition": allow(
+            ["iam:PassRole", "ec2:RunInstances"], Condition={"StringEquals": {"aws:ResourceTag/team": "ml"}}
+        ),
         "other-account-users": allow("iam:PutUserPolicy", f"arn:aws:iam::{OTHER_ACCOUNT}:user/*"),
         "one-group": allow("iam:AttachGroupPolicy", f"arn:aws:iam::{ACCOUNT}:group/admins"),
         "star-star": allow("*:*"),
@@ -318,3 +327,21 @@ def test_privilege_escalation_on_every_kind_of_iam_resource(aws: Account, audit:
     assert evidence["escalating_actions"] == ["iam:AttachGroupPolicy"]
     admin = result.outcomes("AMS-PRIV-001")
     assert {n for n in cases if admin[f"policy/{n}"] == "fail"} == {"star-star"}
+
+
+def test_privilege_escalation_names_every_catalogue_method(aws: Account, audit: Any) -> None:
+    """For every method of the escalation catalogue, a policy granting exactly its actions (the first
+    of each need's alternatives, on every resource) fails AMS-PRIV-002 naming that method: the same
+    id AMS-PRIV-004 gives a principal's path."""
+    catalogue = methods()
+    for m in catalogue:
+        aws.policy(f"exactly-{m.id}", {"Effect": "Allow", "Action": [n.actions[0] for n in m.needs], "Resource": "*"})
+    result = audit("-k", "AMS-PRIV-002")
+    outcomes = result.outcomes("AMS-PRIV-002")
+    for m in catalogue:
+        label = f"policy/exactly-{m.id}"
+        assert outcomes[label] == "fail", m.id
+        evidence = result.finding("AMS-PRIV-002", label)["evidence"]
+        assert m.id in evidence["escalation_methods"], (m.id, evidence["escalation_methods"])
+        (statement,) = evidence["statements"]
+        assert {a.lower() for a in statement["escalating_actions"]} >= {n.actions[0] for n in m.needs}

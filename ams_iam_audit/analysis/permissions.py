@@ -74,6 +74,14 @@ def _matches(statement: Statement, resource: str) -> bool:
     return any(arn_covers(p, resource) or arn_covers(resource, p) for p in statement.resources or ())
 
 
+def _covers_all(statement: Statement, resource: str) -> bool:
+    """An Allow applies to every ARN ``resource`` may stand for (a ``NotResource`` one: unless it
+    excludes all of them)."""
+    if statement.not_resources is not None:
+        return not any(arn_covers(p, resource) for p in statement.not_resources)
+    return any(arn_covers(p, resource) for p in statement.resources or ())
+
+
 def _certainly_covers(statement: Statement, resource: str) -> bool:
     """A Deny's resources certainly include ``resource`` (every ARN ``resource`` may stand for)."""
     if statement.not_resources is not None:
@@ -114,10 +122,11 @@ class Permissions:
         object.__setattr__(self, "_allows", tuple(allows))
         object.__setattr__(self, "_denies", tuple(denies))
 
-    @cached_property
-    def actions(self) -> frozenset[str]:
-        """Every action some Allow names (before Denies on particular resources)."""
-        return frozenset().union(*(a.grant.actions for a in self._allows))
+    def named(self, among: frozenset[str]) -> frozenset[str]:
+        """Those of ``among`` that some Allow names (before Denies on particular resources). Asked
+        with the few actions that matter rather than kept whole: a union of every expansion
+        (``logs:*``, ``ec2:Describe*``...) per set of documents was most of the analysis's memory."""
+        return frozenset().union(*(a.grant.actions & among for a in self._allows))
 
     def denied(self, action: str, resource: str) -> str | None:
         """The label of a policy whose unconditional Deny certainly covers ``action`` on ``resource``."""
@@ -126,16 +135,18 @@ class Permissions:
                 return deny.label
         return None
 
-    def allows(self, action: str, resource: str, serves: StatementFilter | None = None) -> Proof | None:
+    def allows(
+        self, action: str, resource: str, serves: StatementFilter | None = None, *, every: bool = False
+    ) -> Proof | None:
         """The first statement that allows ``action`` (lowercase) on ``resource`` (an ARN, or a
         pattern such as ``*`` for "some resource"), and that ``serves`` accepts; ``None`` when none
-        does, or a Deny or the boundary takes it away."""
+        does, or a Deny or the boundary takes it away. With ``every``, the statement must apply to
+        every ARN the pattern ``resource`` stands for (``role/*``: every role), not just to some."""
         action = action.lower()
-        if not any(action in allow.grant.actions for allow in self._allows):
-            return None
+        applies = _covers_all if every else _matches
         for allow in self._allows:
             statement = allow.grant.statement
-            if action not in allow.grant.actions or not _matches(statement, resource):
+            if action not in allow.grant.actions or not applies(statement, resource):
                 continue
             if serves is not None and not serves(statement):
                 continue

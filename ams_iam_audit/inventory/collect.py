@@ -5,8 +5,14 @@
   ``GetAccessKeyLastUsed`` only for AIModelShare's ephemeral users (their evidence names each key by
   its masked id, which the report lacks), or for every user when the report cannot be had.
 * S3: ListBuckets, then per bucket (threaded) its policy and public access block.
+* S3's account-level public access block: s3control GetPublicAccessBlock (section ``s3control``).
+* CloudTrail, from the first audited region: DescribeTrails (shadow trails included, so every
+  multi-region trail is seen), then per trail GetTrailStatus and GetEventSelectors in its home region
+  (section ``cloudtrail``).
 * Consumers of roles, per region (threaded): Lambda ListFunctions, CodeBuild ListProjects +
-  BatchGetProjects, API Gateway GetRestApis + GetResources(embed=methods).
+  BatchGetProjects, API Gateway GetRestApis + GetResources(embed=methods). Lambda's and CodeBuild's
+  answers hold the environment variables: each is classified (``inventory.environment``) and its
+  value dropped on the spot, so no secret reaches the inventory.
 
 Every AWS call goes through :func:`ams_iam_audit.aws.call` and every paginated one through
 :func:`ams_iam_audit.aws.paged`: a refusal, a transport error, a call past its deadline, a response
@@ -31,8 +37,21 @@ from typing import Any, TypeVar
 from .. import aimodelshare
 from ..aws import AwsClients, CallerIdentity, CallError, call, paged
 from ..policy.document import PolicyParseError, decode_policy
+from .environment import PLAINTEXT, classify
 from .gaad import GaadError, IamEntities, entities_from_gaad, merge_pages, parse_time, policy_sections
-from .model import REDEPLOY_TAG, AccessKey, Bucket, Consumer, Inventory, Role, Section, User, mask_key_id
+from .model import (
+    REDEPLOY_TAG,
+    AccessKey,
+    Bucket,
+    Consumer,
+    EnvironmentVariable,
+    Inventory,
+    Role,
+    Section,
+    Trail,
+    User,
+    mask_key_id,
+)
 
 __all__ = ["GAAD_FILTERS", "KEY_ID_LOOKUPS", "READ_PERMISSIONS", "collect"]
 
@@ -53,6 +72,10 @@ READ_PERMISSIONS = (
     "s3:GetBucketLocation",
     "s3:GetBucketPolicy",
     "s3:GetBucketPublicAccessBlock",
+    "s3:GetAccountPublicAccessBlock",
+    "cloudtrail:DescribeTrails",
+    "cloudtrail:GetTrailStatus",
+    "cloudtrail:GetEventSelectors",
     "lambda:ListFunctions",
     "codebuild:ListProjects",
     "codebuild:BatchGetProjects",
@@ -175,6 +198,7 @@ def _parse_report(content: Any) -> dict[str, list[AccessKey]]:
                     continue
                 column = f"access_key_{slot}_last_used_date"
                 service = row.get(f"access_key_{slot}_last_used_service", "N/A")
+                region = row.get(f"access_key_{slot}_last_used_region", "N/A")
                 user_keys.append(
                     AccessKey(
                         masked_id=None,
@@ -183,6 +207,7 @@ def _parse_report(content: Any) -> dict[str, list[AccessKey]]:
                         created=created,
                         last_used=_report_time(row.get(column), column, user),
                         last_used_service=service if service not in ("N/A", "not_supported") else None,
+                        last_used_region=region if region not in ("N/A", "not_supported", "") else None,
                     )
                 )
             keys[user] = user_keys
@@ -219,7 +244,7 @@ def _listed_keys(clients: AwsClients, user: str) -> list[AccessKey]:
         key_id = _text(meta, "AccessKeyId", "iam:ListAccessKeys")
         used = call(iam, "get_access_key_last_used", AccessKeyId=key_id).get("AccessKeyLastUsed")
         last = _mapping(used, "AccessKeyLastUsed", "iam:GetAccessKeyLastUsed")
-        service = last.get("ServiceName")
+        service, region = last.get("ServiceName"), last.get("Region")
         try:
             created, last_used = parse_time(meta.get("CreateDate")), parse_time(last.get("LastUsedDate"))
         except GaadError as exc:
@@ -232,6 +257,7 @@ def _listed_keys(clients: AwsClients, user: str) -> list[AccessKey]:
                 created=created,
                 last_used=last_used,
                 last_used_service=service if service not in (None, "N/A") else None,
+                last_used_region=region if isinstance(region, str) and region != "N/A" else None,
             )
         )
     return out
@@ -358,7 +384,106 @@ def _buckets(clients: AwsClients, pool: ThreadPoolExecutor) -> tuple[Bucket, ...
     return tuple(sorted(buckets, key=lambda b: b.name))
 
 
+def _configuration(answer: Mapping[str, Any], call_name: str) -> Mapping[str, bool]:
+    pab = answer.get("PublicAccessBlockConfiguration")
+    if not isinstance(pab, Mapping) or not all(isinstance(v, bool) for v in pab.values()):
+        raise CallError(call_name, _MALFORMED, f"not a configuration (got {pab!r:.60})")
+    return pab
+
+
+def _account_public_access_block(clients: AwsClients, account_id: str) -> Mapping[str, bool] | None:
+    """The account's own S3 public access block (``None``: the account has none)."""
+    try:
+        answer = call(clients.client("s3control"), "get_public_access_block", AccountId=account_id)
+    except CallError as exc:
+        if exc.code == "NoSuchPublicAccessBlockConfiguration":
+            return None
+        raise
+    return _configuration(answer, "s3:GetAccountPublicAccessBlock")
+
+
+# --- CloudTrail -------------------------------------------------------------------------------------
+
+
+def _trail(clients: AwsClients, item: Any) -> Trail:
+    """One trail of DescribeTrails, with its status and selectors read in its home region; what
+    could not be read is recorded on the trail, naming the permission."""
+    name = _text(item, "Name", "cloudtrail:DescribeTrails")
+    arn = _text(item, "TrailARN", "cloudtrail:DescribeTrails")
+    home = _text(item, "HomeRegion", "cloudtrail:DescribeTrails")
+    client = clients.client("cloudtrail", home)
+    logging: bool | None = None
+    status_error = selectors_error = None
+    selectors: tuple[Mapping[str, Any], ...] | None = None
+    advanced: tuple[Mapping[str, Any], ...] | None = None
+    try:
+        state = call(client, "get_trail_status", Name=arn).get("IsLogging")
+        if not isinstance(state, bool):
+            raise CallError("cloudtrail:GetTrailStatus", _MALFORMED, f"IsLogging is {state!r:.40}")
+        logging = state
+    except CallError as exc:
+        status_error = f"{exc} (needs cloudtrail:GetTrailStatus)"
+    try:
+        answer = call(client, "get_event_selectors", TrailName=arn)
+        found = [answer.get("EventSelectors") or [], answer.get("AdvancedEventSelectors") or []]
+        if not all(isinstance(f, list) and all(isinstance(i, Mapping) for i in f) for f in found):
+            raise CallError("cloudtrail:GetEventSelectors", _MALFORMED, "selectors are not lists of objects")
+        selectors, advanced = tuple(found[0]), tuple(found[1])
+    except CallError as exc:
+        selectors_error = f"{exc} (needs cloudtrail:GetEventSelectors)"
+    return Trail(
+        name=name,
+        arn=arn,
+        home_region=home,
+        multi_region=item.get("IsMultiRegionTrail") is True,
+        organization=item.get("IsOrganizationTrail") is True,
+        custom_event_selectors=item.get("HasCustomEventSelectors") is True,
+        logging=logging,
+        status_error=status_error,
+        event_selectors=selectors,
+        advanced_event_selectors=advanced,
+        selectors_error=selectors_error,
+    )
+
+
+def _trails(clients: AwsClients, region: str | None) -> tuple[Trail, ...]:
+    answer = call(clients.client("cloudtrail", region), "describe_trails", includeShadowTrails=True)
+    items = answer.get("trailList") or []
+    if not isinstance(items, list):
+        raise CallError("cloudtrail:DescribeTrails", _MALFORMED, "trailList is not a list")
+    unique = {_text(i, "TrailARN", "cloudtrail:DescribeTrails"): i for i in items}
+    return tuple(sorted((_trail(clients, i) for i in unique.values()), key=lambda t: t.arn))
+
+
 # --- consumers --------------------------------------------------------------------------------------
+
+
+def _variables(pairs: Iterable[tuple[Any, Any, Any]], call_name: str) -> tuple[EnvironmentVariable, ...]:
+    """(name, value, type) triples -> records without values (see ``inventory.environment``)."""
+    out = []
+    for name, value, type_ in pairs:
+        if not isinstance(name, str) or not isinstance(type_, str):
+            raise CallError(call_name, _MALFORMED, "an environment variable has no name or type")
+        out.append(classify(name, value, type_))
+    return tuple(sorted(out, key=lambda v: v.name))
+
+
+def _lambda_consumers(clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
+    """Lambda functions: their execution role, and their environment variables (classified, values
+    dropped). ``Environment.Error`` (variables the caller cannot decrypt) is recorded as such."""
+    out = []
+    for consumer, item in _LAMBDA.items(clients, region, owner):
+        environment = _mapping(item.get("Environment"), "Environment", "lambda:ListFunctions")
+        failure = _mapping(environment.get("Error"), "Environment.Error", "lambda:ListFunctions")
+        if failure:
+            code, message = failure.get("ErrorCode", "Error"), failure.get("Message", "")
+            error = f"{code}: {message} (the variables are encrypted with a KMS key the caller may not use)"
+            out.append(replace(consumer, environment_error=error))
+            continue
+        variables = _mapping(environment.get("Variables"), "Environment.Variables", "lambda:ListFunctions")
+        pairs = ((k, v, PLAINTEXT) for k, v in variables.items())
+        out.append(replace(consumer, environment=_variables(pairs, "lambda:ListFunctions")))
+    return out
 
 
 def _codebuild_consumers(clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
@@ -380,7 +505,15 @@ def _codebuild_consumers(clients: AwsClients, region: str, owner: CallerIdentity
             role = _text(project, "serviceRole", "codebuild:BatchGetProjects", optional=True)
             if role:
                 arn = _text(project, "arn", "codebuild:BatchGetProjects")
-                out.append(Consumer(kind="codebuild", region=region, name=name, arn=arn, role_arn=role))
+                environment = _mapping(project.get("environment"), "environment", "codebuild:BatchGetProjects")
+                listed = environment.get("environmentVariables") or []
+                if not isinstance(listed, list) or not all(isinstance(v, Mapping) for v in listed):
+                    raise CallError("codebuild:BatchGetProjects", _MALFORMED, "environmentVariables is not a list")
+                pairs = ((v.get("name"), v.get("value"), v.get("type", PLAINTEXT)) for v in listed)
+                variables = _variables(pairs, "codebuild:BatchGetProjects")
+                out.append(
+                    Consumer(kind="codebuild", region=region, name=name, arn=arn, role_arn=role, environment=variables)
+                )
         if unanswered := sorted(set(batch) - seen):
             raise CallError(
                 "codebuild:BatchGetProjects",
@@ -468,7 +601,12 @@ class _Listing:
     arn_format: str = ""  # with {partition}, {region}, {account}, {name}
 
     def read(self, clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
-        out = []
+        return [consumer for consumer, _ in self.items(clients, region, owner)]
+
+    def items(
+        self, clients: AwsClients, region: str, owner: CallerIdentity
+    ) -> Iterator[tuple[Consumer, Mapping[str, Any]]]:
+        """Each consumer with the item it was read from (for readers that need more of it)."""
         for item in _pages(clients.client(self.kind, region), self.operation, self.key):
             role = _text(item, self.role_key, self.call_name, optional=True)
             if not role:
@@ -481,8 +619,7 @@ class _Listing:
                     partition=owner.partition, region=region, account=owner.account_id, name=name
                 )
             )
-            out.append(Consumer(kind=self.kind, region=region, name=name, arn=arn, role_arn=role))
-        return out
+            yield Consumer(kind=self.kind, region=region, name=name, arn=arn, role_arn=role), item
 
 
 #: Lambda functions (execution role), CloudFormation stacks with a service role (CloudFormation acts
@@ -520,7 +657,7 @@ def _sagemaker_consumers(clients: AwsClients, region: str, owner: CallerIdentity
 
 #: One reader per consumer kind: (kind, the permissions it needs, the reader of one region).
 _CONSUMER_READERS: tuple[tuple[str, str, Callable[[AwsClients, str, CallerIdentity], list[Consumer]]], ...] = (
-    ("lambda", "lambda:ListFunctions", _LAMBDA.read),
+    ("lambda", "lambda:ListFunctions", _lambda_consumers),
     ("codebuild", "codebuild:ListProjects, codebuild:BatchGetProjects", _codebuild_consumers),
     ("apigateway", "apigateway:GET", _apigateway_consumers),
     ("ec2", "ec2:DescribeInstances", _ec2_consumers),
@@ -572,6 +709,20 @@ def collect(
             for region in regions
         ]
         bucket_future = pool.submit(_try, lambda: _buckets(clients, pool))
+        account_block_future = pool.submit(
+            _try,
+            lambda: _guarded(
+                "s3control",
+                "s3:GetAccountPublicAccessBlock",
+                lambda: _account_public_access_block(clients, identity.account_id),
+            ),
+        )
+        trail_future = pool.submit(
+            _try,
+            lambda: _guarded(
+                "cloudtrail", "cloudtrail:DescribeTrails", lambda: _trails(clients, regions[0] if regions else None)
+            ),
+        )
         entities, gaad_error = _try(
             lambda: _guarded("iam", "iam:GetAccountAuthorizationDetails", lambda: _gaad(clients))
         )
@@ -595,6 +746,12 @@ def collect(
             )
         buckets, bucket_error = bucket_future.result()
         sections.append(bucket_error or Section(name="s3", readable=True, source="ListBuckets"))
+        account_block, account_block_error = account_block_future.result()
+        sections.append(
+            account_block_error or Section(name="s3control", readable=True, source="s3control GetPublicAccessBlock")
+        )
+        trails, trail_error = trail_future.result()
+        sections.append(trail_error or Section(name="cloudtrail", readable=True, source="DescribeTrails"))
         consumers: list[Consumer] = []
         for name, future in consumer_futures:
             found, error = future.result()
@@ -613,6 +770,8 @@ def collect(
         roles=entities.roles if entities else (),
         policies=entities.policies if entities else (),
         buckets=buckets or (),
+        trails=trails or (),
+        account_public_access_block=account_block,
         consumers=tuple(
             sorted(
                 _resolve_profiles(consumers, entities.roles if entities else ()),

@@ -28,6 +28,7 @@ __all__ = [
     "AttachedPolicy",
     "Bucket",
     "Consumer",
+    "EnvironmentVariable",
     "Group",
     "InlinePolicy",
     "Inventory",
@@ -35,6 +36,7 @@ __all__ = [
     "PolicyVersion",
     "Role",
     "Section",
+    "Trail",
     "User",
     "mask_key_id",
 ]
@@ -99,6 +101,7 @@ class AccessKey:
     created: datetime | None
     last_used: datetime | None
     last_used_service: str | None
+    last_used_region: str | None = None  # where the key last signed a request (AccessKeyLastUsed.Region)
 
 
 @dataclass(frozen=True)
@@ -186,6 +189,24 @@ class Bucket:
 
 
 @dataclass(frozen=True)
+class EnvironmentVariable:
+    """One environment variable of a Lambda function or CodeBuild project, *without its value*.
+
+    Collection classifies the value (``inventory.environment.classify``) and keeps only what a rule
+    needs to judge it offline: ``classification`` (``None``: nothing secret-looking; otherwise one of
+    ``environment.SECRET_KINDS``) and ``masked``, a form safe to print (``AKIA************WXYZ`` for an
+    access key id, ``[secret masked] (40 characters)`` for anything else). The value itself never
+    enters the inventory, a snapshot or a report."""
+
+    name: str
+    #: ``PLAINTEXT`` (every Lambda variable), or CodeBuild's ``PARAMETER_STORE`` / ``SECRETS_MANAGER``
+    #: (the value is then the name of a parameter or secret, resolved at build time: never judged)
+    type: str
+    classification: str | None = None
+    masked: str | None = None
+
+
+@dataclass(frozen=True)
 class Consumer:
     """Something that uses a role: a Lambda function's execution role, a CodeBuild project's service
     role, an API Gateway integration's credentials, an EC2 instance's profile, a CloudFormation
@@ -203,6 +224,32 @@ class Consumer:
     pending_stages: tuple[str, ...] = ()
     #: EC2: the instance profile the role reaches the instance through
     via: str | None = None
+    #: Lambda and CodeBuild: the environment variables (names and classifications, never values);
+    #: ``None`` when not read (another kind, or a snapshot written before they were collected)
+    environment: tuple[EnvironmentVariable, ...] | None = None
+    #: Lambda: why the variables could not be had (``Environment.Error``: the caller may not decrypt
+    #: them with the function's KMS key); ``environment`` is then ``None``
+    environment_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Trail:
+    """A CloudTrail trail as DescribeTrails (shadow trails included), GetTrailStatus and
+    GetEventSelectors answered. A status or selectors that could not be read leave ``logging`` /
+    the selectors ``None`` and say why in ``status_error`` / ``selectors_error`` (naming the permission)."""
+
+    name: str
+    arn: str
+    home_region: str
+    multi_region: bool
+    organization: bool = False
+    #: DescribeTrails' HasCustomEventSelectors: without them a trail logs every management event
+    custom_event_selectors: bool = False
+    logging: bool | None = None
+    status_error: str | None = None
+    event_selectors: tuple[Document, ...] | None = field(default=None, hash=False)
+    advanced_event_selectors: tuple[Document, ...] | None = field(default=None, hash=False)
+    selectors_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -222,6 +269,12 @@ class Inventory:
     source: str = "live"  # "live", "snapshot", "gaad"
     #: the AIModelShare execution role(s) audited with this inventory (kept so a replay judges them too)
     execution_role_arns: tuple[str, ...] = ()
+    #: CloudTrail trails visible from the first audited region (multi-region trails of every home
+    #: region among them); section ``cloudtrail``
+    trails: tuple[Trail, ...] = ()
+    #: the account-level S3 public access block (s3control GetPublicAccessBlock); ``None``: the account
+    #: has none. Section ``s3control``
+    account_public_access_block: Mapping[str, bool] | None = field(default=None, hash=False)
 
     def section(self, name: str) -> Section | None:
         """The section ``name``. Names nest at ``:``: a part (``iam:roles``) not recorded on its own

@@ -121,6 +121,8 @@ def _from_gaad(data: Mapping[str, Any], path: Path) -> Inventory:
         *policy_sections(entities, policies_listed=isinstance(data.get("Policies"), list)),
         Section(name="access_keys", readable=False, error=missing, permission="iam:GetCredentialReport"),
         Section(name="s3", readable=False, error=missing, permission="s3:ListAllMyBuckets"),
+        Section(name="s3control", readable=False, error=missing, permission="s3:GetAccountPublicAccessBlock"),
+        Section(name="cloudtrail", readable=False, error=missing, permission="cloudtrail:DescribeTrails"),
         Section(
             name="consumers",
             readable=False,

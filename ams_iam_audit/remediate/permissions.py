@@ -9,7 +9,7 @@ from typing import Any
 from .. import iam_utils
 from ..aimodelshare import EXECUTION_ROLE_NAME
 from ..inventory.collect import READ_PERMISSIONS
-from . import consumers
+from . import consumers, users
 
 __all__ = ["EXECUTION_ROLE_FIX", "EXECUTION_ROLE_RESOURCE", "FIX_FUNCTIONS", "fix_actions", "fix_policy"]
 
@@ -40,7 +40,7 @@ def fix_actions() -> list[str]:
     actions = set(READ_PERMISSIONS)
     for name in (*FIX_FUNCTIONS, *EXECUTION_ROLE_FIX):
         actions.update(iam_utils.PERMISSIONS[name])
-    for needed in consumers.PERMISSIONS.values():
+    for needed in (*consumers.PERMISSIONS.values(), *users.PERMISSIONS.values()):
         actions.update(needed)
     return sorted(actions)
 

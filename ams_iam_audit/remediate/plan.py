@@ -16,7 +16,8 @@ Order, and why:
    not say *who* used it: its known consumers are still re-pointed, and a later run retires it
    once it has stayed unused (:func:`recent_use`);
 4. ephemeral users retired (keys deactivated first), unless a key was used within
-   ``--fix-min-idle-days`` (:func:`recent_key_use`);
+   ``--fix-min-idle-days`` (:func:`recent_key_use`); with ``--fix-retire-in-use`` such a user's keys
+   are only deactivated, and a run after ``--fix-retire-grace-days`` deletes it (``users``);
 5. per-deployment and temporary-access policies deleted, once nothing holds them;
 6. the emptied roles deleted (last, so a killed run leaves each role tagged and recognisable);
 7. wildcard S3 grants in the remaining AIModelShare policies narrowed (``policy.rewrite``);
@@ -44,10 +45,12 @@ from ..inventory.model import RETIRING_TAG, Consumer, Inventory, ManagedPolicy, 
 from ..policy.rewrite import least_privilege_s3
 from ..scopes import AuditContext, ExecutionRoleRef, NotApplicable, NotAssessed, PolicyRef, Subject, subjects_for
 from . import consumers as consumer_ops
+from . import users as user_ops
 
 __all__ = [
     "FIXABLE_RULES",
     "Action",
+    "DeactivateKeys",
     "DeletePolicy",
     "DeleteRole",
     "EmptyRole",
@@ -215,6 +218,7 @@ def recent_key_use(user: User, *, now: datetime, min_idle_days: int) -> str | No
         ago = "today" if days == 0 else f"{days} day{'s' if days != 1 else ''} ago"
         name = key.masked_id or f"in slot {key.slot}"
         by = f" with {key.last_used_service}" if key.last_used_service else ""
+        by += f" in {key.last_used_region}" if key.last_used_region else ""
         return (
             f"access key {name} last used {last:%Y-%m-%d}{by}, {ago}, within --fix-min-idle-days={min_idle_days}: "
             "a client still signs with it, and a deleted key cannot come back; move that client to the execution "
@@ -485,14 +489,39 @@ class DeleteRole(Action):
 
 @dataclass(frozen=True, kw_only=True)
 class RetireUser(Action):
+    """Delete an ephemeral user in AWS's order. ``since`` is set on the second run of a
+    ``--fix-retire-in-use`` retirement: the keys deactivated then are checked live to be still
+    inactive and unused since before anything is deleted (``users.check_unused_since``)."""
+
     kind: ClassVar[str] = "retire-user"
     user: User
+    since: datetime | None = None
 
     def preview(self, inventory: Inventory) -> list[Call]:
         return iam_utils.user_retirement_calls(user_state(self.user))
 
     def apply(self, ctx: FixContext) -> None:
+        if self.since is not None:
+            user_ops.check_unused_since(ctx.iam, self.user.name, self.since)
         iam_utils.retire_user(ctx.iam, self.user.name, executor=ctx.executor)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeactivateKeys(Action):
+    """First run of ``--fix-retire-in-use``: the user's active keys made inactive and the user tagged
+    ``users.DEACTIVATED_TAG`` with the time; nothing is deleted (a later run does, see ``users``)."""
+
+    kind: ClassVar[str] = "deactivate-keys"
+    user: User
+    when: datetime
+
+    def preview(self, inventory: Inventory) -> list[Call]:
+        state = user_state(self.user)
+        previous = state.tags.get(user_ops.DEACTIVATED_TAG)
+        return user_ops.deactivation_calls(state.name, state.access_keys, previous, self.when)
+
+    def apply(self, ctx: FixContext) -> None:
+        user_ops.deactivate_keys(ctx.iam, self.user.name, executor=ctx.executor)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -592,14 +621,18 @@ def make_plan(
     unowned: bool = False,
     min_idle_days: int = DEFAULT_MIN_IDLE_DAYS,
     now: datetime | None = None,
+    retire_in_use: bool = False,
+    grace_days: int = user_ops.DEFAULT_GRACE_DAYS,
     execution_trust: tuple[str, ...] = (),
 ) -> Plan:
     """The plan that fixes the failing findings of the fixable rules, from ``ctx.inventory``.
     ``unowned`` lets S3 rewrites change policies AIModelShare does not own. A legacy role whose
     ``RoleLastUsed`` is within ``min_idle_days`` of ``now`` (default: when the inventory was
     collected) is kept (:func:`recent_use`); its consumers are still re-pointed. So is an ephemeral
-    user whose access key was used within them (:func:`recent_key_use`). ``execution_trust``: the
-    principals that may assume the execution role (``--fix-execution-role-trust``)."""
+    user whose access key was used within them (:func:`recent_key_use`), unless ``retire_in_use``:
+    then its keys are deactivated, and a run ``grace_days`` later deletes it (``users.decide``).
+    ``execution_trust``: the principals that may assume the execution role
+    (``--fix-execution-role-trust``)."""
     inv = ctx.inventory
     now = now or inv.collected_at
     failing: dict[str, list[str]] = defaultdict(list)
@@ -712,7 +745,8 @@ def make_plan(
         )
         retiring.add(role.arn)
 
-    user_retirements = []
+    user_retirements: list[RetireUser] = []
+    deactivations: list[DeactivateKeys] = []
     for resource in failing["AMS-USER-001"]:
         user = next((u for u in inv.users if u.name == _name(resource)), None)
         if user is None:
@@ -723,19 +757,28 @@ def make_plan(
                 "AI_MODELSHARE_<timestamp> users; detach the policy from this one by hand"
             )
             continue
-        key_in_use = recent_key_use(user, now=now, min_idle_days=min_idle_days)
-        if key_in_use is not None:
-            notes[("AMS-USER-001", resource)] = key_in_use
-            continue
-        user_retirements.append(
-            RetireUser(
-                target=resource,
-                user=user,
-                reason="AIModelShare ephemeral user",
-                addresses=(("AMS-USER-001", resource),),
-            )
+        decision = user_ops.decide(
+            user,
+            recent_key_use(user, now=now, min_idle_days=min_idle_days),
+            now=now,
+            retire_in_use=retire_in_use,
+            grace_days=grace_days,
         )
-        retiring.add(user.arn)
+        if decision.step == "keep":
+            notes[("AMS-USER-001", resource)] = decision.reason
+        elif decision.step == "deactivate":
+            deactivations.append(DeactivateKeys(target=resource, user=user, when=now, reason=decision.reason))
+        else:
+            user_retirements.append(
+                RetireUser(
+                    target=resource,
+                    user=user,
+                    since=decision.since,
+                    reason=decision.reason,
+                    addresses=(("AMS-USER-001", resource),),
+                )
+            )
+            retiring.add(user.arn)
     retired_by = {a.role.arn: a.key for a in emptyings} | {a.user.arn: a.key for a in user_retirements}
 
     deletions: dict[str, DeletePolicy] = {}
@@ -811,6 +854,7 @@ def make_plan(
         *repoints,
         *redeploys,
         *emptyings,
+        *deactivations,
         *user_retirements,
         *deletions.values(),
         *role_deletions,

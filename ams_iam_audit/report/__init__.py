@@ -5,6 +5,10 @@
 ``summary.md`` (CI; appended to ``$GITHUB_STEP_SUMMARY`` when that is set) and ``results.sarif``
 (code scanning). ``ams-iam-audit report findings.json`` re-renders them later, offline. pytest's
 own ``--junitxml`` carries each rule's id, severity and resource as properties.
+
+The three built-in outputs are one implementation (:class:`BuiltinReports`) of the
+``pytest_ams_iam_audit_write_reports`` hook (``ams_iam_audit.hooks``): a team's plugin adds a format
+by implementing the same hook, with no file of this package edited.
 """
 
 from __future__ import annotations
@@ -17,17 +21,16 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
 from ..baseline import ruleset_digest
 from ..findings import Finding, findings_document
+from ..inventory.model import Inventory
 from ..jsonio import FINDINGS_MAX_DEPTH, InputError, OutputError, read_json, scrub, write_json_atomic, write_text_atomic
 from ..policy.actions import catalogue_version
 from ..policy.lint import linter_version
-from ..remediate.plan import FIXABLE_RULES
-from ..run import AuditRun
 from .render import render_html, render_markdown
 from .sarif import sarif_document
 
@@ -36,6 +39,7 @@ __all__ = [
     "HTML_FILE",
     "MARKDOWN_FILE",
     "SARIF_FILE",
+    "BuiltinReports",
     "render_outputs",
     "ruleset_digest",
     "write_results",
@@ -48,6 +52,22 @@ SARIF_FILE = "results.sarif"
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
 
+class AuditedRun(Protocol):
+    """What the results need to know of the run (``run.AuditRun`` is one): handed in by the plugin,
+    so this room renders and never reaches back into the run or the remediation."""
+
+    @property
+    def inventory(self) -> Inventory: ...
+    @property
+    def demo(self) -> object | None: ...
+    @property
+    def snapshot_sha256(self) -> str: ...
+    @property
+    def execution_role_arns(self) -> tuple[str, ...]: ...
+    @property
+    def timings(self) -> Mapping[str, float]: ...
+
+
 def _command_line(config: pytest.Config) -> str:
     args = [str(a) for a in config.invocation_params.args]
     return scrub(shlex.join([Path(sys.argv[0]).name, *args]))
@@ -57,18 +77,19 @@ def write_results(
     report_dir: Path,
     findings: list[Finding],
     rules: Iterable[Mapping[str, Any]],
-    run: AuditRun,
+    run: AuditedRun,
     config: pytest.Config,
     started: float,
     exit_status: int,
     extra: Mapping[str, Any] | None = None,
     incomplete: str | None = None,
 ) -> list[Path]:
-    """Write ``findings.json`` and render every output from it. ``extra``: the optional sections
+    """Write ``findings.json`` and render every output from it. ``rules``: each rule's metadata as
+    the findings document holds it (with ``fixable``, which the plugin knows). ``extra``: the optional sections
     (waivers, baseline, fix) of the findings document; ``incomplete``: why the run did not judge
     every case it collected (``-x``, ``--maxfail``), when it did not. Raises :class:`OutputError`
     naming the path that could not be written."""
-    rules = [{**r, "fixable": r["id"] in FIXABLE_RULES} for r in rules]
+    rules = list(rules)
     inv = run.inventory
     meta = {
         "account_id": inv.account_id,
@@ -114,7 +135,25 @@ def write_results(
         written = read_json(path, max_depth=FINDINGS_MAX_DEPTH)
     except InputError as exc:
         raise OutputError(f"{path}: written, but cannot be read back: {exc}") from None
-    return [path, *render_outputs(written, Path(report_dir))]
+    try:
+        hook = config.hook.pytest_ams_iam_audit_write_reports
+        outputs = hook(document=written, out_dir=Path(report_dir), config=config)
+    except OutputError:
+        raise
+    except Exception as exc:  # a team's writer: findings.json is written, say which output failed
+        raise OutputError(
+            f"a report writer (pytest_ams_iam_audit_write_reports) failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    return [path, *(p for paths in outputs for p in paths or ())]
+
+
+class BuiltinReports:
+    """The built-in outputs (HTML, Markdown, SARIF and the GitHub step summary) as an implementation
+    of ``pytest_ams_iam_audit_write_reports``, registered by the plugin in audit mode."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_ams_iam_audit_write_reports(self, document: Mapping[str, Any], out_dir: Path) -> list[Path]:
+        return render_outputs(document, out_dir)
 
 
 def render_outputs(document: Mapping[str, Any], out_dir: Path, *, step_summary: bool = True) -> list[Path]:

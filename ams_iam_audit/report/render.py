@@ -23,7 +23,7 @@ from markupsafe import Markup
 from ..jsonio import CONTROL_CHARACTERS as _CONTROL
 from .view import EVIDENCE_LIMIT, OUTCOMES, SEVERITIES, build_view
 
-__all__ = ["MARKDOWN_LIMIT", "render_html", "render_markdown"]
+__all__ = ["MARKDOWN_LIMIT", "page_css", "render_html", "render_markdown"]
 
 #: Failing findings listed in the Markdown summary (GitHub caps a step summary at 1 MiB).
 MARKDOWN_LIMIT = 200
@@ -76,18 +76,48 @@ def _plain(value: Any) -> str:
     return _CONTROL.sub("\ufffd", "" if value is None else str(value)).replace("`", "'")
 
 
+#: What may appear inside a CSS string of the print header: anything else becomes "?", so a value
+#: from the findings can neither end the string nor the stylesheet.
+_CSS_SAFE = re.compile(r"[^A-Za-z0-9 ,.:_/@+-]")
+
+
+def _css_string(value: Any) -> str:
+    return '"' + _CSS_SAFE.sub("?", _plain(value))[:80] + '"'
+
+
+def page_css(document: Mapping[str, Any]) -> str:
+    """The printed page's running header and footer (CSS page-margin boxes, which Chromium prints):
+    the account and the audit's date on every page, and "page x of y"."""
+    run = document.get("run") or {}
+    account = _css_string(f"IAM compliance report, account {run.get('account_id', 'unknown')}")
+    date = _css_string(f"audited {str(run.get('collected_at') or run.get('started_at') or '')[:10]}")
+    tool = _css_string(f"ams-iam-audit {run.get('tool_version', '')}")
+    box = "font: 9px system-ui, sans-serif; color: #5b6670;"
+    return (
+        "@page { size: auto; margin: 13mm 11mm 12mm 11mm; "
+        f"@top-left {{ content: {account}; {box} }} "
+        f"@top-right {{ content: {date}; {box} }} "
+        f"@bottom-left {{ content: {tool}; {box} }} "
+        f'@bottom-right {{ content: "page " counter(page) " of " counter(pages); {box} }} }}'
+    )
+
+
 def render_html(document: Mapping[str, Any]) -> str:
-    css, js = _asset("report.css"), _asset("report.js")
+    css, js, page = _asset("report.css"), _asset("report.js"), page_css(document)
     for name, body, closing in (("report.css", css, "</style"), ("report.js", js, "</script")):
         if closing in body.lower():
             raise ValueError(f"{name} must not contain {closing}>")
-    csp = f"default-src 'none'; style-src {_sha256(css)}; script-src {_sha256(js)}; base-uri 'none'; form-action 'none'"
+    csp = (
+        f"default-src 'none'; style-src {_sha256(css)} {_sha256(page)}; script-src {_sha256(js)}; "
+        "base-uri 'none'; form-action 'none'"
+    )
     return (
         _environment(True)
         .get_template("compliance.html.j2")
         .render(
             view=build_view(document),
             css=Markup(css),
+            page_css=Markup(page),
             js=Markup(js),
             csp=csp,
             outcomes=OUTCOMES,

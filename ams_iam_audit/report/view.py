@@ -4,18 +4,26 @@ waivers and the baseline comparison. The HTML and Markdown templates only lay th
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from markupsafe import Markup, escape
 
+from ..findings import compliance_section
+from ..policy.actions import action_info, service_actions
+
 __all__ = [
     "OUTCOMES",
     "SEVERITIES",
+    "ActionList",
     "EvidenceView",
+    "ExecutiveSummary",
     "FindingView",
     "ReportView",
     "RuleView",
@@ -27,12 +35,24 @@ SEVERITIES = ("critical", "high", "medium", "low", "info")
 OUTCOMES = ("fail", "error", "waived", "fixed", "pass", "not-applicable")
 #: Longest JSON shown for one piece of evidence; findings.json keeps all of it.
 EVIDENCE_LIMIT = 4000
+#: A list of more IAM actions than this is summarised by service and access level, the full list
+#: one click away.
+ACTION_LIST_LIMIT = 8
+_ACTION_RE = re.compile(r"[a-z0-9-]+:[A-Za-z0-9*?]+")
+_TIMESTAMP_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(\+00:00|Z)")
+#: policy_sentry's access levels, most dangerous first, as the summaries name them.
+ACCESS_LEVELS = ("Permissions management", "Write", "Tagging", "Read", "List")
 _SPECIAL = ("statements", "fix", "planned_fix", "before", "after")
 
 
-def marked_json(value: Any, marks: Iterable[str] = (), limit: int = EVIDENCE_LIMIT) -> Markup:
-    """``value`` as indented JSON, HTML-escaped, with each string in ``marks`` wrapped in <mark>."""
-    text = json.dumps(value, indent=2, sort_keys=False, default=str)
+def marked_json(
+    value: Any, marks: Iterable[str] = (), limit: int = EVIDENCE_LIMIT, *, indent: int | None = 2
+) -> Markup:
+    """``value`` as JSON (indented, or on one line with ``indent=None``), HTML-escaped, with each
+    string in ``marks`` wrapped in <mark>."""
+    text = json.dumps(
+        value, indent=indent, sort_keys=False, default=str, separators=(", ", ": ") if indent is None else None
+    )
     cut = len(text) > limit
     if cut:
         text = text[:limit]
@@ -69,44 +89,233 @@ def _statement_marks(item: Mapping[str, Any]) -> set[str]:
 
 
 @dataclass(frozen=True)
+class ActionList:
+    """A long list of IAM actions in a piece of evidence, summarised in words from policy_sentry's
+    access levels ("all 168 s3 actions", "12 write actions: …"); ``actions`` is the full list."""
+
+    where: str  # which piece of evidence, e.g. "statement 1: actions"
+    summary: str
+    actions: tuple[str, ...]
+
+
+def summarise_actions(actions: Iterable[str], total: int | None = None) -> str:
+    """The actions in words: per service, "all N <service> actions" when the list is the whole
+    service, else the count per access level with the riskiest levels named first; actions
+    policy_sentry does not know are counted as such. ``total``: how many actions the evidence
+    says there are when it lists only the first of them (``action_count``)."""
+    by_service: dict[str, set[str]] = {}
+    for action in actions:
+        service, _, _ = action.partition(":")
+        by_service.setdefault(service.lower(), set()).add(action)
+    parts = []
+    for service, names in sorted(by_service.items()):
+        known = service_actions(service)
+        whole = total is not None and len(by_service) == 1 and total == len(known)
+        if known and (whole or {n.lower() for n in names} >= known):
+            parts.append(f"all {len(known)} {service} actions")
+            continue
+        levels: Counter[str] = Counter()
+        for name in names:
+            info = action_info(name)
+            levels[info.access_level if info else "unknown"] += 1
+        counted = [f"{levels[level]} {level.lower()}" for level in (*ACCESS_LEVELS, "unknown") if levels[level]]
+        parts.append(f"{len(names)} {service} actions ({', '.join(counted)})")
+    listed = sum(len(n) for n in by_service.values())
+    if total is not None and total > listed and not (len(parts) == 1 and parts[0].startswith("all ")):
+        return f"{total} actions, the first {listed} listed: " + "; ".join(parts)
+    return "; ".join(parts)
+
+
+def _is_action_list(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) > ACTION_LIST_LIMIT
+        and all(isinstance(v, str) and _ACTION_RE.fullmatch(v) for v in value)
+    )
+
+
+def _readable(
+    value: Any, where: str, found: list[ActionList], audited: datetime | None, total: int | None = None
+) -> Any:
+    """``value`` for display: long action lists replaced by their summary (collected in ``found``),
+    timestamps given as a date and the days before the audit."""
+    if _is_action_list(value):
+        summary = summarise_actions(value, total)
+        found.append(ActionList(where=where, summary=summary, actions=tuple(value)))
+        return f"{summary} (full list below)"
+    if isinstance(value, Mapping) and {"kind", "name", "arn"} <= set(value):
+        # a role's consumer: "lambda modfunction (us-east-1)"
+        return f"{value['kind']} {value['name']}" + (f" ({value['region']})" if value.get("region") else "")
+    if isinstance(value, Mapping) and {"id", "status", "age_days"} <= set(value):
+        # an access key (its id masked): status, age in days, last use as a date
+        used = value.get("last_used")
+        last = f"last used {readable_date(str(used), audited)}" if used else "never used"
+        service = f" ({value['last_used_service']})" if used and value.get("last_used_service") else ""
+        return f"{value['id']} {value['status']}, {value['age_days']} days old, {last}{service}"
+    if isinstance(value, Mapping):
+        count = value.get("action_count")
+        return {
+            k: _readable(v, f"{where}: {k}" if where else str(k), found, audited, count if k == "actions" else None)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_readable(v, f"{where} {i}", found, audited) for i, v in enumerate(value)]
+    if isinstance(value, str) and _TIMESTAMP_RE.fullmatch(value):
+        return readable_date(value, audited)
+    return value
+
+
+def readable_date(value: str, audited: datetime | None) -> str:
+    """An ISO timestamp as "2026-06-02 (183 days before the audit)"; unparseable text unchanged."""
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if audited is None or when.tzinfo is None:
+        return when.strftime("%Y-%m-%d %H:%M UTC")
+    days = (audited - when).days
+    ago = "on the day of the audit" if days == 0 else f"{days} days before the audit" if days > 0 else "after the audit"
+    return f"{when:%Y-%m-%d} ({ago})"
+
+
+def unified_diff(before: Any, after: Any, before_name: str, after_name: str) -> str:
+    """The two documents as indented JSON, diffed line by line (unified, one line of context)."""
+    a, b = _json_lines(before), _json_lines(after)
+    lines = list(difflib.unified_diff(a, b, before_name, after_name, n=1, lineterm=""))
+    # the file header names both sides; the caption above the diff does too, so print one line
+    return "\n".join([f"--- {before_name}, +++ {after_name}", *lines[2:]]) if lines else ""
+
+
+def _json_lines(value: Any, indent: str = "") -> list[str]:
+    """``value`` as indented JSON (keys sorted) whose lists of plain values stay on one line, so a
+    diff shows the key whose value changed rather than one line per action."""
+    if isinstance(value, Mapping) and value:
+        lines = [indent + "{"]
+        items = sorted(value.items(), key=lambda kv: str(kv[0]))
+        for i, (key, item) in enumerate(items):
+            comma = "," if i < len(items) - 1 else ""
+            inner = _json_lines(item, indent + "  ")
+            lines.append(f"{indent}  {json.dumps(str(key))}: {inner[0].lstrip()}")
+            lines.extend(inner[1:])
+            lines[-1] += comma
+        lines.append(indent + "}")
+        return lines
+    if isinstance(value, list) and any(isinstance(v, Mapping | list) for v in value):
+        lines = [indent + "["]
+        for i, item in enumerate(value):
+            inner = _json_lines(item, indent + "  ")
+            lines.extend(inner)
+            lines[-1] += "," if i < len(value) - 1 else ""
+        lines.append(indent + "]")
+        return lines
+    return [indent + json.dumps(value, default=str, sort_keys=True)]
+
+
+def _diff_markup(text: str) -> Markup:
+    """A unified diff as HTML: each line escaped, added and removed lines in <ins>/<del>."""
+    lines = []
+    for line in text.splitlines():
+        safe = escape(line)
+        if line.startswith("+") and not line.startswith("+++"):
+            lines.append(f"<ins>{safe}</ins>")
+        elif line.startswith("-") and not line.startswith("---"):
+            lines.append(f"<del>{safe}</del>")
+        else:
+            lines.append(str(safe))
+    return Markup("\n".join(lines))
+
+
+def _suggestion_diff(evidence: Mapping[str, Any]) -> str | None:
+    """Where a rule suggests a replacement document: each offending statement against the statement
+    at the same index of the suggestion (the rules narrow statements in place), as one diff."""
+    suggested = evidence.get("suggested_document")
+    if not isinstance(suggested, Mapping):
+        return None
+    replacement = _list(suggested.get("Statement"))
+    chunks = []
+    for item in evidence.get("statements") or ():
+        if not isinstance(item, Mapping) or "statement" not in item:
+            continue
+        index = item.get("statement_index")
+        if isinstance(index, int) and 0 <= index < len(replacement):
+            chunks.append(
+                unified_diff(
+                    item["statement"], replacement[index], f"statement {index} now", f"statement {index} suggested"
+                )
+            )
+    return "\n".join(c for c in chunks if c) or None
+
+
+@dataclass(frozen=True)
 class EvidenceView:
     statements: tuple[tuple[str, Markup], ...]  # (heading, marked JSON)
     fix: Mapping[str, Any] | None
     fix_kind: str | None  # "done" (--fix ran) or "planned" (--fix-dry-run)
-    before: Markup | None
-    after: Markup | None
-    rest: Markup | None
+    #: the suggested replacement (or what --fix changed) as a unified diff, lines marked
+    diff: Markup | None = None
+    diff_title: str | None = None
+    actions: tuple[ActionList, ...] = ()
+    #: the rest of the evidence as (name, value on one line) pairs, action lists summarised,
+    #: timestamps as dates, access keys and a role's consumers in words
+    facts: tuple[tuple[str, str], ...] = ()
 
 
-def _evidence(evidence: Mapping[str, Any]) -> EvidenceView:
+def _evidence(evidence: Mapping[str, Any], audited: datetime | None = None) -> EvidenceView:
     statements = []
     for item in evidence.get("statements") or ():
         if isinstance(item, Mapping) and "statement" in item:
             heading = f"statement {item.get('statement_index')}" + (f" ({item['sid']})" if item.get("sid") else "")
-            statements.append((heading, marked_json(item.get("statement"), _statement_marks(item))))
+            statements.append((heading, marked_json(item.get("statement"), _statement_marks(item), indent=None)))
     fix = evidence.get("fix") if isinstance(evidence.get("fix"), Mapping) else None
     planned = evidence.get("planned_fix") if isinstance(evidence.get("planned_fix"), Mapping) else None
-    rest = {k: v for k, v in evidence.items() if k not in _SPECIAL}
+    suggestion = _suggestion_diff(evidence)
+    rest = {k: v for k, v in evidence.items() if k not in _SPECIAL and not (suggestion and k == "suggested_document")}
     if statements and isinstance(evidence.get("statements"), list):
         rest["statements"] = [
             {k: v for k, v in item.items() if k != "statement"}
             for item in evidence["statements"]
             if isinstance(item, Mapping)
         ]
+    found: list[ActionList] = []
+    shown = _readable(rest, "", found, audited)
+    diff: str | None
+    if "before" in evidence and "after" in evidence:
+        diff = unified_diff(evidence["before"], evidence["after"], "before", "after")
+        diff_title = "what the fix changed"
+    else:
+        diff, diff_title = suggestion, "the suggested replacement"
     return EvidenceView(
         statements=tuple(statements),
         fix=fix or planned,
         fix_kind="done" if fix else "planned" if planned else None,
-        before=marked_json(evidence["before"]) if "before" in evidence else None,
-        after=marked_json(evidence["after"]) if "after" in evidence else None,
-        rest=marked_json(rest) if rest else None,
+        diff=_diff_markup(diff) if diff else None,
+        diff_title=diff_title if diff else None,
+        actions=tuple(found),
+        facts=tuple((str(k), _compact(v)) for k, v in shown.items()) if isinstance(shown, Mapping) else (),
     )
+
+
+#: Longest value of one evidence fact in the report (findings.json keeps all of it).
+FACT_LIMIT = 400
+
+
+def _compact(value: Any) -> str:
+    """One piece of evidence on one line: strings as themselves, a list of strings joined by "; "
+    ("none" when empty), anything else as compact JSON."""
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        text = "; ".join(value) if value else "none"
+    else:
+        text = value if isinstance(value, str) else json.dumps(value, separators=(", ", ": "), default=str)
+    return text if len(text) <= FACT_LIMIT else text[:FACT_LIMIT] + " … (shortened: findings.json has all of it)"
 
 
 @dataclass(frozen=True)
 class FindingView:
     data: Mapping[str, Any]
     evidence: EvidenceView | None  # None for passes: nothing to show but the resource
+    #: an earlier finding of the same rule with the same offending statements and suggested
+    #: replacement: the print shows them once and refers to that resource
+    same_evidence_as: str | None = None
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -131,14 +340,162 @@ class RuleView:
     def checked(self) -> int:
         return sum(v for k, v in self.counts.items() if k != "not-applicable")
 
+    @property
+    def only_passes(self) -> bool:
+        """Nothing to show but compliant (or not applicable) resources: the "passed controls" table."""
+        return not self.findings
+
+    @property
+    def risk(self) -> tuple[int, int, int, str]:
+        """Sort key, worst first: the most severe failing finding, then failures before errors
+        before waivers, then more failing resources first."""
+        order = {s: i for i, s in enumerate(SEVERITIES)}
+        failing = [f for f in self.findings if f.data["outcome"] in ("fail", "error")]
+        worst = min((order.get(f.data["severity"], 9) for f in failing), default=len(SEVERITIES))
+        kind = 0 if self.counts["fail"] else 1 if self.counts["error"] else 2
+        return (worst, kind, -len(failing), self.id)
+
+
+@dataclass(frozen=True)
+class ExecutiveSummary:
+    """The report's opening in words, each item one sentence made from the findings document."""
+
+    scope: str
+    verdict: str
+    compliant: bool
+    first_fixes: tuple[str, ...]
+    limitations: tuple[str, ...]
+    trend: str | None
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _when(value: Any) -> str:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return str(value)
+
+
+def _executive_summary(view: ReportView) -> ExecutiveSummary:
+    run = view.run
+    rules = [r for r in view.rules if r.checked]
+    judged = sum(r.checked for r in view.rules)
+    account = f"AWS account {run.get('account_id')}" + (" (the embedded demo account)" if run.get("demo") else "")
+    regions = ", ".join(run.get("regions") or []) or "no region"
+    idle = len(view.rules) - len(rules)
+    scope = (
+        f"This audit judged {account} in {regions} against {_plural(len(view.rules), 'rule')} of the AIModelShare "
+        f"least-privilege refactoring: {_plural(judged, 'check')} of a rule on a resource"
+        + (f" ({_plural(idle, 'rule')} had nothing to judge)" if idle else "")
+        + f", on {run.get('source', 'live')} data collected {_when(run.get('collected_at') or run.get('started_at'))}."
+    )
+    worst = next((s for s in SEVERITIES if view.failing_by_severity[s]), None)
+    fails, errors = view.outcomes["fail"], view.outcomes["error"]
+    if fails:
+        verdict = f"Not compliant: {_plural(view.failing_by_severity[worst], worst + ' finding') if worst else ''}"
+        verdict += f" ({_plural(fails, 'failing finding')} in all"
+        verdict += f", {_plural(errors, 'check')} that could not be evaluated)." if errors else ")."
+    elif errors:
+        verdict = f"Not assessed in full: {_plural(errors, 'check')} could not be evaluated; nothing else failed."
+    else:
+        verdict = "Compliant: no rule failed" + (
+            f" ({_plural(view.outcomes['waived'], 'finding')} waived)." if view.outcomes["waived"] else "."
+        )
+    picks: list[FindingView] = []
+    for rule in view.rules:  # already worst first
+        failing = [f for f in rule.findings if f.data["outcome"] == "fail"]
+        if failing:
+            picks.append(failing[0])
+        if len(picks) == 3:
+            break
+    fixes = tuple(_fix_first(view, f) for f in picks)
+    limitations = []
+    if not run.get("complete", True):
+        limitations.append(
+            "The run did not complete"
+            + (f" ({run['incomplete_reason']})" if run.get("incomplete_reason") else "")
+            + ": rules may be missing, and nothing absent may be read as compliant."
+        )
+    for gap in view.gaps:
+        limitations.append(
+            f"The {gap.get('section')} section could not be read ({gap.get('error') or 'denied'}"
+            + (f"; needs {gap['missing_permission']}" if gap.get("missing_permission") else "")
+            + "): the rules that need it report errors, not passes."
+        )
+    not_assessed = sum(
+        1 for framework in view.compliance for c in framework["controls"] if c["status"] == "not assessed"
+    )
+    if not_assessed:
+        limitations.append(
+            f"{_plural(not_assessed, 'control')} of the frameworks' scope are not assessed by any rule of this "
+            "audit (see the compliance view); they need other evidence."
+        )
+    trend = None
+    if view.baseline:
+        b = view.baseline
+        trend = (
+            f"Against the baseline {b.get('path')}: {len(b.get('new') or [])} new, "
+            f"{len(b.get('unchanged') or [])} unchanged and {len(b.get('resolved') or [])} resolved findings."
+        )
+    return ExecutiveSummary(
+        scope=scope,
+        verdict=verdict,
+        compliant=not fails and not errors,
+        first_fixes=fixes,
+        limitations=tuple(limitations),
+        trend=trend,
+    )
+
+
+def _fix_first(view: ReportView, finding: FindingView) -> str:
+    """One sentence: the finding's severity, what is wrong with which resource, the rule, and how
+    many other resources fail it."""
+    data = finding.data
+    message = str(data["message"]).rstrip(".")
+    if str(data["resource"]) not in message:
+        message = f"{data['resource']}: {message}"
+    others = _failing(view, finding) - 1
+    tail = f"; {_plural(others, 'other resource')} fail the same rule" if others > 0 else ""
+    return f"{str(data['severity']).capitalize()}: {message} ({data['rule_id']}, {data['title']}{tail})."
+
+
+def _failing(view: ReportView, finding: FindingView) -> int:
+    return next((r.counts["fail"] for r in view.rules if r.id == finding.data["rule_id"]), 0)
+
 
 @dataclass
 class ReportView:
     document: Mapping[str, Any]
-    rules: list[RuleView]
+    rules: list[RuleView]  # worst first (see RuleView.risk)
     outcomes: Counter[str]
     failing_by_severity: Counter[str]
     gaps: list[Mapping[str, Any]]
+
+    @property
+    def attention(self) -> list[RuleView]:
+        """The rules with something to show (a failure, error, waiver or fix), worst first."""
+        return [r for r in self.rules if not r.only_passes]
+
+    @property
+    def passed_rules(self) -> list[RuleView]:
+        """The rules that only passed (or had nothing to judge): one "passed controls" table."""
+        return [r for r in self.rules if r.only_passes]
+
+    @property
+    def compliance(self) -> Sequence[Mapping[str, Any]]:
+        """Per framework, every control of its scope and its status: the findings document's
+        ``compliance`` section, or built the same way for a file written before it had one."""
+        section = self.document.get("compliance")
+        if isinstance(section, list):
+            return section
+        return compliance_section(self.document.get("rules") or [], self.document.get("findings") or [])
+
+    @property
+    def summary(self) -> ExecutiveSummary:
+        return _executive_summary(self)
 
     @property
     def run(self) -> Mapping[str, Any]:
@@ -178,10 +535,37 @@ class ReportView:
         ]
 
 
+def _mark_repeats(findings: list[FindingView]) -> list[FindingView]:
+    """Each finding whose offending statements and diff repeat an earlier one's (the demo's four
+    temporary-access policies are one template), marked with that finding's resource."""
+    first: dict[tuple[Any, ...], str] = {}
+    marked = []
+    for finding in findings:
+        ev = finding.evidence
+        key = (ev.statements, ev.diff) if ev is not None and (ev.statements or ev.diff) else None
+        if key is not None and key in first:
+            marked.append(replace(finding, same_evidence_as=first[key]))
+            continue
+        if key is not None:
+            first[key] = str(finding.data["resource"])
+        marked.append(finding)
+    return marked
+
+
+def _audit_time(document: Mapping[str, Any]) -> datetime | None:
+    run = document.get("run") or {}
+    try:
+        when = datetime.fromisoformat(str(run.get("collected_at") or run.get("started_at")).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
+
+
 def build_view(document: Mapping[str, Any], *, with_evidence: bool = True) -> ReportView:
     rules = {r["id"]: RuleView(meta=r) for r in document.get("rules", [])}
     outcomes: Counter[str] = Counter()
     failing: Counter[str] = Counter()
+    audited = _audit_time(document)
     for f in document.get("findings", []):
         view = rules.setdefault(
             f["rule_id"],
@@ -197,16 +581,17 @@ def build_view(document: Mapping[str, Any], *, with_evidence: bool = True) -> Re
         elif outcome == "not-applicable":
             view.not_applicable.append(f["message"])
         else:
-            view.findings.append(FindingView(f, _evidence(f.get("evidence") or {}) if with_evidence else None))
+            view.findings.append(FindingView(f, _evidence(f.get("evidence") or {}, audited) if with_evidence else None))
     order = {s: i for i, s in enumerate(SEVERITIES)}
     for view in rules.values():
         view.findings.sort(
             key=lambda v: (OUTCOMES.index(v.data["outcome"]), order.get(v.data["severity"], 9), v.data["resource"])
         )
+        view.findings[:] = _mark_repeats(view.findings)
     gaps = [c for c in document.get("coverage", []) if not c.get("readable", True)]
     return ReportView(
         document=document,
-        rules=sorted(rules.values(), key=lambda r: r.id),
+        rules=sorted(rules.values(), key=lambda r: r.risk),
         outcomes=outcomes,
         failing_by_severity=failing,
         gaps=gaps,
