@@ -31,7 +31,7 @@ from typing import Any
 from . import aimodelshare
 from .aimodelshare import SharedRole
 from .analysis import EscalationAnalysis, analyse
-from .analysis.execution_roles import discover
+from .analysis.execution_roles import Discovery, discover
 from .inventory.model import IAM_PARTS, RETIRING_TAG, Inventory, ManagedPolicy, Role, Section, Trail
 from .policy.document import PolicyDocument, parse_policy
 
@@ -194,6 +194,12 @@ class AuditContext:
         scope builds it while the rules are collected, so it lives with the inventory, out of the
         garbage collector's way, rather than being made by the first rule case that asks."""
         return analyse(self.inventory)
+
+    @cached_property
+    def execution_discovery(self) -> Discovery:
+        """The execution role candidates in the inventory (``analysis.execution_roles``), found once a
+        run (both AMS-EXEC rules and the fix plan ask)."""
+        return discover(self.inventory)
 
     @cached_property
     def role_names(self) -> tuple[str, ...]:
@@ -415,7 +421,7 @@ def _execution_roles(ctx: AuditContext) -> list[Item]:
     # discovery reads the roles and the policies attached to them
     if (gap := _needs(ctx, "iam:roles", "iam:policies")) is not None:
         return [gap]
-    found = discover(inv)
+    found = ctx.execution_discovery
     option = f"--aws-execution-role-arn (or {aimodelshare.EXECUTION_ROLE_ENV})"
     if not found.candidates and not ctx.uses_aimodelshare:
         # the signs of AIModelShare are in users and buckets too: unread, "not used" is not known

@@ -347,3 +347,26 @@ def test_fix_policy_holds_what_creating_the_execution_role_needs() -> None:
     needed = {a for name in EXECUTION_ROLE_FIX for a in iam_utils.PERMISSIONS[name]}
     assert {"iam:CreateRole", "iam:UpdateAssumeRolePolicy", "iam:TagRole"} <= needed
     assert needed <= set(fix_actions())
+
+
+@pytest.mark.parametrize(
+    ("operator", "values", "restricts"),
+    [
+        ("Bool", ("true",), True),
+        ("Bool", ("maybe",), False),
+        ("BoolIfExists", ("true",), False),
+        ("NumericLessThan", ("3600",), True),
+        ("NumericLessThan", ("an hour",), False),
+        ("NumericLessThanIfExists", ("3600",), False),
+        ("ForAllValues:Bool", ("true",), False),
+        ("Null", ("false",), False),
+    ],
+)
+def test_scalar_comparisons_count_only_when_asked_for(operator: str, values: tuple[str, ...], restricts: bool) -> None:
+    """``scalar=True`` (keys that hold no names) lets a fixed Bool/Numeric comparison count; without
+    it, the evaluator's answer for names and ARNs is unchanged."""
+    from ams_iam_audit.policy import ConditionEntry, certainly_restricts
+
+    entry = ConditionEntry(operator, "aws:multifactorauthage", values)
+    assert (certainly_restricts(entry, scalar=True) is None) is restricts
+    assert certainly_restricts(entry) is not None

@@ -7,7 +7,7 @@ from typing import Any
 
 from conftest import ACCOUNT, OTHER_ACCOUNT, Account
 
-from ams_iam_audit.aimodelshare import library_template, shared_roles
+from ams_iam_audit.aimodelshare import EXECUTION_ROLE_NAME, execution_role_trust, library_template, shared_roles
 from ams_iam_audit.analysis import methods
 
 LAMBDA = "lambda.amazonaws.com"
@@ -30,6 +30,9 @@ def test_desired_state_passes_every_rule(aws: Account, audit: Any) -> None:
     """The shared roles as we ship them must pass our own audit, every rule of it."""
     provision_shared_roles(aws)
     aws.trail()  # AMS-TRAIL-001 judges the account
+    # the execution role as --fix writes it (migration step 1): without one, AMS-EXEC-* are not assessed
+    people_and_ci = [f"arn:aws:iam::{ACCOUNT}:user/alice", f"arn:aws:iam::{ACCOUNT}:role/ci-runner"]
+    aws.role(EXECUTION_ROLE_NAME, execution_role_trust(people_and_ci, ACCOUNT))
 
     result = audit()
 
@@ -45,6 +48,8 @@ def test_desired_state_passes_every_rule(aws: Account, audit: Any) -> None:
         "AMS-PRIV-002",
         "AMS-PRIV-003",
         "AMS-LINT-001",
+        "AMS-EXEC-001",
+        "AMS-EXEC-002",
     } <= judged
     assert not [f for f in result.findings if f["outcome"] in ("fail", "error")]
 
