@@ -32,7 +32,10 @@ from importlib.resources import files
 from typing import Any
 
 __all__ = [
+    "BOUNDARY_PATH",
     "BUCKET_PREFIX",
+    "EPHEMERAL_POLICY_GLOB",
+    "EPHEMERAL_USER_GLOB",
     "EXECUTION_ROLE_DESCRIPTION",
     "EXECUTION_ROLE_ENV",
     "EXECUTION_ROLE_NAME",
@@ -46,6 +49,8 @@ __all__ = [
     "is_aimodelshare_bucket",
     "is_ephemeral_policy",
     "is_ephemeral_user",
+    "legacy_policy_globs",
+    "legacy_role_globs",
     "library_function_arns",
     "library_s3_actions",
     "library_template",
@@ -69,6 +74,9 @@ EXECUTION_ROLE_TAG = "aimodelshare:execution-role"
 EXECUTION_TEMPLATE = "bucketpolicy_custom_s3_policy"
 #: Buckets the library creates: ``aimodelshare<username><account><region>``.
 BUCKET_PREFIX = "aimodelshare"
+#: IAM path of the policies ams-iam-audit owns (each shared role's permissions boundary, the fix lock):
+#: the library never writes under it, so what ``--fix`` puts there stays as it was put.
+BOUNDARY_PATH = "/ams-iam-audit/"
 
 _TRUSTABLE = re.compile(r"arn:(?P<partition>aws[a-z-]*):iam::(?P<account>\d{12}):(?P<kind>user|role|root)(/.+)?")
 #: The description of the execution role ``--fix`` creates.
@@ -79,6 +87,9 @@ EXECUTION_ROLE_DESCRIPTION = (
 
 _EPHEMERAL_USER = re.compile(r"AI_MODELSHARE_[0-9][0-9_.\-]*")
 _EPHEMERAL_POLICY_PREFIX = "temporaryaccessAImodelsharePolicy"
+#: IAM ARN wildcards (resource names) covering every ephemeral user and temporary-access policy.
+EPHEMERAL_USER_GLOB = "AI_MODELSHARE_*"
+EPHEMERAL_POLICY_GLOB = f"{_EPHEMERAL_POLICY_PREFIX}*"
 
 
 @dataclass(frozen=True)
@@ -98,6 +109,11 @@ class _Pattern:
     created_by: str
     replaced_by: str | None
     partner_suffix: str | None = None  # weak pattern: needs "<stem><partner_suffix>" beside it
+    glob: str | None = None  # IAM ARN wildcard covering every match; default: each <placeholder> of pattern a *
+
+    @property
+    def arn_glob(self) -> str:
+        return self.glob or re.sub(r"<[^>]+>", "*", self.pattern)
 
 
 _ROLE_PATTERNS = (
@@ -121,6 +137,7 @@ _ROLE_PATTERNS = (
         "lambda_invoke_function_assume_apigw_role_2",
         "api.create_prediction_api",
         "aimodelshare-apigw-invoke-role",
+        glob="lambda_invoke_function_assume_apigw_role*",
     ),
     _Pattern(
         re.compile(r"(?P<stem>.+)-codebuild-role"),
@@ -194,6 +211,21 @@ class SharedRole:
     def tags(self) -> dict[str, str]:
         """Tags a fix puts on the role, so its owner and origin are visible in the console."""
         return {"aimodelshare:shared-role": self.role_name, "managed-by": "ams-iam-audit"}
+
+    @property
+    def boundary_name(self) -> str:
+        """The customer managed policy (under :data:`BOUNDARY_PATH`) that ``--fix`` sets as the
+        role's permissions boundary: the desired policy again, which the library's
+        ``ensure_managed_policy`` never rewrites and its ``ensure_role`` never removes, so a deployment
+        that widens the role's own policy cannot widen what the role may do."""
+        return f"{self.role_name}-boundary"
+
+    @property
+    def boundary_description(self) -> str:
+        return f"Permissions boundary of the AIModelShare shared role {self.role_name}: its desired state"
+
+    def boundary_arn(self, partition: str, account_id: str) -> str:
+        return f"arn:{partition}:iam::{account_id}:policy{BOUNDARY_PATH}{self.boundary_name}"
 
     def policy_for(self, account_id: str) -> dict[str, Any]:
         result: dict[str, Any] = json.loads(json.dumps(self.policy).replace("${account}", account_id))
@@ -303,6 +335,17 @@ def shared_policy_names() -> frozenset[str]:
 @cache
 def _shared_names() -> frozenset[str]:
     return shared_role_names() | shared_policy_names()
+
+
+def legacy_role_globs() -> tuple[str, ...]:
+    """IAM ARN wildcards (``role/<glob>``) covering every legacy per-deployment role name, for the
+    fix policy's resources."""
+    return tuple(sorted({p.arn_glob for p in _ROLE_PATTERNS}))
+
+
+def legacy_policy_globs() -> tuple[str, ...]:
+    """IAM ARN wildcards covering every legacy per-deployment policy name."""
+    return tuple(sorted({p.arn_glob for p in _POLICY_PATTERNS}))
 
 
 def is_ephemeral_user(name: str) -> bool:

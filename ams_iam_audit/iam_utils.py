@@ -521,6 +521,9 @@ def policy_calls(
     version, deleting the oldest non-default one first when IAM's 5-version limit is reached."""
     if current is None:
         params: dict[str, Any] = {"PolicyName": policy_name, "PolicyDocument": json_text(document)}
+        path = policy_arn.split(":policy", 1)[-1].rsplit("/", 1)[0] + "/"
+        if path != "/":  # the ARN's path, e.g. /ams-iam-audit/ (IAM's default otherwise)
+            params["Path"] = path
         if description:
             params["Description"] = description
         return [Call("iam", "create_policy", params, undo=(_iam("delete_policy", PolicyArn=policy_arn),))]

@@ -160,3 +160,120 @@ def test_shared_role_nothing_broader(shared_role: SharedRoleState, evidence: Evi
     assert not extra, f"{spec.role_name} holds more than {spec.policy_name}: " + ", ".join(
         f"{e['policy']} (+{e['count']} action(s))" for e in extra
     )
+
+
+@rule(
+    id="AMS-SHARED-004",
+    title="Shared roles carry the desired state as their permissions boundary",
+    severity="medium",
+    area="shared_roles",
+    scope="shared_role",
+    rationale=(
+        "The refactored library calls ensure_managed_policy with its own, broader documents on every deployment, so "
+        "a shared policy tightened to the desired state is widened again by the next deploy. Its ensure_role never "
+        "touches a permissions boundary: a boundary holding the desired state keeps the role's effective "
+        "permissions there whatever its own policy becomes. --fix manages it (<role>-boundary under the "
+        "/ams-iam-audit/ path), so a shared role without it is a finding."
+    ),
+    remediation=(
+        "Create the customer managed policy <role>-boundary under the path /ams-iam-audit/ holding the desired "
+        "policy and set it as the role's permissions boundary (PutRolePermissionsBoundary); --fix does both."
+    ),
+    controls=Controls(nist=("AC-6", "CM-2", "CM-3"), soc2=("CC6.3", "CC8.1")),
+)
+def test_shared_role_boundary(shared_role: SharedRoleState, evidence: Evidence, audit: AuditContext) -> None:
+    spec, role = shared_role.spec, shared_role.role
+    if role is None:
+        pytest.skip(f"{spec.role_name} does not exist (AMS-SHARED-001)")
+    inventory = audit.inventory
+    expected = spec.boundary_arn(inventory.partition, inventory.account_id)
+    evidence.add(expected_boundary=expected, actual_boundary=role.permissions_boundary)
+    assert role.permissions_boundary is not None, (
+        f"{spec.role_name} has no permissions boundary: the next deployment's ensure_managed_policy can widen it again"
+    )
+    assert role.permissions_boundary == expected, (
+        f"{spec.role_name}'s permissions boundary is {role.permissions_boundary}, not the desired state's {expected}"
+    )
+    boundary = inventory.policy_by_arn.get(expected)
+    if boundary is None or boundary.default_document is None:
+        raise LookupError(f"{expected} is {spec.role_name}'s permissions boundary but its document was not collected")
+    desired = spec.policy_for(inventory.account_id)
+    evidence.add(desired_sha256=policy_hash(desired), boundary_sha256=policy_hash(boundary.default_document))
+    assert policy_hash(boundary.default_document) == policy_hash(desired), (
+        f"{spec.boundary_name} no longer holds the desired state (version {boundary.default_version_id})"
+    )
+
+
+def _version_number(version_id: str) -> int:
+    """IAM numbers a policy's versions v1, v2, ... in the order they were created."""
+    digits = version_id.lstrip("vV")
+    return int(digits) if digits.isdigit() else -1
+
+
+@rule(
+    id="AMS-SHARED-005",
+    title="Shared policies not widened again after ams-iam-audit tightened them",
+    severity="high",
+    area="shared_roles",
+    scope="shared_role",
+    rationale=(
+        "A version of a shared policy identical to the desired state was written by ams-iam-audit (the library "
+        "never writes it). A later version with statements beyond it is the library's ensure_managed_policy "
+        "widening the policy again at a deployment: the tightening did not last. Judged when the version in force "
+        "is wider than the desired state and a desired-state version precedes it; the version history "
+        "(GetAccountAuthorizationDetails returns every version with its creation date; IAM does not record when a "
+        "version became the default) shows when."
+    ),
+    remediation=(
+        "Run --fix: it makes the desired document the default version again and sets the desired-state permissions "
+        "boundary (AMS-SHARED-004), which keeps the role's effective permissions whatever later deployments write. "
+        "Change the library's deployment to stop passing its broader documents."
+    ),
+    controls=Controls(nist=("AC-6", "CM-3", "CM-6"), soc2=("CC6.3", "CC8.1")),
+)
+def test_shared_policy_not_widened_again(shared_role: SharedRoleState, evidence: Evidence, audit: AuditContext) -> None:
+    spec = shared_role.spec
+    inventory = audit.inventory
+    arn = f"arn:{inventory.partition}:iam::{inventory.account_id}:policy/{spec.policy_name}"
+    policy = inventory.policy_by_arn.get(arn)
+    if policy is None:
+        pytest.skip(f"{spec.policy_name} does not exist (AMS-SHARED-002)")
+    desired = spec.policy_for(inventory.account_id)
+    wanted = _canonical_statements(desired)
+    versions = sorted(policy.versions, key=lambda v: _version_number(v.version_id))
+    evidence.add(policy_arn=arn, versions=[v.version_id for v in versions], default_version=policy.default_version_id)
+    default = next((i for i, v in enumerate(versions) if v.version_id == policy.default_version_id), None)
+    if default is None or policy_hash(versions[default].document) == policy_hash(desired):
+        return  # the desired state is in force (again), whatever the history holds
+    tightened = [i for i, v in enumerate(versions[:default]) if policy_hash(v.document) == policy_hash(desired)]
+    if not tightened or not _canonical_statements(versions[default].document) - wanted:
+        return  # never tightened before the version in force, or that version is no wider
+    fix = versions[tightened[-1]]
+    wider = [v for v in versions[tightened[-1] + 1 : default + 1] if _canonical_statements(v.document) - wanted]
+    widening = wider[0]
+    role = shared_role.role
+    boundary = spec.boundary_arn(inventory.partition, inventory.account_id)
+    bounded = role is not None and role.permissions_boundary == boundary
+    when = f"{widening.created:%Y-%m-%d %H:%M:%S} UTC" if widening.created else "an unknown date"
+    fixed = f"{fix.created:%Y-%m-%d %H:%M:%S} UTC" if fix.created else "an unknown date"
+    explanation = (
+        f"{spec.policy_name} was widened again by a deployment at {when} (version {widening.version_id}) after "
+        f"ams-iam-audit tightened it at {fixed} (version {fix.version_id}); "
+        + (
+            f"the boundary {boundary} keeps {spec.role_name}'s effective permissions at the desired state"
+            if bounded
+            else f"{spec.role_name} has no desired-state boundary, so it holds the wider permissions: run --fix to "
+            "set it (AMS-SHARED-004)"
+        )
+    )
+    extra = sorted(_canonical_statements(widening.document) - wanted)
+    evidence.add(
+        explanation=explanation,
+        tightened_version=fix.version_id,
+        tightened_at=fix.created,
+        widened_version=widening.version_id,
+        widened_at=widening.created,
+        statements_beyond_desired=[json.loads(s) for s in extra],
+        boundary_in_place=bounded,
+    )
+    pytest.fail(explanation)

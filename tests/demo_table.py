@@ -53,6 +53,8 @@ DEMO_FAILURES = {
     "AMS-S3-002": ["policy/aimodelshare-codebuild-policy", "policy/aimodelshare-lambda-exec-policy"],
     "AMS-SHARED-001": ["role/aimodelshare-api-lambda-role", "role/aimodelshare-apigw-invoke-role"],
     "AMS-SHARED-002": ["role/aimodelshare-codebuild-role", "role/aimodelshare-lambda-exec"],
+    # the two shared roles the demo has carry no desired-state permissions boundary (issue 16: --fix sets it)
+    "AMS-SHARED-004": ["role/aimodelshare-codebuild-role", "role/aimodelshare-lambda-exec"],
     "AMS-PRIV-001": CODEBUILD_IAM_STAR,
     # the per-policy view of the escalation catalogue: the temporary-access policies (iam:PutRolePolicy on
     # every role; iam:PassRole with lambda:*), and the CodeBuild policies beside their iam:* (AMS-PRIV-001):

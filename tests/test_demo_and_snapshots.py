@@ -39,6 +39,10 @@ def test_demo_fails_exactly_the_seeded_problems(demo_run: tuple[AuditResult, Pat
         ("AMS-SHARED-002", "role/aimodelshare-apigw-invoke-role"),
         ("AMS-SHARED-003", "role/aimodelshare-api-lambda-role"),
         ("AMS-SHARED-003", "role/aimodelshare-apigw-invoke-role"),
+        ("AMS-SHARED-004", "role/aimodelshare-api-lambda-role"),
+        ("AMS-SHARED-004", "role/aimodelshare-apigw-invoke-role"),
+        ("AMS-SHARED-005", "role/aimodelshare-api-lambda-role"),
+        ("AMS-SHARED-005", "role/aimodelshare-apigw-invoke-role"),
     ]
 
 

@@ -342,11 +342,15 @@ def test_the_trust_fix_writes_passes_its_own_rule() -> None:
 
 def test_fix_policy_holds_what_creating_the_execution_role_needs() -> None:
     from ams_iam_audit import iam_utils
-    from ams_iam_audit.remediate.permissions import EXECUTION_ROLE_FIX, fix_actions
+    from ams_iam_audit.aimodelshare import EXECUTION_ROLE_NAME
+    from ams_iam_audit.remediate.permissions import EXECUTION_ROLE_FIX, fix_actions, fix_policy
 
     needed = {a for name in EXECUTION_ROLE_FIX for a in iam_utils.PERMISSIONS[name]}
     assert {"iam:CreateRole", "iam:UpdateAssumeRolePolicy", "iam:TagRole"} <= needed
     assert needed <= set(fix_actions())
+    (roles,) = [s for s in fix_policy()["Statement"] if s["Sid"] == "AmsIamAuditFixIamRole"]
+    assert f"arn:aws:iam::*:role/{EXECUTION_ROLE_NAME}" in roles["Resource"]
+    assert {"iam:CreateRole", "iam:UpdateAssumeRolePolicy"} <= set(roles["Action"])
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,13 @@ from typing import Any
 
 from conftest import ACCOUNT, OTHER_ACCOUNT, Account
 
-from ams_iam_audit.aimodelshare import EXECUTION_ROLE_NAME, execution_role_trust, library_template, shared_roles
+from ams_iam_audit.aimodelshare import (
+    BOUNDARY_PATH,
+    EXECUTION_ROLE_NAME,
+    execution_role_trust,
+    library_template,
+    shared_roles,
+)
 from ams_iam_audit.analysis import methods
 
 LAMBDA = "lambda.amazonaws.com"
@@ -20,10 +26,21 @@ def trust(principal: Any, **extra: Any) -> dict[str, Any]:
     }
 
 
-def provision_shared_roles(aws: Account) -> None:
+def provision_shared_roles(aws: Account, *, boundary: bool = True) -> None:
+    """The shared roles in their desired state: role, trust, policy and (``boundary``) the
+    desired-state permissions boundary ``--fix`` sets (AMS-SHARED-004)."""
     for spec in shared_roles():
         arn = aws.policy(spec.policy_name, document=spec.policy_for(ACCOUNT))
         aws.role(spec.role_name, dict(spec.trust), arn)
+        if boundary:
+            aws.iam.create_policy(
+                PolicyName=spec.boundary_name,
+                Path=BOUNDARY_PATH,
+                PolicyDocument=json.dumps(spec.policy_for(ACCOUNT)),
+            )
+            aws.iam.put_role_permissions_boundary(
+                RoleName=spec.role_name, PermissionsBoundary=spec.boundary_arn("aws", ACCOUNT)
+            )
 
 
 def test_desired_state_passes_every_rule(aws: Account, audit: Any) -> None:

@@ -1,17 +1,45 @@
 """The least-privilege IAM policy for running ``pytest --aws-account … --fix``: what collection reads
 (``inventory.collect.READ_PERMISSIONS``) plus what each function a fix calls declares
-(``iam_utils.PERMISSIONS``, ``consumers.PERMISSIONS``). Printed by ``ams-iam-audit fix-policy``."""
+(``iam_utils.PERMISSIONS``, ``consumers.PERMISSIONS``, ``users.PERMISSIONS``, ``boundary.PERMISSIONS``).
+Printed by ``ams-iam-audit fix-policy``.
+
+Every write is scoped to what ``--fix`` touches, so the policy passes the tool's own rules
+(AMS-PRIV-002 flags permissions-management actions on every role, user or policy):
+
+* reads (policy_sentry's ``Read`` and ``List`` access levels, and any action with no resource type)
+  stay on ``*``, in one statement: the audit reads the whole account;
+* each write goes to the statement of its resource type (policy_sentry's ARN format for the action),
+  whose resources are :data:`WRITE_SCOPES`: the shared roles, their policies and boundaries, the
+  execution role, the fix lock, and the legacy names (``aimodelshare``: one home for them);
+* ``iam:PassRole`` only for the shared roles, only to the services they trust.
+
+A new fix function that writes somewhere else adds its ARNs to :data:`WRITE_SCOPES` (or a new
+resource type there); :func:`fix_policy` refuses an action it cannot place.
+"""
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
-from .. import iam_utils
-from ..aimodelshare import EXECUTION_ROLE_NAME
-from ..inventory.collect import READ_PERMISSIONS
-from . import consumers, users
+from policy_sentry.querying.actions import get_action_data
 
-__all__ = ["EXECUTION_ROLE_FIX", "EXECUTION_ROLE_RESOURCE", "FIX_FUNCTIONS", "fix_actions", "fix_policy"]
+from .. import aimodelshare, iam_utils
+from ..inventory.collect import READ_PERMISSIONS
+from ..policy.actions import action_info
+from . import boundary, consumers, users
+
+__all__ = [
+    "ANY_ACCOUNT",
+    "EXECUTION_ROLE_FIX",
+    "FIX_FUNCTIONS",
+    "NOT_GRANTED",
+    "WRITE_SCOPES",
+    "fix_actions",
+    "fix_policy",
+    "resource_type",
+    "write_scopes",
+]
 
 #: The iam_utils functions the fix actions call.
 FIX_FUNCTIONS = (
@@ -29,31 +57,136 @@ FIX_FUNCTIONS = (
     "release_fix_lock",
 )
 
-
-#: The execution role ``--fix --fix-execution-role-trust`` creates or re-trusts (migration step 1):
-#: the iam_utils function it calls, and the one role it touches (for scoping this policy's resources).
+#: The iam_utils functions ``--fix --fix-execution-role-trust`` calls to create or re-trust the
+#: execution role (migration step 1); the role itself is in :func:`write_scopes`' ``iam:role``.
 EXECUTION_ROLE_FIX = ("ensure_role",)
-EXECUTION_ROLE_RESOURCE = f"arn:aws:iam::*:role/{EXECUTION_ROLE_NAME}"
+
+#: Actions a fix function can call that the printed policy leaves out, and why.
+NOT_GRANTED = {
+    "iam:PutGroupPolicy": "the library owns no group: a group's inline policy is rewritten only with --fix-unowned",
+    "iam:RemoveUserFromGroup": (
+        "the library never puts its users in groups, and IAM scopes this action by group (any group would be every "
+        "group): take such a user out of its groups by hand"
+    ),
+}
+
+#: the account in ARNs when none is given: the printed policy then serves any account
+ANY_ACCOUNT = "*"
+
+
+def _iam(account: str, kind: str, *names: str) -> tuple[str, ...]:
+    return tuple(f"arn:aws:iam::{account}:{kind}/{name}" for name in names)
+
+
+def _shared_roles(account: str) -> tuple[str, ...]:
+    return _iam(account, "role", *sorted(aimodelshare.shared_role_names()))
+
+
+@cache
+def write_scopes(account: str = ANY_ACCOUNT) -> dict[str, tuple[str, ...]]:
+    """resource type (``service:type``) -> the ARNs --fix writes to, in ``account``."""
+    lock_path = aimodelshare.BOUNDARY_PATH.strip("/")
+    return {
+        # shared roles (ensured, trimmed, bounded) and the legacy per-deployment roles (emptied, deleted)
+        "iam:role": _shared_roles(account)
+        + _iam(account, "role", aimodelshare.EXECUTION_ROLE_NAME, *aimodelshare.legacy_role_globs()),
+        # shared policies, the legacy and temporary-access policies, and the tool's own (boundaries, lock)
+        "iam:policy": _iam(
+            account,
+            "policy",
+            *sorted(aimodelshare.shared_policy_names()),
+            *aimodelshare.legacy_policy_globs(),
+            aimodelshare.EPHEMERAL_POLICY_GLOB,
+            f"{lock_path}/*",
+        ),
+        "iam:user": _iam(account, "user", aimodelshare.EPHEMERAL_USER_GLOB),
+        # consumers re-pointed to a shared role (any name: iam:PassRole limits what they can be given)
+        "lambda:function": (f"arn:aws:lambda:*:{account}:function:*",),
+        "codebuild:project": (f"arn:aws:codebuild:*:{account}:project/*",),
+        "apigateway:restapis": ("arn:aws:apigateway:*::/restapis", "arn:aws:apigateway:*::/restapis/*"),
+        "s3:bucket": (f"arn:aws:s3:::{aimodelshare.BUCKET_PREFIX}*",),
+    }
+
+
+#: resource type (``service:type``) -> the ARNs --fix writes to, in any account.
+WRITE_SCOPES = write_scopes()
 
 
 def fix_actions() -> list[str]:
     actions = set(READ_PERMISSIONS)
     for name in (*FIX_FUNCTIONS, *EXECUTION_ROLE_FIX):
         actions.update(iam_utils.PERMISSIONS[name])
-    for needed in (*consumers.PERMISSIONS.values(), *users.PERMISSIONS.values()):
+    for needed in (*consumers.PERMISSIONS.values(), *users.PERMISSIONS.values(), *boundary.PERMISSIONS.values()):
         actions.update(needed)
     return sorted(actions)
 
 
-def fix_policy() -> dict[str, Any]:
-    """One statement per service, so a reviewer can read what each service is asked for."""
-    by_service: dict[str, list[str]] = {}
+@cache
+def resource_type(action: str) -> str | None:
+    """``service:type`` of the resource ``action`` is authorised on (policy_sentry's ARN format:
+    ``iam:role``, ``lambda:function``; every API Gateway path is ``apigateway:restapis``), or
+    ``None`` when it takes no resource (only ``*`` applies)."""
+    service, name = action.split(":", 1)
+    if service == "apigateway":
+        return "apigateway:restapis"
+    rows = get_action_data(service, name).get(service, [])
+    formats = [r["resource_arn_format"] for r in rows if r["resource_arn_format"] != "*"]
+    if not formats:
+        return None
+    tail = formats[0].split(":", 5)[-1]  # "role/${RoleNameWithPath}", "function:${FunctionName}", "${BucketName}"
+    kind = tail.split("/", 1)[0].split(":", 1)[0]
+    return f"{service}:{'bucket' if kind.startswith('${') else kind}"
+
+
+def _is_read(action: str) -> bool:
+    info = action_info(action)
+    if info is None:
+        raise LookupError(f"{action} is not in policy_sentry's catalogue")
+    return info.access_level in ("Read", "List") or info.wildcard_only
+
+
+def fix_policy(account_id: str | None = None) -> dict[str, Any]:
+    """Reads on ``*`` in one statement; writes in one statement per resource type, on the resources
+    --fix touches in ``account_id`` (any account when ``None``); ``iam:PassRole`` on the shared roles,
+    to the services they trust. Bucket names are global, so the bucket statement is pinned to the
+    account with ``aws:ResourceAccount`` (the account id, or ``${aws:PrincipalAccount}``)."""
+    account = account_id or ANY_ACCOUNT
+    scopes = write_scopes(account)
+    reads: list[str] = []
+    writes: dict[str, list[str]] = {}
     for action in fix_actions():
-        by_service.setdefault(action.split(":", 1)[0], []).append(action)
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": f"AmsIamAuditFix{service.capitalize()}", "Effect": "Allow", "Action": actions, "Resource": "*"}
-            for service, actions in sorted(by_service.items())
-        ],
-    }
+        if action in NOT_GRANTED or action == "iam:PassRole":
+            continue
+        if _is_read(action):
+            reads.append(action)
+            continue
+        kind = resource_type(action)
+        if kind is None or kind not in scopes:
+            raise LookupError(f"{action} writes to {kind or 'no resource type'}: add its ARNs to WRITE_SCOPES")
+        writes.setdefault(kind, []).append(action)
+    statements: list[dict[str, Any]] = [{"Sid": "AmsIamAuditRead", "Effect": "Allow", "Action": reads, "Resource": "*"}]
+    statements += [
+        {
+            "Sid": "AmsIamAuditFix" + "".join(p.capitalize() for p in kind.split(":")),
+            "Effect": "Allow",
+            "Action": actions,
+            "Resource": list(scopes[kind]),
+            **(
+                {"Condition": {"StringEquals": {"aws:ResourceAccount": account_id or "${aws:PrincipalAccount}"}}}
+                if kind == "s3:bucket"
+                else {}
+            ),
+        }
+        for kind, actions in sorted(writes.items())
+    ]
+    services = sorted({s for spec in aimodelshare.shared_roles() for s in spec.trusted_services})
+    statements.append(
+        {
+            "Sid": "AmsIamAuditPassSharedRoles",
+            "Effect": "Allow",
+            "Action": ["iam:PassRole"],
+            "Resource": list(_shared_roles(account)),
+            "Condition": {"StringEquals": {"iam:PassedToService": services}},
+        }
+    )
+    return {"Version": "2012-10-17", "Statement": statements}

@@ -44,6 +44,7 @@ from ..findings import Finding, Outcome
 from ..inventory.model import RETIRING_TAG, Consumer, Inventory, ManagedPolicy, Role, User
 from ..policy.rewrite import least_privilege_s3
 from ..scopes import AuditContext, ExecutionRoleRef, NotApplicable, NotAssessed, PolicyRef, Subject, subjects_for
+from . import boundary as boundary_ops
 from . import consumers as consumer_ops
 from . import users as user_ops
 
@@ -84,6 +85,8 @@ FIXABLE_RULES = frozenset(
         "AMS-SHARED-001",
         "AMS-SHARED-002",
         "AMS-SHARED-003",
+        "AMS-SHARED-004",
+        "AMS-SHARED-005",
     }
 )
 
@@ -266,16 +269,30 @@ class Action:
 
 @dataclass(frozen=True, kw_only=True)
 class EnsureSharedRole(Action):
+    """A shared role to its desired state: role and trust, its permissions boundary holding the
+    desired policy (``boundary``: the tightening a deployment cannot undo), then the policy itself
+    and its attachment."""
+
     kind: ClassVar[str] = "ensure-shared-role"
     spec: SharedRole
     trim: bool = False  # also remove every other policy from the role (AMS-SHARED-003)
 
     def preview(self, inventory: Inventory) -> list[Call]:
         spec = self.spec
-        state = role_state(inventory.role_by_name.get(spec.role_name))
+        role = inventory.role_by_name.get(spec.role_name)
+        state = role_state(role)
         arn = _policy_arn(inventory, spec.policy_name)
         document = spec.policy_for(inventory.account_id)
+        boundary = spec.boundary_arn(inventory.partition, inventory.account_id)
         calls = iam_utils.role_calls(state, spec.role_name, spec.trust, spec.description, spec.tags)
+        calls += iam_utils.policy_calls(
+            policy_state(inventory.policy_by_arn.get(boundary)),
+            boundary,
+            spec.boundary_name,
+            document,
+            spec.boundary_description,
+        )
+        calls += boundary_ops.boundary_calls(spec.role_name, role.permissions_boundary if role else None, boundary)
         calls += iam_utils.policy_calls(
             policy_state(inventory.policy_by_arn.get(arn)), arn, spec.policy_name, document, spec.policy_description
         )
@@ -289,6 +306,16 @@ class EnsureSharedRole(Action):
         iam_utils.ensure_role(
             ctx.iam, spec.role_name, spec.trust, spec.description, tags=spec.tags, executor=ctx.executor
         )
+        boundary, _, _ = iam_utils.ensure_managed_policy(
+            ctx.iam,
+            spec.boundary_name,
+            spec.policy_for(account),
+            spec.boundary_description,
+            account_id=account,
+            path=aimodelshare.BOUNDARY_PATH,
+            executor=ctx.executor,
+        )
+        boundary_ops.ensure_role_boundary(ctx.iam, spec.role_name, boundary, executor=ctx.executor)
         arn, _, _ = iam_utils.ensure_managed_policy(
             ctx.iam,
             spec.policy_name,
@@ -643,8 +670,21 @@ def make_plan(
     execution = _plan_execution_role(failing["AMS-EXEC-001"], ctx, execution_trust, notes)
     shared: dict[str, list[tuple[str, str]]] = {}  # shared role name -> findings it addresses
     trim: set[str] = set()
-    for rule_id in ("AMS-SHARED-001", "AMS-SHARED-002", "AMS-SHARED-003"):
+    for rule_id in ("AMS-SHARED-001", "AMS-SHARED-002", "AMS-SHARED-003", "AMS-SHARED-004", "AMS-SHARED-005"):
         for resource in failing[rule_id]:
+            role = inv.role_by_name.get(_name(resource))
+            spec = aimodelshare.shared_role(_name(resource))
+            if (
+                rule_id == "AMS-SHARED-004"
+                and role is not None
+                and spec is not None
+                and role.permissions_boundary not in (None, spec.boundary_arn(inv.partition, inv.account_id))
+            ):
+                notes[(rule_id, resource)] = (
+                    f"the role has another permissions boundary ({role.permissions_boundary}): --fix never replaces "
+                    "an operator's boundary; make it hold no more than the desired state, or remove it and run --fix"
+                )
+                continue
             shared.setdefault(_name(resource), []).append((rule_id, resource))
             if rule_id == "AMS-SHARED-003":
                 trim.add(_name(resource))
