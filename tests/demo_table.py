@@ -107,3 +107,13 @@ DEMO_CLEAN = [
 DEMO_FAILING = sum(len(resources) for resources in DEMO_FAILURES.values())
 #: How many of them ``--fix`` fixes.
 DEMO_FIXED = DEMO_FAILING - sum(len(resources) for resources in DEMO_NOT_FIXED.values())
+
+#: The demo's critical failures: the execution role trusting a CI user without MFA, AMS-PRIV-001 on
+#: the three CodeBuild policies, AMS-PRIV-004 on the three ephemeral users, the key pair in a
+#: function's environment.
+DEMO_CRITICAL = [
+    ("AMS-EXEC-001", "role/aimodelshare-execution-role"),
+    *(("AMS-PRIV-001", p) for p in CODEBUILD_IAM_STAR),
+    *(("AMS-PRIV-004", u) for u in EPHEMERAL_USERS),
+    ("AMS-SECRET-001", "lambda/us-east-1/evalfunctionQm7Kx2Vb9Np4"),
+]

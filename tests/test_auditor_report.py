@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from conftest import ACCOUNT, AuditResult, demo_audit
-from demo_table import DEMO_FAILING
+from demo_table import DEMO_CRITICAL, DEMO_FAILING, DEMO_FAILURES
 from test_reports import _document, _finding
 
 from ams_iam_audit.findings import compliance_section, control_catalogue
@@ -98,7 +98,12 @@ def test_the_control_catalogue_names_its_sources_and_the_whole_cis_iam_section()
         assert framework["name"]
         ids = [c["id"] for c in framework["controls"]]
         assert len(ids) == len(set(ids))
-    assert [c["id"] for c in catalogue["cis_aws_foundations"]["controls"]] == [f"1.{i}" for i in range(1, 23)]
+    # the whole IAM section, and the S3 and logging recommendations rules assess
+    assert [c["id"] for c in catalogue["cis_aws_foundations"]["controls"]] == [
+        *(f"1.{i}" for i in range(1, 23)),
+        "2.1.4",
+        "3.1",
+    ]
 
 
 def test_every_control_the_rules_map_is_in_the_catalogue_and_the_demo_statuses_follow(demo: AuditResult) -> None:
@@ -146,15 +151,16 @@ def test_the_executive_summary_says_the_verdict_what_to_fix_first_and_the_limits
     judged = sum(1 for f in demo.findings if f["outcome"] != "not-applicable")
     assert f": {judged} checks of a rule on a resource" in summary.scope
     criticals = sum(1 for f in demo.findings if f["outcome"] == "fail" and f["severity"] == "critical")
-    assert criticals == 6  # AMS-PRIV-001 on three CodeBuild policies, AMS-PRIV-004 on three users
+    assert criticals == len(DEMO_CRITICAL)
     assert summary.verdict == f"Not compliant: {criticals} critical findings ({DEMO_FAILING} failing findings in all)."
     assert not summary.compliant
     assert len(summary.first_fixes) == 3
     critical = [f for f in demo.findings if f["outcome"] == "fail" and f["severity"] == "critical"]
-    for sentence in summary.first_fixes[:2]:
+    # one sentence per rule, the riskiest first: the demo has four rules with critical failures
+    assert len({rule for rule, _ in DEMO_CRITICAL}) >= 3
+    for sentence in summary.first_fixes:
         assert sentence.startswith("Critical: ")
         assert any(f["resource"] in sentence and f["rule_id"] in sentence for f in critical), sentence
-    assert summary.first_fixes[2].startswith("High: ")
     assert any("controls of the frameworks' scope are not assessed" in s for s in summary.limitations)
     assert summary.trend is None
     page = (demo.report_dir / "report.html").read_text()
@@ -200,13 +206,14 @@ def test_rules_are_worst_first_and_rules_that_only_pass_share_one_table(demo: Au
     ranks = [r.risk[:2] for r in view.attention]
     assert ranks == sorted(ranks)
     assert [r.id for r in view.attention][:2] == ["AMS-PRIV-001", "AMS-PRIV-004"]
-    assert {r.id for r in view.passed_rules} >= {"AMS-EXEC-001", "AMS-EXEC-002", "AMS-SHARED-003"}
+    assert {r.id for r in view.passed_rules} >= {"AMS-EXEC-002", "AMS-SHARED-003"}
+    assert not {r.id for r in view.passed_rules} & set(DEMO_FAILURES)
     assert all(not r.findings for r in view.passed_rules)
     page = (demo.report_dir / "report.html").read_text()
     sections = re.findall(r'<section class="rule" id="rule-([A-Z0-9-]+)"', page)
     assert sections == [r.id for r in view.attention]
     passed = page[page.index('<section id="passed-controls">') :]
-    assert 'id="rule-AMS-EXEC-001"' in passed
+    assert 'id="rule-AMS-EXEC-002"' in passed
 
 
 def test_within_a_rule_failures_come_before_errors_before_waivers() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from conftest import Account, AuditResult, audit_at, demo_audit
-from demo_table import DEMO_FAILING
+from demo_table import DEMO_CRITICAL, DEMO_FAILING
 from pypdf import PdfReader
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -108,7 +108,7 @@ def test_the_demo_report_in_chromium(
     assert len(rows) == DEMO_FAILING
     Select(browser.find_element(By.ID, "f-severity")).select_by_visible_text("critical")
     assert {r.get_attribute("data-severity") for r in _visible_rows(browser)} == {"critical"}
-    assert len(_visible_rows(browser)) == 6  # AMS-PRIV-001 on the three CodeBuild policies, AMS-PRIV-004 on three users
+    assert len(_visible_rows(browser)) == len(DEMO_CRITICAL)
     Select(browser.find_element(By.ID, "f-severity")).select_by_visible_text("all")
     Select(browser.find_element(By.ID, "f-rule")).select_by_visible_text("AMS-ROLE-001")
     assert len(_visible_rows(browser)) == 5
