@@ -94,7 +94,7 @@ def page_css(document: Mapping[str, Any]) -> str:
     tool = _css_string(f"ams-iam-audit {run.get('tool_version', '')}")
     box = "font: 9px system-ui, sans-serif; color: #5b6670;"
     return (
-        "@page { size: auto; margin: 13mm 11mm 12mm 11mm; "
+        "@page { size: auto; margin: 12mm 9mm 11mm 9mm; "
         f"@top-left {{ content: {account}; {box} }} "
         f"@top-right {{ content: {date}; {box} }} "
         f"@bottom-left {{ content: {tool}; {box} }} "
