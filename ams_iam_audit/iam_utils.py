@@ -73,6 +73,7 @@ __all__ = [
     "ensure_role",
     "get_execution_session",
     "json_text",
+    "key_deactivation_calls",
     "lock_arn",
     "policy_calls",
     "policy_deletion_calls",
@@ -823,14 +824,11 @@ def _service_credentials(iam_client: Any, user_name: str) -> tuple[str, ...]:
 _KEY_GONE = "an access key's secret cannot come back: issue a new key if the user is restored"
 
 
-def user_retirement_calls(state: UserState) -> list[Call]:
-    """AWS's order for deleting a user: deactivate its keys first (a failing caller shows up as an
-    error, not as a missing user), then remove the login profile, keys, MFA devices, certificates,
-    SSH keys, service credentials, inline policies, group memberships and attached policies, then the
-    user itself."""
-    name = state.name
-    u: dict[str, Any] = {"UserName": name}
-    calls = [
+def key_deactivation_calls(user_name: str, keys: Iterable[tuple[str, str]]) -> list[Call]:
+    """Each active key of ``keys`` ((id, status) pairs) made inactive, each undone by making it
+    active again: the reversible first step of every retirement of a user."""
+    u: dict[str, Any] = {"UserName": user_name}
+    return [
         _iam(
             "update_access_key",
             undo=(_iam("update_access_key", **u, AccessKeyId=key, Status="Active"),),
@@ -838,9 +836,19 @@ def user_retirement_calls(state: UserState) -> list[Call]:
             AccessKeyId=key,
             Status="Inactive",
         )
-        for key, status in state.access_keys
+        for key, status in keys
         if status == "Active"
     ]
+
+
+def user_retirement_calls(state: UserState) -> list[Call]:
+    """AWS's order for deleting a user: deactivate its keys first (a failing caller shows up as an
+    error, not as a missing user), then remove the login profile, keys, MFA devices, certificates,
+    SSH keys, service credentials, inline policies, group memberships and attached policies, then the
+    user itself."""
+    name = state.name
+    u: dict[str, Any] = {"UserName": name}
+    calls = key_deactivation_calls(name, state.access_keys)
     if state.login_profile:
         calls.append(_iam("delete_login_profile", irreversible="a console password cannot be restored", **u))
     calls += [_iam("delete_access_key", irreversible=_KEY_GONE, **u, AccessKeyId=k) for k, _ in state.access_keys]

@@ -12,7 +12,7 @@ from aws_proxy import proxy_to
 from conftest import ACCOUNT, Account
 from moto_gaps import all_gaps
 from test_fix import fix, journal_of, writes
-from test_rule_roles_privilege import provision_shared_roles
+from test_rule_roles_privilege import provision_desired_state, provision_shared_roles
 
 from ams_iam_audit import iam_utils
 from ams_iam_audit.aimodelshare import BOUNDARY_PATH, library_template, shared_role
@@ -47,7 +47,7 @@ def versions(aws: Account) -> list[str]:
 def test_a_shared_role_without_the_boundary_fails_and_fix_sets_it(
     pytester: pytest.Pytester, aws: Account, audit: Any
 ) -> None:
-    provision_shared_roles(aws, boundary=False)
+    provision_desired_state(aws, boundary=False)
     before = audit()
     outcomes = before.outcomes("AMS-SHARED-004")
     assert set(outcomes.values()) == {"fail"}

@@ -43,13 +43,19 @@ def provision_shared_roles(aws: Account, *, boundary: bool = True) -> None:
             )
 
 
-def test_desired_state_passes_every_rule(aws: Account, audit: Any) -> None:
-    """The shared roles as we ship them must pass our own audit, every rule of it."""
-    provision_shared_roles(aws)
-    aws.trail()  # AMS-TRAIL-001 judges the account
-    # the execution role as --fix writes it (migration step 1): without one, AMS-EXEC-* are not assessed
+def provision_desired_state(aws: Account, *, boundary: bool = True) -> None:
+    """A fully migrated account: the shared roles as we ship them (see ``provision_shared_roles``),
+    the execution role as ``--fix`` writes it (migration step 1: without one, AMS-EXEC-* are not
+    assessed) and a trail logging every management event (AMS-TRAIL-001 judges the account)."""
+    provision_shared_roles(aws, boundary=boundary)
+    aws.trail()
     people_and_ci = [f"arn:aws:iam::{ACCOUNT}:user/alice", f"arn:aws:iam::{ACCOUNT}:role/ci-runner"]
     aws.role(EXECUTION_ROLE_NAME, execution_role_trust(people_and_ci, ACCOUNT))
+
+
+def test_desired_state_passes_every_rule(aws: Account, audit: Any) -> None:
+    """The shared roles as we ship them must pass our own audit, every rule of it."""
+    provision_desired_state(aws)
 
     result = audit()
 

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..changes import DIRECT, Call, Executor, is_error
-from ..iam_utils import RetirementRefusedError
+from ..iam_utils import RetirementRefusedError, key_deactivation_calls
 from ..inventory.model import User
 from ..jsonio import mask_key_id
 
@@ -164,17 +164,7 @@ def deactivation_calls(
     """Phase 1's calls: every active key of ``keys`` ((id, status) pairs) made inactive, then the
     user tagged with ``when``; each undone (the key made active, the tag restored or removed)."""
     u: dict[str, Any] = {"UserName": user_name}
-    calls = [
-        _iam(
-            "update_access_key",
-            undo=(_iam("update_access_key", **u, AccessKeyId=key, Status="Active"),),
-            **u,
-            AccessKeyId=key,
-            Status="Inactive",
-        )
-        for key, status in keys
-        if status == "Active"
-    ]
+    calls = key_deactivation_calls(user_name, keys)
     restore = (
         _iam("tag_user", **u, Tags=[{"Key": DEACTIVATED_TAG, "Value": previous_tag}])
         if previous_tag is not None
