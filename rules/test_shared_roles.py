@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 
@@ -136,7 +138,7 @@ def test_shared_role_nothing_broader(shared_role: SharedRoleState, evidence: Evi
     inventory = audit.inventory
     allowed = frozenset().union(*(g.actions for g in allow_grants(parse_policy(spec.policy_for(inventory.account_id)))))
     extra: list[dict[str, object]] = []
-    documents: list[tuple[str, object]] = []
+    documents: list[tuple[str, Mapping[str, Any]]] = []
     for attached in role.attached_policies:
         if attached.name == spec.policy_name:
             continue
