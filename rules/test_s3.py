@@ -24,6 +24,7 @@ from ams_iam_audit import (
     Narrowing,
     PolicyRef,
     Severity,
+    action_info,
     allow_grants,
     arn_covers,
     least_privilege_s3,
@@ -40,6 +41,20 @@ _ACCOUNT_PINS = frozenset({"aws:resourceaccount", "s3:resourceaccount"})
 #: Keys that pin a resource to an organisation: which organisation the audited account is in is not
 #: something the audit reads, so a pin to one cannot be confirmed as a pin to this account.
 _ORG_PINS = frozenset({"aws:resourceorgid", "aws:resourceorgpaths"})
+
+
+def _configuration_read(action: str) -> bool:
+    """A read of a bucket's (or access point's) configuration (its policy, location, public access
+    block, versioning...): Read-level, granted on bucket or access point resources only, so it reaches
+    no object. Auditors and the tool itself need these on every bucket; object reads and listings
+    (``s3:GetObject``, ``s3:ListBucket``) are not configuration reads."""
+    info = action_info(action)
+    return (
+        info is not None
+        and info.access_level == "Read"
+        and bool(info.resource_types)
+        and info.resource_types <= {"bucket", "accesspoint"}
+    )
 
 
 def _every_bucket(resource: str, partition: str) -> bool:
@@ -92,9 +107,11 @@ def _restricted(grant: Grant) -> Narrowing:
         "bucket (temporary-access policies); the refactoring limits S3 to named actions on aimodelshare buckets. "
         "A grant of every S3 action includes deleting buckets, rewriting bucket policies and ACLs; S3 actions on "
         "every resource reach every bucket in the account. Actions that cannot be limited to a resource (such as "
-        "s3:ListAllMyBuckets) are not counted against '*', and what a Deny in the same document removes is not "
-        "counted as granted. A statement is one level less severe when a condition certainly restricts it (fixed "
-        "values, no wildcard, negation, Null or IfExists); a bucket statement open to everyone is critical unless "
+        "s3:ListAllMyBuckets) are not counted against '*', nor are reads of a bucket's configuration (its policy, "
+        "location, public access block...: Read-level actions on buckets, which reach no object) outside a public "
+        "bucket statement; what a Deny in the same document removes is not counted as granted. A statement is "
+        "one level less severe when a condition certainly restricts it (fixed values, no wildcard, negation, Null "
+        "or IfExists); a bucket statement open to everyone is critical unless "
         "a condition fixes the source the way S3 itself requires (aws:SourceArn, aws:SourceVpce, aws:SourceIp...)."
     ),
     remediation=(
@@ -116,10 +133,16 @@ def test_no_wildcard_s3_grants(policy_document: PolicyRef, evidence: Evidence, i
         all_actions = every_s3_action <= s3
         all_buckets = grant.resource_is_negated or any(_every_bucket(r, partition) for r in grant.resources)
         unconstrained = grant.constrainable(s3) if all_buckets else frozenset()
+        public = policy_document.kind == "bucket" and _public(grant)
+        if not all_actions and not public:
+            # reading every bucket's configuration is what an audit does; it reaches no data
+            configuration = frozenset(a for a in unconstrained if _configuration_read(a))
+            if configuration:
+                evidence.add(configuration_reads_set_aside=sorted(configuration))
+                unconstrained -= configuration
         if not all_actions and not unconstrained:
             continue
         severity = Severity.HIGH if all_actions and all_buckets else Severity.MEDIUM
-        public = policy_document.kind == "bucket" and _public(grant)
         # A public statement stays public unless a condition fixes the source (S3's own test); any
         # other statement is one level less severe when a condition certainly restricts something.
         answer = _source_fixed(grant) if public else _restricted(grant)

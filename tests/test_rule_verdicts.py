@@ -140,6 +140,47 @@ def test_s3_001_passes(case: str, statements: list[dict[str, Any]]) -> None:
     assert evidence.severity is None, case
 
 
+AUDIT_READS = ["s3:GetBucketPolicy", "s3:GetBucketLocation", "s3:GetBucketPublicAccessBlock", "s3:GetBucketAcl"]
+
+
+def test_s3_001_sets_aside_reads_of_bucket_configuration_on_every_bucket() -> None:
+    """What an auditor (and this tool) reads on every bucket reaches no object: set aside, and said so."""
+    outcome, evidence, message = s3_001(policy(allow(AUDIT_READS)))
+    assert outcome == "pass", message
+    assert evidence.items["configuration_reads_set_aside"] == sorted(a.lower() for a in AUDIT_READS)
+
+
+@pytest.mark.parametrize(
+    ("case", "actions", "counted"),
+    [
+        # an object read or a listing beside them is still counted, and only it
+        ("object-read-beside", [*AUDIT_READS, "s3:GetObject"], ["s3:GetObject"]),
+        ("listing-beside", [*AUDIT_READS, "s3:ListBucket"], ["s3:ListBucket"]),
+        # a partial wildcard covers object reads too
+        ("get-glob", ["s3:Get*"], None),
+        ("bucket-glob-with-put", ["s3:GetBucket*", "s3:PutBucketPolicy"], ["s3:PutBucketPolicy"]),
+    ],
+)
+def test_s3_001_counts_what_is_not_a_configuration_read(
+    case: str, actions: list[str], counted: list[str] | None
+) -> None:
+    outcome, evidence, _ = s3_001(policy(allow(actions)))
+    assert outcome == "fail", case
+    (statement,) = evidence.items["statements"]
+    names = {a.lower() for a in statement["actions"]}
+    assert not names & {a.lower() for a in AUDIT_READS}, case
+    if counted is not None:
+        assert names == {a.lower() for a in counted}, case
+
+
+def test_s3_001_public_bucket_statement_counts_configuration_reads() -> None:
+    """Everyone reading a bucket's policy is S3-001's (and S3-003's) business: nothing is set aside."""
+    outcome, evidence, _ = s3_001(policy({**allow(AUDIT_READS, "*"), "Principal": "*"}, kind="bucket", name="b"))
+    assert outcome == "fail"
+    assert evidence.severity == "critical"
+    assert "configuration_reads_set_aside" not in evidence.items
+
+
 def test_s3_001_the_worst_statement_decides_the_severity() -> None:
     medium = allow("s3:GetObject", "arn:aws:s3:::*/*")
     high = allow("s3:*")

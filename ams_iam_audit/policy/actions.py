@@ -42,6 +42,9 @@ class ActionInfo:
     #: lowercase condition keys AWS documents for this action (its own, not the global aws:* keys):
     #: a condition on one of them narrows what the action can do (iam:PassedToService for PassRole)
     condition_keys: frozenset[str] = frozenset()
+    #: the resource types it can be granted on, lowercase (``bucket``, ``object``, ``role``; none
+    #: when only ``*`` applies)
+    resource_types: frozenset[str] = frozenset()
 
 
 def catalogue_version() -> str:
@@ -74,6 +77,7 @@ def _catalogue() -> dict[str, ActionInfo]:
                 access_level=privilege["access_level"],
                 wildcard_only=set(privilege["resource_types"]) <= {""},
                 condition_keys=frozenset(keys),
+                resource_types=frozenset(t.lower() for t in privilege["resource_types"] if t),
             )
     return table
 
