@@ -585,17 +585,23 @@ class EscalationAnalysis:
             return lambda s: not narrowing(s, {key}).narrowed
 
         def harmless(entry: ConditionEntry, value: str) -> str | None:
-            return f"{value} may grant administrator access" if self._policy_is_admin(value) else None
+            return f"{value} may grant administrator access or escalation" if self._policy_is_risky(value) else None
 
         return lambda s: not narrowing(s, {key}, harmless).narrowed
 
-    def _policy_is_admin(self, arn: str) -> bool:
+    def _policy_is_risky(self, arn: str) -> bool:
+        """Whether attaching the policy ``arn`` could lead anywhere: it is administrator access, or it
+        names an action some escalation method needs (attaching a policy that can write policies is
+        the first of two steps to administrator), or the inventory does not hold it (it could grant
+        anything). Only a policy that is none of these makes an ``iam:PolicyARN`` condition narrow."""
         if arn in _ADMIN_POLICIES:
             return True
         policy = self.inventory.policy_by_arn.get(arn)
         document = policy.default_document if policy is not None else None
-        # a policy the inventory does not hold could grant anything: assume the worst
-        return document is None or self._is_admin_document(document)
+        if document is None or self._is_admin_document(document):
+            return True
+        parsed = self._parse("policy version", document)
+        return parsed is None or bool(Permissions((SourcedDocument("version", parsed),)).named(_catalogue_actions()))
 
     @staticmethod
     def _trust_honoured(perms: Permissions, target: _Target) -> bool:
