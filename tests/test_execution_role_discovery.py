@@ -201,10 +201,15 @@ def test_several_candidates_are_not_assessed_and_listed(aws: Account, audit: Any
     listed = [c["arn"] for c in finding["evidence"]["execution_role_candidates"]]
     assert listed == [f"arn:aws:iam::{ACCOUNT}:role/ml-a", f"arn:aws:iam::{ACCOUNT}:role/ml-b"]
     assert result.ret == 1
-    # a named role among them settles it: the named one is judged
-    aws.role("aimodelshare-execution-role", trust(f"arn:aws:iam::{ACCOUNT}:role/ci-a"), arn)
+    # a role named (or tagged) as the execution role does not settle it: a clean decoy could stand in
+    # front of the role the library uses, and the rules would judge the decoy
+    aws.role("aimodelshare-execution-role", trust(f"arn:aws:iam::{ACCOUNT}:role/ci-a"))
     named = audit("-m", "execution_role")
-    assert named.outcomes("AMS-EXEC-001") == {"role/aimodelshare-execution-role": "pass"}
+    assert named.outcomes("AMS-EXEC-001") == {"not-assessed": "error"}
+    assert (
+        "3 candidates (aimodelshare-execution-role, ml-a, ml-b)"
+        in named.finding("AMS-EXEC-001", "not-assessed")["message"]
+    )
 
 
 def test_an_account_without_the_library_is_not_applicable(aws: Account, audit: Any) -> None:

@@ -15,9 +15,10 @@ services) may assume and that carry one of these marks, each recorded as a reaso
 
 Service-linked roles, the four shared roles and legacy per-deployment roles are never candidates.
 
-The choice (:func:`choose`): the one candidate that is named or tagged, else the only candidate;
-several equally marked candidates, or none, leave the execution role **not assessed**, which the
-rules report as an error naming ``--aws-execution-role-arn``. Computed from the inventory alone.
+The choice (:func:`choose`): the only candidate; several (a name or tag does not outrank a role
+holding the library's permissions: a decoy could), or none, leave the execution role **not
+assessed**, which the rules report as an error naming ``--aws-execution-role-arn``. Computed from
+the inventory alone.
 """
 
 from __future__ import annotations
@@ -150,16 +151,12 @@ def _candidate(role: Role, inventory: Inventory) -> Candidate | None:
 
 
 def choose(candidates: tuple[Candidate, ...]) -> Discovery:
-    """The one named or tagged candidate, else the only candidate; otherwise none (not assessed)."""
-    marked = [c for c in candidates if c.marked]
-    if len(marked) == 1:
-        others = len(candidates) - 1
-        why = "the only candidate named or tagged as the execution role" + (
-            f" ({others} other candidate(s) hold its permissions only)" if others else ""
-        )
-        return Discovery(candidates, marked[0], why)
+    """The only candidate; otherwise none (not assessed). A name or a tag does not outrank a role
+    that holds the library's permissions: anyone who may create or tag a role could otherwise put a
+    clean decoy in front of the role the library really uses, and the rules would judge the decoy."""
     if len(candidates) == 1:
-        return Discovery(candidates, candidates[0], "the only candidate")
+        only = candidates[0]
+        return Discovery(candidates, only, "the only candidate" + (" (named or tagged as such)" if only.marked else ""))
     if not candidates:
         return Discovery(candidates, None, "no role is named, tagged or permissioned as the execution role")
     names = ", ".join(c.name for c in candidates)
