@@ -250,13 +250,13 @@ def terminal_safe(text: str) -> str:
 
 def jsonable(value: Any) -> Any:
     """Plain JSON of our values: dataclasses (fields with ``repr=False`` left out), tuples, sets,
-    datetimes and enums become JSON types; strings are scrubbed (see :func:`scrub`)."""
+    datetimes and enums become JSON types; strings, mapping keys included, are scrubbed (see :func:`scrub`)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value) if f.repr}
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
+        return {scrub(str(k)): jsonable(v) for k, v in value.items()}
     if isinstance(value, set | frozenset):
         return sorted(jsonable(v) for v in value)
     if isinstance(value, list | tuple):

@@ -15,6 +15,7 @@ This module wires the others together and holds no IAM knowledge.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import gc
 import importlib.util
@@ -396,7 +397,11 @@ class AuditPlugin:
     def _enriched(self, finding: Finding) -> Finding:
         """``finding`` with what the ``pytest_ams_iam_audit_finding`` implementations add to its
         evidence (they may add items, never replace the rule's)."""
-        additions = self.config.hook.pytest_ams_iam_audit_finding(finding=finding, config=self.config)
+        hook = self.config.hook.pytest_ams_iam_audit_finding
+        if not hook.get_hookimpls():
+            return finding
+        # each implementation sees a copy: what it changes in place never reaches the filed finding
+        additions = hook(finding=copy.deepcopy(finding), config=self.config)
         if not additions:
             return finding
         evidence = dict(finding.evidence)
@@ -406,13 +411,14 @@ class AuditPlugin:
                     f"pytest_ams_iam_audit_finding returned {type(added).__name__} for {finding.nodeid}: "
                     "return None or a mapping of evidence items"
                 )
-            clash = sorted(str(k) for k in added if k in evidence)
+            items = jsonable(dict(added))  # keys as the findings file will hold them (str, masked)
+            clash = sorted(k for k in items if k in evidence)
             if clash:
                 raise ValueError(
                     f"pytest_ams_iam_audit_finding would replace evidence {', '.join(clash)} of {finding.nodeid}: "
                     "an implementation adds evidence items, it never rewrites the rule's"
                 )
-            evidence.update({str(k): jsonable(v) for k, v in added.items()})
+            evidence.update(items)
         return dataclasses.replace(finding, evidence=evidence)
 
     @pytest.hookimpl(wrapper=True)

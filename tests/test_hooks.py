@@ -181,3 +181,24 @@ def test_registrations_do_not_outlive_the_run(pytester: pytest.Pytester, aws: Ac
     audit_at(pytester, aws.url, "-m", "tagging", "team_rules")
     assert set(AREAS) == BUILTIN_AREAS
     assert set(SCOPES) == BUILTIN_SCOPES
+
+
+def test_a_finding_hook_can_neither_edit_in_place_nor_leak_a_key_id(pytester: pytest.Pytester, aws: Account) -> None:
+    """Review finding: the hook got the filed finding itself (its evidence editable in place), and keys
+    of the evidence it added were neither masked nor checked for clashes as stored."""
+    aws.iam.create_user(UserName=LEGACY_USER)
+    pytester.makeconftest(
+        textwrap.dedent("""
+        def pytest_ams_iam_audit_finding(finding, config):
+            finding.evidence["created"] = "edited in place"
+            return {"owner": {"AKIAIOSFODNN7EXAMPLE": "alice"}}
+    """)
+    )
+    result = audit_at(pytester, aws.url, "-k", "AMS-USER-001")
+    found = result.finding("AMS-USER-001", f"user/{LEGACY_USER}")
+    assert found["evidence"]["created"] != "edited in place"
+    assert "AKIAIOSFODNN7EXAMPLE" not in json.dumps(result.document)
+    assert "AKIAIOSFODNN7EXAMPLE" not in (result.report_dir / "report.html").read_text()
+    assert list(found["evidence"]["owner"]) == ["AKIA************MPLE"] or "AKIA" in next(
+        iter(found["evidence"]["owner"])
+    )
