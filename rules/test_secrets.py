@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from ams_iam_audit import Consumer, Controls, Evidence, Severity, rule
 
-#: How sure each kind is to be a live credential: an AWS key, a session token or a URL's password is
-#: one; a value in a secret-named variable, or random-looking text, probably is.
+#: How sure each kind is to be a live credential: an AWS key, a session token, a URL's password or a
+#: private key is one; a value in a secret-named variable, or random-looking text, probably is.
 _SEVERITY = {
     "access_key_id": Severity.CRITICAL,
     "secret_access_key": Severity.CRITICAL,
     "session_token": Severity.CRITICAL,
     "url_credentials": Severity.CRITICAL,
+    "private_key": Severity.CRITICAL,
     "named_secret": Severity.HIGH,
     "high_entropy": Severity.HIGH,
 }
@@ -23,6 +24,7 @@ _WHAT = {
     "secret_access_key": "an AWS secret access key",
     "session_token": "a session token",
     "url_credentials": "a password in a URL",
+    "private_key": "a private key",
     "named_secret": "a plain value in a variable named as a secret",
     "high_entropy": "a random-looking value",
 }

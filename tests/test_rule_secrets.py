@@ -214,6 +214,21 @@ def test_raw_gaad_file_makes_environments_unknown(pytester: pytest.Pytester, tmp
         ("SEED", "sk_live_51HxYzAbCdEfGhIjKlMnOpQr", "high_entropy"),
         ("CLASS", "ModelTrainingPipelineV2Prod", None),
         ("IMAGE", "aws/codebuild/standard:7.0", None),
+        # found by review: PEM keys (real or escaped line breaks), a key file pasted whole, joined names
+        (
+            "DEPLOY_KEY",
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----",
+            "private_key",
+        ),
+        ("SA_JSON", '{"private_key": "-----BEGIN PRIVATE KEY-----\\nMIIEvQ\\n"}', "private_key"),
+        ("SSH", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n", "private_key"),
+        ("CERT", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----", None),  # public
+        ("PGPASSWORD", "Tr0ub4dor&3", "named_secret"),
+        ("DBPASSWORD", "x1y2", "named_secret"),
+        ("DB_PASS", "hunter2", "named_secret"),
+        ("GHTOKEN", "abc", "named_secret"),
+        ("TOKENIZER_PATH", "bert-base-uncased", None),  # ML code: a tokenizer, not a token
+        ("BYPASS_CACHE", "yes-please", None),
     ],
 )
 def test_classification(name: str, value: str, kind: str | None) -> None:

@@ -17,13 +17,18 @@ What counts, checked in this order (the first that applies is the classification
     a run of 100 or more base64 characters (an STS session token's shape).
 ``url_credentials``
     a URL with a password in it (``scheme://user:password@host``).
+``private_key``
+    a PEM private key (``-----BEGIN … PRIVATE KEY-----``, with real or escaped line breaks: an SSH,
+    TLS or JWT signing key, or a cloud service account's key file pasted whole).
 ``named_secret``
-    a variable whose name says it holds a secret (a word such as ``SECRET``, ``PASSWORD``, ``PASSWD``,
-    ``PWD``, ``TOKEN``, ``PASSPHRASE``, ``CREDENTIALS``, ``APIKEY``, or ``API KEY`` / ``PRIVATE KEY`` /
-    ``ACCESS KEY``), with a plain value. A name that also says the value only *points at* a secret or
-    describes it (``ARN``, ``NAME``, ``ID``, ``PATH``, ``PARAM``, ``URL``, ``FILE``, ``TTL``, ``MAX``...:
-    ``DB_PASSWORD_SECRET_ARN``, ``TOKEN_TTL``, ``MAX_TOKENS``) does not count, nor does a value that is
-    empty, a boolean, or a reference (``arn:...``, ``{{resolve:...}}``).
+    a variable whose name says it holds a secret (a word such as ``SECRET``, ``PASSWORD``,
+    ``PASSWD``, ``PWD``, ``PASS``, ``TOKEN``, ``PASSPHRASE``, ``CREDENTIALS``, ``APIKEY``, or ``API
+    KEY`` / ``PRIVATE KEY`` / ``ACCESS KEY``; ``PASSWORD`` and ``PASSWD`` also inside a word, as in
+    libpq's ``PGPASSWORD``, and ``SECRET`` or ``TOKEN`` at a word's end, as in ``GHTOKEN``), with a
+    plain value. A name that also says the value only *points at* a secret or describes it (``ARN``,
+    ``NAME``, ``ID``, ``PATH``, ``PARAM``, ``URL``, ``FILE``, ``TTL``, ``MAX``...:
+    ``DB_PASSWORD_SECRET_ARN``, ``TOKEN_TTL``, ``MAX_TOKENS``) does not count, nor does a value that
+    is empty, a boolean, or a reference (``arn:...``, ``{{resolve:...}}``).
 ``high_entropy``
     a value of at least 20 characters, made only of token characters (letters, digits, ``+/=_.~-``),
     mixing upper case, lower case and digits, with a Shannon entropy of at least 3.5 bits per
@@ -55,6 +60,7 @@ SECRET_KINDS = (
     "secret_access_key",
     "session_token",
     "url_credentials",
+    "private_key",
     "named_secret",
     "high_entropy",
 )
@@ -63,13 +69,18 @@ _KEY_ID = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Z0-
 _SECRET_KEY = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 _TOKEN = re.compile(r"[A-Za-z0-9/+]{100,}")
 _URL_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@")
+_PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----")
 _TOKEN_CHARS = re.compile(r"[A-Za-z0-9+/=_.~-]+")
 _WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
 
 _SECRET_WORDS = frozenset(
-    {"SECRET", "SECRETS", "PASSWORD", "PASSWORDS", "PASSWD", "PWD", "TOKEN", "TOKENS", "PASSPHRASE"}
+    {"SECRET", "SECRETS", "PASSWORD", "PASSWORDS", "PASSWD", "PWD", "PASS", "TOKEN", "TOKENS", "PASSPHRASE"}
     | {"CREDENTIAL", "CREDENTIALS", "APIKEY", "PRIVATEKEY"}
 )
+#: Secret words found inside a longer word (libpq's PGPASSWORD), and at a word's end (GHTOKEN): not
+#: TOKEN inside a word, which names tokenizers (TOKENIZER_PATH) in ML code.
+_SECRET_INSIDE = ("PASSWORD", "PASSWD")
+_SECRET_ENDINGS = ("SECRET", "TOKEN")
 _SECRET_PAIRS = frozenset({("API", "KEY"), ("PRIVATE", "KEY"), ("ACCESS", "KEY"), ("SIGNING", "KEY")})
 #: Words that make a secret-named variable a pointer to a secret, or a description of one.
 _NOT_THE_SECRET = frozenset(
@@ -95,7 +106,12 @@ def secret_named(name: str) -> bool:
     words = _words(name)
     if any(w in _NOT_THE_SECRET for w in words):
         return False
-    return any(w in _SECRET_WORDS for w in words) or any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words))
+    return (
+        any(w in _SECRET_WORDS for w in words)
+        or any(inner in w for w in words for inner in _SECRET_INSIDE)
+        or any(w.endswith(_SECRET_ENDINGS) for w in words)
+        or any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words))
+    )
 
 
 def _is_reference(value: str) -> bool:
@@ -129,6 +145,8 @@ def _kind(name: str, value: str) -> tuple[str, str] | None:
         return "session_token", hidden
     if _URL_PASSWORD.search(value):
         return "url_credentials", hidden
+    if _PRIVATE_KEY.search(value):
+        return "private_key", hidden
     if secret_named(name) and not _is_reference(value):
         return "named_secret", hidden
     if high_entropy(value.strip()):
