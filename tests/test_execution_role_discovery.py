@@ -312,6 +312,40 @@ def test_fix_replaces_the_guide_trust_of_an_existing_role(aws: Account, audit: A
     assert trust["Statement"][0]["Condition"] == {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
 
 
+def test_fix_keeps_the_services_federated_identities_and_denies_the_role_trusts(aws: Account, audit: Any) -> None:
+    """Review finding: replacing the trust dropped every other statement, so the Lambda functions and
+    the OIDC CI job using the role stopped working. Only AWS principals (AMS-EXEC-001's) change."""
+    _ai_user(aws)
+    oidc = f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com"
+    mallory = f"arn:aws:iam::{ACCOUNT}:user/mallory"
+    deny = {"Sid": "NoMallory", "Effect": "Deny", "Principal": {"AWS": mallory}, "Action": "sts:AssumeRole"}
+    existing = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com", "AWS": USER},
+                "Action": "sts:AssumeRole",
+            },
+            {"Effect": "Allow", "Principal": {"Federated": oidc}, "Action": "sts:AssumeRoleWithWebIdentity"},
+            {"Effect": "Allow", "Principal": {"AWS": USER}, "Action": "sts:AssumeRole"},
+            deny,
+        ],
+    }
+    aws.role("aimodelshare-execution-role", existing)
+    result = audit("-m", "execution_role", "--fix", "--fix-execution-role-trust", CI_ROLE)
+    assert result.finding("AMS-EXEC-001", "role/aimodelshare-execution-role")["outcome"] == "fixed"
+    trust = aws.iam.get_role(RoleName="aimodelshare-execution-role")["Role"]["AssumeRolePolicyDocument"]
+    principals = [s["Principal"] for s in trust["Statement"]]
+    assert {"Service": "lambda.amazonaws.com"} in principals
+    assert {"Federated": oidc} in principals
+    assert deny in trust["Statement"]
+    allowed_aws = [
+        s["Principal"]["AWS"] for s in trust["Statement"] if s["Effect"] == "Allow" and "AWS" in s["Principal"]
+    ]
+    assert allowed_aws in ([CI_ROLE], [[CI_ROLE]])  # the operator's principals replace the old ones
+
+
 def test_fix_without_the_trust_option_says_which_option_to_give(aws: Account, audit: Any) -> None:
     _ai_user(aws)
     result = audit("-m", "execution_role", "--fix-dry-run")

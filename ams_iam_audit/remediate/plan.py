@@ -363,6 +363,34 @@ class EnsureExecutionRole(Action):
 _TRUST_OPTION = "--fix-execution-role-trust ARN (repeatable: who may assume it)"
 
 
+def _with_kept_statements(trust: Mapping[str, Any], role: Role | None) -> dict[str, Any]:
+    """``trust`` (the operator's principals) plus what an existing role's trust holds beside AWS
+    principals: its Deny statements and its Allows to services and federated identities (a Lambda
+    function or an OIDC-driven CI job that uses the role keeps working). Only the AWS principals, which
+    AMS-EXEC-001 judges, are replaced."""
+    new = [dict(st) for st in trust.get("Statement", ())]
+    if role is None or not isinstance(role.trust_policy, Mapping):
+        return {**trust, "Statement": new}
+    statements = role.trust_policy.get("Statement", ())
+    statements = [statements] if isinstance(statements, Mapping) else list(statements or ())
+    taken = {st.get("Sid") for st in new}
+    kept: list[dict[str, Any]] = []
+    for statement in statements:
+        if not isinstance(statement, Mapping):
+            continue
+        kept_one = dict(statement)
+        principal = statement.get("Principal")
+        if statement.get("Effect") == "Allow":
+            if not isinstance(principal, Mapping) or ("AWS" in principal and len(principal) == 1):
+                continue  # "*" or AWS principals only: replaced by the operator's
+            if "AWS" in principal:
+                kept_one["Principal"] = {k: v for k, v in principal.items() if k != "AWS"}
+        if kept_one.get("Sid") in taken:
+            kept_one.pop("Sid")
+        kept.append(kept_one)
+    return {**trust, "Statement": kept + new}
+
+
 def _plan_execution_role(
     failing: Iterable[str], ctx: AuditContext, principals: tuple[str, ...], notes: dict[tuple[str, str], str]
 ) -> list[Action]:
@@ -406,7 +434,7 @@ def _plan_execution_role(
         EnsureExecutionRole(
             target=f"role/{name}",
             role_name=name,
-            trust=trust,
+            trust=_with_kept_statements(trust, inv.role_by_name.get(name)),
             reason="the AIModelShare execution role (migration step 1), trusting "
             + ", ".join(principals)
             + " (people only with MFA)",
