@@ -4,14 +4,14 @@ when it cannot be told, and who may assume it (people need MFA), against moto an
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from conftest import ACCOUNT, OTHER_ACCOUNT, Account
 from rule_functions import RULES, judge, load_rules
+from test_rule_verdicts_principals import inventory as inventory_of
 
-from ams_iam_audit import AuditContext, Evidence, ExecutionRoleRef, InlinePolicy, Inventory, Role, Section
+from ams_iam_audit import AuditContext, Evidence, ExecutionRoleRef, InlinePolicy, Role
 from ams_iam_audit.aimodelshare import EXECUTION_TEMPLATE, library_template
 from ams_iam_audit.analysis.execution_roles import discover, execution_permissions
 from ams_iam_audit.remediate.journal import read_journal
@@ -44,15 +44,7 @@ def execution_policy() -> dict[str, Any]:
 
 def exec_001(document: dict[str, Any]) -> tuple[str, Evidence, str]:
     execution = Role("exec", f"arn:aws:iam::{ACCOUNT}:role/exec", "/", None, document)
-    inventory = Inventory(
-        account_id=ACCOUNT,
-        partition="aws",
-        collected_at=datetime(2026, 1, 1, tzinfo=UTC),
-        caller_arn=None,
-        regions=("us-east-1",),
-        sections=(Section("iam", True),),
-        roles=(execution,),
-    )
+    inventory = inventory_of(roles=(execution,))
     ref = ExecutionRoleRef(arn=execution.arn, role=execution)
     return judge(lambda e: RULES["exec"].test_execution_role_trust(ref, e, AuditContext(inventory=inventory)))
 
@@ -242,15 +234,7 @@ def test_discovery_skips_shared_legacy_and_service_roles() -> None:
         role("AWSServiceRoleForX", "/aws-service-role/x.amazonaws.com/"),
         role("real-exec"),
     )
-    inventory = Inventory(
-        account_id=ACCOUNT,
-        partition="aws",
-        collected_at=datetime(2026, 1, 1, tzinfo=UTC),
-        caller_arn=None,
-        regions=("us-east-1",),
-        sections=(Section("iam", True),),
-        roles=roles,
-    )
+    inventory = inventory_of(roles=roles)
     found = discover(inventory)
     assert [c.name for c in found.candidates] == ["real-exec"]
     assert found.chosen is not None
