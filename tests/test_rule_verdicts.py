@@ -551,6 +551,12 @@ def test_priv_002_an_inline_policy_aimed_at_its_own_holder() -> None:
     assert priv_002(policy(own))[0] == "pass"  # a managed policy has no one holder: every role is asked for
 
 
+def test_priv_002_message_names_each_action_in_aws_spelling() -> None:
+    """The message quotes each action as AWS spells it, with its statement and the resource."""
+    _, _, message = priv_002(policy(allow("s3:GetObject"), allow("iam:PutRolePolicy", ROLES)))
+    assert f"iam-put-role-policy-self (iam:PutRolePolicy in statement 1, on {ROLES})" in message
+
+
 def test_priv_002_conditions_set_aside() -> None:
     like = allow(["iam:PassRole", RUN], Condition={"StringLike": {"iam:PassedToService": "*"}})
     _, evidence, _ = priv_002(policy(like))
