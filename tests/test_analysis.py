@@ -802,6 +802,17 @@ def test_a_trust_naming_the_principal_is_honoured_for_a_user_whatever_its_bounda
     assert world.verdict(denied).kind == "none"
 
 
+def test_an_explicit_deny_in_a_users_boundary_blocks_a_trust_naming_it() -> None:
+    """A boundary does not limit what a trust policy grants to a user's ARN, but an explicit Deny in
+    it does, as in any policy AWS evaluates."""
+    world = World()
+    admin = world.policy("admin-all", ADMIN_DOC)
+    denying = world.policy("boundary-deny-assume", doc(allow("*"), deny("sts:AssumeRole")))
+    world.role("target", trust_doc(aws=f"{IAM}:user/u"), attached=(admin,))
+    arn = world.user("u", allow("s3:GetObject"), boundary=denying)
+    assert world.verdict(arn).kind == "none", world.verdict(arn).evidence()
+
+
 def test_a_trust_naming_a_role_is_limited_by_that_roles_boundary() -> None:
     world = World()
     admin = world.policy("admin-all", ADMIN_DOC)
@@ -880,6 +891,18 @@ def test_a_trust_naming_the_account_needs_an_identity_grant() -> None:
     assert verdict.kind == "path"
     assert verdict.path[0].detail == "its trust policy names the account"
     assert verdict.path[0].proofs[0].policy == "user/with/inline/grants"
+
+
+def test_a_role_that_holds_no_method_is_no_way_up_and_hides_nothing() -> None:
+    """Assuming a role that can do nothing towards administrator is no step: the holder's own
+    latent method is still reported."""
+    world = World()
+    weak = world.role("weak", trust_doc(aws=ACCOUNT), allow("s3:GetObject"))
+    arn = world.user("u", allow("sts:AssumeRole", weak), allow("lambda:UpdateFunctionCode"))
+    verdict = world.verdict(arn)
+    assert verdict.kind == "latent", verdict.evidence()
+    assert [m.id for m, _ in verdict.latent] == ["lambda-update-function-code"]
+    assert world.verdict(weak).kind == "none"
 
 
 @pytest.mark.parametrize(
@@ -1078,6 +1101,11 @@ def test_an_unreadable_section_matters_only_to_a_principal_that_holds_the_method
     world.unreadable(f"lambda:{REGION}")
     arn = world.user("u", allow("lambda:GetFunction"))
     assert world.verdict(arn).kind == "none"
+    # naming the method's action is not holding it: a Deny takes it away
+    denied = world.user("v", allow("lambda:UpdateFunctionCode"), deny("lambda:UpdateFunctionCode"))
+    assert world.verdict(denied).kind == "none", world.verdict(denied).evidence()
+    held = world.user("w", allow("lambda:UpdateFunctionCode"))
+    assert world.verdict(held).kind == "unknown"
 
 
 def test_an_unknown_principal_on_the_way_makes_the_verdict_unknown() -> None:

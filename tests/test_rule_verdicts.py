@@ -528,6 +528,10 @@ def test_priv_002_fails(case: str, statement: dict[str, Any], methods: set[str],
             "fixed-boundary",
             [allow("iam:PutRolePolicy", ROLES, Condition={"StringEquals": {"iam:PermissionsBoundary": "arn:b"}})],
         ),
+        (
+            "fixed-boundary-beside-the-policy-arn-key",  # the method's own key (iam:PolicyARN) and the boundary
+            [allow("iam:AttachRolePolicy", ROLES, Condition={"StringEquals": {"iam:PermissionsBoundary": "arn:b"}})],
+        ),
         ("functions-of-one-name", [allow("lambda:UpdateFunctionCode", f"arn:aws:lambda:*:{ACCOUNT}:function:app")]),
         (
             "functions-of-another-region",
