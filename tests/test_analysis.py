@@ -1128,6 +1128,17 @@ def test_an_ec2_instance_whose_role_is_not_known_makes_the_verdict_unknown() -> 
     assert any("is not known" in r for r in verdict.reasons)
 
 
+def test_an_instance_whose_role_is_not_known_matters_only_if_the_principal_may_reach_it() -> None:
+    """The unknown instance is out of the grant's Resource: the verdict is the known instance's."""
+    world = World()
+    weak = world.role("weak", trust_doc(service="ec2.amazonaws.com"), allow("s3:GetObject"))
+    known = world.consumer("ec2", "i-known", weak)
+    world.consumer("ec2", "i-unresolved", "")
+    arn = world.user("u", *grants_for(method("ssm-send-command"), on_target=known))
+    verdict = world.verdict(arn)
+    assert verdict.kind == "none", verdict.evidence()
+
+
 # ---- targets: which resources each kind of method is aimed at -------------------------------------------
 
 

@@ -561,6 +561,21 @@ def test_priv_002_message_names_each_action_in_aws_spelling() -> None:
     assert f"iam-put-role-policy-self (iam:PutRolePolicy in statement 1, on {ROLES})" in message
 
 
+def test_priv_002_a_method_on_new_resources_only_is_on_any_resource() -> None:
+    """Creating a role, giving it a policy and assuming it needs no existing target: "on *"."""
+    outcome, evidence, _ = priv_002(policy(allow(["iam:CreateRole", "iam:PutRolePolicy", "sts:AssumeRole"])))
+    assert outcome == "fail"
+    found = {m["method"]: m for m in evidence.items["methods"]}
+    assert found["iam-create-role-and-assume"]["on"] == "*"
+
+
+def test_priv_002_a_role_method_is_not_enabled_by_a_grant_on_users() -> None:
+    """iam:PutRolePolicy on every user is on no role: the per-policy view asks for the method's own
+    kind of principal only."""
+    assert priv_002(policy(allow("iam:PutRolePolicy", f"arn:aws:iam::{ACCOUNT}:user/*")))[0] == "pass"
+    assert priv_002(policy(allow("iam:PutUserPolicy", ROLES)))[0] == "pass"
+
+
 def test_priv_002_conditions_set_aside() -> None:
     like = allow(["iam:PassRole", RUN], Condition={"StringLike": {"iam:PassedToService": "*"}})
     _, evidence, _ = priv_002(policy(like))
