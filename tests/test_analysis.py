@@ -893,7 +893,7 @@ def test_a_trust_naming_the_account_needs_an_identity_grant() -> None:
     assert verdict.path[0].proofs[0].policy == "user/with/inline/grants"
 
 
-def test_a_role_that_holds_no_method_is_no_way_up_and_hides_nothing() -> None:
+def test_a_role_that_cannot_reach_administrator_is_no_way_up_and_hides_nothing() -> None:
     """Assuming a role that can do nothing towards administrator is no step: the holder's own
     latent method is still reported."""
     world = World()
@@ -1102,7 +1102,8 @@ def test_an_unreadable_section_matters_only_to_a_principal_that_holds_the_method
     arn = world.user("u", allow("lambda:GetFunction"))
     assert world.verdict(arn).kind == "none"
     # naming the method's action is not holding it: a Deny takes it away
-    denied = world.user("v", allow("lambda:UpdateFunctionCode"), deny("lambda:UpdateFunctionCode"))
+    denies = world.policy("deny-update", doc(deny("lambda:UpdateFunctionCode")))
+    denied = world.user("v", allow("lambda:UpdateFunctionCode"), attached=(denies,))
     assert world.verdict(denied).kind == "none", world.verdict(denied).evidence()
     held = world.user("w", allow("lambda:UpdateFunctionCode"))
     assert world.verdict(held).kind == "unknown"
@@ -1117,6 +1118,18 @@ def test_an_unknown_principal_on_the_way_makes_the_verdict_unknown() -> None:
     assert verdict.reasons == (
         f"role/unread (reachable): policy {IAM}:policy/gone, attached to role/unread: its document was not read",
     )
+
+
+def test_an_unknown_principal_on_the_way_is_not_hidden_by_a_role_that_holds_no_method() -> None:
+    """Assuming a role that holds no method at all (it may not even assume a role that names it) is
+    no step, so the unread role the user may also assume still makes its verdict unknown."""
+    world = World()
+    world.role("unread", trust_doc(aws=f"{IAM}:user/u"), attached=(f"{IAM}:policy/gone",))
+    weak = world.role("weak", trust_doc(aws=ACCOUNT), allow("s3:GetObject"), deny("sts:AssumeRole"))
+    arn = world.user("u", allow("sts:AssumeRole"))
+    verdict = world.verdict(arn)
+    assert verdict.kind == "unknown", verdict.evidence()
+    assert world.verdict(weak).kind == "none"
 
 
 def test_an_ec2_instance_whose_role_is_not_known_makes_the_verdict_unknown() -> None:
