@@ -532,6 +532,10 @@ def test_priv_002_fails(case: str, statement: dict[str, Any], methods: set[str],
             "fixed-boundary-beside-the-policy-arn-key",  # the method's own key (iam:PolicyARN) and the boundary
             [allow("iam:AttachRolePolicy", ROLES, Condition={"StringEquals": {"iam:PermissionsBoundary": "arn:b"}})],
         ),
+        (
+            "not-resource-excluding-every-role",  # one of two NotResource entries is every role
+            [{"Effect": "Allow", "Action": "iam:PutRolePolicy", "NotResource": [ROLES, "arn:aws:s3:::x"]}],
+        ),
         ("functions-of-one-name", [allow("lambda:UpdateFunctionCode", f"arn:aws:lambda:*:{ACCOUNT}:function:app")]),
         (
             "functions-of-another-region",
