@@ -802,6 +802,17 @@ def test_a_trust_naming_the_principal_is_honoured_for_a_user_whatever_its_bounda
     assert world.verdict(denied).kind == "none"
 
 
+def test_an_explicit_deny_in_a_users_boundary_blocks_a_trust_naming_it() -> None:
+    """A boundary does not limit what a trust policy grants to a user's ARN, but an explicit Deny in
+    it does, as in any policy AWS evaluates."""
+    world = World()
+    admin = world.policy("admin-all", ADMIN_DOC)
+    denying = world.policy("boundary-deny-assume", doc(allow("*"), deny("sts:AssumeRole")))
+    world.role("target", trust_doc(aws=f"{IAM}:user/u"), attached=(admin,))
+    arn = world.user("u", allow("s3:GetObject"), boundary=denying)
+    assert world.verdict(arn).kind == "none", world.verdict(arn).evidence()
+
+
 def test_a_trust_naming_a_role_is_limited_by_that_roles_boundary() -> None:
     world = World()
     admin = world.policy("admin-all", ADMIN_DOC)
@@ -880,6 +891,18 @@ def test_a_trust_naming_the_account_needs_an_identity_grant() -> None:
     assert verdict.kind == "path"
     assert verdict.path[0].detail == "its trust policy names the account"
     assert verdict.path[0].proofs[0].policy == "user/with/inline/grants"
+
+
+def test_a_role_that_cannot_reach_administrator_is_no_way_up_and_hides_nothing() -> None:
+    """Assuming a role that can do nothing towards administrator is no step: the holder's own
+    latent method is still reported."""
+    world = World()
+    weak = world.role("weak", trust_doc(aws=ACCOUNT), allow("s3:GetObject"))
+    arn = world.user("u", allow("sts:AssumeRole", weak), allow("lambda:UpdateFunctionCode"))
+    verdict = world.verdict(arn)
+    assert verdict.kind == "latent", verdict.evidence()
+    assert [m.id for m, _ in verdict.latent] == ["lambda-update-function-code"]
+    assert world.verdict(weak).kind == "none"
 
 
 @pytest.mark.parametrize(
@@ -1078,6 +1101,12 @@ def test_an_unreadable_section_matters_only_to_a_principal_that_holds_the_method
     world.unreadable(f"lambda:{REGION}")
     arn = world.user("u", allow("lambda:GetFunction"))
     assert world.verdict(arn).kind == "none"
+    # naming the method's action is not holding it: a Deny takes it away
+    denies = world.policy("deny-update", doc(deny("lambda:UpdateFunctionCode")))
+    denied = world.user("v", allow("lambda:UpdateFunctionCode"), attached=(denies,))
+    assert world.verdict(denied).kind == "none", world.verdict(denied).evidence()
+    held = world.user("w", allow("lambda:UpdateFunctionCode"))
+    assert world.verdict(held).kind == "unknown"
 
 
 def test_an_unknown_principal_on_the_way_makes_the_verdict_unknown() -> None:
@@ -1091,6 +1120,18 @@ def test_an_unknown_principal_on_the_way_makes_the_verdict_unknown() -> None:
     )
 
 
+def test_an_unknown_principal_on_the_way_is_not_hidden_by_a_role_that_holds_no_method() -> None:
+    """Assuming a role that holds no method at all (it may not even assume a role that names it) is
+    no step, so the unread role the user may also assume still makes its verdict unknown."""
+    world = World()
+    world.role("unread", trust_doc(aws=f"{IAM}:user/u"), attached=(f"{IAM}:policy/gone",))
+    weak = world.role("weak", trust_doc(aws=ACCOUNT), allow("s3:GetObject"), deny("sts:AssumeRole"))
+    arn = world.user("u", allow("sts:AssumeRole"))
+    verdict = world.verdict(arn)
+    assert verdict.kind == "unknown", verdict.evidence()
+    assert world.verdict(weak).kind == "none"
+
+
 def test_an_ec2_instance_whose_role_is_not_known_makes_the_verdict_unknown() -> None:
     world = World()
     world.consumer("ec2", "i-unresolved", "")
@@ -1098,6 +1139,17 @@ def test_an_ec2_instance_whose_role_is_not_known_makes_the_verdict_unknown() -> 
     verdict = world.verdict(arn)
     assert verdict.kind == "unknown", verdict.evidence()
     assert any("is not known" in r for r in verdict.reasons)
+
+
+def test_an_instance_whose_role_is_not_known_matters_only_if_the_principal_may_reach_it() -> None:
+    """The unknown instance is out of the grant's Resource: the verdict is the known instance's."""
+    world = World()
+    weak = world.role("weak", trust_doc(service="ec2.amazonaws.com"), allow("s3:GetObject"))
+    known = world.consumer("ec2", "i-known", weak)
+    world.consumer("ec2", "i-unresolved", "")
+    arn = world.user("u", *grants_for(method("ssm-send-command"), on_target=known))
+    verdict = world.verdict(arn)
+    assert verdict.kind == "none", verdict.evidence()
 
 
 # ---- targets: which resources each kind of method is aimed at -------------------------------------------

@@ -569,6 +569,14 @@ def test_priv_002_fails(case: str, statement: dict[str, Any], methods: set[str],
             "fixed-boundary",
             [allow("iam:PutRolePolicy", ROLES, Condition={"StringEquals": {"iam:PermissionsBoundary": "arn:b"}})],
         ),
+        (
+            "fixed-boundary-beside-the-policy-arn-key",  # the method's own key (iam:PolicyARN) and the boundary
+            [allow("iam:AttachRolePolicy", ROLES, Condition={"StringEquals": {"iam:PermissionsBoundary": "arn:b"}})],
+        ),
+        (
+            "not-resource-excluding-every-role",  # one of two NotResource entries is every role
+            [{"Effect": "Allow", "Action": "iam:PutRolePolicy", "NotResource": [ROLES, "arn:aws:s3:::x"]}],
+        ),
         ("functions-of-one-name", [allow("lambda:UpdateFunctionCode", f"arn:aws:lambda:*:{ACCOUNT}:function:app")]),
         (
             "functions-of-another-region",
@@ -590,6 +598,27 @@ def test_priv_002_an_inline_policy_aimed_at_its_own_holder() -> None:
     assert evidence.items["escalation_methods"] == ["iam-put-role-policy-self"]
     assert evidence.items["methods"][0]["on"] == ROLE
     assert priv_002(policy(own))[0] == "pass"  # a managed policy has no one holder: every role is asked for
+
+
+def test_priv_002_message_names_each_action_in_aws_spelling() -> None:
+    """The message quotes each action as AWS spells it, with its statement and the resource."""
+    _, _, message = priv_002(policy(allow("s3:GetObject"), allow("iam:PutRolePolicy", ROLES)))
+    assert f"iam-put-role-policy-self (iam:PutRolePolicy in statement 1, on {ROLES})" in message
+
+
+def test_priv_002_a_method_on_new_resources_only_is_on_any_resource() -> None:
+    """Creating a role, giving it a policy and assuming it needs no existing target: "on *"."""
+    outcome, evidence, _ = priv_002(policy(allow(["iam:CreateRole", "iam:PutRolePolicy", "sts:AssumeRole"])))
+    assert outcome == "fail"
+    found = {m["method"]: m for m in evidence.items["methods"]}
+    assert found["iam-create-role-and-assume"]["on"] == "*"
+
+
+def test_priv_002_a_role_method_is_not_enabled_by_a_grant_on_users() -> None:
+    """iam:PutRolePolicy on every user is on no role: the per-policy view asks for the method's own
+    kind of principal only."""
+    assert priv_002(policy(allow("iam:PutRolePolicy", f"arn:aws:iam::{ACCOUNT}:user/*")))[0] == "pass"
+    assert priv_002(policy(allow("iam:PutUserPolicy", ROLES)))[0] == "pass"
 
 
 def test_priv_002_conditions_set_aside() -> None:
