@@ -598,9 +598,8 @@ class EscalationAnalysis:
             return True
         policy = self.inventory.policy_by_arn.get(arn)
         document = policy.default_document if policy is not None else None
-        if document is None or self._is_admin_document(document):
-            return True
-        parsed = self._parse("policy version", document)
+        # unheld or unparseable: it could grant anything; administrator access names every action
+        parsed = self._parse("policy version", document)  # None when there is no document
         return parsed is None or bool(Permissions((SourcedDocument("version", parsed),)).named(_catalogue_actions()))
 
     @staticmethod
