@@ -103,7 +103,11 @@ def _register_extensions(config: pytest.Config) -> None:
     scopes fixtures, and remember what was there before, which ``pytest_unconfigure`` restores: a
     run's registrations never outlive it."""
     config.stash[_REGISTRY_KEY] = (dict(AREAS), dict(SCOPES))
-    config.hook.pytest_ams_iam_audit_register(config=config)
+    try:
+        config.hook.pytest_ams_iam_audit_register(config=config)
+    except BaseException:
+        pytest_unconfigure(config)  # what a failing hook registered goes with it
+        raise
     added = [name for name in SCOPES if name not in config.stash[_REGISTRY_KEY][1]]
     if added:
         config.pluginmanager.register(fixtures.scope_fixtures(added), _PLUGIN_NAME + "-scopes")
@@ -133,8 +137,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.tbstyle = "line"  # a finding is one line (its message), not a traceback
     try:
         _register_extensions(config)
-    except ValueError as exc:
+    except ValueError as exc:  # register_area/register_scope refusing a name: the message says why
         raise pytest.UsageError(f"pytest_ams_iam_audit_register: {terminal_safe(str(exc))}") from None
+    except Exception as exc:  # a team's hook failing otherwise: named, never a traceback
+        message = f"pytest_ams_iam_audit_register: {type(exc).__name__}: {exc}"
+        raise pytest.UsageError(terminal_safe(message)) from None
     for severity in Severity:
         config.addinivalue_line("markers", f"{severity.value}: ams-iam-audit rules of {severity.value} severity")
     for area, about in AREAS.items():
@@ -380,7 +387,13 @@ class AuditPlugin:
         data = getattr(report, "ams_finding", None)
         if data is None:
             return
-        self.findings.append(self._enriched(data if isinstance(data, Finding) else Finding.from_json(data)))
+        finding = data if isinstance(data, Finding) else Finding.from_json(data)
+        try:
+            finding = self._enriched(finding)
+        except Exception as exc:  # a team's hook: stop the run with its message, never a traceback
+            message = f"pytest_ams_iam_audit_finding: {type(exc).__name__}: {exc}"
+            pytest.exit(terminal_safe(message), returncode=pytest.ExitCode.USAGE_ERROR)
+        self.findings.append(finding)
         rule = getattr(report, "ams_rule", None)
         if isinstance(rule, Rule):
             if rule.id not in self.rules:

@@ -85,6 +85,7 @@ def test_a_finding_hook_adds_evidence_on_every_output_and_cannot_change_the_verd
     [
         ('{"created": "x"}', "would replace evidence created"),
         ('["not", "a", "mapping"]', "returned list"),
+        ("1 / 0", "pytest_ams_iam_audit_finding: ZeroDivisionError: division by zero"),  # the hook itself fails
     ],
 )
 def test_a_finding_hook_that_would_rewrite_evidence_is_refused(
@@ -93,8 +94,9 @@ def test_a_finding_hook_that_would_rewrite_evidence_is_refused(
     aws.iam.create_user(UserName=LEGACY_USER)
     pytester.makeconftest(f"def pytest_ams_iam_audit_finding(finding, config):\n    return {returned}\n")
     result = audit_at(pytester, aws.url, "-k", "AMS-USER-001")
-    assert result.ret not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert message in result.stdout + result.stderr
+    assert "INTERNALERROR" not in result.stdout + result.stderr  # a message, never a traceback
 
 
 TEAM_CONFTEST = """
@@ -169,6 +171,14 @@ def test_registering_over_a_builtin_is_refused(pytester: pytest.Pytester, aws: A
     result = audit_at(pytester, aws.url)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "pytest_ams_iam_audit_register: area 's3' is defined already" in result.stderr
+
+
+def test_a_failing_register_hook_is_a_usage_error_naming_it(pytester: pytest.Pytester, aws: Account) -> None:
+    pytester.makeconftest("def pytest_ams_iam_audit_register(config):\n    raise KeyError('tagging')\n")
+    result = audit_at(pytester, aws.url)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "pytest_ams_iam_audit_register: KeyError: 'tagging'" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_registrations_do_not_outlive_the_run(pytester: pytest.Pytester, aws: Account) -> None:
