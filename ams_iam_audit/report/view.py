@@ -15,7 +15,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from ..findings import compliance_section
+from ..findings import EXAMINED, compliance_section
 from ..policy.actions import action_info, service_actions
 
 __all__ = [
@@ -582,11 +582,16 @@ def build_view(document: Mapping[str, Any], *, with_evidence: bool = True) -> Re
             RuleView(meta={"id": f["rule_id"], "title": f["title"], "severity": f["severity"], "area": f["area"]}),
         )
         outcome = f["outcome"]
-        view.counts[outcome] += 1
-        outcomes[outcome] += 1
+        # a rule's "examined" case passes for every subject that held nothing it judges: each counts
+        stands_for = (f.get("evidence") or {}).get("resources") if f["resource"] == EXAMINED else None
+        passes = [str(r) for r in stands_for] if outcome == "pass" and isinstance(stands_for, list) else None
+        view.counts[outcome] += 1 if passes is None else len(passes)
+        outcomes[outcome] += 1 if passes is None else len(passes)
         if outcome in ("fail", "error"):
             failing[f["severity"]] += 1
-        if outcome == "pass":
+        if passes is not None:
+            view.passed.extend(passes)
+        elif outcome == "pass":
             view.passed.append(f["resource"])
         elif outcome == "not-applicable":
             view.not_applicable.append(f["message"])
