@@ -235,6 +235,7 @@ def merge_documents(runs: Sequence[RunFile], command_line: str = "") -> dict[str
         raise MergeError("no findings file to merge")
     _check_versions(runs)
     _check_compatible(runs)
+    runs = sorted(runs, key=lambda r: r.account_id)  # the same document whatever the order given
     rules = sorted(runs[0].document["rules"], key=lambda r: str(r["id"]))
     findings = sorted(
         ({**f, "account_id": r.account_id} for r in runs for f in r.document["findings"]),
@@ -251,7 +252,7 @@ def merge_documents(runs: Sequence[RunFile], command_line: str = "") -> dict[str
         "compliance": compliance_section(rules, [in_account(f, "resource") for f in findings]),
         "waivers": [{**w, "account_id": r.account_id} for r in runs for w in r.document.get("waivers") or ()],
         "organization": organization_section(findings, {r.account_id: r.run for r in runs}),
-        "accounts": [_account_section(r) for r in sorted(runs, key=lambda r: r.account_id)],
+        "accounts": [_account_section(r) for r in runs],
     }
     if not document["waivers"]:
         del document["waivers"]
