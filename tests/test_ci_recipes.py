@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 WORKFLOW = REPO / ".github" / "workflows" / "iam-audit.yml"
 MATRIX = REPO / ".github" / "workflows" / "iam-audit-matrix.yml"
 GITLAB = REPO / "examples" / "ci" / "gitlab-ci.yml"
+GITLAB_MATRIX = REPO / "examples" / "ci" / "gitlab-ci-matrix.yml"
 TEMPLATE = REPO / "examples" / "ci" / "audit-role.cfn.json"
 BIN = Path(sys.executable).parent
 
@@ -35,7 +36,13 @@ def _tool(name: str) -> str:
 
 
 @pytest.mark.parametrize(
-    ("path", "schema"), [(WORKFLOW, "github-workflows"), (MATRIX, "github-workflows"), (GITLAB, "gitlab-ci")]
+    ("path", "schema"),
+    [
+        (WORKFLOW, "github-workflows"),
+        (MATRIX, "github-workflows"),
+        (GITLAB, "gitlab-ci"),
+        (GITLAB_MATRIX, "gitlab-ci"),
+    ],
 )
 def test_recipes_are_valid_for_their_ci(path: Path, schema: str) -> None:
     """check-jsonschema's vendored schemas (no network): GitHub's workflow and GitLab's CI schema."""
@@ -151,6 +158,19 @@ def test_the_matrix_workflow_audits_each_account_and_merges_one_report() -> None
     last = steps[-1]
     assert last["if"] == "always() && needs.audit.result != 'success'"
     assert "exit 1" in last["run"]
+
+
+def test_the_gitlab_matrix_keeps_each_accounts_findings_apart() -> None:
+    """GitLab extracts every parallel job's artifacts into one tree: each account writes its own
+    directory, and the merge job takes them all."""
+    pipeline = yaml.safe_load(GITLAB_MATRIX.read_text())
+    audit, merge = pipeline["iam-audit"], pipeline["iam-audit-merge"]
+    assert audit["parallel"]["matrix"][0]["AWS_ACCOUNT_ID"]
+    run = next(line for line in audit["script"] if line.startswith("pytest --aws-account"))
+    assert '--report-dir "audit-report/$AWS_ACCOUNT_ID"' in run
+    assert audit["artifacts"]["paths"] == ["audit-report/$AWS_ACCOUNT_ID/findings.json"]
+    assert merge["needs"] == [{"job": "iam-audit", "artifacts": True}]
+    assert "ams-iam-audit merge audit-report/*/findings.json --out org-report" in merge["script"]
 
 
 def _bash(script: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
