@@ -331,6 +331,36 @@ def test_secrets_in_an_input_never_reach_the_merged_outputs(runs: Runs, tmp_path
     assert "AKIA************MPLE" in (tmp_path / "out" / "findings.json").read_text()
 
 
+def test_each_accounts_own_facts_are_shown_and_escaped(runs: Runs, tmp_path: Path) -> None:
+    """Its baseline comparison, what could not be read and with which permission, and the file it
+    came from (a hostile directory name stays text)."""
+    other = runs.document("other")
+    other["baseline"] = {
+        "path": "earlier/findings.json",
+        "account_id": OTHER_ACCOUNT,
+        "new": [{"rule_id": "AMS-USER-001", "resource": "user/AI_MODELSHARE_2024_05_06_07_08_09"}],
+        "unchanged": [],
+        "resolved": [],
+    }
+    other["coverage"][0].update(readable=False, error="AccessDenied", missing_permission="iam:DeniedForTest")
+    hostile = _write(tmp_path / "<img src=x onerror=alert(1)>" / "findings.json", other)
+    out = tmp_path / "out"
+    assert cli(["merge", str(runs.demo), str(hostile), "--out", str(out)]) == 1
+    document = json.loads((out / "findings.json").read_text())
+    validate_findings(document)
+    (section,) = [a for a in document["accounts"] if a["account_id"] == OTHER_ACCOUNT]
+    assert section["baseline"] == other["baseline"]
+    html = (out / "report.html").read_text()
+    account = html[html.index(f'id="account-{OTHER_ACCOUNT}"') :]
+    account = account[: account.index("</section>")]
+    assert "Against the baseline earlier/findings.json: 1 new, 0 unchanged, 0 resolved." in account
+    assert "needs iam:DeniedForTest" in account
+    assert "&lt;img src=x onerror=alert(1)&gt;" in account
+    assert "<img" not in html
+    section_name = other["coverage"][0]["section"]
+    assert f"The {OTHER_ACCOUNT}:{section_name} section could not be read" in html  # the limitation names it
+
+
 def test_a_merged_file_is_no_baseline_and_the_step_summary_gets_the_markdown(
     merged: Path, runs: Runs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
