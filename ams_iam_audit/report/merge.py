@@ -99,6 +99,7 @@ def read_run(path: Path) -> RunFile:
 
 
 def _check_versions(runs: Sequence[RunFile]) -> None:
+    """One schema version for all, a run's own (not a merged file), and each file valid against it."""
     first = runs[0]
     for other in runs[1:]:
         if other.document.get("version") != first.document.get("version"):
@@ -126,6 +127,7 @@ def _check_versions(runs: Sequence[RunFile]) -> None:
 
 
 def _check_compatible(runs: Sequence[RunFile]) -> None:
+    """One run per account, each file's digest that of its own rules, and one rule set and tool for all."""
     seen: dict[str, RunFile] = {}
     for run in runs:
         earlier = seen.get(run.account_id)
@@ -160,7 +162,7 @@ def _check_compatible(runs: Sequence[RunFile]) -> None:
             if first.run.get(key) != other.run.get(key):
                 raise MergeError(
                     f"{first.path} was judged with {what} {first.run.get(key)!r}, {other.path} with "
-                    f"{other.run.get(key)!r}: its outcomes may differ, so the runs cannot be merged"
+                    f"{other.run.get(key)!r}: their outcomes may differ, so the runs cannot be merged"
                 )
 
 
