@@ -32,6 +32,7 @@ from .remediate.journal import JournalError, read_journal, undo
 from .remediate.permissions import fix_policy
 from .report import render_outputs
 from .report.merge import MergeError, merge_files
+from .report.organization import organization_view
 from .schema import SchemaError, validate_findings
 
 __all__ = ["main"]
@@ -81,6 +82,10 @@ def _merge(args: argparse.Namespace) -> int:
         return 2
     for path in result.written:
         print(terminal_safe(f"written: {path}"))
+    organization = organization_view(result.document)
+    for row in organization.rows if organization else ():  # worst first, as in the reports
+        counts = ", ".join(f"{n} {s}" for s, n in row.by_severity.items() if n) or "none"
+        print(terminal_safe(f"  {row.account_id}: failing {counts}; {row.verdict}"))
     accounts = len(result.document["accounts"])
     incomplete = f"; incomplete runs: {', '.join(result.incomplete)}" if result.incomplete else ""
     print(

@@ -299,7 +299,9 @@ def test_exit_status_is_zero_only_for_complete_clean_accounts(
             f["outcome"] = "pass"
     path = _write(tmp_path / "clean.json", clean)
     assert cli(["merge", str(path), "--out", str(tmp_path / "clean")]) == 0
-    assert f"1 accounts, 0 failing finding(s): {tmp_path / 'clean' / 'report.html'}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"  {OTHER_ACCOUNT}: failing none; compliant\n" in out
+    assert f"1 accounts, 0 failing finding(s): {tmp_path / 'clean' / 'report.html'}" in out
     summary = json.loads((tmp_path / "clean" / "findings.json").read_text())["organization"]["accounts"]
     assert [r["failing"] for r in summary] == [0]
     clean["run"]["complete"] = False
