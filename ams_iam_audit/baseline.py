@@ -101,6 +101,12 @@ def load_baseline(path: Path) -> Baseline:
         validate_findings(data)
     except SchemaError as exc:
         raise BaselineError(f"--baseline {path}: {exc}") from None
+    if data["version"] != 1:  # an organization's merged file: its resource names repeat across accounts
+        accounts = ", ".join(str(a) for a in data["run"].get("accounts") or ())
+        raise BaselineError(
+            f"--baseline {path}: a merged findings file of accounts {accounts} (version {data['version']}): "
+            "give the account's own findings.json from that run"
+        )
     failing = frozenset((f["rule_id"], f["resource"]) for f in data["findings"] if f["outcome"] in ("fail", "waived"))
     run = data.get("run", {})
     return Baseline(
