@@ -33,6 +33,7 @@ from ams_iam_audit.demo import seed
 from ams_iam_audit.fixtures import rule_arguments
 from ams_iam_audit.inventory.collect import collect
 from ams_iam_audit.plugin import builtin_rules_dir
+from ams_iam_audit.report.view import build_view
 from ams_iam_audit.rule import Rule, get_rule
 from ams_iam_audit.scopes import BUILTIN_SCOPES, SCOPES, AuditContext, Examined, Subject, subjects_for
 
@@ -306,6 +307,11 @@ def test_a_clean_account_shows_every_scoped_rule_passed_once(audit: Any, aws: Ac
     )
     assert examined["AMS-USER-001"]["evidence"]["resources"] == ["user/alice", "user/bob", "user/carol"]
     assert examined["AMS-S3-001"]["evidence"]["resources"] == ["policy/app-reader"]
+    # the report counts each subject the examined case stands for as passed, and lists it
+    assert result.document is not None
+    users = next(r for r in build_view(result.document).rules if r.id == "AMS-USER-001")
+    assert users.counts["pass"] == 3
+    assert users.passed == ["user/alice", "user/bob", "user/carol"]
     assert not any(f["resource"].startswith("user/") for f in result.findings if f["rule_id"] == "AMS-USER-001")
     assert "test_no_ephemeral_users[examined] PASSED" in result.stdout or (
         "PASSED rules/test_users.py::test_no_ephemeral_users[examined]" in result.stdout

@@ -586,6 +586,8 @@ def build_view(document: Mapping[str, Any], *, with_evidence: bool = True) -> Re
     audited = _audit_time(document)
     several = is_organization(document)  # resources named with their account: role/x exists in each
     for f in document.get("findings", []):
+        account = f"{f.get('account_id')}:" if several and f.get("account_id") else ""
+        examined = f["resource"] == EXAMINED
         f = in_account(f, "resource") if several else f
         view = rules.setdefault(
             f["rule_id"],
@@ -593,8 +595,8 @@ def build_view(document: Mapping[str, Any], *, with_evidence: bool = True) -> Re
         )
         outcome = f["outcome"]
         # a rule's "examined" case passes for every subject that held nothing it judges: each counts
-        stands_for = (f.get("evidence") or {}).get("resources") if f["resource"] == EXAMINED else None
-        passes = [str(r) for r in stands_for] if outcome == "pass" and isinstance(stands_for, list) else None
+        stands_for = (f.get("evidence") or {}).get("resources") if examined else None
+        passes = [f"{account}{r}" for r in stands_for] if outcome == "pass" and isinstance(stands_for, list) else None
         view.counts[outcome] += 1 if passes is None else len(passes)
         outcomes[outcome] += 1 if passes is None else len(passes)
         if outcome in ("fail", "error"):
