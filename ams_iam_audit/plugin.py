@@ -185,6 +185,14 @@ def pytest_configure(config: pytest.Config) -> None:
         plugin._check_waivers(_declared_rule_ids(config, options.builtin_rules))
 
 
+#: Said at the end of a run under pytest-xdist (bench/README.md, "Case scoping").
+_XDIST_NOTE = (
+    "note: -n/--dist: one account is audited faster in one process: each worker re-reads the account's "
+    "inventory and rebuilds its analysis before judging its share (at IAM's default quotas -n 2 took 1.7 x "
+    "the time of -n 0); drop -n, or -n 0"
+)
+
+
 def _xdist_active(config: pytest.Config) -> bool:
     return bool(getattr(config.option, "numprocesses", None)) or getattr(config.option, "dist", "no") != "no"
 
@@ -570,6 +578,8 @@ class AuditPlugin:
             demo=self.run.demo is not None,
             snapshot_saved=options.save_snapshot,
         )
+        if _xdist_active(self.config):
+            lines.append(TerminalLine(_XDIST_NOTE, color="yellow"))
         write_summary(terminalreporter, lines)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:

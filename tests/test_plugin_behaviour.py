@@ -208,6 +208,9 @@ def test_xdist_gives_the_same_findings(pytester: pytest.Pytester, aws: Account) 
     assert serial.outcomes()
     assert parallel.outcomes() == serial.outcomes()
     assert parallel.ret == serial.ret == 1
+    # and the run says that one account is audited faster without -n (bench/README.md measures it)
+    assert "one account is audited faster in one process" in parallel.stdout
+    assert "one account is audited faster" not in serial.stdout
 
 
 def test_dormant_without_audit_options(pytester: pytest.Pytester) -> None:
