@@ -1,0 +1,304 @@
+"""The readers of the consumers of roles: one function per kind, reading one region.
+
+Each reader is named by its kind's entry in ``inventory.consumer_kinds`` (the registry), which says
+what it calls and with which permissions; collection runs every registered reader in every audited
+region, and a reader that fails (a refusal, a malformed answer) leaves its ``<kind>:<region>``
+section unreadable. A reader returns :class:`Consumer` records and nothing else: environment
+variables are classified and their values dropped here (``inventory.environment``), so no secret
+leaves a reader.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..aws import AwsClients, CallerIdentity, CallError, call
+from .answers import MALFORMED, mapping, opaque_mapping, pages, text
+from .environment import PLAINTEXT, classify
+from .model import REDEPLOY_TAG, Consumer, EnvironmentVariable
+
+__all__ = [
+    "CLOUDFORMATION",
+    "ECS_ROLE_FIELDS",
+    "GLUE",
+    "LAMBDA",
+    "Listing",
+    "apigateway_consumers",
+    "codebuild_consumers",
+    "ec2_consumers",
+    "ecs_consumers",
+    "lambda_consumers",
+    "sagemaker_consumers",
+]
+
+
+def _variables(pairs: Iterable[tuple[Any, Any, Any]], call_name: str) -> tuple[EnvironmentVariable, ...]:
+    """(name, value, type) triples -> records without values (see ``inventory.environment``)."""
+    out = []
+    for name, value, type_ in pairs:
+        if not isinstance(name, str) or not isinstance(type_, str):
+            raise CallError(call_name, MALFORMED, "an environment variable has no name or type")
+        out.append(classify(name, value, type_))
+    return tuple(sorted(out, key=lambda v: v.name))
+
+
+def lambda_consumers(clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
+    """Lambda functions: their execution role, and their environment variables (classified, values
+    dropped). ``Environment.Error`` (variables the caller cannot decrypt) is recorded as such."""
+    out = []
+    for consumer, item in LAMBDA.items(clients, region, owner):
+        environment = opaque_mapping(item.get("Environment"), "Environment", "lambda:ListFunctions")
+        failure = opaque_mapping(environment.get("Error"), "Environment.Error", "lambda:ListFunctions")
+        if failure:
+            code, message = failure.get("ErrorCode", "Error"), failure.get("Message", "")
+            error = f"{code}: {message} (the variables are encrypted with a KMS key the caller may not use)"
+            out.append(replace(consumer, environment_error=error))
+            continue
+        variables = opaque_mapping(environment.get("Variables"), "Environment.Variables", "lambda:ListFunctions")
+        pairs = ((k, v, PLAINTEXT) for k, v in variables.items())
+        out.append(replace(consumer, environment=_variables(pairs, "lambda:ListFunctions")))
+    return out
+
+
+def codebuild_consumers(clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
+    client = clients.client("codebuild", region)
+    names = list(pages(client, "list_projects", "projects"))
+    if not all(isinstance(n, str) and n for n in names):
+        raise CallError("codebuild:ListProjects", MALFORMED, "projects is not a list of names")
+    out = []
+    for start in range(0, len(names), 100):
+        batch = names[start : start + 100]
+        answer = call(client, "batch_get_projects", names=batch)
+        projects, gone = answer.get("projects") or [], answer.get("projectsNotFound") or []
+        if not isinstance(projects, list) or not isinstance(gone, list):
+            raise CallError("codebuild:BatchGetProjects", MALFORMED, "projects is not a list")
+        seen = set(gone)
+        for project in projects:
+            name = text(project, "name", "codebuild:BatchGetProjects")
+            seen.add(name)
+            role = text(project, "serviceRole", "codebuild:BatchGetProjects", optional=True)
+            if role:
+                arn = text(project, "arn", "codebuild:BatchGetProjects")
+                environment = opaque_mapping(project.get("environment"), "environment", "codebuild:BatchGetProjects")
+                listed = environment.get("environmentVariables") or []
+                if not isinstance(listed, list) or not all(isinstance(v, Mapping) for v in listed):
+                    raise CallError("codebuild:BatchGetProjects", MALFORMED, "environmentVariables is not a list")
+                pairs = ((v.get("name"), v.get("value"), v.get("type", PLAINTEXT)) for v in listed)
+                variables = _variables(pairs, "codebuild:BatchGetProjects")
+                out.append(
+                    Consumer(kind="codebuild", region=region, name=name, arn=arn, role_arn=role, environment=variables)
+                )
+        if unanswered := sorted(set(batch) - seen):
+            raise CallError(
+                "codebuild:BatchGetProjects",
+                MALFORMED,
+                f"no answer for project(s) {', '.join(unanswered[:5])}",
+            )
+    return out
+
+
+def _stages(client: Any, api_id: str) -> list[Mapping[str, Any]]:
+    items = call(client, "get_stages", restApiId=api_id).get("item") or []
+    if not isinstance(items, list):
+        raise CallError("apigateway:GetStages", MALFORMED, "item is not a list")
+    for stage in items:
+        text(stage, "stageName", "apigateway:GetStages")
+        mapping(stage.get("tags"), "tags", "apigateway:GetStages")
+    return sorted(items, key=lambda s: s["stageName"])
+
+
+def apigateway_consumers(clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
+    client = clients.client("apigateway", region)
+    out = []
+    for api in pages(client, "get_rest_apis", "items"):
+        api_id = text(api, "id", "apigateway:GetRestApis")
+        stages: list[Mapping[str, Any]] | None = None
+        for resource in pages(client, "get_resources", "items", restApiId=api_id, embed=["methods"]):
+            resource_id = text(resource, "id", "apigateway:GetResources")
+            methods = mapping(resource.get("resourceMethods"), "resourceMethods", "apigateway:GetResources")
+            for method, detail in sorted(methods.items()):
+                integration = mapping(
+                    mapping(detail, f"method {method}", "apigateway:GetResources").get("methodIntegration"),
+                    "methodIntegration",
+                    "apigateway:GetResources",
+                )
+                role = text(integration, "credentials", "apigateway:GetResources", optional=True)
+                if not role or ":role/" not in role:
+                    continue  # no credentials, or the caller's own ("arn:aws:iam::*:user/*")
+                arn = f"arn:aws:apigateway:{region}::/restapis/{api_id}/resources/{resource_id}/methods/{method}"
+                if stages is None:  # one call per API, only for APIs whose integrations use a role
+                    stages = _stages(client, api_id)
+                out.append(
+                    Consumer(
+                        kind="apigateway",
+                        region=region,
+                        arn=arn,
+                        role_arn=role,
+                        name=f"{api.get('name', api_id)} {method} {resource.get('path', '')}",
+                        stages=tuple(s["stageName"] for s in stages),
+                        pending_stages=tuple(s["stageName"] for s in stages if REDEPLOY_TAG in (s.get("tags") or {})),
+                    )
+                )
+    return out
+
+
+def ec2_consumers(clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
+    """Instances that carry an instance profile. ``role_arn`` is filled from the IAM part of the
+    inventory (which role the profile holds: GetAccountAuthorizationDetails lists each role's
+    instance profiles), once both are read: see ``ConsumerKind.role_via_instance_profile``."""
+    client = clients.client("ec2", region)
+    out = []
+    for reservation in pages(client, "describe_instances", "Reservations"):
+        for instance in mapping(reservation, "a reservation", "ec2:DescribeInstances").get("Instances") or []:
+            profile = mapping(instance.get("IamInstanceProfile"), "IamInstanceProfile", "ec2:DescribeInstances")
+            if not profile:
+                continue
+            instance_id = text(instance, "InstanceId", "ec2:DescribeInstances")
+            arn = f"arn:{owner.partition}:ec2:{region}:{owner.account_id}:instance/{instance_id}"
+            profile_arn = text(profile, "Arn", "ec2:DescribeInstances")
+            out.append(Consumer(kind="ec2", region=region, name=instance_id, arn=arn, role_arn="", via=profile_arn))
+    return out
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A consumer kind read from one paginated list call whose items name their role: each item with
+    a role (``role_key``) becomes a :class:`Consumer` named by ``name_key``, its ARN from ``arn_key``
+    or, where the item holds none, built from ``arn_format``."""
+
+    kind: str
+    operation: str  # e.g. "list_functions" on the kind's own client
+    call_name: str  # e.g. "lambda:ListFunctions"
+    key: str
+    role_key: str
+    name_key: str
+    arn_key: str | None = None
+    arn_format: str = ""  # with {partition}, {region}, {account}, {name}
+
+    def read(self, clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
+        return [consumer for consumer, _ in self.items(clients, region, owner)]
+
+    def items(
+        self, clients: AwsClients, region: str, owner: CallerIdentity
+    ) -> Iterator[tuple[Consumer, Mapping[str, Any]]]:
+        """Each consumer with the item it was read from (for readers that need more of it)."""
+        for item in pages(clients.client(self.kind, region), self.operation, self.key):
+            role = text(item, self.role_key, self.call_name, optional=True)
+            if not role:
+                continue
+            name = text(item, self.name_key, self.call_name)
+            arn = (
+                text(item, self.arn_key, self.call_name)
+                if self.arn_key
+                else self.arn_format.format(
+                    partition=owner.partition, region=region, account=owner.account_id, name=name
+                )
+            )
+            yield Consumer(kind=self.kind, region=region, name=name, arn=arn, role_arn=role), item
+
+
+#: Lambda functions (execution role), CloudFormation stacks with a service role (CloudFormation acts
+#: as it on every update), Glue development endpoints (each runs as its role).
+LAMBDA = Listing("lambda", "list_functions", "lambda:ListFunctions", "Functions", "Role", "FunctionName", "FunctionArn")
+CLOUDFORMATION = Listing(
+    "cloudformation", "describe_stacks", "cloudformation:DescribeStacks", "Stacks", "RoleARN", "StackName", "StackId"
+)
+GLUE = Listing(
+    "glue",
+    "get_dev_endpoints",
+    "glue:GetDevEndpoints",
+    "DevEndpoints",
+    "RoleArn",
+    "EndpointName",
+    arn_format="arn:{partition}:glue:{region}:{account}:devEndpoint/{name}",
+)
+
+
+def sagemaker_consumers(clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
+    """SageMaker notebook instances (each runs as its role; the list omits it: one describe each)."""
+    client = clients.client("sagemaker", region)
+    out = []
+    for notebook in pages(client, "list_notebook_instances", "NotebookInstances"):
+        name = text(notebook, "NotebookInstanceName", "sagemaker:ListNotebookInstances")
+        detail = call(client, "describe_notebook_instance", NotebookInstanceName=name)
+        role = text(detail, "RoleArn", "sagemaker:DescribeNotebookInstance", optional=True)
+        if role:
+            arn = text(notebook, "NotebookInstanceArn", "sagemaker:ListNotebookInstances")
+            out.append(Consumer(kind="sagemaker", region=region, name=name, arn=arn, role_arn=role))
+    return out
+
+
+#: ECS answers at most this many services per DescribeServices call.
+_ECS_SERVICE_BATCH = 10
+#: The role fields of an ECS task definition: what the containers act as, and what the ECS agent
+#: acts as (pulling images, reading the task's secrets, writing its logs).
+ECS_ROLE_FIELDS = (("taskRoleArn", "task role"), ("executionRoleArn", "execution role"))
+
+
+def _ecs_services(client: Any) -> dict[str, list[str]]:
+    """Task definition ARN -> the services (``cluster/service``) running it, in any deployment: a
+    service in the middle of a rolling update runs its old and new task definitions at once."""
+    running: dict[str, list[str]] = defaultdict(list)
+    for cluster in pages(client, "list_clusters", "clusterArns"):
+        if not isinstance(cluster, str) or not cluster:
+            raise CallError("ecs:ListClusters", MALFORMED, "clusterArns is not a list of ARNs")
+        arns = list(pages(client, "list_services", "serviceArns", cluster=cluster))
+        for start in range(0, len(arns), _ECS_SERVICE_BATCH):
+            batch = arns[start : start + _ECS_SERVICE_BATCH]
+            answer = call(client, "describe_services", cluster=cluster, services=batch)
+            services, failures = answer.get("services") or [], answer.get("failures") or []
+            if not isinstance(services, list) or not isinstance(failures, list):
+                raise CallError("ecs:DescribeServices", MALFORMED, "services is not a list")
+            # a service deleted between the list and the describe is MISSING; anything else is a gap
+            reasons = [mapping(f, "a failure", "ecs:DescribeServices").get("reason") for f in failures]
+            if failed := [f for f, reason in zip(failures, reasons, strict=True) if reason != "MISSING"]:
+                raise CallError("ecs:DescribeServices", MALFORMED, f"no answer for {failed[0]!r:.120}")
+            for service in services:
+                name = f"{cluster.rsplit('/', 1)[-1]}/{text(service, 'serviceName', 'ecs:DescribeServices')}"
+                deployments = service.get("deployments") or []
+                if not isinstance(deployments, list):
+                    raise CallError("ecs:DescribeServices", MALFORMED, "deployments is not a list")
+                definitions = {text(service, "taskDefinition", "ecs:DescribeServices", optional=True)}
+                definitions |= {text(d, "taskDefinition", "ecs:DescribeServices") for d in deployments}
+                for definition in sorted(d for d in definitions if d):
+                    running[definition].append(name)
+    return running
+
+
+def ecs_consumers(clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
+    """ECS task definitions and the roles they give their tasks: every ACTIVE task definition, and
+    every task definition a service runs (a deregistered, INACTIVE one keeps running under the
+    services that use it). One consumer per role field set (:data:`ECS_ROLE_FIELDS`), named
+    ``<family>:<revision> (task role)`` or ``(execution role)``, ``via`` the field, ``services`` the
+    ``cluster/service`` names running it."""
+    client = clients.client("ecs", region)
+    running = _ecs_services(client)
+    active = list(pages(client, "list_task_definitions", "taskDefinitionArns", status="ACTIVE"))
+    if not all(isinstance(a, str) and a for a in active):
+        raise CallError("ecs:ListTaskDefinitions", MALFORMED, "taskDefinitionArns is not a list of ARNs")
+    out = []
+    for arn in sorted({*active, *running}):
+        answer = call(client, "describe_task_definition", taskDefinition=arn)
+        detail = mapping(answer.get("taskDefinition"), "taskDefinition", "ecs:DescribeTaskDefinition")
+        family = text(detail, "family", "ecs:DescribeTaskDefinition")
+        revision = detail.get("revision")
+        if not isinstance(revision, int) or isinstance(revision, bool):
+            raise CallError("ecs:DescribeTaskDefinition", MALFORMED, f"{family}: revision is {revision!r:.40}")
+        for field, label in ECS_ROLE_FIELDS:
+            role = text(detail, field, "ecs:DescribeTaskDefinition", optional=True)
+            if role:
+                out.append(
+                    Consumer(
+                        kind="ecs",
+                        region=region,
+                        name=f"{family}:{revision} ({label})",
+                        arn=arn,
+                        role_arn=role,
+                        via=field,
+                        services=tuple(sorted(running.get(arn, ()))),
+                    )
+                )
+    return out
