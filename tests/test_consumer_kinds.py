@@ -324,11 +324,12 @@ def test_ecs_reads_active_definitions_and_a_role_given_by_name(aws: Account) -> 
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (lambda d: d["taskDefinition"].pop("family"), "an item has no family"),
-        (lambda d: d["taskDefinition"].update(revision="1"), "revision is '1'"),
+        (lambda d: d["taskDefinition"].pop("family"), "the task definition has no family"),
+        (lambda d: d["taskDefinition"].update(revision="1"), "revision is a str"),
+        (lambda d: d["taskDefinition"].update(taskRoleArn=["r"]), "a role field is not text"),
         (lambda d: d.update(taskDefinition=["a", "list"]), "MalformedResponse calling ecs:DescribeTaskDefinition"),
     ],
-    ids=["no-family", "revision-text", "not-an-object"],
+    ids=["no-family", "revision-text", "role-list", "not-an-object"],
 )
 def test_a_malformed_task_definition_makes_the_region_unreadable(aws: Account, change: Any, expected: str) -> None:
     _ecs_account(aws)
@@ -341,6 +342,41 @@ def test_a_malformed_task_definition_makes_the_region_unreadable(aws: Account, c
     assert section.error is not None
     assert expected in section.error, section.error
     assert not [c for c in inventory.consumers if c.kind == "ecs"]
+
+
+def test_a_malformed_task_definition_never_quotes_its_containers(aws: Account) -> None:
+    """A task definition's answer holds its containers' environment: an error about it names the
+    definition and the field, and quotes nothing of it."""
+    secret = "Zq8vN3xK1pW7rT5yL2mB9cD4fG6hJ0sA"
+    aws.client("ecs").register_task_definition(
+        family="leaky",
+        taskRoleArn=aws.role(LEGACY, TRUST),
+        containerDefinitions=[
+            {"name": "app", "image": "x", "memory": 128, "environment": [{"name": "DB_PASSWORD", "value": secret}]}
+        ],
+    )
+    fault = json_answer(is_target("DescribeTaskDefinition"), lambda d: d["taskDefinition"].pop("family"))
+    with proxy_to(aws.url, fault) as proxy:
+        inventory = _collect(proxy.url)
+    assert proxy.faulted
+    section = inventory.section("ecs:us-east-1")
+    assert section is not None
+    assert "task-definition/leaky:1: the task definition has no family" in str(section.error)
+    assert secret not in str(section.error)
+    assert "DB_PASSWORD" not in str(section.error)
+
+
+@pytest.mark.parametrize("operation", ["ListClusters", "ListServices", "ListTaskDefinitions"])
+def test_an_ecs_list_repeating_its_token_makes_the_region_unreadable(aws: Account, operation: str) -> None:
+    _ecs_account(aws)
+    with proxy_to(aws.url, json_answer(is_target(operation), lambda d: d.update(nextToken="again"))) as proxy:
+        inventory = _collect(proxy.url)
+    assert proxy.faulted
+    section = inventory.section("ecs:us-east-1")
+    assert section is not None
+    assert not section.readable
+    assert f"InconsistentPaging calling ecs:{operation}" in str(section.error)
+    assert not _retires(_plan(inventory))
 
 
 def test_a_service_ecs_could_not_describe_makes_the_region_unreadable(aws: Account) -> None:

@@ -344,7 +344,7 @@ class Inventory:
                 index[attached.arn].append(principal.arn)
         return {k: tuple(v) for k, v in index.items()}
 
-    @property
+    @cached_property
     def consumer_sections(self) -> tuple[Section, ...]:
         """What was read of the consumers of roles: each registered kind's section in each audited
         region (``inventory.consumer_kinds``), and ``consumers`` where a file had none to give. A

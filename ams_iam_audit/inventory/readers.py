@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -233,6 +234,8 @@ def sagemaker_consumers(clients: AwsClients, region: str, owner: CallerIdentity)
 
 #: ECS answers at most this many services per DescribeServices call.
 _ECS_SERVICE_BATCH = 10
+#: DescribeTaskDefinition calls in flight at once, per region (ECS has no batch describe).
+_ECS_DESCRIBE_WORKERS = 4
 #: The role fields of an ECS task definition: what the containers act as, and what the ECS agent
 #: acts as (pulling images, reading the task's secrets, writing its logs).
 ECS_ROLE_FIELDS = (("taskRoleArn", "task role"), ("executionRoleArn", "execution role"))
@@ -268,37 +271,48 @@ def _ecs_services(client: Any) -> dict[str, list[str]]:
     return running
 
 
+def _ecs_definition(client: Any, arn: str) -> tuple[str, dict[str, str]]:
+    """``<family>:<revision>`` and the role fields set of one task definition. Its answer holds the
+    containers' environment, so no error quotes it."""
+    answer = call(client, "describe_task_definition", taskDefinition=arn)
+    detail = opaque_mapping(answer.get("taskDefinition"), "taskDefinition", "ecs:DescribeTaskDefinition")
+    family, revision = detail.get("family"), detail.get("revision")
+    if not isinstance(family, str) or not family:
+        raise CallError("ecs:DescribeTaskDefinition", MALFORMED, f"{arn}: the task definition has no family")
+    if not isinstance(revision, int) or isinstance(revision, bool):
+        raise CallError("ecs:DescribeTaskDefinition", MALFORMED, f"{arn}: revision is a {type(revision).__name__}")
+    roles = {field: detail.get(field) for field, _ in ECS_ROLE_FIELDS}
+    if not all(role is None or isinstance(role, str) for role in roles.values()):
+        raise CallError("ecs:DescribeTaskDefinition", MALFORMED, f"{arn}: a role field is not text")
+    return f"{family}:{revision}", {field: role for field, role in roles.items() if role}
+
+
 def ecs_consumers(clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
     """ECS task definitions and the roles they give their tasks: every ACTIVE task definition, and
     every task definition a service runs (a deregistered, INACTIVE one keeps running under the
     services that use it). One consumer per role field set (:data:`ECS_ROLE_FIELDS`), named
     ``<family>:<revision> (task role)`` or ``(execution role)``, ``via`` the field, ``services`` the
-    ``cluster/service`` names running it."""
+    ``cluster/service`` names running it. ECS has no batch describe of task definitions: they are
+    described one by one, :data:`_ECS_DESCRIBE_WORKERS` at a time."""
     client = clients.client("ecs", region)
     running = _ecs_services(client)
     active = list(pages(client, "list_task_definitions", "taskDefinitionArns", status="ACTIVE"))
     if not all(isinstance(a, str) and a for a in active):
         raise CallError("ecs:ListTaskDefinitions", MALFORMED, "taskDefinitionArns is not a list of ARNs")
-    out = []
-    for arn in sorted({*active, *running}):
-        answer = call(client, "describe_task_definition", taskDefinition=arn)
-        detail = mapping(answer.get("taskDefinition"), "taskDefinition", "ecs:DescribeTaskDefinition")
-        family = text(detail, "family", "ecs:DescribeTaskDefinition")
-        revision = detail.get("revision")
-        if not isinstance(revision, int) or isinstance(revision, bool):
-            raise CallError("ecs:DescribeTaskDefinition", MALFORMED, f"{family}: revision is {revision!r:.40}")
-        for field, label in ECS_ROLE_FIELDS:
-            role = text(detail, field, "ecs:DescribeTaskDefinition", optional=True)
-            if role:
-                out.append(
-                    Consumer(
-                        kind="ecs",
-                        region=region,
-                        name=f"{family}:{revision} ({label})",
-                        arn=arn,
-                        role_arn=role,
-                        via=field,
-                        services=tuple(sorted(running.get(arn, ()))),
-                    )
-                )
-    return out
+    arns = sorted({*active, *running})
+    with ThreadPoolExecutor(max_workers=_ECS_DESCRIBE_WORKERS, thread_name_prefix="ams-ecs") as pool:
+        definitions = list(pool.map(lambda arn: _ecs_definition(client, arn), arns))
+    labels = dict(ECS_ROLE_FIELDS)
+    return [
+        Consumer(
+            kind="ecs",
+            region=region,
+            name=f"{name} ({labels[field]})",
+            arn=arn,
+            role_arn=role,
+            via=field,
+            services=tuple(sorted(running.get(arn, ()))),
+        )
+        for arn, (name, roles) in zip(arns, definitions, strict=True)
+        for field, role in roles.items()
+    ]
