@@ -299,6 +299,7 @@ PAGING: dict[tuple[str, str], Paging] = {
     ("apigateway", "get_resources"): Paging("position", "position"),
     ("ecs", "list_clusters"): Paging("nextToken", "nextToken"),
     ("ecs", "list_services"): Paging("nextToken", "nextToken"),
+    ("ecs", "list_tasks"): Paging("nextToken", "nextToken"),
     ("ecs", "list_task_definitions"): Paging("nextToken", "nextToken"),
     ("ec2", "describe_instances"): Paging("NextToken", "NextToken"),
     ("cloudformation", "describe_stacks"): Paging("NextToken", "NextToken"),

@@ -305,6 +305,38 @@ def test_ecs_task_definitions_run_by_services_are_read_even_when_inactive(aws: A
     assert inventory.consumers_by_role_arn[LEGACY_ARN] == (ecs[0],)
 
 
+def test_a_running_task_s_definition_and_role_override_are_read(aws: Account) -> None:
+    """A standalone task (RunTask) of a deregistered revision, started with other roles than its
+    definition's: the definition is read although INACTIVE and no service runs it, and each role
+    override is a consumer of its own."""
+    legacy, other = aws.role(LEGACY, TRUST), aws.role("ecs-exec", TRUST)
+    ecs = aws.client("ecs")
+    ecs.create_cluster(clusterName="batch")
+    container = [{"name": "app", "image": "x", "memory": 128}]
+    arn = ecs.register_task_definition(family="nightly", executionRoleArn=other, containerDefinitions=container)[
+        "taskDefinition"
+    ]["taskDefinitionArn"]
+    task = ecs.run_task(
+        cluster="batch",
+        taskDefinition=arn,
+        launchType="FARGATE",
+        networkConfiguration={"awsvpcConfiguration": {"subnets": ["subnet-1"]}},
+        overrides={"taskRoleArn": legacy, "executionRoleArn": other},
+    )["tasks"][0]["taskArn"]
+    ecs.deregister_task_definition(taskDefinition=arn)
+    inventory = _collect(aws.url)
+    ecs_consumers = {(c.name, c.arn, c.role_arn, c.via) for c in inventory.consumers if c.kind == "ecs"}
+    task_id = task.rsplit("/", 1)[-1]
+    assert ecs_consumers == {
+        ("nightly:1 (execution role)", arn, other, "executionRoleArn"),
+        (f"task batch/{task_id} (task role override)", task, legacy, "overrides.taskRoleArn"),
+        (f"task batch/{task_id} (execution role override)", task, other, "overrides.executionRoleArn"),
+    }
+    plan = _plan(inventory)
+    assert not _retires(plan)
+    assert f"used by ecs task batch/{task_id} (task role override) (us-east-1)" in _why_kept(plan)
+
+
 def test_ecs_reads_active_definitions_and_a_role_given_by_name(aws: Account) -> None:
     aws.role(LEGACY, TRUST)
     container = [{"name": "app", "image": "x", "memory": 128}]
@@ -366,7 +398,7 @@ def test_a_malformed_task_definition_never_quotes_its_containers(aws: Account) -
     assert "DB_PASSWORD" not in str(section.error)
 
 
-@pytest.mark.parametrize("operation", ["ListClusters", "ListServices", "ListTaskDefinitions"])
+@pytest.mark.parametrize("operation", ["ListClusters", "ListServices", "ListTasks", "ListTaskDefinitions"])
 def test_an_ecs_list_repeating_its_token_makes_the_region_unreadable(aws: Account, operation: str) -> None:
     _ecs_account(aws)
     with proxy_to(aws.url, json_answer(is_target(operation), lambda d: d.update(nextToken="again"))) as proxy:

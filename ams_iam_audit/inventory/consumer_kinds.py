@@ -160,12 +160,14 @@ CONSUMER_KINDS: tuple[ConsumerKind, ...] = (
     ConsumerKind(
         name="ecs",
         title="ECS",
-        label="ECS task definitions (active, or run by a service)",
-        role="the task role (taskRoleArn) and the execution role (executionRoleArn)",
+        label="ECS task definitions (active, or run by a service or a task) and running tasks",
+        role="the task role (taskRoleArn) and the execution role (executionRoleArn), or a task's overrides",
         permissions=(
             "ecs:ListClusters",
             "ecs:ListServices",
             "ecs:DescribeServices",
+            "ecs:ListTasks",
+            "ecs:DescribeTasks",
             "ecs:ListTaskDefinitions",
             "ecs:DescribeTaskDefinition",
         ),

@@ -232,8 +232,9 @@ def sagemaker_consumers(clients: AwsClients, region: str, owner: CallerIdentity)
     return out
 
 
-#: ECS answers at most this many services per DescribeServices call.
+#: ECS answers at most this many services per DescribeServices call, and tasks per DescribeTasks.
 _ECS_SERVICE_BATCH = 10
+_ECS_TASK_BATCH = 100
 #: DescribeTaskDefinition calls in flight at once, per region (ECS has no batch describe).
 _ECS_DESCRIBE_WORKERS = 4
 #: The role fields of an ECS task definition: what the containers act as, and what the ECS agent
@@ -241,34 +242,84 @@ _ECS_DESCRIBE_WORKERS = 4
 ECS_ROLE_FIELDS = (("taskRoleArn", "task role"), ("executionRoleArn", "execution role"))
 
 
-def _ecs_services(client: Any) -> dict[str, list[str]]:
-    """Task definition ARN -> the services (``cluster/service``) running it, in any deployment: a
-    service in the middle of a rolling update runs its old and new task definitions at once."""
-    running: dict[str, list[str]] = defaultdict(list)
+def _ecs_described(client: Any, operation: str, key: str, cluster: str, arns: list[str]) -> list[Mapping[str, Any]]:
+    """The items ``operation`` (DescribeServices, DescribeTasks) answers for ``arns`` of ``cluster``,
+    in batches of what ECS accepts. An item gone in between (``MISSING``) is passed over; any other
+    failure could hide a task definition, and is an error."""
+    call_name = f"ecs:{''.join(p.capitalize() for p in operation.split('_'))}"
+    size = _ECS_SERVICE_BATCH if operation == "describe_services" else _ECS_TASK_BATCH
+    out: list[Mapping[str, Any]] = []
+    for start in range(0, len(arns), size):
+        answer = call(client, operation, cluster=cluster, **{key: arns[start : start + size]})
+        items, failures = answer.get(key) or [], answer.get("failures") or []
+        if not isinstance(items, list) or not isinstance(failures, list):
+            raise CallError(call_name, MALFORMED, f"{key} is not a list")
+        reasons = [opaque_mapping(f, "a failure", call_name).get("reason") for f in failures]
+        if failed := [r for r in reasons if r != "MISSING"]:
+            raise CallError(call_name, MALFORMED, f"{len(failed)} not described ({str(failed[0])[:60]})")
+        out += [opaque_mapping(item, f"an item of {key}", call_name) for item in items]
+    return out
+
+
+@dataclass(frozen=True)
+class _EcsRuns:
+    """What an ECS region runs: task definition ARN -> the services (``cluster/service``) running it,
+    the task definitions running tasks use (standalone ones included), and the consumers that are
+    a running task's role override (RunTask's ``overrides``, which no task definition shows)."""
+
+    services: Mapping[str, tuple[str, ...]]
+    definitions: frozenset[str]
+    overrides: tuple[Consumer, ...]
+
+
+def _ecs_runs(client: Any, region: str) -> _EcsRuns:
+    """Every cluster's services (each deployment's task definition: a service in the middle of a
+    rolling update runs its old and new ones at once) and running tasks."""
+    services: dict[str, list[str]] = defaultdict(list)
+    definitions: set[str] = set()
+    overrides: list[Consumer] = []
     for cluster in pages(client, "list_clusters", "clusterArns"):
         if not isinstance(cluster, str) or not cluster:
             raise CallError("ecs:ListClusters", MALFORMED, "clusterArns is not a list of ARNs")
-        arns = list(pages(client, "list_services", "serviceArns", cluster=cluster))
-        for start in range(0, len(arns), _ECS_SERVICE_BATCH):
-            batch = arns[start : start + _ECS_SERVICE_BATCH]
-            answer = call(client, "describe_services", cluster=cluster, services=batch)
-            services, failures = answer.get("services") or [], answer.get("failures") or []
-            if not isinstance(services, list) or not isinstance(failures, list):
-                raise CallError("ecs:DescribeServices", MALFORMED, "services is not a list")
-            # a service deleted between the list and the describe is MISSING; anything else is a gap
-            reasons = [mapping(f, "a failure", "ecs:DescribeServices").get("reason") for f in failures]
-            if failed := [f for f, reason in zip(failures, reasons, strict=True) if reason != "MISSING"]:
-                raise CallError("ecs:DescribeServices", MALFORMED, f"no answer for {failed[0]!r:.120}")
-            for service in services:
-                name = f"{cluster.rsplit('/', 1)[-1]}/{text(service, 'serviceName', 'ecs:DescribeServices')}"
-                deployments = service.get("deployments") or []
-                if not isinstance(deployments, list):
-                    raise CallError("ecs:DescribeServices", MALFORMED, "deployments is not a list")
-                definitions = {text(service, "taskDefinition", "ecs:DescribeServices", optional=True)}
-                definitions |= {text(d, "taskDefinition", "ecs:DescribeServices") for d in deployments}
-                for definition in sorted(d for d in definitions if d):
-                    running[definition].append(name)
-    return running
+        cluster_name = cluster.rsplit("/", 1)[-1]
+        service_arns = list(pages(client, "list_services", "serviceArns", cluster=cluster))
+        for service in _ecs_described(client, "describe_services", "services", cluster, service_arns):
+            name = f"{cluster_name}/{text(service, 'serviceName', 'ecs:DescribeServices')}"
+            deployments = service.get("deployments") or []
+            if not isinstance(deployments, list):
+                raise CallError("ecs:DescribeServices", MALFORMED, "deployments is not a list")
+            used = {text(service, "taskDefinition", "ecs:DescribeServices", optional=True)}
+            used |= {text(d, "taskDefinition", "ecs:DescribeServices") for d in deployments}
+            for definition in sorted(d for d in used if d):
+                services[definition].append(name)
+        task_arns = list(pages(client, "list_tasks", "taskArns", cluster=cluster))
+        for task in _ecs_described(client, "describe_tasks", "tasks", cluster, task_arns):
+            # a task's answer holds its containers' environment overrides: no error quotes it
+            arn, definition = task.get("taskArn"), task.get("taskDefinitionArn")
+            if not isinstance(arn, str) or not arn or not isinstance(definition, str) or not definition:
+                raise CallError("ecs:DescribeTasks", MALFORMED, "a task has no taskArn or taskDefinitionArn")
+            definitions.add(definition)
+            given = opaque_mapping(task.get("overrides"), "overrides", "ecs:DescribeTasks")
+            for field, label in ECS_ROLE_FIELDS:
+                role = given.get(field)
+                if role is not None and not isinstance(role, str):
+                    raise CallError("ecs:DescribeTasks", MALFORMED, f"{arn}: overrides.{field} is not text")
+                if role:
+                    overrides.append(
+                        Consumer(
+                            kind="ecs",
+                            region=region,
+                            name=f"task {cluster_name}/{arn.rsplit('/', 1)[-1]} ({label} override)",
+                            arn=arn,
+                            role_arn=role,
+                            via=f"overrides.{field}",
+                        )
+                    )
+    return _EcsRuns(
+        services={k: tuple(sorted(v)) for k, v in services.items()},
+        definitions=frozenset(definitions),
+        overrides=tuple(overrides),
+    )
 
 
 def _ecs_definition(client: Any, arn: str) -> tuple[str, dict[str, str]]:
@@ -289,30 +340,35 @@ def _ecs_definition(client: Any, arn: str) -> tuple[str, dict[str, str]]:
 
 def ecs_consumers(clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
     """ECS task definitions and the roles they give their tasks: every ACTIVE task definition, and
-    every task definition a service runs (a deregistered, INACTIVE one keeps running under the
-    services that use it). One consumer per role field set (:data:`ECS_ROLE_FIELDS`), named
+    every task definition a service or a running task uses (a deregistered, INACTIVE one keeps
+    running under them). One consumer per role field set (:data:`ECS_ROLE_FIELDS`), named
     ``<family>:<revision> (task role)`` or ``(execution role)``, ``via`` the field, ``services`` the
-    ``cluster/service`` names running it. ECS has no batch describe of task definitions: they are
-    described one by one, :data:`_ECS_DESCRIBE_WORKERS` at a time."""
+    ``cluster/service`` names running it; and one per role a running task was started with in place
+    of its definition's (``task <cluster>/<id> (task role override)``, ``via`` ``overrides.<field>``).
+    ECS has no batch describe of task definitions: they are described one by one,
+    :data:`_ECS_DESCRIBE_WORKERS` at a time."""
     client = clients.client("ecs", region)
-    running = _ecs_services(client)
+    runs = _ecs_runs(client, region)
     active = list(pages(client, "list_task_definitions", "taskDefinitionArns", status="ACTIVE"))
     if not all(isinstance(a, str) and a for a in active):
         raise CallError("ecs:ListTaskDefinitions", MALFORMED, "taskDefinitionArns is not a list of ARNs")
-    arns = sorted({*active, *running})
+    arns = sorted({*active, *runs.services, *runs.definitions})
     with ThreadPoolExecutor(max_workers=_ECS_DESCRIBE_WORKERS, thread_name_prefix="ams-ecs") as pool:
         definitions = list(pool.map(lambda arn: _ecs_definition(client, arn), arns))
     labels = dict(ECS_ROLE_FIELDS)
     return [
-        Consumer(
-            kind="ecs",
-            region=region,
-            name=f"{name} ({labels[field]})",
-            arn=arn,
-            role_arn=role,
-            via=field,
-            services=tuple(sorted(running.get(arn, ()))),
-        )
-        for arn, (name, roles) in zip(arns, definitions, strict=True)
-        for field, role in roles.items()
+        *(
+            Consumer(
+                kind="ecs",
+                region=region,
+                name=f"{name} ({labels[field]})",
+                arn=arn,
+                role_arn=role,
+                via=field,
+                services=runs.services.get(arn, ()),
+            )
+            for arn, (name, roles) in zip(arns, definitions, strict=True)
+            for field, role in roles.items()
+        ),
+        *runs.overrides,
     ]
