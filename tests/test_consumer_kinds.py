@@ -149,7 +149,8 @@ def test_the_help_lists_every_kind(pytester: pytest.Pytester) -> None:
 def test_the_readme_describes_every_kind_as_registered() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     rows = [
-        f"| `{k.name}` | {k.label} | {k.role} | {'re-points it' if k.repoint else 'keeps the role'} |"
+        f"| `{k.name}` | {k.label} | {k.role} | "
+        + (f"re-points it: {k.repoint.how} |" if k.repoint else f"keeps the role: {k.blocks_because} |")
         for k in CONSUMER_KINDS
     ]
     table = readme.split("| kind | what is read | the role | `--fix` |\n| --- | --- | --- | --- |\n", 1)[1]
@@ -269,8 +270,9 @@ def test_a_kind_is_repointed_or_keeps_the_role(kind: ConsumerKind) -> None:
     assert not _retires(plan), plan.actions
     assert not [a for a in plan.actions if isinstance(a, Repoint)]
     assert f"used by {kind.name} {consumer.name} (us-east-1), which --fix cannot move" in _why_kept(plan)
-    with pytest.raises(consumer_ops.RepointError, match="cannot move this kind"):
+    with pytest.raises(consumer_ops.RepointError, match="cannot move this kind") as refused:
         consumer_ops.repoint_calls(consumer, LEGACY_ARN, "arn:aws:iam::123456789012:role/other")
+    assert str(kind.blocks_because) in str(refused.value)
 
 
 # --- ECS task definitions and services, against moto ---------------------------------------------------

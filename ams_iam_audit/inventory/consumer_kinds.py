@@ -69,10 +69,10 @@ class ConsumerKind:
 
     ``name`` is the :attr:`Consumer.kind <ams_iam_audit.inventory.Consumer.kind>` of its records and
     the prefix of its sections (``lambda:us-east-1``); ``title`` the service's name (``--help``);
-    ``label`` what is read, in prose; ``role`` which
-    field of it names the role; ``permissions`` every action its reader calls; ``read`` the reader
-    of one region. ``repoint`` is ``None`` when ``--fix`` cannot move it to another role safely: a
-    role it uses then stays, for the reason ``blocks_because`` gives. ``role_via_instance_profile``:
+    ``label`` what is read, in prose; ``role`` which field of it names the role; ``permissions``
+    every action its reader calls; ``read`` the reader of one region. ``repoint`` is ``None`` when
+    ``--fix`` cannot move it to another role safely: a role it uses then stays, for the reason
+    ``blocks_because`` gives (the README's table of kinds shows it). ``role_via_instance_profile``:
     the reader records the instance profile (``Consumer.via``), and collection fills ``role_arn``
     with the role IAM says the profile holds. ``environment_call``: the call whose answer holds its
     environment variables, which the reader classifies (its consumers are then scope ``workload``'s,
@@ -173,9 +173,9 @@ CONSUMER_KINDS: tuple[ConsumerKind, ...] = (
         ),
         read=readers.ecs_consumers,
         blocks_because=(
-            "a task definition is immutable: moving it means registering a new revision with every field copied and "
-            "updating each service (a rolling deployment), while scheduled and standalone tasks keep naming the old "
-            "revision"
+            "task definitions are immutable, so moving one means registering a new revision with every field copied "
+            "and rolling each service onto it, while scheduled and standalone tasks keep naming the old revision and "
+            "their role overrides"
         ),
     ),
     ConsumerKind(
@@ -204,7 +204,7 @@ CONSUMER_KINDS: tuple[ConsumerKind, ...] = (
         role="the endpoint's role (RoleArn)",
         permissions=("glue:GetDevEndpoints",),
         read=readers.GLUE.read,
-        blocks_because="a development endpoint's role cannot be changed: it must be re-created",
+        blocks_because="a development endpoint cannot change its role; it must be re-created",
     ),
     ConsumerKind(
         name="sagemaker",

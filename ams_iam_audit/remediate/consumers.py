@@ -260,7 +260,9 @@ PERMISSIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
 def _repointer(consumer: Consumer) -> Repointer:
     found = REPOINTERS.get(consumer.kind) if consumer.kind in REPOINTABLE else None
     if found is None:
-        raise RepointError(f"{consumer.kind} {consumer.name}: --fix cannot move this kind of consumer to another role")
+        kind = next((k for k in CONSUMER_KINDS if k.name == consumer.kind), None)
+        why = kind.blocks_because if kind is not None else "not a registered kind"
+        raise RepointError(f"{consumer.kind} {consumer.name}: --fix cannot move this kind of consumer ({why})")
     return found
 
 
