@@ -158,6 +158,14 @@ def test_the_readme_describes_every_kind_as_registered() -> None:
     assert f"regions whose consumers of roles ({kind_titles()}) are read" in readme
 
 
+def test_the_escalation_targets_name_registered_kinds() -> None:
+    """The escalation analysis reads some kinds as targets (a function to update, an instance to
+    start): each is a kind the inventory reads, so its section can say whether it was read."""
+    from ams_iam_audit.analysis.escalation import _TARGET_SECTIONS
+
+    assert set(_TARGET_SECTIONS.values()) <= {kind.name for kind in CONSUMER_KINDS}
+
+
 def test_every_repointable_kind_has_a_repointer_and_no_other() -> None:
     assert set(consumer_ops.REPOINTERS) == repointable() == consumer_ops.REPOINTABLE
     assert set(consumer_ops.PERMISSIONS) == repointable()
