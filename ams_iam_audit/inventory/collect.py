@@ -39,7 +39,10 @@ from typing import Any, TypeVar
 from .. import aimodelshare
 from ..aws import AwsClients, CallerIdentity, CallError, call, paged
 from ..policy.document import PolicyParseError, decode_policy
-from .answers import MALFORMED, mapping, pages, text
+from .answers import MALFORMED as _MALFORMED
+from .answers import mapping as _mapping
+from .answers import pages as _pages
+from .answers import text as _text
 from .consumer_kinds import CONSUMER_KINDS, consumer_kind, read_permissions
 from .gaad import GaadError, IamEntities, entities_from_gaad, merge_pages, parse_time, policy_sections
 from .model import (
@@ -112,7 +115,7 @@ def _gaad(clients: AwsClients) -> IamEntities:
     try:
         return entities_from_gaad(merge_pages(pages))
     except GaadError as exc:
-        raise CallError("iam:GetAccountAuthorizationDetails", MALFORMED, str(exc)) from None
+        raise CallError("iam:GetAccountAuthorizationDetails", _MALFORMED, str(exc)) from None
 
 
 # --- access keys ----------------------------------------------------------------------------------
@@ -134,7 +137,7 @@ def _report_time(value: str | None, column: str, user: str) -> datetime | None:
     try:
         return parse_time(value)
     except GaadError:
-        raise CallError(_REPORT, MALFORMED, f"user {user}: {column} is not a date: {value!r:.40}") from None
+        raise CallError(_REPORT, _MALFORMED, f"user {user}: {column} is not a date: {value!r:.40}") from None
 
 
 def _parse_report(content: Any) -> dict[str, list[AccessKey]]:
@@ -142,21 +145,21 @@ def _parse_report(content: Any) -> dict[str, list[AccessKey]]:
         try:
             text = content.decode()
         except UnicodeDecodeError as exc:
-            raise CallError(_REPORT, MALFORMED, f"the report is not UTF-8 text ({exc.reason})") from None
+            raise CallError(_REPORT, _MALFORMED, f"the report is not UTF-8 text ({exc.reason})") from None
     elif isinstance(content, str):
         text = content
     else:
-        raise CallError(_REPORT, MALFORMED, f"no report content (got {type(content).__name__})")
+        raise CallError(_REPORT, _MALFORMED, f"no report content (got {type(content).__name__})")
     reader = csv.DictReader(io.StringIO(text))
     keys: dict[str, list[AccessKey]] = {}
     try:
         missing = [c for c in _REPORT_COLUMNS if c not in (reader.fieldnames or ())]
         if missing:
-            raise CallError(_REPORT, MALFORMED, f"the report has no column {', '.join(missing)}")
+            raise CallError(_REPORT, _MALFORMED, f"the report has no column {', '.join(missing)}")
         for number, row in enumerate(reader, 2):
             user = row.get("user")
             if not user or None in row:
-                raise CallError(_REPORT, MALFORMED, f"line {number} is not a row of the report")
+                raise CallError(_REPORT, _MALFORMED, f"line {number} is not a row of the report")
             if user == "<root_account>":
                 continue
             user_keys = []
@@ -181,7 +184,7 @@ def _parse_report(content: Any) -> dict[str, list[AccessKey]]:
                 )
             keys[user] = user_keys
     except csv.Error as exc:
-        raise CallError(_REPORT, MALFORMED, f"the report is not CSV ({exc})") from None
+        raise CallError(_REPORT, _MALFORMED, f"the report is not CSV ({exc})") from None
     return keys
 
 
@@ -191,7 +194,7 @@ def _credential_report(clients: AwsClients) -> dict[str, list[AccessKey]]:
     delay = 0.2
     while (state := call(iam, "generate_credential_report").get("State")) != "COMPLETE":
         if state not in ("STARTED", "INPROGRESS"):
-            raise CallError("iam:GenerateCredentialReport", MALFORMED, f"State is {state!r:.40}")
+            raise CallError("iam:GenerateCredentialReport", _MALFORMED, f"State is {state!r:.40}")
         if time.monotonic() > deadline:
             raise _Unreadable(
                 Section(
@@ -209,20 +212,20 @@ def _credential_report(clients: AwsClients) -> dict[str, list[AccessKey]]:
 def _listed_keys(clients: AwsClients, user: str) -> list[AccessKey]:
     iam = clients.client("iam")
     out = []
-    for meta in pages(iam, "list_access_keys", "AccessKeyMetadata", UserName=user):
-        key_id = text(meta, "AccessKeyId", "iam:ListAccessKeys")
+    for meta in _pages(iam, "list_access_keys", "AccessKeyMetadata", UserName=user):
+        key_id = _text(meta, "AccessKeyId", "iam:ListAccessKeys")
         used = call(iam, "get_access_key_last_used", AccessKeyId=key_id).get("AccessKeyLastUsed")
-        last = mapping(used, "AccessKeyLastUsed", "iam:GetAccessKeyLastUsed")
+        last = _mapping(used, "AccessKeyLastUsed", "iam:GetAccessKeyLastUsed")
         service, region = last.get("ServiceName"), last.get("Region")
         try:
             created, last_used = parse_time(meta.get("CreateDate")), parse_time(last.get("LastUsedDate"))
         except GaadError as exc:
-            raise CallError("iam:ListAccessKeys", MALFORMED, f"user {user}: {exc}") from None
+            raise CallError("iam:ListAccessKeys", _MALFORMED, f"user {user}: {exc}") from None
         out.append(
             AccessKey(
                 masked_id=mask_key_id(key_id),
                 slot=None,
-                status=text(meta, "Status", "iam:ListAccessKeys"),
+                status=_text(meta, "Status", "iam:ListAccessKeys"),
                 created=created,
                 last_used=last_used,
                 last_used_service=service if service not in (None, "N/A") else None,
@@ -292,7 +295,7 @@ def _bucket_policy(s3: Any, name: str) -> tuple[Any, str | None]:
     except CallError as exc:
         return None, None if exc.code == "NoSuchBucketPolicy" else f"{exc} (needs s3:GetBucketPolicy)"
     if not isinstance(policy, str | bytes):
-        return None, f"{MALFORMED} calling s3:GetBucketPolicy: no Policy in the answer (got {policy!r:.40})"
+        return None, f"{_MALFORMED} calling s3:GetBucketPolicy: no Policy in the answer (got {policy!r:.40})"
     try:
         return decode_policy(policy, f"bucket {name} policy"), None
     except (PolicyParseError, UnicodeDecodeError) as exc:
@@ -308,7 +311,7 @@ def _public_access_block(s3: Any, name: str) -> tuple[Mapping[str, bool] | None,
         return None, f"{exc} (needs s3:GetBucketPublicAccessBlock)"
     pab = answer.get("PublicAccessBlockConfiguration")
     if not isinstance(pab, Mapping) or not all(isinstance(v, bool) for v in pab.values()):
-        return None, f"{MALFORMED} calling s3:GetPublicAccessBlock: not a configuration (got {pab!r:.60})"
+        return None, f"{_MALFORMED} calling s3:GetPublicAccessBlock: not a configuration (got {pab!r:.60})"
     return pab, None
 
 
@@ -340,9 +343,9 @@ def _bucket_region(clients: AwsClients, item: Mapping[str, Any]) -> str | None:
 
 
 def _bucket_items(clients: AwsClients) -> list[Mapping[str, Any]]:
-    items = list(pages(clients.client("s3"), "list_buckets", "Buckets"))
+    items = list(_pages(clients.client("s3"), "list_buckets", "Buckets"))
     for item in items:
-        text(item, "Name", "s3:ListBuckets")
+        _text(item, "Name", "s3:ListBuckets")
     return items
 
 
@@ -356,7 +359,7 @@ def _buckets(clients: AwsClients, pool: ThreadPoolExecutor) -> tuple[Bucket, ...
 def _configuration(answer: Mapping[str, Any], call_name: str) -> Mapping[str, bool]:
     pab = answer.get("PublicAccessBlockConfiguration")
     if not isinstance(pab, Mapping) or not all(isinstance(v, bool) for v in pab.values()):
-        raise CallError(call_name, MALFORMED, f"not a configuration (got {pab!r:.60})")
+        raise CallError(call_name, _MALFORMED, f"not a configuration (got {pab!r:.60})")
     return pab
 
 
@@ -377,9 +380,9 @@ def _account_public_access_block(clients: AwsClients, account_id: str) -> Mappin
 def _trail(clients: AwsClients, item: Any) -> Trail:
     """One trail of DescribeTrails, with its status and selectors read in its home region; what
     could not be read is recorded on the trail, naming the permission."""
-    name = text(item, "Name", "cloudtrail:DescribeTrails")
-    arn = text(item, "TrailARN", "cloudtrail:DescribeTrails")
-    home = text(item, "HomeRegion", "cloudtrail:DescribeTrails")
+    name = _text(item, "Name", "cloudtrail:DescribeTrails")
+    arn = _text(item, "TrailARN", "cloudtrail:DescribeTrails")
+    home = _text(item, "HomeRegion", "cloudtrail:DescribeTrails")
     client = clients.client("cloudtrail", home)
     logging: bool | None = None
     status_error = selectors_error = None
@@ -388,7 +391,7 @@ def _trail(clients: AwsClients, item: Any) -> Trail:
     try:
         state = call(client, "get_trail_status", Name=arn).get("IsLogging")
         if not isinstance(state, bool):
-            raise CallError("cloudtrail:GetTrailStatus", MALFORMED, f"IsLogging is {state!r:.40}")
+            raise CallError("cloudtrail:GetTrailStatus", _MALFORMED, f"IsLogging is {state!r:.40}")
         logging = state
     except CallError as exc:
         status_error = f"{exc} (needs cloudtrail:GetTrailStatus)"
@@ -396,7 +399,7 @@ def _trail(clients: AwsClients, item: Any) -> Trail:
         answer = call(client, "get_event_selectors", TrailName=arn)
         found = [answer.get("EventSelectors") or [], answer.get("AdvancedEventSelectors") or []]
         if not all(isinstance(f, list) and all(isinstance(i, Mapping) for i in f) for f in found):
-            raise CallError("cloudtrail:GetEventSelectors", MALFORMED, "selectors are not lists of objects")
+            raise CallError("cloudtrail:GetEventSelectors", _MALFORMED, "selectors are not lists of objects")
         selectors, advanced = tuple(found[0]), tuple(found[1])
     except CallError as exc:
         selectors_error = f"{exc} (needs cloudtrail:GetEventSelectors)"
@@ -419,8 +422,8 @@ def _trails(clients: AwsClients, region: str | None) -> tuple[Trail, ...]:
     answer = call(clients.client("cloudtrail", region), "describe_trails", includeShadowTrails=True)
     items = answer.get("trailList") or []
     if not isinstance(items, list):
-        raise CallError("cloudtrail:DescribeTrails", MALFORMED, "trailList is not a list")
-    unique = {text(i, "TrailARN", "cloudtrail:DescribeTrails"): i for i in items}
+        raise CallError("cloudtrail:DescribeTrails", _MALFORMED, "trailList is not a list")
+    unique = {_text(i, "TrailARN", "cloudtrail:DescribeTrails"): i for i in items}
     return tuple(sorted((_trail(clients, i) for i in unique.values()), key=lambda t: t.arn))
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "redeploy_calls",
     "repoint",
     "repoint_calls",
+    "write_scopes",
 ]
 
 #: How long to retry a Lambda update that fails only because a just-created role has not yet
@@ -255,6 +256,17 @@ REPOINTABLE = repointable()
 PERMISSIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {kind.name: kind.repoint.permissions for kind in CONSUMER_KINDS if kind.repoint is not None}
 )
+
+
+def write_scopes(account: str) -> dict[str, tuple[str, ...]]:
+    """Resource type (``service:type``) -> the ARNs re-pointing may write to in ``account`` (``*``:
+    any), as each re-pointable kind's ``Repointing.write_scopes`` says (``fix-policy``'s statements)."""
+    return {
+        resource: tuple(arn.format(account=account) for arn in arns)
+        for kind in CONSUMER_KINDS
+        if kind.repoint is not None
+        for resource, arns in kind.repoint.write_scopes
+    }
 
 
 def _repointer(consumer: Consumer) -> Repointer:

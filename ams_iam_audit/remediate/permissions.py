@@ -1,8 +1,6 @@
 """The least-privilege IAM policy for running ``pytest --aws-account … --fix``: what collection reads
 (``inventory.collect.READ_PERMISSIONS``) plus what each function a fix calls declares
-(``iam_utils.PERMISSIONS``, ``consumers.PERMISSIONS``, ``users.PERMISSIONS``, ``boundary.PERMISSIONS``);
-the consumers' permissions and the resources re-pointing writes to are each re-pointable kind's
-``Repointing`` in the registry (``inventory.consumer_kinds``).
+(``iam_utils.PERMISSIONS``, ``consumers.PERMISSIONS``, ``users.PERMISSIONS``, ``boundary.PERMISSIONS``).
 Printed by ``ams-iam-audit fix-policy``.
 
 Every write is scoped to what ``--fix`` touches, so the policy passes the tool's own rules
@@ -28,7 +26,6 @@ from policy_sentry.querying.actions import get_action_data
 
 from .. import aimodelshare, iam_utils
 from ..inventory.collect import READ_PERMISSIONS
-from ..inventory.consumer_kinds import CONSUMER_KINDS
 from ..policy.actions import action_info
 from . import boundary, consumers, users
 
@@ -103,15 +100,10 @@ def write_scopes(account: str = ANY_ACCOUNT) -> dict[str, tuple[str, ...]]:
             f"{lock_path}/*",
         ),
         "iam:user": _iam(account, "user", aimodelshare.EPHEMERAL_USER_GLOB),
-        "s3:bucket": (f"arn:aws:s3:::{aimodelshare.BUCKET_PREFIX}*",),
         # consumers re-pointed to a shared role (any name: iam:PassRole limits what they can be given),
-        # as each re-pointable kind of the registry declares
-        **{
-            resource: tuple(arn.format(account=account) for arn in arns)
-            for kind in CONSUMER_KINDS
-            if kind.repoint is not None
-            for resource, arns in kind.repoint.write_scopes
-        },
+        # as each re-pointable kind of the consumer registry declares
+        **consumers.write_scopes(account),
+        "s3:bucket": (f"arn:aws:s3:::{aimodelshare.BUCKET_PREFIX}*",),
     }
 
 
