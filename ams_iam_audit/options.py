@@ -19,6 +19,7 @@ from .aimodelshare import EXECUTION_ROLE_ENV, EXECUTION_ROLE_NAME, execution_rol
 from .aws import DEFAULT_CALL_TIMEOUT, is_account_id
 from .baseline import Baseline, BaselineError, load_baseline
 from .demo import DEMO_ACCOUNT_ID
+from .inventory.consumer_kinds import kind_titles
 from .jsonio import check_writable_dir, terminal_safe
 from .waivers import Waiver, WaiverError, load_waivers
 
@@ -93,8 +94,7 @@ def add_options(parser: pytest.Parser) -> None:
         action="append",
         default=None,
         metavar="REGION",
-        help="region whose consumers of roles (Lambda, CodeBuild, API Gateway, EC2, CloudFormation, Glue, SageMaker) "
-        "are read (repeatable; "
+        help=f"region whose consumers of roles ({kind_titles()}) are read (repeatable; "
         "default: the profile's region, else us-east-1)",
     )
     parser.addini("aws_region", "regions, as --aws-region", type="linelist", default=[])

@@ -33,6 +33,7 @@ from .aimodelshare import SharedRole
 from .analysis import EscalationAnalysis, analyse
 from .analysis.execution_roles import Discovery, discover
 from .findings import EXAMINED
+from .inventory.consumer_kinds import CONSUMER_KINDS
 from .inventory.model import IAM_PARTS, RETIRING_TAG, Inventory, ManagedPolicy, Role, Section, Trail
 from .policy.document import PolicyDocument, PolicyParseError, parse_policy
 
@@ -515,8 +516,8 @@ def _execution_roles(ctx: AuditContext) -> list[Item]:
 
 
 #: The consumer kinds whose environment variables the inventory reads (scope ``workload``), and the
-#: call that reads them.
-WORKLOAD_KINDS = {"lambda": "lambda:ListFunctions", "codebuild": "codebuild:BatchGetProjects"}
+#: call that reads them: each registered kind's ``environment_call`` (``inventory.consumer_kinds``).
+WORKLOAD_KINDS = {kind.name: kind.environment_call for kind in CONSUMER_KINDS if kind.environment_call}
 
 
 def _workloads(ctx: AuditContext) -> list[Item]:

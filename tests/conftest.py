@@ -69,6 +69,7 @@ def moto_url(_dummy_credentials: None) -> Iterator[str]:
         ("lambda", "list_functions"),
         ("codebuild", "list_projects"),
         ("apigateway", "get_rest_apis"),
+        ("ecs", "list_clusters"),
         ("ec2", "describe_instances"),
         ("cloudformation", "describe_stacks"),
         ("glue", "get_dev_endpoints"),

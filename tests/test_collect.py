@@ -97,7 +97,7 @@ def test_paged_reads_every_page() -> None:
 
 
 def test_every_paginated_call_in_the_package_is_checked_by_paged() -> None:
-    """Each operation the package pages through (``_pages(client, "op", ...)``) has its paging in
+    """Each operation the package pages through (``pages(client, "op", ...)``) has its paging in
     PAGING, so ``paged`` can check it."""
     import re
     from pathlib import Path
@@ -105,7 +105,8 @@ def test_every_paginated_call_in_the_package_is_checked_by_paged() -> None:
     import ams_iam_audit
 
     root = Path(ams_iam_audit.__file__).parent
-    operations = {m.group(1) for f in root.rglob("*.py") for m in re.finditer(r'_pages\(\w+, "(\w+)"', f.read_text())}
+    paging = re.compile(r'\b_?pages\(\w+, "(\w+)"')
+    operations = {m.group(1) for f in root.rglob("*.py") for m in paging.finditer(f.read_text())}
     assert operations
     assert operations <= {op for _, op in PAGING}, operations - {op for _, op in PAGING}
 

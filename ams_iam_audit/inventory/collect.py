@@ -9,10 +9,12 @@
 * CloudTrail, from the first audited region: DescribeTrails (shadow trails included, so every
   multi-region trail is seen), then per trail GetTrailStatus and GetEventSelectors in its home region
   (section ``cloudtrail``).
-* Consumers of roles, per region (threaded): Lambda ListFunctions, CodeBuild ListProjects +
-  BatchGetProjects, API Gateway GetRestApis + GetResources(embed=methods). Lambda's and CodeBuild's
-  answers hold the environment variables: each is classified (``inventory.environment``) and its
-  value dropped on the spot, so no secret reaches the inventory.
+* Consumers of roles, per region (threaded): each kind registered in ``inventory.consumer_kinds``,
+  read by its reader (``inventory.readers``: Lambda ListFunctions, CodeBuild ListProjects +
+  BatchGetProjects, API Gateway GetRestApis + GetResources(embed=methods), ECS task definitions and
+  services, EC2 instances...), its section ``<kind>:<region>``. Lambda's and CodeBuild's answers hold
+  the environment variables: each is classified (``inventory.environment``) and its value dropped on
+  the spot, so no secret reaches the inventory.
 
 Every AWS call goes through :func:`ams_iam_audit.aws.call` and every paginated one through
 :func:`ams_iam_audit.aws.paged`: a refusal, a transport error, a call past its deadline, a response
@@ -28,23 +30,25 @@ from __future__ import annotations
 import csv
 import io
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from .. import aimodelshare
 from ..aws import AwsClients, CallerIdentity, CallError, call, paged
 from ..policy.document import PolicyParseError, decode_policy
-from .environment import PLAINTEXT, classify
+from .answers import MALFORMED as _MALFORMED
+from .answers import mapping as _mapping
+from .answers import pages as _pages
+from .answers import text as _text
+from .consumer_kinds import CONSUMER_KINDS, consumer_kind, read_permissions
 from .gaad import GaadError, IamEntities, entities_from_gaad, merge_pages, parse_time, policy_sections
 from .model import (
-    REDEPLOY_TAG,
     AccessKey,
     Bucket,
     Consumer,
-    EnvironmentVariable,
     Inventory,
     Role,
     Section,
@@ -76,21 +80,13 @@ READ_PERMISSIONS = (
     "cloudtrail:DescribeTrails",
     "cloudtrail:GetTrailStatus",
     "cloudtrail:GetEventSelectors",
-    "lambda:ListFunctions",
-    "codebuild:ListProjects",
-    "codebuild:BatchGetProjects",
-    "apigateway:GET",
-    "ec2:DescribeInstances",
-    "cloudformation:DescribeStacks",
-    "glue:GetDevEndpoints",
-    "sagemaker:ListNotebookInstances",
-    "sagemaker:DescribeNotebookInstance",
+    # the consumers of roles: each registered kind's (inventory.consumer_kinds)
+    *read_permissions(),
 )
 
 GAAD_FILTERS = ["User", "Role", "Group", "LocalManagedPolicy", "AWSManagedPolicy"]
 _MAX_WORKERS = 8
 _REPORT_TIMEOUT_S = 60.0
-_MALFORMED = "MalformedResponse"
 
 T = TypeVar("T")
 
@@ -108,30 +104,6 @@ def _guarded(name: str, permission: str, fn: Callable[[], T]) -> T:
         return fn()
     except CallError as exc:
         raise _Unreadable(Section(name=name, readable=False, permission=permission, error=str(exc))) from None
-
-
-def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
-    for page in paged(client, operation, key, **kwargs):
-        yield from page.get(key) or []
-
-
-def _text(item: Any, key: str, call_name: str, *, optional: bool = False) -> Any:
-    """``item[key]`` as text, or :class:`CallError` saying the response is malformed. ``optional``:
-    absent (or null) gives ``None``."""
-    value = item.get(key) if isinstance(item, Mapping) else None
-    if value is None and optional and isinstance(item, Mapping):
-        return None
-    if not isinstance(value, str) or not value:
-        raise CallError(call_name, _MALFORMED, f"an item has no {key} (got {item!r:.80})")
-    return value
-
-
-def _mapping(value: Any, what: str, call_name: str) -> Mapping[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise CallError(call_name, _MALFORMED, f"{what} is not an object (got {value!r:.80})")
-    return value
 
 
 # --- IAM -------------------------------------------------------------------------------------------
@@ -458,229 +430,25 @@ def _trails(clients: AwsClients, region: str | None) -> tuple[Trail, ...]:
 # --- consumers --------------------------------------------------------------------------------------
 
 
-def _object(value: Any, what: str, call_name: str) -> Mapping[str, Any]:
-    """Like :func:`_mapping`, but the error never quotes the value: it may hold secrets."""
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise CallError(call_name, _MALFORMED, f"{what} is not an object (got a {type(value).__name__})")
-    return value
-
-
-def _variables(pairs: Iterable[tuple[Any, Any, Any]], call_name: str) -> tuple[EnvironmentVariable, ...]:
-    """(name, value, type) triples -> records without values (see ``inventory.environment``)."""
-    out = []
-    for name, value, type_ in pairs:
-        if not isinstance(name, str) or not isinstance(type_, str):
-            raise CallError(call_name, _MALFORMED, "an environment variable has no name or type")
-        out.append(classify(name, value, type_))
-    return tuple(sorted(out, key=lambda v: v.name))
-
-
-def _lambda_consumers(clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
-    """Lambda functions: their execution role, and their environment variables (classified, values
-    dropped). ``Environment.Error`` (variables the caller cannot decrypt) is recorded as such."""
-    out = []
-    for consumer, item in _LAMBDA.items(clients, region, owner):
-        environment = _object(item.get("Environment"), "Environment", "lambda:ListFunctions")
-        failure = _object(environment.get("Error"), "Environment.Error", "lambda:ListFunctions")
-        if failure:
-            code, message = failure.get("ErrorCode", "Error"), failure.get("Message", "")
-            error = f"{code}: {message} (the variables are encrypted with a KMS key the caller may not use)"
-            out.append(replace(consumer, environment_error=error))
-            continue
-        variables = _object(environment.get("Variables"), "Environment.Variables", "lambda:ListFunctions")
-        pairs = ((k, v, PLAINTEXT) for k, v in variables.items())
-        out.append(replace(consumer, environment=_variables(pairs, "lambda:ListFunctions")))
-    return out
-
-
-def _codebuild_consumers(clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
-    client = clients.client("codebuild", region)
-    names = list(_pages(client, "list_projects", "projects"))
-    if not all(isinstance(n, str) and n for n in names):
-        raise CallError("codebuild:ListProjects", _MALFORMED, "projects is not a list of names")
-    out = []
-    for start in range(0, len(names), 100):
-        batch = names[start : start + 100]
-        answer = call(client, "batch_get_projects", names=batch)
-        projects, gone = answer.get("projects") or [], answer.get("projectsNotFound") or []
-        if not isinstance(projects, list) or not isinstance(gone, list):
-            raise CallError("codebuild:BatchGetProjects", _MALFORMED, "projects is not a list")
-        seen = set(gone)
-        for project in projects:
-            name = _text(project, "name", "codebuild:BatchGetProjects")
-            seen.add(name)
-            role = _text(project, "serviceRole", "codebuild:BatchGetProjects", optional=True)
-            if role:
-                arn = _text(project, "arn", "codebuild:BatchGetProjects")
-                environment = _object(project.get("environment"), "environment", "codebuild:BatchGetProjects")
-                listed = environment.get("environmentVariables") or []
-                if not isinstance(listed, list) or not all(isinstance(v, Mapping) for v in listed):
-                    raise CallError("codebuild:BatchGetProjects", _MALFORMED, "environmentVariables is not a list")
-                pairs = ((v.get("name"), v.get("value"), v.get("type", PLAINTEXT)) for v in listed)
-                variables = _variables(pairs, "codebuild:BatchGetProjects")
-                out.append(
-                    Consumer(kind="codebuild", region=region, name=name, arn=arn, role_arn=role, environment=variables)
-                )
-        if unanswered := sorted(set(batch) - seen):
-            raise CallError(
-                "codebuild:BatchGetProjects",
-                _MALFORMED,
-                f"no answer for project(s) {', '.join(unanswered[:5])}",
-            )
-    return out
-
-
-def _stages(client: Any, api_id: str) -> list[Mapping[str, Any]]:
-    items = call(client, "get_stages", restApiId=api_id).get("item") or []
-    if not isinstance(items, list):
-        raise CallError("apigateway:GetStages", _MALFORMED, "item is not a list")
-    for stage in items:
-        _text(stage, "stageName", "apigateway:GetStages")
-        _mapping(stage.get("tags"), "tags", "apigateway:GetStages")
-    return sorted(items, key=lambda s: s["stageName"])
-
-
-def _apigateway_consumers(clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
-    client = clients.client("apigateway", region)
-    out = []
-    for api in _pages(client, "get_rest_apis", "items"):
-        api_id = _text(api, "id", "apigateway:GetRestApis")
-        stages: list[Mapping[str, Any]] | None = None
-        for resource in _pages(client, "get_resources", "items", restApiId=api_id, embed=["methods"]):
-            resource_id = _text(resource, "id", "apigateway:GetResources")
-            methods = _mapping(resource.get("resourceMethods"), "resourceMethods", "apigateway:GetResources")
-            for method, detail in sorted(methods.items()):
-                integration = _mapping(
-                    _mapping(detail, f"method {method}", "apigateway:GetResources").get("methodIntegration"),
-                    "methodIntegration",
-                    "apigateway:GetResources",
-                )
-                role = _text(integration, "credentials", "apigateway:GetResources", optional=True)
-                if not role or ":role/" not in role:
-                    continue  # no credentials, or the caller's own ("arn:aws:iam::*:user/*")
-                arn = f"arn:aws:apigateway:{region}::/restapis/{api_id}/resources/{resource_id}/methods/{method}"
-                if stages is None:  # one call per API, only for APIs whose integrations use a role
-                    stages = _stages(client, api_id)
-                out.append(
-                    Consumer(
-                        kind="apigateway",
-                        region=region,
-                        arn=arn,
-                        role_arn=role,
-                        name=f"{api.get('name', api_id)} {method} {resource.get('path', '')}",
-                        stages=tuple(s["stageName"] for s in stages),
-                        pending_stages=tuple(s["stageName"] for s in stages if REDEPLOY_TAG in (s.get("tags") or {})),
-                    )
-                )
-    return out
-
-
-def _ec2_consumers(clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
-    """Instances that carry an instance profile. ``role_arn`` is filled from the IAM part of the
-    inventory (which role the profile holds), once both are read: see :func:`_resolve_profiles`."""
-    client = clients.client("ec2", region)
-    out = []
-    for reservation in _pages(client, "describe_instances", "Reservations"):
-        for instance in _mapping(reservation, "a reservation", "ec2:DescribeInstances").get("Instances") or []:
-            profile = _mapping(instance.get("IamInstanceProfile"), "IamInstanceProfile", "ec2:DescribeInstances")
-            if not profile:
-                continue
-            instance_id = _text(instance, "InstanceId", "ec2:DescribeInstances")
-            arn = f"arn:{owner.partition}:ec2:{region}:{owner.account_id}:instance/{instance_id}"
-            profile_arn = _text(profile, "Arn", "ec2:DescribeInstances")
-            out.append(Consumer(kind="ec2", region=region, name=instance_id, arn=arn, role_arn="", via=profile_arn))
-    return out
-
-
-@dataclass(frozen=True)
-class _Listing:
-    """A consumer kind read from one paginated list call whose items name their role: each item with
-    a role (``role_key``) becomes a :class:`Consumer` named by ``name_key``, its ARN from ``arn_key``
-    or, where the item holds none, built from ``arn_format``."""
-
-    kind: str
-    operation: str  # e.g. "list_functions" on the kind's own client
-    call_name: str  # e.g. "lambda:ListFunctions"
-    key: str
-    role_key: str
-    name_key: str
-    arn_key: str | None = None
-    arn_format: str = ""  # with {partition}, {region}, {account}, {name}
-
-    def read(self, clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
-        return [consumer for consumer, _ in self.items(clients, region, owner)]
-
-    def items(
-        self, clients: AwsClients, region: str, owner: CallerIdentity
-    ) -> Iterator[tuple[Consumer, Mapping[str, Any]]]:
-        """Each consumer with the item it was read from (for readers that need more of it)."""
-        for item in _pages(clients.client(self.kind, region), self.operation, self.key):
-            role = _text(item, self.role_key, self.call_name, optional=True)
-            if not role:
-                continue
-            name = _text(item, self.name_key, self.call_name)
-            arn = (
-                _text(item, self.arn_key, self.call_name)
-                if self.arn_key
-                else self.arn_format.format(
-                    partition=owner.partition, region=region, account=owner.account_id, name=name
-                )
-            )
-            yield Consumer(kind=self.kind, region=region, name=name, arn=arn, role_arn=role), item
-
-
-#: Lambda functions (execution role), CloudFormation stacks with a service role (CloudFormation acts
-#: as it on every update), Glue development endpoints (each runs as its role).
-_LAMBDA = _Listing(
-    "lambda", "list_functions", "lambda:ListFunctions", "Functions", "Role", "FunctionName", "FunctionArn"
-)
-_CLOUDFORMATION = _Listing(
-    "cloudformation", "describe_stacks", "cloudformation:DescribeStacks", "Stacks", "RoleARN", "StackName", "StackId"
-)
-_GLUE = _Listing(
-    "glue",
-    "get_dev_endpoints",
-    "glue:GetDevEndpoints",
-    "DevEndpoints",
-    "RoleArn",
-    "EndpointName",
-    arn_format="arn:{partition}:glue:{region}:{account}:devEndpoint/{name}",
-)
-
-
-def _sagemaker_consumers(clients: AwsClients, region: str, owner: CallerIdentity) -> list[Consumer]:
-    """SageMaker notebook instances (each runs as its role; the list omits it: one describe each)."""
-    client = clients.client("sagemaker", region)
-    out = []
-    for notebook in _pages(client, "list_notebook_instances", "NotebookInstances"):
-        name = _text(notebook, "NotebookInstanceName", "sagemaker:ListNotebookInstances")
-        detail = call(client, "describe_notebook_instance", NotebookInstanceName=name)
-        role = _text(detail, "RoleArn", "sagemaker:DescribeNotebookInstance", optional=True)
-        if role:
-            arn = _text(notebook, "NotebookInstanceArn", "sagemaker:ListNotebookInstances")
-            out.append(Consumer(kind="sagemaker", region=region, name=name, arn=arn, role_arn=role))
-    return out
-
-
-#: One reader per consumer kind: (kind, the permissions it needs, the reader of one region).
-_CONSUMER_READERS: tuple[tuple[str, str, Callable[[AwsClients, str, CallerIdentity], list[Consumer]]], ...] = (
-    ("lambda", "lambda:ListFunctions", _lambda_consumers),
-    ("codebuild", "codebuild:ListProjects, codebuild:BatchGetProjects", _codebuild_consumers),
-    ("apigateway", "apigateway:GET", _apigateway_consumers),
-    ("ec2", "ec2:DescribeInstances", _ec2_consumers),
-    ("cloudformation", "cloudformation:DescribeStacks", _CLOUDFORMATION.read),
-    ("glue", "glue:GetDevEndpoints", _GLUE.read),
-    ("sagemaker", "sagemaker:ListNotebookInstances, sagemaker:DescribeNotebookInstance", _sagemaker_consumers),
-)
-
-
-def _resolve_profiles(consumers: list[Consumer], roles: Iterable[Role]) -> list[Consumer]:
-    """An instance's role is the one its instance profile holds; a profile the IAM part does not
-    know (IAM unreadable, or a profile in another account) leaves the consumer's role unknown ("")."""
+def _resolve_roles(consumers: list[Consumer], roles: Iterable[Role], owner: CallerIdentity) -> list[Consumer]:
+    """Each consumer's ``role_arn`` as the ARN of a role of the account: an instance's role is the one
+    its instance profile holds (kinds with ``role_via_instance_profile``), a role given by name (ECS
+    and CodeBuild accept one) is that role's ARN. A profile the IAM part does not know (IAM
+    unreadable, or a profile of another account) leaves the role unknown (""); a name IAM does not
+    know becomes the ARN the name would have without a path."""
+    roles = tuple(roles)
     holder = {profile: role.arn for role in roles for profile in role.instance_profiles}
-    return [replace(c, role_arn=holder.get(c.via, "")) if c.via else c for c in consumers]
+    by_name = {role.name: role.arn for role in roles}
+    out = []
+    for consumer in consumers:
+        if consumer_kind(consumer.kind).role_via_instance_profile:
+            consumer = replace(consumer, role_arn=holder.get(consumer.via or "", ""))
+        elif consumer.role_arn and not consumer.role_arn.startswith("arn:"):
+            name = consumer.role_arn
+            own = f"arn:{owner.partition}:iam::{owner.account_id}:role/{name}"
+            consumer = replace(consumer, role_arn=by_name.get(name, own))
+        out.append(consumer)
+    return out
 
 
 # --- the whole account ------------------------------------------------------------------------------
@@ -706,15 +474,15 @@ def collect(
     with ThreadPoolExecutor(max_workers=_MAX_WORKERS, thread_name_prefix="ams-collect") as pool:
         consumer_futures = [
             (
-                f"{kind}:{region}",
+                kind.section(region),
                 pool.submit(
                     _try,
-                    lambda r=region, read=read, k=kind, p=perm: _guarded(
-                        f"{k}:{r}", p, lambda: read(clients, r, identity)
+                    lambda r=region, k=kind: _guarded(
+                        k.section(r), ", ".join(k.permissions), lambda: k.read(clients, r, identity)
                     ),
                 ),
             )
-            for kind, perm, read in _CONSUMER_READERS
+            for kind in CONSUMER_KINDS
             for region in regions
         ]
         bucket_future = pool.submit(_try, lambda: _buckets(clients, pool))
@@ -783,7 +551,7 @@ def collect(
         account_public_access_block=account_block,
         consumers=tuple(
             sorted(
-                _resolve_profiles(consumers, entities.roles if entities else ()),
+                _resolve_roles(consumers, entities.roles if entities else (), identity),
                 key=lambda c: (c.kind, c.region, c.arn),
             )
         ),

@@ -45,10 +45,6 @@ __all__ = [
 
 Document = Mapping[str, Any]
 
-#: What uses roles, one kind per AWS service the inventory reads them from (its section is
-#: ``<kind>:<region>``). ``inventory.collect`` has one reader per kind.
-CONSUMER_KINDS = ("lambda", "codebuild", "apigateway", "ec2", "cloudformation", "glue", "sagemaker")
-
 #: Tag ``--fix`` puts on each stage of a REST API before changing one of its integrations, and
 #: removes from a stage once it is redeployed: a run killed in between leaves it on the stages that
 #: may still serve the old role, and the next run redeploys them before anything retires that role.
@@ -211,21 +207,28 @@ class EnvironmentVariable:
 @dataclass(frozen=True)
 class Consumer:
     """Something that uses a role: a Lambda function's execution role, a CodeBuild project's service
-    role, an API Gateway integration's credentials, an EC2 instance's profile, a CloudFormation
-    stack's service role, a Glue development endpoint's or a SageMaker notebook's role."""
+    role, an API Gateway integration's credentials, an ECS task definition's task or execution role,
+    an EC2 instance's profile, a CloudFormation stack's service role, a Glue development endpoint's or
+    a SageMaker notebook's role. The kinds, and how each is read, are registered in
+    ``inventory.consumer_kinds``."""
 
-    kind: str  # "lambda", "codebuild", "apigateway", "ec2", "cloudformation", "glue", "sagemaker"
+    kind: str  # a registered kind's name: "lambda", "codebuild", "apigateway", "ecs", "ec2"...
     region: str
-    name: str  # function name, project name, "<api name> <METHOD> <path>"
+    #: function name, project name, "<api name> <METHOD> <path>", "<family>:<revision> (task role)"
+    name: str
     arn: str
+    #: the role's ARN; "" when not known (an instance profile IAM does not list)
     role_arn: str
     #: API Gateway: the stages of the integration's REST API (each serves a deployed copy of it)
     stages: tuple[str, ...] = ()
     #: API Gateway: stages tagged :data:`REDEPLOY_TAG`: ``--fix`` changed an integration of the API
     #: and had not yet redeployed them, so they may still serve the old role
     pending_stages: tuple[str, ...] = ()
-    #: EC2: the instance profile the role reaches the instance through
+    #: how the role reaches it: EC2, the instance profile's ARN; ECS, the task definition's field
+    #: (``taskRoleArn`` or ``executionRoleArn``)
     via: str | None = None
+    #: ECS: the services (``cluster/service``) running the task definition
+    services: tuple[str, ...] = ()
     #: Lambda and CodeBuild: the environment variables (names and classifications, never values);
     #: ``None`` when not read (another kind, or a snapshot written before they were collected)
     environment: tuple[EnvironmentVariable, ...] | None = None
@@ -341,7 +344,28 @@ class Inventory:
                 index[attached.arn].append(principal.arn)
         return {k: tuple(v) for k, v in index.items()}
 
-    @property
+    @cached_property
     def consumer_sections(self) -> tuple[Section, ...]:
-        kinds = (*CONSUMER_KINDS, "consumers")
-        return tuple(s for s in self.sections if s.name.split(":")[0] in kinds)
+        """What was read of the consumers of roles: each registered kind's section in each audited
+        region (``inventory.consumer_kinds``), and ``consumers`` where a file had none to give. A
+        kind's section the inventory does not hold (a snapshot written before the kind was read) is
+        unreadable here: an unread kind could hide the one consumer that keeps a role in use."""
+        from .consumer_kinds import CONSUMER_KINDS  # the registry reads into this model: imported late
+
+        names = {kind.name for kind in CONSUMER_KINDS}
+        found = tuple(s for s in self.sections if s.name.split(":")[0] in (*names, "consumers"))
+        if any(s.name == "consumers" for s in found):
+            return found
+        recorded = {s.name for s in found}
+        missing = tuple(
+            Section(
+                name=kind.section(region),
+                readable=False,
+                permission=", ".join(kind.permissions),
+                error=f"not in this inventory ({self.source}): {kind.label} were not read",
+            )
+            for kind in CONSUMER_KINDS
+            for region in self.regions
+            if kind.section(region) not in recorded
+        )
+        return found + missing

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from ..jsonio import InputError, jsonable, read_json, write_json_atomic
-from .collect import READ_PERMISSIONS
+from .consumer_kinds import read_permissions
 from .gaad import GAAD_PARTS, GaadError, entities_from_gaad, merge_pages, policy_sections
-from .model import CONSUMER_KINDS, Inventory, Section
+from .model import Inventory, Section
 
 __all__ = ["SNAPSHOT_FORMAT", "SNAPSHOT_VERSION", "SnapshotError", "dump_inventory", "load_snapshot", "save_snapshot"]
 
@@ -127,7 +127,7 @@ def _from_gaad(data: Mapping[str, Any], path: Path) -> Inventory:
             name="consumers",
             readable=False,
             error=missing,
-            permission=", ".join(p for p in READ_PERMISSIONS if p.split(":")[0] in CONSUMER_KINDS),
+            permission=", ".join(read_permissions()),
         ),
     )
     account = _account_from_gaad(data, path)

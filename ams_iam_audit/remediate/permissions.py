@@ -87,10 +87,9 @@ def write_scopes(account: str = ANY_ACCOUNT) -> dict[str, tuple[str, ...]]:
             f"{lock_path}/*",
         ),
         "iam:user": _iam(account, "user", aimodelshare.EPHEMERAL_USER_GLOB),
-        # consumers re-pointed to a shared role (any name: iam:PassRole limits what they can be given)
-        "lambda:function": (f"arn:aws:lambda:*:{account}:function:*",),
-        "codebuild:project": (f"arn:aws:codebuild:*:{account}:project/*",),
-        "apigateway:restapis": ("arn:aws:apigateway:*::/restapis", "arn:aws:apigateway:*::/restapis/*"),
+        # consumers re-pointed to a shared role (any name: iam:PassRole limits what they can be given),
+        # as each re-pointable kind of the consumer registry declares
+        **consumers.write_scopes(account),
         "s3:bucket": (f"arn:aws:s3:::{aimodelshare.BUCKET_PREFIX}*",),
     }
 
