@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .findings import EXAMINED, FINDINGS_FORMAT, Finding, Outcome
+from .findings import FINDINGS_FORMAT, Finding, Outcome, examined_resources
 from .jsonio import FINDINGS_MAX_DEPTH, InputError, read_json
 from .schema import SchemaError, validate_findings
 
@@ -73,7 +73,10 @@ class Baseline:
         judged = {f.key for f in findings}
         # an examined case judged the subjects it stands for (and lists them), each without a case of its own
         judged |= {
-            (f.rule_id, str(r)) for f in findings if f.resource == EXAMINED for r in f.evidence.get("resources", ())
+            (f.rule_id, r)
+            for f in findings
+            if f.outcome is Outcome.PASS
+            for r in examined_resources(f.resource, f.evidence) or ()
         }
 
         def keys(pairs: Iterable[tuple[str, str]]) -> list[dict[str, str]]:

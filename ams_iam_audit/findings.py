@@ -27,8 +27,10 @@ __all__ = [
     "Outcome",
     "compliance_section",
     "control_catalogue",
+    "examined_resources",
     "failure_message",
     "findings_document",
+    "subjects_counted",
 ]
 
 FINDINGS_FORMAT = "ams-iam-audit/findings"
@@ -36,8 +38,25 @@ FINDINGS_VERSION = 1
 
 
 #: The resource of a rule's ``examined`` case: one pass standing for every subject of its scope that
-#: held nothing the rule judges (``scopes.Examined``); its evidence lists them under ``resources``.
+#: held nothing the rule judges (``scopes.Examined``); its evidence item ``examined`` (the one key it
+#: reserves) counts them and lists them under ``resources``.
 EXAMINED = "examined"
+
+
+def examined_resources(resource: str, evidence: Mapping[str, Any] | None) -> list[str] | None:
+    """The subjects an ``examined`` case stands for (``None`` for any other finding): every count of
+    passes (report, terminal, organization, baseline) counts each of them, not the one case."""
+    if resource != EXAMINED or not isinstance(evidence, Mapping):
+        return None
+    examined = evidence.get(EXAMINED)
+    listed = examined.get("resources") if isinstance(examined, Mapping) else None
+    return [str(r) for r in listed] if isinstance(listed, list) else None
+
+
+def subjects_counted(resource: str, evidence: Mapping[str, Any] | None) -> int:
+    """How many subjects one finding speaks for: 1, or an examined case's count."""
+    listed = examined_resources(resource, evidence)
+    return 1 if listed is None else len(listed)
 
 
 class Outcome(StrEnum):

@@ -70,7 +70,7 @@ def new_evidence(node: pytest.Item) -> Evidence:
 def subject_value(item: Case) -> Any:
     """The resource a rule case judges: raises for one that could not be read, skips an empty scope.
     An :class:`Examined` case has no one resource: it is handed in as it is, and the plugin passes
-    the case without running the rule (``plugin.examined_only``)."""
+    the case without running the rule (``AuditPlugin.pytest_pyfunc_call``, and the light protocol)."""
     if isinstance(item, Unreadable):
         raise CoverageError(f"could not be evaluated: {item.message()}")
     if isinstance(item, NotAssessed):

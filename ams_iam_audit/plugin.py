@@ -311,7 +311,9 @@ class AuditPlugin:
         account): bench/README.md divides it by the cases made."""
         started = time.perf_counter()
         result = yield
-        self.run.timings["cases"] = time.perf_counter() - started
+        if hasattr(self.config, "workerinput") or not _xdist_active(self.config):
+            # an xdist controller makes no cases (its workers do): no time to report
+            self.run.timings["cases"] = time.perf_counter() - started
         return result
 
     @pytest.hookimpl(tryfirst=True)

@@ -84,7 +84,7 @@ class PolicyRef:
         """Raises ``PolicyParseError``, which the rule reports as an error naming this policy."""
         return parse_policy(self.document, where=self.label)
 
-    def may_allow(self, services: Iterable[str]) -> bool:
+    def may_allow(self, services: str | Iterable[str]) -> bool:
         """Whether the document may allow an action of ``services`` (``PolicyDocument.may_allow``);
         ``True`` for a document that does not parse, so the rule's own case reports it."""
         try:
@@ -188,12 +188,15 @@ class Examined:
         return f"{rest:,} of {self.total:,} {self.noun} {self.criterion}: nothing to judge"
 
     def evidence(self) -> dict[str, Any]:
+        """One evidence item, ``examined`` (the only key the case reserves beside a rule's own)."""
         return {
-            "examined": self.total,
-            "judged_in_own_cases": self.judged,
-            "passed_without_own_case": len(self.resources),
-            "unjudged_because_they": self.criterion,
-            "resources": sorted(self.resources),
+            EXAMINED: {
+                "subjects": self.total,
+                "judged_in_own_cases": self.judged,
+                "passed_without_own_case": len(self.resources),
+                "because_they": self.criterion,
+                "resources": sorted(self.resources),
+            }
         }
 
 

@@ -176,7 +176,7 @@ class AuditResult:
                 continue
             prefix = "" if rule_id is not None else f"{f['rule_id']} "
             if f["resource"] == "examined":
-                out.update((prefix + r, "pass") for r in f["evidence"]["resources"])
+                out.update((prefix + r, "pass") for r in f["evidence"]["examined"]["resources"])
             else:
                 out[prefix + f["resource"]] = f["outcome"]
         return out
@@ -187,7 +187,9 @@ class AuditResult:
         matches = [f for f in self.findings if f["rule_id"] == rule_id and f["resource"] == resource] or [
             f
             for f in self.findings
-            if f["rule_id"] == rule_id and f["resource"] == "examined" and resource in f["evidence"]["resources"]
+            if f["rule_id"] == rule_id
+            and f["resource"] == "examined"
+            and resource in f["evidence"]["examined"]["resources"]
         ]
         assert len(matches) == 1, f"{rule_id} {resource}: {len(matches)} findings\n{self.outcomes(rule_id)}"
         return matches[0]

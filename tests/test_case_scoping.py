@@ -27,12 +27,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rule_functions import load_rules
 
-from ams_iam_audit import Evidence, PolicyRef
+from ams_iam_audit import Evidence, PolicyRef, allow_grants, parse_policy
 from ams_iam_audit.aws import AwsClients, CallerIdentity
 from ams_iam_audit.demo import seed
 from ams_iam_audit.fixtures import rule_arguments
 from ams_iam_audit.inventory.collect import collect
 from ams_iam_audit.plugin import builtin_rules_dir
+from ams_iam_audit.report.organization import organization_section
 from ams_iam_audit.report.view import build_view
 from ams_iam_audit.rule import Rule, get_rule
 from ams_iam_audit.scopes import BUILTIN_SCOPES, SCOPES, AuditContext, Examined, Subject, subjects_for
@@ -117,6 +118,11 @@ _ACTIONS = [
     "logs:PutLogEvents",
     "kms:Decrypt",
     "not-an-action",
+    "s*Object",
+    "*object",
+    "i*role",
+    "s3*",
+    "*Function*",
 ]
 _RESOURCES = [
     "*",
@@ -260,12 +266,53 @@ def test_the_examined_case_stands_for_exactly_the_subjects_left_out(
     assert examined[0].total == sum(isinstance(i, Subject) for i in every)
 
 
-def test_a_judges_test_that_raises_keeps_the_subject() -> None:
-    def broken(_value: Any, _ctx: AuditContext) -> bool:
+def test_a_judges_test_that_raises_keeps_the_subject(demo_context: AuditContext) -> None:
+    calls = []
+
+    def broken(value: Any, _ctx: AuditContext) -> bool:
+        calls.append(value)
         raise KeyError("surprise")
 
-    cases = subjects_for("identity_policy", AUDIT, judges=broken, criterion="x")
+    every = subjects_for("identity_policy", demo_context)
+    cases = subjects_for("identity_policy", demo_context, judges=broken, criterion="x")
+    assert len(calls) == sum(isinstance(c, Subject) for c in every) > 10
+    assert cases == every  # every subject kept: its own case will say what is wrong
     assert not any(isinstance(c, Examined) for c in cases)
+
+
+@pytest.mark.parametrize(
+    ("action", "allowed"),
+    [
+        ("s3:GetObject", True),
+        ("S3:GetObject", True),
+        ("s*Object", True),  # no service part: matches s3:getobject and s3:putobject
+        ("*object", True),
+        ("s3*", True),
+        ("*", True),
+        ("s?:Get*", True),
+        ("S*:*", True),
+        ("sqs:SendMessage", False),
+        ("sts:*", False),
+        ("iam:*", False),
+    ],
+)
+def test_may_allow_reads_every_spelling_of_an_action(action: str, allowed: bool) -> None:
+    document = parse_policy({"Statement": {"Effect": "Allow", "Action": action, "Resource": "*"}})
+    assert document.may_allow(("s3",)) is allowed
+    assert document.may_allow("S3") is allowed  # one service as a string, any case
+    if allowed:  # the engine agrees: what may_allow says False for, no S3 action is granted
+        assert any(g.of_service("s3") for g in allow_grants(document))
+
+
+def test_may_allow_sees_not_action_and_ignores_deny() -> None:
+    not_action = parse_policy({"Statement": [{"Effect": "Allow", "NotAction": "s3:*", "Resource": "*"}]})
+    assert not_action.may_allow("s3")  # conservative: NotAction may allow anything
+    deny = parse_policy({"Statement": [{"Effect": "Deny", "Action": "s3:*", "Resource": "*"}]})
+    assert not deny.may_allow("s3")
+    with pytest.raises(ValueError, match="name the services"):
+        deny.may_allow(())
+    with pytest.raises(ValueError, match="name the services"):
+        deny.may_allow("")
 
 
 def test_a_rule_needs_both_judges_and_unjudged() -> None:
@@ -305,8 +352,12 @@ def test_a_clean_account_shows_every_scoped_rule_passed_once(audit: Any, aws: Ac
         "3 of 3 IAM users are neither named like the library's users nor hold its temporary-access policy: "
         "nothing to judge"
     )
-    assert examined["AMS-USER-001"]["evidence"]["resources"] == ["user/alice", "user/bob", "user/carol"]
-    assert examined["AMS-S3-001"]["evidence"]["resources"] == ["policy/app-reader"]
+    assert examined["AMS-USER-001"]["evidence"]["examined"]["resources"] == ["user/alice", "user/bob", "user/carol"]
+    assert examined["AMS-S3-001"]["evidence"]["examined"]["resources"] == ["policy/app-reader"]
+    # the terminal's row counts them too
+    header = next(line for line in result.stdout.splitlines() if line.startswith("rule ") and "severity" in line)
+    row = next(line for line in result.stdout.splitlines() if line.startswith("AMS-USER-001 "))
+    assert row.split()[header.split().index("pass")] == "3"
     # the report counts each subject the examined case stands for as passed, and lists it
     assert result.document is not None
     users = next(r for r in build_view(result.document).rules if r.id == "AMS-USER-001")
@@ -362,3 +413,38 @@ def test_a_baseline_failure_now_left_out_is_resolved(audit: Any, aws: Account) -
 def test_scopes_count_what_they_examine_with_a_noun() -> None:
     # the examined case's sentence names what was examined: every built-in scope says it in words
     assert all(SCOPES[name].noun for name in BUILTIN_SCOPES)
+
+
+def test_an_organization_counts_each_accounts_examined_subjects() -> None:
+    def examined(account: str, *resources: str) -> dict[str, Any]:
+        evidence = {"examined": {"resources": list(resources)}}
+        return {
+            "account_id": account,
+            "resource": "examined",
+            "outcome": "pass",
+            "severity": "high",
+            "evidence": evidence,
+        }
+
+    own = {"account_id": "222222222222", "resource": "user/x", "outcome": "pass", "severity": "high", "evidence": {}}
+    findings = [
+        examined("111111111111", "user/a", "user/b", "user/c"),
+        own,
+        examined("222222222222", "user/d", "user/e"),
+    ]
+    section = organization_section(findings, {"111111111111": {}, "222222222222": {}})
+    assert {a["account_id"]: a["outcomes"]["pass"] for a in section["accounts"]} == {
+        "111111111111": 3,
+        "222222222222": 3,
+    }
+
+
+def test_a_finding_hook_may_add_evidence_named_like_the_examined_items(
+    audit: Any, aws: Account, pytester: pytest.Pytester
+) -> None:
+    # the examined case reserves one evidence key, "examined": a team's hook adding "resources" still runs
+    _app_account(aws)
+    pytester.makeconftest("def pytest_ams_iam_audit_finding(finding, config):\n    return {'resources': ['x']}\n")
+    result = audit("-k", "AMS-USER-001")
+    assert result.ret == 0, result.stdout
+    assert result.finding("AMS-USER-001", "examined")["evidence"]["resources"] == ["x"]

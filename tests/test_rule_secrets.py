@@ -143,7 +143,7 @@ def test_secrets_in_environments(aws: Account, audit: Any, pytester: pytest.Pyte
     clean = result.finding("AMS-SECRET-001", "lambda/us-east-1/clean")
     assert clean["resource"] == "examined"
     assert clean["outcome"] == "pass"
-    assert "lambda/us-east-1/clean" in clean["evidence"]["resources"]
+    assert "lambda/us-east-1/clean" in clean["evidence"]["examined"]["resources"]
 
     # No value reaches any output: findings, reports, JUnit, terminal, snapshot.
     _assert_no_leak(result.stdout + result.stderr, "the terminal")

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..policy.actions import action_info
 
-__all__ = ["GAINS", "TARGETS", "CatalogueError", "Method", "Need", "methods"]
+__all__ = ["GAINS", "TARGETS", "CatalogueError", "Method", "Need", "catalogue_services", "methods"]
 
 #: What a method gives the principal.
 GAINS = frozenset({"admin", "target", "target_role", "unbounded"})

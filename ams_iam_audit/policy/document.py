@@ -152,13 +152,17 @@ class PolicyDocument:
     def sha256(self) -> str:
         return hashlib.sha256(self.canonical_json.encode()).hexdigest()
 
-    def may_allow(self, services: Iterable[str]) -> bool:
-        """Whether an Allow statement may allow an action of one of ``services`` (lowercase service
-        prefixes such as ``"s3"``). An over-estimate read from the text alone, before any action is
-        expanded: a ``NotAction`` may, and so may an action whose service part, as a wildcard pattern,
-        matches (``*``, ``S*:Get*``, ``s3:*``). ``False`` means certainly not: rules use it to leave out,
-        at collection, documents that hold nothing they judge."""
-        wanted = tuple(services)
+    def may_allow(self, services: str | Iterable[str]) -> bool:
+        """Whether an Allow statement may allow an action of ``services`` (service prefixes such as
+        ``"s3"``, or several; any case). An over-estimate read from the text alone, before any action
+        is expanded: a ``NotAction`` may, so may an action without a service part (``*``,
+        ``s*Object``), and so may one whose service part, as a wildcard pattern, matches (``S*:Get*``,
+        ``s3:*``). ``False`` means certainly not: rules use it to leave out, at collection, documents
+        that hold nothing they judge. Raises ``ValueError`` for no service at all (which would leave
+        out everything)."""
+        wanted = tuple(s.strip().lower() for s in ((services,) if isinstance(services, str) else services))
+        if not wanted or not all(wanted):
+            raise ValueError(f"may_allow: name the services to look for, got {services!r}")
         for statement in self.statements:
             if not statement.is_allow:
                 continue

@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..findings import subjects_counted
+
 __all__ = [
     "AccountRow",
     "AccountSection",
@@ -74,7 +76,7 @@ def organization_section(
     outcomes: dict[str, Counter[str]] = {a: Counter() for a in runs}
     for f in findings:
         account = str(f["account_id"])
-        outcomes.setdefault(account, Counter())[f["outcome"]] += 1
+        outcomes.setdefault(account, Counter())[f["outcome"]] += subjects_counted(f["resource"], f.get("evidence"))
         if f["outcome"] in ("fail", "error"):
             by_severity.setdefault(account, Counter())[f["severity"]] += 1
     rows: list[dict[str, Any]] = [

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..baseline import Baseline
-from ..findings import Finding, Outcome
+from ..findings import Finding, Outcome, subjects_counted
 from ..inventory.model import Section
 from ..jsonio import terminal_safe
 from ..waivers import Waiver, WaiverUsage
@@ -65,7 +65,7 @@ def summary_lines(
         lines.append(TerminalLine("the demo account is created afresh, from the same footprint, on every run"))
     by_rule: dict[str, Counter[str]] = {}
     for f in findings:
-        by_rule.setdefault(f.rule_id, Counter())[f.outcome.value] += 1
+        by_rule.setdefault(f.rule_id, Counter())[f.outcome.value] += subjects_counted(f.resource, f.evidence)
     outcomes = [o.value for o in Outcome if any(c[o.value] for c in by_rule.values())]
     lines.append(TerminalLine(f"{'rule':<16}{'severity':<10}" + "".join(f"{o:>16}" for o in outcomes)))
     for rule_id in sorted(by_rule):

@@ -15,7 +15,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from ..findings import EXAMINED, compliance_section
+from ..findings import compliance_section, examined_resources
 from ..policy.actions import action_info, service_actions
 from .organization import OrganizationView, in_account, is_organization, organization_view
 
@@ -587,7 +587,7 @@ def build_view(document: Mapping[str, Any], *, with_evidence: bool = True) -> Re
     several = is_organization(document)  # resources named with their account: role/x exists in each
     for f in document.get("findings", []):
         account = f"{f.get('account_id')}:" if several and f.get("account_id") else ""
-        examined = f["resource"] == EXAMINED
+        stands_for = examined_resources(f["resource"], f.get("evidence")) if f["outcome"] == "pass" else None
         f = in_account(f, "resource") if several else f
         view = rules.setdefault(
             f["rule_id"],
@@ -595,8 +595,7 @@ def build_view(document: Mapping[str, Any], *, with_evidence: bool = True) -> Re
         )
         outcome = f["outcome"]
         # a rule's "examined" case passes for every subject that held nothing it judges: each counts
-        stands_for = (f.get("evidence") or {}).get("resources") if examined else None
-        passes = [f"{account}{r}" for r in stands_for] if outcome == "pass" and isinstance(stands_for, list) else None
+        passes = [f"{account}{r}" for r in stands_for] if stands_for is not None else None
         view.counts[outcome] += 1 if passes is None else len(passes)
         outcomes[outcome] += 1 if passes is None else len(passes)
         if outcome in ("fail", "error"):
