@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -99,6 +100,13 @@ class ActionList:
 
 
 def summarise_actions(actions: Iterable[str], total: int | None = None) -> str:
+    """The actions in words (see :func:`_summarise`; remembered per list: the same lists of a few
+    hundred actions recur in thousands of findings)."""
+    return _summarise(tuple(actions), total)
+
+
+@cache
+def _summarise(actions: tuple[str, ...], total: int | None) -> str:
     """The actions in words: per service, "all N <service> actions" when the list is the whole
     service, else the count per access level with the riskiest levels named first; actions
     policy_sentry does not know are counted as such. ``total``: how many actions the evidence
@@ -139,6 +147,11 @@ def _readable(
 ) -> Any:
     """``value`` for display: long action lists replaced by their summary (collected in ``found``),
     timestamps given as a date and the days before the audit."""
+    kind = type(value)
+    if kind is str:  # the commonest value first, by exact type
+        return readable_date(value, audited) if _TIMESTAMP_RE.fullmatch(value) else value
+    if value is None or kind is int or kind is bool or kind is float:
+        return value
     if _is_action_list(value):
         summary = summarise_actions(value, total)
         found.append(ActionList(where=where, summary=summary, actions=tuple(value)))
@@ -327,11 +340,21 @@ class FindingView:
     #: replacement: the print shows them once and refers to that resource
     same_evidence_as: str | None = None
 
+    def __post_init__(self) -> None:
+        # the fields the template reads of every finding, as plain attributes: found at once, where
+        # each would otherwise go through a failed lookup and __getattr__ (about 3 us each)
+        for name in _FINDING_FIELDS:
+            if name in self.data:
+                object.__setattr__(self, name, self.data[name])
+
     def __getattr__(self, name: str) -> Any:
         try:
             return self.data[name]
         except KeyError:
             raise AttributeError(name) from None
+
+
+_FINDING_FIELDS = ("severity", "outcome", "resource", "message", "waiver", "baseline", "rule_id")
 
 
 @dataclass
@@ -577,10 +600,10 @@ def build_view(document: Mapping[str, Any], *, with_evidence: bool = True) -> Re
     failing: Counter[str] = Counter()
     audited = _audit_time(document)
     for f in document.get("findings", []):
-        view = rules.setdefault(
-            f["rule_id"],
-            RuleView(meta={"id": f["rule_id"], "title": f["title"], "severity": f["severity"], "area": f["area"]}),
-        )
+        view = rules.get(f["rule_id"])
+        if view is None:
+            meta = {"id": f["rule_id"], "title": f["title"], "severity": f["severity"], "area": f["area"]}
+            view = rules[f["rule_id"]] = RuleView(meta=meta)
         outcome = f["outcome"]
         view.counts[outcome] += 1
         outcomes[outcome] += 1
