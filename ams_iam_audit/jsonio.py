@@ -14,13 +14,14 @@
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import itertools
 import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -142,12 +143,19 @@ def _peel(brackets: bytes, max_depth: int) -> bool | None:
     return False
 
 
-def nesting_error(text: str, max_depth: int = MAX_DEPTH) -> str | None:
-    """Why the JSON ``text`` nests too deeply (``None`` when it does not), measured without parsing
-    it, at C speed: escapes and strings removed, then the brackets alone peeled a level per pass."""
-    if text.count("[") + text.count("{") <= max_depth:
-        return None
-    data = text.encode("utf-8", "surrogatepass").replace(b"\\\\", b"").replace(b'\\"', b"")
+def nesting_error(text: str | bytes, max_depth: int = MAX_DEPTH) -> str | None:
+    """Why the JSON ``text`` (or its UTF-8 bytes) nests too deeply (``None`` when it does not),
+    measured without parsing it, at C speed: escapes and strings removed, then the brackets alone
+    peeled a level per pass."""
+    if isinstance(text, bytes):
+        raw = text
+        if raw.count(b"[") + raw.count(b"{") <= max_depth:
+            return None
+    else:
+        if text.count("[") + text.count("{") <= max_depth:
+            return None
+        raw = text.encode("utf-8", "surrogatepass")
+    data = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
     # quotes and brackets only: a string is then "" unless it holds brackets (rare: those go by regex)
     brackets = data.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
     if b'"' in brackets:
@@ -182,9 +190,10 @@ def mask_key_id(key_id: str) -> str:
     return key_id[:4] + "*" * (len(key_id) - 8) + key_id[-4:]
 
 
-def write_text_atomic(path: Path, text: str | Iterable[str]) -> None:
-    """Write ``text`` (a string, or its pieces in order) to ``path``: readers see the old file or the
-    new one, never half of one (a temporary file in the same directory, then an atomic rename)."""
+def write_text_atomic(path: Path, text: str | bytes | Iterable[str]) -> None:
+    """Write ``text`` (a string, its UTF-8 bytes, or its pieces in order) to ``path``: readers see
+    the old file or the new one, never half of one (a temporary file in the same directory, then an
+    atomic rename). Bytes are written a mebibyte at a time, never decoded whole."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -193,7 +202,7 @@ def write_text_atomic(path: Path, text: str | Iterable[str]) -> None:
         raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            _write_chunks(fh, [text] if isinstance(text, str) else text)
+            _write_chunks(fh, [text] if isinstance(text, str) else _decoded(text) if isinstance(text, bytes) else text)
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -201,6 +210,16 @@ def write_text_atomic(path: Path, text: str | Iterable[str]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _decoded(data: bytes, size: int = 1 << 20) -> Iterator[str]:
+    """UTF-8 ``data`` as text, ``size`` bytes at a time (a character split between two pieces is
+    decoded whole with the second)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
+    for start in range(0, len(data), size):
+        yield decoder.decode(view[start : start + size])
+    yield decoder.decode(b"", final=True)
 
 
 def _write_chunks(fh: Any, chunks: Iterable[str]) -> None:
@@ -230,19 +249,21 @@ def check_writable_dir(path: Path) -> str | None:
     return None
 
 
-def encode_json(body: Any, *, sort_keys: bool = True) -> str:
-    """``body`` (plain JSON values, as :func:`jsonable` makes them) as JSON text indented by two
+def encode_json(body: Any, *, sort_keys: bool = True) -> bytes:
+    """``body`` (plain JSON values, as :func:`jsonable` makes them) as UTF-8 JSON indented by two
     spaces, keys sorted unless ``sort_keys`` is false, ending in a newline: orjson, 10 x the
     standard library's indenting encoder (which is pure Python). Non-ASCII characters are written
-    as themselves (UTF-8), not as ``\\u`` escapes. Raises ``TypeError`` for anything else."""
+    as themselves, not as ``\\u`` escapes. Raises ``TypeError`` for anything else. Bytes, not text:
+    a findings document of the maximum quotas is 80 MB, and :func:`write_text_atomic` and
+    :func:`loads_written` take the bytes as they are."""
     option = orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE | (orjson.OPT_SORT_KEYS if sort_keys else 0)
     try:
-        return orjson.dumps(body, option=option).decode("utf-8")
+        return orjson.dumps(body, option=option)
     except orjson.JSONEncodeError as exc:
         raise TypeError(f"not JSON-serialisable: {exc}") from None
 
 
-def loads_written(text: str, where: str, max_depth: int = MAX_DEPTH) -> Any:
+def loads_written(text: str | bytes, where: str, max_depth: int = MAX_DEPTH) -> Any:
     """Parse back JSON this process encoded (:func:`encode_json`), at C speed, with the nesting
     limit :func:`loads_json` applies to the same file when it is given back later."""
     deep = nesting_error(text, max_depth)

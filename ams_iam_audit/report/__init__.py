@@ -127,14 +127,14 @@ def write_results(
         for s in inv.sections
     ]
     path = Path(report_dir) / FINDINGS_FILE
-    # encoded once: the text is written, then parsed back, and every report is rendered from what
+    # encoded once: the bytes are written, then parsed back, and every report is rendered from what
     # the file holds (keys in its order), so `ams-iam-audit report` renders the same; the document
     # encoded is gone by then: at the maximum quotas the two would hold 93,000 findings each
-    text = encode_json(findings_document(findings, rules, meta, coverage, extra))
-    write_text_atomic(path, text)
+    encoded = encode_json(findings_document(findings, rules, meta, coverage, extra))
+    write_text_atomic(path, encoded)
     try:
-        written = loads_written(text, str(path), max_depth=FINDINGS_MAX_DEPTH)
-        del text
+        written = loads_written(encoded, str(path), max_depth=FINDINGS_MAX_DEPTH)
+        del encoded
     except InputError as exc:
         raise OutputError(f"{path}: written, but cannot be read back: {exc}") from None
     try:
@@ -167,7 +167,7 @@ def render_outputs(document: Mapping[str, Any], out_dir: Path, *, step_summary: 
     for name, body in (
         (HTML_FILE, render_html(document)),
         (MARKDOWN_FILE, markdown),
-        (SARIF_FILE, encode_json(sarif_document(document), sort_keys=False)),
+        (SARIF_FILE, encode_json(sarif_document(document), sort_keys=False).decode("utf-8")),
     ):
         # the one masking function over each whole output: a findings file from elsewhere (the
         # ``report`` command) is masked too

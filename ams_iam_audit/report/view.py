@@ -152,27 +152,27 @@ def _readable(
         return readable_date(value, audited) if _TIMESTAMP_RE.fullmatch(value) else value
     if value is None or kind is int or kind is bool or kind is float:
         return value
-    if _is_action_list(value):
-        summary = summarise_actions(value, total)
-        found.append(ActionList(where=where, summary=summary, actions=tuple(value)))
-        return f"{summary} (full list below)"
-    if isinstance(value, Mapping) and {"kind", "name", "arn"} <= set(value):
-        # a role's consumer: "lambda modfunction (us-east-1)"
-        return f"{value['kind']} {value['name']}" + (f" ({value['region']})" if value.get("region") else "")
-    if isinstance(value, Mapping) and {"id", "status", "age_days"} <= set(value):
-        # an access key (its id masked): status, age in days, last use as a date
-        used = value.get("last_used")
-        last = f"last used {readable_date(str(used), audited)}" if used else "never used"
-        service = f" ({value['last_used_service']})" if used and value.get("last_used_service") else ""
-        return f"{value['id']} {value['status']}, {value['age_days']} days old, {last}{service}"
-    if isinstance(value, Mapping):
+    if kind is list or isinstance(value, list):
+        if _is_action_list(value):
+            summary = summarise_actions(value, total)
+            found.append(ActionList(where=where, summary=summary, actions=tuple(value)))
+            return f"{summary} (full list below)"
+        return [_readable(v, f"{where} {i}", found, audited) for i, v in enumerate(value)]
+    if kind is dict or isinstance(value, Mapping):
+        if "kind" in value and "name" in value and "arn" in value:
+            # a role's consumer: "lambda modfunction (us-east-1)"
+            return f"{value['kind']} {value['name']}" + (f" ({value['region']})" if value.get("region") else "")
+        if "id" in value and "status" in value and "age_days" in value:
+            # an access key (its id masked): status, age in days, last use as a date
+            used = value.get("last_used")
+            last = f"last used {readable_date(str(used), audited)}" if used else "never used"
+            service = f" ({value['last_used_service']})" if used and value.get("last_used_service") else ""
+            return f"{value['id']} {value['status']}, {value['age_days']} days old, {last}{service}"
         count = value.get("action_count")
         return {
             k: _readable(v, f"{where}: {k}" if where else str(k), found, audited, count if k == "actions" else None)
             for k, v in value.items()
         }
-    if isinstance(value, list):
-        return [_readable(v, f"{where} {i}", found, audited) for i, v in enumerate(value)]
     if isinstance(value, str) and _TIMESTAMP_RE.fullmatch(value):
         return readable_date(value, audited)
     return value
