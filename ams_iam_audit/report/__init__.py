@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -164,14 +164,16 @@ def render_outputs(document: Mapping[str, Any], out_dir: Path, *, step_summary: 
     out_dir = Path(out_dir)
     markdown = render_markdown(document)
     written = []
-    for name, body in (
-        (HTML_FILE, render_html(document)),
-        (MARKDOWN_FILE, markdown),
-        (SARIF_FILE, encode_json(sarif_document(document), sort_keys=False).decode("utf-8")),
-    ):
-        # the one masking function over each whole output: a findings file from elsewhere (the
-        # ``report`` command) is masked too
-        write_text_atomic(out_dir / name, scrub(body))
+    renderers: tuple[tuple[str, Callable[[], str]], ...] = (
+        (HTML_FILE, lambda: render_html(document)),
+        (MARKDOWN_FILE, lambda: markdown),
+        (SARIF_FILE, lambda: encode_json(sarif_document(document), sort_keys=False).decode("utf-8")),
+    )
+    for name, render in renderers:
+        # one output at a time (at the maximum quotas the HTML is 30 MB, and twice that with its
+        # masked copy); the one masking function over each whole output: a findings file from
+        # elsewhere (the ``report`` command) is masked too
+        write_text_atomic(out_dir / name, scrub(render()))
         written.append(out_dir / name)
     summary = os.environ.get(STEP_SUMMARY_ENV)
     if step_summary and summary:
