@@ -5,7 +5,8 @@
   (a UTF-16/UTF-32 file is named as such), nesting bounded by :data:`MAX_DEPTH`, and every failure an
   :class:`InputError` whose message names the file;
 * writing: :func:`write_text_atomic` / :func:`write_json_atomic`; a failure is an :class:`OutputError`
-  naming the path;
+  naming the path; :func:`encode_json` / :func:`loads_written` encode a large document (findings.json,
+  SARIF) at C speed with orjson, and parse back what this process encoded;
 * masking: :func:`scrub` masks access key ids and secret-looking tokens in any string; every output
   (findings.json, reports, terminal, JUnit, journal, snapshot) passes through it, and
   :func:`terminal_safe` also neutralises control characters for the terminal.
@@ -13,17 +14,20 @@
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import itertools
 import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 __all__ = [
     "CONTROL_CHARACTERS",
@@ -34,8 +38,10 @@ __all__ = [
     "OutputError",
     "check_writable_dir",
     "decode_utf8",
+    "encode_json",
     "jsonable",
     "loads_json",
+    "loads_written",
     "mask_key_id",
     "nesting_error",
     "read_json",
@@ -62,6 +68,15 @@ _KEY_ID = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{
 _SECRET = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 _TOKEN = re.compile(r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{100,}={0,2}(?![A-Za-z0-9/+=])")
 _SENSITIVE = re.compile(f"{_KEY_ID.pattern}|{_TOKEN.pattern}|{_SECRET.pattern}")
+# every match of _SENSITIVE lies within a run of at least 20 of these characters, and each of its
+# look-arounds tests a subset of them: scanning for the runs first, then _SENSITIVE inside each run,
+# masks exactly the same, at twice the speed over a whole report
+_RUN = re.compile(r"[A-Za-z0-9/+=]{20,}")
+#: scrub's results for strings up to this long are remembered (policy names, ARNs and statements
+#: repeat across tens of thousands of findings); the memo is dropped when it holds _SCRUB_MEMO_SIZE
+_SCRUB_MEMO_LENGTH = 4096
+_SCRUB_MEMO_SIZE = 200_000
+_scrubbed: dict[str, str] = {}
 SECRET_MASK = "[secret masked]"
 
 # C0 controls but newline and tab, DEL, C1 controls, and the bidirectional overrides and isolates
@@ -128,12 +143,19 @@ def _peel(brackets: bytes, max_depth: int) -> bool | None:
     return False
 
 
-def nesting_error(text: str, max_depth: int = MAX_DEPTH) -> str | None:
-    """Why the JSON ``text`` nests too deeply (``None`` when it does not), measured without parsing
-    it, at C speed: escapes and strings removed, then the brackets alone peeled a level per pass."""
-    if text.count("[") + text.count("{") <= max_depth:
-        return None
-    data = text.encode("utf-8", "surrogatepass").replace(b"\\\\", b"").replace(b'\\"', b"")
+def nesting_error(text: str | bytes, max_depth: int = MAX_DEPTH) -> str | None:
+    """Why the JSON ``text`` (or its UTF-8 bytes) nests too deeply (``None`` when it does not),
+    measured without parsing it, at C speed: escapes and strings removed, then the brackets alone
+    peeled a level per pass."""
+    if isinstance(text, bytes):
+        raw = text
+        if raw.count(b"[") + raw.count(b"{") <= max_depth:
+            return None
+    else:
+        if text.count("[") + text.count("{") <= max_depth:
+            return None
+        raw = text.encode("utf-8", "surrogatepass")
+    data = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
     # quotes and brackets only: a string is then "" unless it holds brackets (rare: those go by regex)
     brackets = data.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
     if b'"' in brackets:
@@ -168,9 +190,10 @@ def mask_key_id(key_id: str) -> str:
     return key_id[:4] + "*" * (len(key_id) - 8) + key_id[-4:]
 
 
-def write_text_atomic(path: Path, text: str | Iterable[str]) -> None:
-    """Write ``text`` (a string, or its pieces in order) to ``path``: readers see the old file or the
-    new one, never half of one (a temporary file in the same directory, then an atomic rename)."""
+def write_text_atomic(path: Path, text: str | bytes | Iterable[str]) -> None:
+    """Write ``text`` (a string, its UTF-8 bytes, or its pieces in order) to ``path``: readers see
+    the old file or the new one, never half of one (a temporary file in the same directory, then an
+    atomic rename). Bytes are written a mebibyte at a time, never decoded whole."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -179,7 +202,7 @@ def write_text_atomic(path: Path, text: str | Iterable[str]) -> None:
         raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            _write_chunks(fh, [text] if isinstance(text, str) else text)
+            _write_chunks(fh, [text] if isinstance(text, str) else _decoded(text) if isinstance(text, bytes) else text)
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -187,6 +210,16 @@ def write_text_atomic(path: Path, text: str | Iterable[str]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _decoded(data: bytes, size: int = 1 << 20) -> Iterator[str]:
+    """UTF-8 ``data`` as text, ``size`` bytes at a time (a character split between two pieces is
+    decoded whole with the second)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(data)
+    for start in range(0, len(data), size):
+        yield decoder.decode(view[start : start + size])
+    yield decoder.decode(b"", final=True)
 
 
 def _write_chunks(fh: Any, chunks: Iterable[str]) -> None:
@@ -216,6 +249,32 @@ def check_writable_dir(path: Path) -> str | None:
     return None
 
 
+def encode_json(body: Any, *, sort_keys: bool = True) -> bytes:
+    """``body`` (plain JSON values, as :func:`jsonable` makes them) as UTF-8 JSON indented by two
+    spaces, keys sorted unless ``sort_keys`` is false, ending in a newline: orjson, 10 x the
+    standard library's indenting encoder (which is pure Python). Non-ASCII characters are written
+    as themselves, not as ``\\u`` escapes. Raises ``TypeError`` for anything else. Bytes, not text:
+    a findings document of the maximum quotas is 80 MB, and :func:`write_text_atomic` and
+    :func:`loads_written` take the bytes as they are."""
+    option = orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE | (orjson.OPT_SORT_KEYS if sort_keys else 0)
+    try:
+        return orjson.dumps(body, option=option)
+    except orjson.JSONEncodeError as exc:
+        raise TypeError(f"not JSON-serialisable: {exc}") from None
+
+
+def loads_written(text: str | bytes, where: str, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse back JSON this process encoded (:func:`encode_json`), at C speed, with the nesting
+    limit :func:`loads_json` applies to the same file when it is given back later."""
+    deep = nesting_error(text, max_depth)
+    if deep is not None:
+        raise InputError(f"{where}: {deep}")
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"{where}: not JSON ({exc})") from None
+
+
 def write_json_atomic(path: Path, body: Any) -> None:
     """Write ``body`` as JSON to ``path``, atomically (see :func:`write_text_atomic`). The text is
     streamed to the file as it is encoded: a 93,000-finding document never exists as one string."""
@@ -239,7 +298,18 @@ def scrub(text: str) -> str:
     base64 runs), which are replaced whole."""
     if len(text) < 20:  # shorter than any key id: most strings, at no cost
         return text
-    return _SENSITIVE.sub(_mask, text)
+    if len(text) > _SCRUB_MEMO_LENGTH:
+        return _RUN.sub(_mask_run, text)
+    done = _scrubbed.get(text)
+    if done is None:
+        if len(_scrubbed) >= _SCRUB_MEMO_SIZE:
+            _scrubbed.clear()
+        done = _scrubbed[text] = _RUN.sub(_mask_run, text)
+    return done
+
+
+def _mask_run(match: re.Match[str]) -> str:
+    return _SENSITIVE.sub(_mask, match.group(0))
 
 
 def terminal_safe(text: str) -> str:
@@ -251,6 +321,16 @@ def terminal_safe(text: str) -> str:
 def jsonable(value: Any) -> Any:
     """Plain JSON of our values: dataclasses (fields with ``repr=False`` left out), tuples, sets,
     datetimes and enums become JSON types; strings, mapping keys included, are scrubbed (see :func:`scrub`)."""
+    # plain JSON first, by exact type (no ABC checks): nearly every value of a findings document
+    kind = type(value)
+    if kind is str:
+        return scrub(value)
+    if kind is dict:
+        return {scrub(k) if type(k) is str else scrub(str(k)): jsonable(v) for k, v in value.items()}
+    if kind is list:
+        return [jsonable(v) for v in value]
+    if value is None or kind is int or kind is bool or kind is float:
+        return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value) if f.repr}
     if isinstance(value, datetime):

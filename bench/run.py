@@ -1,22 +1,29 @@
 """The account-scale benchmark: our audit against the data-transfer floor and a peer, side by side.
 
-    python bench/run.py                 # default and maximum quotas, 3 runs each (about 30 minutes)
+    python bench/run.py                 # default and maximum quotas, both shapes, 3 runs each (hours)
     python bench/run.py --sizes tiny --runs 1     # the smoke test's size
+    python bench/run.py --sizes default --shapes varied --peer-runs 1 --xdist-runs 0 --requests 0
+    python bench/run.py --sizes maximum --runs 1 --peer-runs 0 --xdist-runs 0 --requests 0 --baseline 8c42dc7
 
-For each size a moto server (in this process) is seeded with ``synthetic.seed`` and, in one process
-tree, measured side by side (medians of ``--runs``):
+For each size and account shape (``--shapes``: ``simple``, one-service documents that differ in a
+name; ``varied``, documents drawn from a pool of a few hundred distinct ones: see ``synthetic``) a moto
+server (in this process) is seeded with ``synthetic.seed`` and, in one process tree, measured side by
+side (medians of ``--runs``):
 
 1. floor: downloading GetAccountAuthorizationDetails alone with boto3 (every page, our filters), in a
    process of its own (Python start and boto3 import included, as they are in the audit);
 2. ours: ``pytest --aws-account … -q`` in a subprocess, reports written, with the phases the plugin
-   times itself (collect, evaluate, report) and its peak RSS (GNU time);
+   times itself (collect, evaluate, report), its peak RSS (GNU time), and the exit: the time from the
+   last line it prints (the closing line, written once every report is) to the process's end, read
+   from its unbuffered output as it arrives;
 3. cloudsplaining's ``scan`` on the same GAAD data, exported to a file (moto's GAAD omits a managed
    policy's PolicyName: it is filled in from the ARN, and the output says so);
 4. HTTP requests: ours, counted by a loopback proxy, against a per-resource download (list, then
    per-role/user/policy calls) on the same account;
-5. at the largest size, ``-n 2`` (pytest-xdist) against ``-n 0``.
+5. ``-n 2`` (pytest-xdist) against ``-n 0`` (``--xdist-runs``; not at the tiny size).
 
-Prints a table of medians and ratios, and writes the numbers as JSON (``--json``).
+Prints a table of medians and ratios per size and shape, then one summary row each, and writes the
+numbers as JSON (``--json``).
 
 ``--privilege-cost`` measures instead what the principal-level privilege analysis (AMS-PRIV-004 and
 the escalation graph it shares with AMS-PRIV-002) costs, side by side in one process tree, runs
@@ -31,6 +38,7 @@ directory and imported first through ``PYTHONPATH``; same interpreter and packag
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -38,6 +46,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections import Counter
@@ -50,7 +59,7 @@ import boto3
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 from aws_proxy import proxy_to  # noqa: E402
-from synthetic import ACCOUNT, DEFAULT, MAXIMUM, TINY, Size, seed  # noqa: E402
+from synthetic import ACCOUNT, DEFAULT, MAXIMUM, SHAPES, TINY, Size, seed  # noqa: E402
 
 from ams_iam_audit.inventory.collect import GAAD_FILTERS  # noqa: E402
 
@@ -65,7 +74,8 @@ ENV = {
 
 
 def median(values: list[float]) -> float:
-    return statistics.median(values)
+    """The median; NaN for no values (a measurement that was not taken), never an exception."""
+    return statistics.median(values) if values else float("nan")
 
 
 def timed(fn: Callable[[], Any], runs: int) -> tuple[list[float], Any]:
@@ -144,20 +154,33 @@ def audit(url: str, workdir: Path, *extra: str, env: dict[str, str] | None = Non
         "-q", "-p", "no:cacheprovider", "--report-dir", str(report), *extra,
     ]  # fmt: skip
     started = time.perf_counter()
-    proc = subprocess.run(
-        command, cwd=workdir, env={**os.environ, **ENV, **(env or {})}, capture_output=True, text=True, check=False
-    )
-    wall = time.perf_counter() - started
-    if proc.returncode not in (0, 1):
-        raise RuntimeError(f"audit failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    proc = subprocess.Popen(
+        command, cwd=workdir, env={**os.environ, **ENV, **(env or {}), "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    stderr: list[str] = []
+    drain = threading.Thread(target=lambda: stderr.extend(proc.stderr or ()), daemon=True)
+    drain.start()
+    stdout, last_line = [], started
+    for line in proc.stdout or ():
+        stdout.append(line)
+        last_line = time.perf_counter()
+    returncode = proc.wait()
+    ended = time.perf_counter()
+    drain.join()
+    out, err = "".join(stdout), "".join(stderr)
+    if returncode not in (0, 1):
+        raise RuntimeError(f"audit failed ({returncode}):\n{out[-3000:]}\n{err[-3000:]}")
     phases = dict(
-        re.findall(r"(\w+) ([0-9.]+) s", next(line for line in proc.stdout.splitlines() if line.startswith("timings:")))
+        re.findall(r"(\w+) ([0-9.]+) s", next(line for line in out.splitlines() if line.startswith("timings:")))
     )
     findings = json.loads((report / "findings.json").read_text())["findings"]
     return {
-        "wall": wall,
+        "wall": ended - started,
+        # from the closing line (the plugin's last output, after every report) to the process's end
+        "exit_s": ended - last_line,
         "phases": {k: float(v) for k, v in phases.items()},
-        "rss_mb": int(re.search(r"maxrss_kb=(\d+)", proc.stderr).group(1)) / 1024,  # type: ignore[union-attr]
+        "rss_mb": int(re.search(r"maxrss_kb=(\d+)", err).group(1)) / 1024,  # type: ignore[union-attr]
         "findings": len(findings),
         "outcomes": dict(Counter(f["outcome"] for f in findings)),
     }
@@ -205,35 +228,58 @@ def say(what: str, seconds: list[float] | float) -> None:
 
 
 def bench_size(
-    url: str, size: Size, runs: int, workdir: Path, xdist: bool, peer_runs: int, xdist_runs: int
+    url: str,
+    size: Size,
+    runs: int,
+    workdir: Path,
+    peer_runs: int,
+    xdist_runs: int,
+    requests: bool = True,
+    baseline: tuple[str, Path] | None = None,
 ) -> dict[str, Any]:
+    """One size and shape, measured side by side. ``baseline``: a revision and its extracted tree
+    (:func:`baseline_tree`), whose audit runs interleaved with ours."""
     reset(url)
     started = time.perf_counter()
     created = seed(url, size)
     seeded = time.perf_counter() - started
-    print(f"\n## {size.name}: {created} (seeded in {seeded:.1f} s)", flush=True)
+    print(f"\n## {size.name}, {size.shape} documents: {created} (seeded in {seeded:.1f} s)", flush=True)
     floor_s, _ = timed(lambda: floor(url), runs)
     say("floor", floor_s)
     gaad = gaad_download(url)
-    ours = []
+    ours, before = [], []
+    env = (
+        {"PYTHONPATH": os.pathsep.join(filter(None, [str(baseline[1]), os.environ.get("PYTHONPATH")]))}
+        if baseline
+        else {}
+    )
     for _ in range(runs):
         ours.append(audit(url, workdir))
-        say("ours", ours[-1]["wall"])
+        say(f"ours ({ours[-1]['rss_mb']:.0f} MB, exit {ours[-1]['exit_s']:.2f} s)", ours[-1]["wall"])
+        if baseline:
+            before.append(audit(url, workdir, env=env))
+            say(f"{baseline[0]} ({before[-1]['rss_mb']:.0f} MB, exit {before[-1]['exit_s']:.2f} s)", before[-1]["wall"])
     path, filled = cloudsplaining(gaad, workdir)
     peer: list[float] = []
     if peer_runs:
         peer, _ = timed(lambda: run_cloudsplaining(path, workdir), peer_runs)
         say("cloudsplaining", peer)
-    ours_requests = count_requests(url, lambda u: audit(u, workdir))
-    started = time.perf_counter()
-    per_resource = count_requests(url, per_resource_download)
-    per_resource_time = [time.perf_counter() - started]  # through the counting proxy: a little slower
-    say("per-resource download (through the counting proxy)", per_resource_time)
+    ours_requests: Counter[str] = Counter()
+    per_resource: Counter[str] = Counter()
+    per_resource_time: list[float] = []
+    if requests:
+        ours_requests = count_requests(url, lambda u: audit(u, workdir))
+        started = time.perf_counter()
+        per_resource = count_requests(url, per_resource_download)
+        per_resource_time = [time.perf_counter() - started]  # through the counting proxy: a little slower
+        say("per-resource download (through the counting proxy)", per_resource_time)
     result: dict[str, Any] = {
         "size": size.name,
+        "shape": size.shape,
         "created": created,
         "floor_s": floor_s,
         "ours_s": [o["wall"] for o in ours],
+        "ours_exit_s": [o["exit_s"] for o in ours],
         "ours_phases": {p: median([o["phases"].get(p, 0.0) for o in ours]) for p in ours[0]["phases"]},
         "ours_rss_mb": max(o["rss_mb"] for o in ours),
         "findings": ours[0]["findings"],
@@ -244,7 +290,15 @@ def bench_size(
         "requests_per_resource": dict(per_resource),
         "per_resource_s": per_resource_time,
     }
-    if xdist and xdist_runs > 0:
+    if baseline:
+        result["baseline"] = {
+            "rev": baseline[0],
+            "wall_s": [b["wall"] for b in before],
+            "exit_s": [b["exit_s"] for b in before],
+            "phases": {p: median([b["phases"].get(p, 0.0) for b in before]) for p in before[0]["phases"]},
+            "rss_mb": max(b["rss_mb"] for b in before),
+        }
+    if xdist_runs > 0:
         result["ours_n2_s"] = [audit(url, workdir, "-n", "2")["wall"] for _ in range(xdist_runs)]
         say("ours -n 2", result["ours_n2_s"])
     report_size(result)
@@ -260,21 +314,39 @@ def report_size(r: dict[str, Any]) -> None:
         ("GAAD download (floor)", f"{floor:.2f} s", "1.00"),
         ("our full audit", f"{ours:.2f} s", f"{ours / floor:.2f} x floor"),
         *[(f"  phase: {p}", f"{s:.2f} s", "") for p, s in r["ours_phases"].items()],
+        ("  exit after the last report", f"{median(r['ours_exit_s']):.2f} s", ""),
         *(
             [("cloudsplaining scan", f"{peer:.2f} s", f"ours = {ours / peer:.2f} x cloudsplaining")]
             if r["cloudsplaining_s"]
             else []
         ),
-        ("requests: ours (all services)", str(sum(r["requests_ours"].values())), json.dumps(r["requests_ours"])),
-        (
-            "requests: per-resource (IAM)",
-            str(iam_per),
-            f"{iam_per / max(iam_ours, 1):.0f} x our IAM requests ({iam_ours})",
+        *(
+            [
+                (
+                    "requests: ours (all services)",
+                    str(sum(r["requests_ours"].values())),
+                    json.dumps(r["requests_ours"]),
+                ),
+                (
+                    "requests: per-resource (IAM)",
+                    str(iam_per),
+                    f"{iam_per / max(iam_ours, 1):.0f} x our IAM requests ({iam_ours})",
+                ),
+                ("per-resource download", f"{r['per_resource_s'][0]:.2f} s", ""),
+            ]
+            if r["per_resource_s"]
+            else []
         ),
-        ("per-resource download", f"{r['per_resource_s'][0]:.2f} s", ""),
         ("peak RSS, ours", f"{r['ours_rss_mb']:.0f} MB", ""),
         ("findings", str(r["findings"]), json.dumps(r["outcomes"])),
     ]
+    if r.get("baseline"):
+        b = r["baseline"]
+        wall = median(b["wall_s"])
+        rows.append((f"audit of {b['rev']}", f"{wall:.2f} s", f"ours = {ours / wall:.2f} x it"))
+        rows += [(f"  phase: {p}", f"{s:.2f} s", "") for p, s in b["phases"].items()]
+        rows.append(("  exit after the last report", f"{median(b['exit_s']):.2f} s", ""))
+        rows.append(("  peak RSS", f"{b['rss_mb']:.0f} MB", ""))
     if r.get("ours_n2_s"):
         n2 = median(r["ours_n2_s"])
         rows.append(("our audit, -n 2", f"{n2:.2f} s", f"{n2 / ours:.2f} x -n 0"))
@@ -286,6 +358,23 @@ def report_size(r: dict[str, Any]) -> None:
             f"(cloudsplaining input: PolicyName and PolicyId filled in for {r['policy_names_filled']} managed "
             "policies: moto's GAAD omits them)"
         )
+
+
+def summary_table(results: list[dict[str, Any]]) -> None:
+    """One row per size and shape: the medians and the ratios the targets are stated in."""
+    head = ["size", "shape", "ours", "cloudsplaining", "GAAD floor", "ours/cloudsplaining", "ours/floor",
+            "peak RSS", "exit after last report", "-n 2/-n 0"]  # fmt: skip
+    print("\n| " + " | ".join(head) + " |\n|" + " --- |" * len(head))
+    for r in results:
+        ours, peer, floor = median(r["ours_s"]), median(r["cloudsplaining_s"]), median(r["floor_s"])
+        n2 = median(r.get("ours_n2_s") or [])
+        cells = [
+            r["size"], r["shape"], f"{ours:.2f} s", f"{peer:.2f} s" if r["cloudsplaining_s"] else "not run",
+            f"{floor:.2f} s", f"{ours / peer:.2f}" if r["cloudsplaining_s"] else "", f"{ours / floor:.2f}",
+            f"{r['ours_rss_mb']:.0f} MB", f"{median(r['ours_exit_s']):.2f} s",
+            f"{n2 / ours:.2f}" if r.get("ours_n2_s") else "not run",
+        ]  # fmt: skip
+        print("| " + " | ".join(cells) + " |")
 
 
 def baseline_tree(rev: str, workdir: Path) -> Path:
@@ -368,13 +457,28 @@ def report_privilege_cost(r: dict[str, Any]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="default,maximum", help="comma-separated: tiny, default, maximum")
+    parser.add_argument(
+        "--shapes", default=",".join(SHAPES), help=f"comma-separated account shapes, each measured: {', '.join(SHAPES)}"
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
         "--peer-runs",
         default=None,
         help="cloudsplaining runs (default --runs; 0: skip); comma-separated: per size, the last one repeats",
     )
-    parser.add_argument("--xdist-runs", type=int, default=None, help="-n 2 runs at the largest size (default --runs)")
+    parser.add_argument(
+        "--xdist-runs",
+        type=int,
+        default=None,
+        help="-n 2 runs per size and shape, not at tiny (default --runs; 0: skip)",
+    )
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=1,
+        help="1: count HTTP requests (one more audit, through a proxy) and time the per-resource download "
+        "(minutes at maximum); 0: not",
+    )
     parser.add_argument("--json", type=Path, help="write the measurements here")
     parser.add_argument(
         "--privilege-cost",
@@ -382,7 +486,9 @@ def main() -> int:
         help="only the audit with and without the principal-level privilege analysis (AMS-PRIV-004), side by side",
     )
     parser.add_argument(
-        "--baseline", help="with --privilege-cost: also the audit of this git revision (before the analysis)"
+        "--baseline",
+        help="also the audit of this git revision, runs interleaved with ours "
+        "(with --privilege-cost: the commit before the analysis)",
     )
     args = parser.parse_args()
     os.environ.update(ENV)
@@ -396,29 +502,43 @@ def main() -> int:
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
     names = [n.strip() for n in args.sizes.split(",") if n.strip()]
+    shapes = [n.strip() for n in args.shapes.split(",") if n.strip()]
+    unknown = sorted(set(shapes) - set(SHAPES))
+    if unknown:
+        parser.error(f"--shapes: unknown {', '.join(unknown)} (known: {', '.join(SHAPES)})")
     results = []
     try:
         with tempfile.TemporaryDirectory(prefix="ams-bench-") as work:
             peer_runs = [int(n) for n in (args.peer_runs or str(args.runs)).split(",")]
+            xdist_runs = args.runs if args.xdist_runs is None else args.xdist_runs
+            baseline = (
+                (args.baseline, baseline_tree(args.baseline, Path(work)))
+                if args.baseline and not args.privilege_cost
+                else None
+            )
             for index, name in enumerate(names):
                 if args.privilege_cost:
                     results.append(privilege_cost(url, SIZES[name], args.runs, Path(work), args.baseline))
                     continue
-                results.append(
-                    bench_size(
-                        url,
-                        SIZES[name],
-                        args.runs,
-                        Path(work),
-                        xdist=name == names[-1] and name != "tiny",
-                        peer_runs=peer_runs[min(index, len(peer_runs) - 1)],
-                        xdist_runs=args.runs if args.xdist_runs is None else args.xdist_runs,
+                for shape in shapes:
+                    results.append(
+                        bench_size(
+                            url,
+                            dataclasses.replace(SIZES[name], shape=shape),
+                            args.runs,
+                            Path(work),
+                            peer_runs=peer_runs[min(index, len(peer_runs) - 1)],
+                            xdist_runs=0 if name == "tiny" else xdist_runs,
+                            requests=bool(args.requests),
+                            baseline=baseline,
+                        )
                     )
-                )
     finally:
         server.stop()
-    if len(results) >= 2 and not args.privilege_cost:
-        small, large = results[0], results[-1]
+    if not args.privilege_cost:
+        summary_table(results)
+    if len(names) >= 2 and not args.privilege_cost:
+        small, large = results[0], results[-len(shapes)]  # the first shape at the smallest and largest size
         size_ratio = (large["created"]["roles"] + large["created"]["users"] + large["created"]["policies"]) / (
             small["created"]["roles"] + small["created"]["users"] + small["created"]["policies"]
         )

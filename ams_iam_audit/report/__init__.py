@@ -13,11 +13,10 @@ by implementing the same hook, with no file of this package edited.
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -28,7 +27,7 @@ import pytest
 from ..baseline import ruleset_digest
 from ..findings import Finding, findings_document
 from ..inventory.model import Inventory
-from ..jsonio import FINDINGS_MAX_DEPTH, InputError, OutputError, read_json, scrub, write_json_atomic, write_text_atomic
+from ..jsonio import FINDINGS_MAX_DEPTH, InputError, OutputError, encode_json, loads_written, scrub, write_text_atomic
 from ..policy.actions import catalogue_version
 from ..policy.lint import linter_version
 from .render import render_html, render_markdown
@@ -128,11 +127,14 @@ def write_results(
         for s in inv.sections
     ]
     path = Path(report_dir) / FINDINGS_FILE
-    write_json_atomic(path, findings_document(findings, rules, meta, coverage, extra))
-    # render what the file holds (keys in its order), so `ams-iam-audit report` renders the same;
-    # the document written is gone by now: at the maximum quotas the two would hold 93,000 findings each
+    # encoded once: the bytes are written, then parsed back, and every report is rendered from what
+    # the file holds (keys in its order), so `ams-iam-audit report` renders the same; the document
+    # encoded is gone by then: at the maximum quotas the two would hold 93,000 findings each
+    encoded = encode_json(findings_document(findings, rules, meta, coverage, extra))
+    write_text_atomic(path, encoded)
     try:
-        written = read_json(path, max_depth=FINDINGS_MAX_DEPTH)
+        written = loads_written(encoded, str(path), max_depth=FINDINGS_MAX_DEPTH)
+        del encoded
     except InputError as exc:
         raise OutputError(f"{path}: written, but cannot be read back: {exc}") from None
     try:
@@ -162,14 +164,16 @@ def render_outputs(document: Mapping[str, Any], out_dir: Path, *, step_summary: 
     out_dir = Path(out_dir)
     markdown = render_markdown(document)
     written = []
-    for name, body in (
-        (HTML_FILE, render_html(document)),
-        (MARKDOWN_FILE, markdown),
-        (SARIF_FILE, json.dumps(sarif_document(document), indent=1)),
-    ):
-        # the one masking function over each whole output: a findings file from elsewhere (the
-        # ``report`` command) is masked too
-        write_text_atomic(out_dir / name, scrub(body))
+    renderers: tuple[tuple[str, Callable[[], str]], ...] = (
+        (HTML_FILE, lambda: render_html(document)),
+        (MARKDOWN_FILE, lambda: markdown),
+        (SARIF_FILE, lambda: encode_json(sarif_document(document), sort_keys=False).decode("utf-8")),
+    )
+    for name, render in renderers:
+        # one output at a time (at the maximum quotas the HTML is 30 MB, and twice that with its
+        # masked copy); the one masking function over each whole output: a findings file from
+        # elsewhere (the ``report`` command) is masked too
+        write_text_atomic(out_dir / name, scrub(render()))
         written.append(out_dir / name)
     summary = os.environ.get(STEP_SUMMARY_ENV)
     if step_summary and summary:
