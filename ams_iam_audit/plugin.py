@@ -15,6 +15,7 @@ This module wires the others together and holds no IAM knowledge.
 
 from __future__ import annotations
 
+import atexit
 import copy
 import dataclasses
 import gc
@@ -183,6 +184,20 @@ def pytest_configure(config: pytest.Config) -> None:
     if options.waivers and worker_input is None and _xdist_active(config):
         # under xdist this process collects nothing: the rules are read from the rule files' source
         plugin._check_waivers(_declared_rule_ids(config, options.builtin_rules))
+
+
+_FREEZE_AT_EXIT: list[bool] = []
+
+
+def _freeze_at_exit() -> None:
+    """At the interpreter's exit, move every object out of the garbage collector's way once more
+    (``gc.freeze``): the run's millions of objects would otherwise be walked by each collection the
+    exit's own frees set off, which took 15-48 s after the last report (bench/README.md, round 2).
+    Registered once a process; an in-process host (``pytester``) still gets its objects back at
+    unconfigure, since only a real exit runs it."""
+    if not _FREEZE_AT_EXIT:
+        _FREEZE_AT_EXIT.append(True)
+        atexit.register(gc.freeze)
 
 
 #: Said at the end of a run under pytest-xdist (bench/README.md, "Case scoping").
@@ -592,6 +607,7 @@ class AuditPlugin:
         self.run.close()
         gc.unfreeze()
         gc.set_threshold(*self._gc_thresholds)
+        _freeze_at_exit()
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
