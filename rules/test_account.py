@@ -1,0 +1,111 @@
+"""The account's IAM hygiene beyond AIModelShare's own resources (CIS AWS Foundations v3.0 1.15, 1.17,
+1.20): users get their permissions through groups, someone may open AWS Support cases, and IAM Access
+Analyzer watches every audited region for resources shared outside the account.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ams_iam_audit import Controls, Evidence, Inventory, RegionAnalyzers, User, rule
+
+#: The AWS managed policy CIS 1.17 asks to be attached to a role.
+SUPPORT_POLICY = "AWSSupportAccess"
+#: Analyzer types that find resources shared outside the account (an unused-access analyzer does not).
+EXTERNAL_ACCESS_TYPES = ("ACCOUNT", "ORGANIZATION")
+
+
+@rule(
+    id="AMS-ACCT-001",
+    title="IAM users get their permissions only through groups",
+    severity="low",
+    area="account",
+    scope="user",
+    rationale=(
+        "Policies attached to a user one by one (managed or inline) are how permissions drift: the legacy library "
+        "attached a temporaryaccessAImodelsharePolicy to each user it made, and nobody reviews what one user holds "
+        "among hundreds. Granted through groups, a person's access is the group's, reviewed once."
+    ),
+    remediation=(
+        "Put the user in a group that holds the permissions (or attach them to the group), then detach the user's "
+        "managed policies (aws iam detach-user-policy) and delete its inline ones (aws iam delete-user-policy)."
+    ),
+    controls=Controls(cis=("1.15",), nist=("AC-2", "AC-6"), soc2=("CC6.3",)),
+)
+def test_users_get_permissions_through_groups(user: User, evidence: Evidence) -> None:
+    attached = [p.name for p in user.attached_policies]
+    inline = [p.name for p in user.inline_policies]
+    evidence.add(attached_policies=attached, inline_policies=inline, groups=list(user.groups))
+    direct = [*(f"managed {name}" for name in attached), *(f"inline {name}" for name in inline)]
+    assert not direct, f"{user.name} holds policies of its own, not through a group: {', '.join(direct)}"
+
+
+@rule(
+    id="AMS-ACCT-002",
+    title="A support role may open AWS Support cases",
+    severity="low",
+    area="account",
+    scope="account_roles",
+    rationale=(
+        "In an incident (a leaked AIModelShare key, a compromised function) someone must be able to open and follow "
+        f"an AWS Support case without the root user. CIS asks for a role with the AWS managed {SUPPORT_POLICY} "
+        "policy attached, which the people on call may assume."
+    ),
+    remediation=(
+        f"Create a role trusted by the incident responders (with MFA) and attach {SUPPORT_POLICY}: aws iam "
+        f"attach-role-policy --role-name <role> --policy-arn arn:aws:iam::aws:policy/{SUPPORT_POLICY}."
+    ),
+    controls=Controls(cis=("1.17",), nist=("AC-2",), soc2=("CC7.3",)),
+)
+def test_support_role_exists(account_roles: Inventory, evidence: Evidence) -> None:
+    arn = f"arn:{account_roles.partition}:iam::aws:policy/{SUPPORT_POLICY}"
+    roles = [r.name for r in account_roles.roles if any(p.arn == arn for p in r.attached_policies)]
+    others = [
+        f"{kind}/{p.name}"
+        for kind, principals in (("user", account_roles.users), ("group", account_roles.groups))
+        for p in principals
+        if any(a.arn == arn for a in p.attached_policies)
+    ]
+    evidence.add(policy=arn, support_roles=roles, **({"also_attached_to": others} if others else {}))
+    assert roles, f"no role has {SUPPORT_POLICY} attached" + (
+        f" (only {', '.join(others)}, which is not a role)" if others else ""
+    )
+
+
+@rule(
+    id="AMS-ACCT-003",
+    title="IAM Access Analyzer is enabled in every audited region",
+    severity="medium",
+    area="account",
+    scope="access_analyzer",
+    rationale=(
+        "Access Analyzer reports buckets, roles and keys shared outside the account, such as an AIModelShare "
+        "bucket policy open to everyone or an execution role trusted by another account. Analyzers are regional: "
+        "CIS asks for an active analyzer of the account (or organization) in every region. An unused-access "
+        "analyzer does not look for external access and does not count."
+    ),
+    remediation=(
+        "In each region: aws accessanalyzer create-analyzer --analyzer-name <name> --type ACCOUNT (or ORGANIZATION "
+        "from the delegated administrator), and review its findings."
+    ),
+    controls=Controls(cis=("1.20",), nist=("AC-3", "CM-8"), soc2=("CC6.1", "CC7.2")),
+)
+def test_access_analyzer_enabled(access_analyzer: tuple[RegionAnalyzers, ...], evidence: Evidence) -> None:
+    regions: list[dict[str, Any]] = []
+    missing: list[str] = []
+    unknown: list[str] = []
+    for state in access_analyzer:
+        if state.unreadable is not None:
+            unknown.append(f"{state.region}: {state.unreadable.describe()}")
+            regions.append({"region": state.region, "unreadable": state.unreadable.describe()})
+            continue
+        active = [a.name for a in state.analyzers if a.status == "ACTIVE" and a.type in EXTERNAL_ACCESS_TYPES]
+        others = [f"{a.name} ({a.type}, {a.status})" for a in state.analyzers if a.name not in active]
+        regions.append({"region": state.region, "active": active, **({"not_counted": others} if others else {})})
+        if not active:
+            missing.append(state.region + (f" (only {', '.join(others)})" if others else ""))
+    evidence.add(regions=regions)
+    if missing:
+        raise AssertionError(f"no active Access Analyzer analyzer of the account in {', '.join(missing)}")
+    if unknown:
+        raise LookupError("could not be evaluated: " + "; ".join(unknown))
