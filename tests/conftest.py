@@ -121,6 +121,21 @@ class Account:
         cloudtrail.create_trail(Name=name, S3BucketName=f"{name}-logs", IsMultiRegionTrail=True)
         cloudtrail.start_logging(Name=name)
 
+    def aws_managed_policy(self, name: str) -> str:
+        """The AWS managed policy ``name``, put in moto's backend (moto loads none of them unless
+        configured to load all, which slows every reset): its ARN, to attach."""
+        from moto.iam.aws_managed_policies import aws_managed_policies_data
+        from moto.iam.models import AWSManagedPolicy, iam_backends
+
+        backend = iam_backends[ACCOUNT]["aws"]
+        arn = f"arn:aws:iam::aws:policy/{name}"
+        if arn not in backend.managed_policies:
+            data = json.loads(aws_managed_policies_data)[name]
+            policy = AWSManagedPolicy.from_data(name, ACCOUNT, backend.region_name, data)
+            backend.aws_managed_policies.append(policy)
+            backend.managed_policies[arn] = policy
+        return arn
+
     def support_role(self, name: str = "aws-support") -> None:
         """A role with AWSSupportAccess (AMS-ACCT-002's ask), for tests that audit a whole account and
         expect it clean."""
@@ -131,7 +146,7 @@ class Account:
             "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}},
         }
         trust = {"Version": "2012-10-17", "Statement": [on_call]}
-        self.role(name, trust, "arn:aws:iam::aws:policy/AWSSupportAccess")
+        self.role(name, trust, self.aws_managed_policy("AWSSupportAccess"))
 
     def cis_account_settings(self) -> None:
         """What a well-run account has set before it holds anything (the ``aws`` fixture sets it):
