@@ -158,6 +158,18 @@ class Account:
         self.iam.update_account_password_policy(MinimumPasswordLength=14, PasswordReusePrevention=24)
         self.client("accessanalyzer").create_analyzer(analyzerName="account", type="ACCOUNT")
 
+    def like_the_demo(self) -> None:
+        """Undo :meth:`cis_account_settings`: the embedded demo's account-wide settings are moto's
+        defaults (no root MFA, no password policy, no analyzer), for tests that seed the demo here and
+        count its findings (``demo_table``)."""
+        from moto.iam.models import iam_backends
+
+        iam_backends[ACCOUNT]["aws"].account_summary._account_mfa_enabled = 0
+        self.iam.delete_account_password_policy()
+        analyzers = self.client("accessanalyzer")
+        for analyzer in analyzers.list_analyzers()["analyzers"]:
+            analyzers.delete_analyzer(analyzerName=analyzer["name"])
+
     def policy(self, name: str, *statements: dict[str, Any], document: Any = None) -> str:
         body = document if document is not None else {"Version": "2012-10-17", "Statement": list(statements)}
         text = body if isinstance(body, str) else json.dumps(body)
