@@ -22,21 +22,17 @@ EXTERNAL_ACCESS_TYPES = ("ACCOUNT", "ORGANIZATION")
     area="account",
     scope="user",
     rationale=(
-        "Policies attached to a user one by one (managed or inline) are how permissions drift: the legacy library "
-        "attached a temporaryaccessAImodelsharePolicy to each user it made, and nobody reviews what one user holds "
-        "among hundreds. Granted through groups, a person's access is the group's, reviewed once."
+        "Policies given to users one by one drift unreviewed (the legacy library attached one to each user it made); "
+        "granted through groups, access is reviewed once per group."
     ),
-    remediation=(
-        "Put the user in a group that holds the permissions (or attach them to the group), then detach the user's "
-        "managed policies (aws iam detach-user-policy) and delete its inline ones (aws iam delete-user-policy)."
-    ),
+    remediation="Grant the permissions to a group the user joins, then detach or delete the user's own policies.",
     controls=Controls(cis=("1.15",), nist=("AC-2", "AC-6"), soc2=("CC6.3",)),
 )
 def test_users_get_permissions_through_groups(user: User, evidence: Evidence) -> None:
     attached = [p.name for p in user.attached_policies]
     inline = [p.name for p in user.inline_policies]
-    evidence.add(attached_policies=attached, inline_policies=inline, groups=list(user.groups))
     direct = [*(f"managed {name}" for name in attached), *(f"inline {name}" for name in inline)]
+    evidence.add(own_policies=direct, **({"groups": list(user.groups)} if user.groups else {}))
     assert not direct, f"{user.name} holds policies of its own, not through a group: {', '.join(direct)}"
 
 
@@ -47,14 +43,10 @@ def test_users_get_permissions_through_groups(user: User, evidence: Evidence) ->
     area="account",
     scope="account_roles",
     rationale=(
-        "In an incident (a leaked AIModelShare key, a compromised function) someone must be able to open and follow "
-        f"an AWS Support case without the root user. CIS asks for a role with the AWS managed {SUPPORT_POLICY} "
-        "policy attached, which the people on call may assume."
+        "In an incident (a leaked key, a compromised function) the people on call must open AWS Support cases "
+        f"without the root user: CIS asks for a role with the AWS managed {SUPPORT_POLICY} policy."
     ),
-    remediation=(
-        f"Create a role trusted by the incident responders (with MFA) and attach {SUPPORT_POLICY}: aws iam "
-        f"attach-role-policy --role-name <role> --policy-arn arn:aws:iam::aws:policy/{SUPPORT_POLICY}."
-    ),
+    remediation=f"Create a role the incident responders assume (with MFA) and attach {SUPPORT_POLICY} to it.",
     controls=Controls(cis=("1.17",), nist=("AC-2",), soc2=("CC7.3",)),
 )
 def test_support_role_exists(account_roles: Inventory, evidence: Evidence) -> None:
@@ -66,7 +58,7 @@ def test_support_role_exists(account_roles: Inventory, evidence: Evidence) -> No
         for p in principals
         if any(a.arn == arn for a in p.attached_policies)
     ]
-    evidence.add(policy=arn, support_roles=roles, **({"also_attached_to": others} if others else {}))
+    evidence.add(support_roles=roles, **({"also_attached_to": others} if others else {}))
     assert roles, f"no role has {SUPPORT_POLICY} attached" + (
         f" (only {', '.join(others)}, which is not a role)" if others else ""
     )
@@ -79,15 +71,11 @@ def test_support_role_exists(account_roles: Inventory, evidence: Evidence) -> No
     area="account",
     scope="access_analyzer",
     rationale=(
-        "Access Analyzer reports buckets, roles and keys shared outside the account, such as an AIModelShare "
-        "bucket policy open to everyone or an execution role trusted by another account. Analyzers are regional: "
-        "CIS asks for an active analyzer of the account (or organization) in every region. An unused-access "
-        "analyzer does not look for external access and does not count."
+        "Access Analyzer reports buckets and roles shared outside the account (an AIModelShare bucket open to "
+        "everyone, a role another account may assume). Analyzers are regional; an unused-access analyzer does not "
+        "look for external access and does not count."
     ),
-    remediation=(
-        "In each region: aws accessanalyzer create-analyzer --analyzer-name <name> --type ACCOUNT (or ORGANIZATION "
-        "from the delegated administrator), and review its findings."
-    ),
+    remediation="In each region: aws accessanalyzer create-analyzer --analyzer-name <name> --type ACCOUNT.",
     controls=Controls(cis=("1.20",), nist=("AC-3", "CM-8"), soc2=("CC6.1", "CC7.2")),
 )
 def test_access_analyzer_enabled(access_analyzer: tuple[RegionAnalyzers, ...], evidence: Evidence) -> None:
@@ -101,7 +89,9 @@ def test_access_analyzer_enabled(access_analyzer: tuple[RegionAnalyzers, ...], e
             continue
         active = [a.name for a in state.analyzers if a.status == "ACTIVE" and a.type in EXTERNAL_ACCESS_TYPES]
         others = [f"{a.name} ({a.type}, {a.status})" for a in state.analyzers if a.name not in active]
-        regions.append({"region": state.region, "active": active, **({"not_counted": others} if others else {})})
+        regions.append(
+            {"region": state.region, "active": active or "none", **({"not_counted": others} if others else {})}
+        )
         if not active:
             missing.append(state.region + (f" (only {', '.join(others)})" if others else ""))
     evidence.add(regions=regions)

@@ -68,15 +68,10 @@ def _undated(keys: list[AccessKey], user: User) -> None:
     area="credentials",
     scope="root_user",
     rationale=(
-        "The root user can do everything in the account, including what no policy can deny, and its access keys "
-        "sign API requests with no MFA. A root access key is the one credential whose theft hands over the whole "
-        "account, AIModelShare's execution role and every bucket with it. GetAccountSummary's "
-        "AccountAccessKeysPresent says whether the root user has one."
+        "The root user can do what no policy can deny, and its access keys sign requests without MFA: their theft "
+        "hands over the whole account (GetAccountSummary, AccountAccessKeysPresent)."
     ),
-    remediation=(
-        "Sign in as the root user, open Security credentials, and deactivate then delete every access key; use IAM "
-        "roles (the execution role for AIModelShare) for programmatic access."
-    ),
+    remediation="As the root user, deactivate then delete every root access key; use roles for programmatic access.",
     controls=Controls(cis=("1.4",), nist=("AC-6(9)", "IA-2"), soc2=("CC6.1",)),
 )
 def test_root_has_no_access_keys(root_user: AccountSummary, evidence: Evidence) -> None:
@@ -91,14 +86,10 @@ def test_root_has_no_access_keys(root_user: AccountSummary, evidence: Evidence) 
     area="credentials",
     scope="root_user",
     rationale=(
-        "A root user with a password alone is one phished or reused password away from losing the account: the "
-        "root user can close it, change its contact details and undo every control this audit checks. "
-        "GetAccountSummary's AccountMFAEnabled says whether the root user has an MFA device."
+        "Without MFA the root user is one phished password away from losing the account, and can undo every control "
+        "this audit checks (GetAccountSummary, AccountMFAEnabled)."
     ),
-    remediation=(
-        "Sign in as the root user, open Security credentials, and assign an MFA device (a hardware key for CIS 1.6); "
-        "keep the device where two people control it."
-    ),
+    remediation="As the root user, assign an MFA device (a hardware key for CIS 1.6) kept under two people's control.",
     controls=Controls(cis=("1.5",), nist=("IA-2(1)",), soc2=("CC6.1",)),
 )
 def test_root_has_mfa(root_user: AccountSummary, evidence: Evidence) -> None:
@@ -113,15 +104,10 @@ def test_root_has_mfa(root_user: AccountSummary, evidence: Evidence) -> None:
     area="credentials",
     scope="console_user",
     rationale=(
-        "A console password is a long-term credential a person types, reuses and can be phished of; with MFA a "
-        "stolen password alone does not sign in. The credential report says, for each user, whether a password is "
-        "enabled (password_enabled) and an MFA device is active (mfa_active)."
+        "A console password can be phished or reused; with MFA a stolen password alone does not sign in "
+        "(credential report: password_enabled, mfa_active)."
     ),
-    remediation=(
-        "Have the user assign an MFA device (aws iam enable-mfa-device, or Security credentials in the console), and "
-        "deny everything but managing their own MFA without aws:MultiFactorAuthPresent; or remove the console "
-        "password (aws iam delete-login-profile) if the user does not sign in."
-    ),
+    remediation="Have the user enable an MFA device, or delete the login profile of a user who does not sign in.",
     controls=Controls(cis=("1.10",), nist=("IA-2(1)",), soc2=("CC6.1",)),
 )
 def test_console_users_have_mfa(console_user: User, evidence: Evidence) -> None:
@@ -136,15 +122,11 @@ def test_console_users_have_mfa(console_user: User, evidence: Evidence) -> None:
     area="credentials",
     scope="key_user",
     rationale=(
-        "A key nobody uses still works for whoever holds a copy: the legacy library's keys were pasted into "
-        "notebooks, CI settings and functions' environments. An active key unused for "
-        f"{UNUSED_DAYS} days (or, never used, created {UNUSED_DAYS} days ago) is a credential to disable. Console "
-        "passwords unused for as long are not judged here: CIS 1.12 covers them too."
+        "An unused key still works for whoever holds a copy (the legacy keys sit in notebooks and CI settings). An "
+        f"active key unused for {UNUSED_DAYS} days (never used: created as long ago) is disabled. Console passwords "
+        "unused as long, also CIS 1.12, are not judged here."
     ),
-    remediation=(
-        "Deactivate the key (aws iam update-access-key --status Inactive), watch for failures, then delete it; move "
-        "the workload that needs AWS to the execution role (sts:AssumeRole)."
-    ),
+    remediation="Deactivate the key, watch for failures, then delete it; move its user to the execution role.",
     controls=Controls(cis=("1.12",), nist=("AC-2(3)", "IA-5(1)"), soc2=("CC6.2",)),
 )
 def test_unused_keys_are_disabled(key_user: User, evidence: Evidence, inventory: Inventory) -> None:
@@ -169,14 +151,10 @@ def test_unused_keys_are_disabled(key_user: User, evidence: Evidence, inventory:
     area="credentials",
     scope="key_user",
     rationale=(
-        "The longer a key lives, the more copies of it exist (laptops, CI variables, old images) and the longer a "
-        f"leaked copy works. CIS asks that an active key be at most {ROTATION_DAYS} days old; the credential report "
-        "gives each key's creation (access_key_N_last_rotated)."
+        "The older a key, the more copies of it exist and the longer a leaked one works "
+        "(credential report: access_key_N_last_rotated)."
     ),
-    remediation=(
-        "Create a new key, move its users to it, deactivate then delete the old one; better, replace the key with "
-        "the execution role (sts:AssumeRole) so that there is nothing to rotate."
-    ),
+    remediation="Rotate the key (new key, move its users, delete the old one), or replace it with the execution role.",
     controls=Controls(cis=("1.14",), nist=("IA-5(1)",), soc2=("CC6.1",)),
 )
 def test_keys_are_rotated(key_user: User, evidence: Evidence, inventory: Inventory) -> None:
@@ -198,14 +176,8 @@ def test_keys_are_rotated(key_user: User, evidence: Evidence, inventory: Invento
     severity="medium",
     area="credentials",
     scope="key_user",
-    rationale=(
-        "Two active keys are two credentials to guard and rotate for one identity; the second is usually a "
-        "rotation left half done, with the old key still working wherever it was copied."
-    ),
-    remediation=(
-        "Find which key is in use (last used date in the evidence), deactivate the other, watch for failures, then "
-        "delete it."
-    ),
+    rationale="A second active key is usually a rotation left half done, the old key still working wherever it is.",
+    remediation="Deactivate the key not in use (last use in the evidence), watch for failures, then delete it.",
     controls=Controls(cis=("1.13",), nist=("IA-5(1)", "AC-2"), soc2=("CC6.1",)),
 )
 def test_one_active_key(key_user: User, evidence: Evidence, inventory: Inventory) -> None:
@@ -223,15 +195,12 @@ def test_one_active_key(key_user: User, evidence: Evidence, inventory: Inventory
     area="credentials",
     scope="password_policy",
     rationale=(
-        "IAM users' console passwords follow the account's password policy; without one AWS accepts any password of "
-        f"8 characters. CIS asks for a minimum length of {MIN_PASSWORD_LENGTH} (1.8) and that the last "
-        f"{PASSWORD_REUSE} passwords not be reused (1.9). An account without a policy (GetAccountPasswordPolicy "
-        "answers NoSuchEntity) fails."
+        "Without a password policy (GetAccountPasswordPolicy: NoSuchEntity) IAM accepts any password of 8 "
+        f"characters; CIS asks for {MIN_PASSWORD_LENGTH} (1.8) and no reuse of the last {PASSWORD_REUSE} (1.9)."
     ),
     remediation=(
         f"aws iam update-account-password-policy --minimum-password-length {MIN_PASSWORD_LENGTH} "
-        f"--password-reuse-prevention {PASSWORD_REUSE} (keep the other settings you rely on: the call replaces the "
-        "whole policy)."
+        f"--password-reuse-prevention {PASSWORD_REUSE} (it replaces the whole policy)."
     ),
     controls=Controls(cis=("1.8", "1.9"), nist=("IA-5(1)",), soc2=("CC6.1",)),
 )
