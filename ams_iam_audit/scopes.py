@@ -32,7 +32,7 @@ from . import aimodelshare
 from .aimodelshare import SharedRole
 from .analysis import EscalationAnalysis, analyse
 from .analysis.execution_roles import Discovery, discover
-from .inventory.model import IAM_PARTS, RETIRING_TAG, Inventory, ManagedPolicy, Role, Section, Trail
+from .inventory.model import IAM_PARTS, RETIRING_TAG, Analyzer, Inventory, ManagedPolicy, Role, Section, Trail
 from .policy.document import PolicyDocument, parse_policy
 
 __all__ = [
@@ -530,7 +530,7 @@ class RegionAnalyzers:
     """One audited region's Access Analyzer analyzers, or the section saying they could not be read."""
 
     region: str
-    analyzers: tuple[Any, ...]  # inventory.model.Analyzer
+    analyzers: tuple[Analyzer, ...]
     unreadable: Section | None = None
 
 

@@ -323,6 +323,7 @@ def _reset(aws: Account) -> None:
 
     with urllib.request.urlopen(urllib.request.Request(f"{aws.url}/moto-api/reset", method="POST"), timeout=10):
         pass
+    aws.cis_account_settings()  # as the aws fixture leaves a fresh account
 
 
 class _Killed(BaseException):
