@@ -76,7 +76,7 @@ def test_support_role_exists(account_roles: Inventory, evidence: Evidence) -> No
         "look for external access and does not count."
     ),
     remediation="In each region: aws accessanalyzer create-analyzer --analyzer-name <name> --type ACCOUNT.",
-    controls=Controls(cis=("1.20",), nist=("AC-3", "CM-8"), soc2=("CC6.1", "CC7.2")),
+    controls=Controls(cis=("1.20",), nist=("AC-3", "AC-4"), soc2=("CC6.1", "CC7.2")),
 )
 def test_access_analyzer_enabled(access_analyzer: tuple[RegionAnalyzers, ...], evidence: Evidence) -> None:
     regions: list[dict[str, Any]] = []

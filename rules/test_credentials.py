@@ -72,7 +72,7 @@ def _undated(keys: list[AccessKey], user: User) -> None:
         "hands over the whole account (GetAccountSummary, AccountAccessKeysPresent)."
     ),
     remediation="As the root user, deactivate then delete every root access key; use roles for programmatic access.",
-    controls=Controls(cis=("1.4",), nist=("AC-6(9)", "IA-2"), soc2=("CC6.1",)),
+    controls=Controls(cis=("1.4",), nist=("AC-2", "AC-6"), soc2=("CC6.1",)),
 )
 def test_root_has_no_access_keys(root_user: AccountSummary, evidence: Evidence) -> None:
     evidence.add(root_access_keys_present=root_user.root_access_keys_present, source="GetAccountSummary")
