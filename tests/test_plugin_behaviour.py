@@ -155,6 +155,8 @@ def test_selection_by_marker_and_rule_id(aws: Account, audit: Any) -> None:
         "AMS-EXEC-002",
         "AMS-SECRET-001",
         "AMS-S3-003",
+        "AMS-CRED-001",
+        "AMS-CRED-002",
     }
     s3_area = audit("-m", "s3")
     assert {f["rule_id"] for f in s3_area.findings} == {"AMS-S3-001", "AMS-S3-002", "AMS-S3-003"}
