@@ -3,7 +3,10 @@
 * IAM: GetAccountAuthorizationDetails, every entity filter, every page (``Marker``).
 * Access keys: the credential report (one report for every user); ``ListAccessKeys`` and
   ``GetAccessKeyLastUsed`` only for AIModelShare's ephemeral users (their evidence names each key by
-  its masked id, which the report lacks), or for every user when the report cannot be had.
+  its masked id, which the report lacks), or for every user when the report cannot be had. The same
+  report gives each user's console password and MFA (section ``credential_report``).
+* The account's own settings (``inventory.account``): GetAccountSummary (the root user),
+  GetAccountPasswordPolicy, and Access Analyzer ListAnalyzers in every audited region.
 * S3: ListBuckets, then per bucket (threaded) its policy and public access block.
 * S3's account-level public access block: s3control GetPublicAccessBlock (section ``s3control``).
 * CloudTrail, from the first audited region: DescribeTrails (shadow trails included, so every
