@@ -2,7 +2,8 @@
 
 ``load_snapshot`` also accepts a raw GetAccountAuthorizationDetails file (what ``aws iam
 get-account-authorization-details`` prints, and what cloudsplaining and parliament's
-``--auth-details-file`` read). Such a file holds IAM only: access keys, S3 and the consumers of roles
+``--auth-details-file`` read). Such a file holds IAM only: access keys, the credential report, the
+account's own settings (root user, password policy, Access Analyzer), S3 and the consumers of roles
 are then recorded as unreadable, so the rules that need them report errors rather than passes. Each of
 its four lists is a section of its own (``iam:users``, ``iam:groups``, ``iam:roles``,
 ``iam:policies``): a filtered export (``--filter Role``) lacks some, and what it lacks is unreadable,
