@@ -158,6 +158,31 @@ def test_a_user_the_report_leaves_out_is_an_error(aws: Account, pytester: pytest
     assert "credential report does not say" in result.finding("AMS-CRED-003", "user/erin")["message"]
 
 
+def test_a_garbled_mfa_column_is_not_taken_for_either(aws: Account, pytester: pytest.Pytester) -> None:
+    """A report whose mfa_active is neither true nor false is malformed: the console facts are unknown
+    (an error naming the report), the keys are listed instead."""
+    _console_user(aws, "bob", mfa=True)
+
+    def garble(_: Request, body: bytes) -> bytes:
+        def swap(match: re.Match[bytes]) -> bytes:
+            rows = base64.b64decode(match.group(1)).decode().splitlines()
+            header = rows[0].split(",")
+            column = header.index("mfa_active")
+            for number, row in enumerate(rows[1:], 1):
+                cells = row.split(",")
+                cells[column] = "maybe"
+                rows[number] = ",".join(cells)
+            return b"<Content>" + base64.b64encode(("\n".join(rows) + "\n").encode()) + b"</Content>"
+
+        return re.sub(rb"<Content>([^<]*)</Content>", swap, body)
+
+    with proxy_to(aws.url, Fault(is_query("GetCredentialReport"), alter=garble)) as proxy:
+        result = audit_at(pytester, proxy.url, "-k", "AMS-CRED-003")
+    finding = result.finding("AMS-CRED-003", "unreadable-credential_report")
+    assert finding["outcome"] == "error"
+    assert "mfa_active is not true or false" in finding["message"]
+
+
 # --- access keys ----------------------------------------------------------------------------------
 
 
