@@ -5,7 +5,7 @@ use to declare rules, read the inventory and ask what policies grant. Everything
 """
 
 from . import aimodelshare
-from .analysis import Enabled, EscalationAnalysis, Verdict, analyse
+from .analysis import Enabled, EscalationAnalysis, Verdict, analyse, catalogue_services
 from .findings import Evidence, Finding, Outcome
 from .inventory.model import (
     AccessKey,
@@ -113,6 +113,7 @@ __all__ = [
     "analyse",
     "arn_covers",
     "canonical_policy_doc",
+    "catalogue_services",
     "display_name",
     "least_privilege_s3",
     "lint",

@@ -55,6 +55,7 @@ __all__ = [
     "library_s3_actions",
     "library_template",
     "library_template_names",
+    "replacement",
     "role_pattern",
     "shared_policy_names",
     "shared_role",
@@ -107,7 +108,6 @@ class _Pattern:
     regex: re.Pattern[str]
     pattern: str
     created_by: str
-    replaced_by: str | None
     partner_suffix: str | None = None  # weak pattern: needs "<stem><partner_suffix>" beside it
     glob: str | None = None  # IAM ARN wildcard covering every match; default: each <placeholder> of pattern a *
 
@@ -115,42 +115,42 @@ class _Pattern:
     def arn_glob(self) -> str:
         return self.glob or re.sub(r"<[^>]+>", "*", self.pattern)
 
+    @property
+    def replaced_by(self) -> str | None:
+        """The shared role whose ``replaces`` (``data/shared_roles.json``) names this pattern, or
+        ``None`` when the refactoring left it in place."""
+        spec = replacement(self.pattern)
+        return spec.role_name if spec is not None else None
+
 
 _ROLE_PATTERNS = (
-    _Pattern(
-        re.compile(r"codebuild_role"), "codebuild_role", "containerization.build_image", "aimodelshare-codebuild-role"
-    ),
+    _Pattern(re.compile(r"codebuild_role"), "codebuild_role", "containerization.build_image"),
     _Pattern(
         re.compile(r"lambda_role_[A-Za-z0-9_\-]+"),
         "lambda_role_<api_id>",
         "containerization.create_lambda_using_base_image",
-        "aimodelshare-lambda-exec",
     ),
     _Pattern(
         re.compile(r"myService-dev-us-[A-Za-z0-9\-]+-lambdaRole[A-Za-z0-9]*"),
         "myService-dev-us-<region>-lambdaRole<id>",
         "api.create_prediction_api",
-        "aimodelshare-api-lambda-role",
     ),
     _Pattern(
         re.compile(r"lambda_invoke_function_assume_apigw_role(_[0-9]+)?"),
         "lambda_invoke_function_assume_apigw_role_2",
         "api.create_prediction_api",
-        "aimodelshare-apigw-invoke-role",
         glob="lambda_invoke_function_assume_apigw_role*",
     ),
     _Pattern(
         re.compile(r"(?P<stem>.+)-codebuild-role"),
         "<function>-codebuild-role",
         "containerisation.deploy_container / data_sharing.share_data_codebuild",
-        None,
         partner_suffix="-codebuild-policies",
     ),
     _Pattern(
         re.compile(r"(?P<stem>.+)-lambda-role"),
         "<project>-lambda-role",
         "base_image",
-        None,
         partner_suffix="-lambda-policy",
     ),
 )
@@ -160,34 +160,27 @@ _POLICY_PATTERNS = (
         re.compile(r"codebuild_policy"),
         "codebuild_policy",
         "containerization.build_image",
-        "aimodelshare-codebuild-role",
     ),
     _Pattern(
         re.compile(r"lambda_policy_[A-Za-z0-9_\-]+"),
         "lambda_policy_<api_id>",
         "containerization.create_lambda_using_base_image",
-        "aimodelshare-lambda-exec",
     ),
     _Pattern(
         re.compile(r"myService-dev-[A-Za-z0-9\-]+-lambdaPolicy[A-Za-z0-9]*"),
         "myService-dev-<region>-lambdaPolicy<id>",
         "api.create_prediction_api",
-        "aimodelshare-api-lambda-role",
     ),
-    _Pattern(
-        re.compile(r"invokelambda"), "invokelambda", "api.create_prediction_api", "aimodelshare-apigw-invoke-role"
-    ),
+    _Pattern(re.compile(r"invokelambda"), "invokelambda", "api.create_prediction_api"),
     _Pattern(
         re.compile(r"(?P<stem>.+)-codebuild-policies"),
         "<function>-codebuild-policies",
         "containerisation.deploy_container",
-        None,
     ),
     _Pattern(
         re.compile(r"(?P<stem>.+)-lambda-policy"),
         "<project>-lambda-policy",
         "base_image",
-        None,
         partner_suffix="-lambda-role",
     ),
 )
@@ -202,6 +195,8 @@ class SharedRole:
     description: str
     trust: Mapping[str, Any]
     policy: Mapping[str, Any]
+    #: the legacy per-deployment role and policy patterns (``LegacyMatch.pattern``) this role replaces
+    replaces: tuple[str, ...] = ()
 
     @property
     def policy_description(self) -> str:
@@ -247,18 +242,33 @@ def _statements(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 @cache
 def shared_roles() -> tuple[SharedRole, ...]:
-    """The four shared roles, from the package data file."""
+    """The four shared roles, from the package data file (the one home of their names). A
+    ``replaces`` entry that is no legacy pattern is refused: it would silently leave that pattern's
+    roles without a replacement."""
     data = json.loads(files("ams_iam_audit").joinpath("data/shared_roles.json").read_text())
-    return tuple(
+    roles = tuple(
         SharedRole(
             role_name=r["role_name"],
             policy_name=r["policy_name"],
             description=r["description"],
             trust=r["trust"],
             policy=r["policy"],
+            replaces=tuple(r.get("replaces", ())),
         )
         for r in data["roles"]
     )
+    known = {p.pattern for p in (*_ROLE_PATTERNS, *_POLICY_PATTERNS)}
+    for role in roles:
+        unknown = sorted(set(role.replaces) - known)
+        if unknown:
+            raise ValueError(f"shared_roles.json: {role.role_name} replaces unknown legacy patterns {unknown}")
+    return roles
+
+
+def replacement(pattern: str) -> SharedRole | None:
+    """The shared role that replaces the legacy role or policy ``pattern`` (``"codebuild_role"``), or
+    ``None`` when the refactoring left that pattern in place."""
+    return next((r for r in shared_roles() if pattern in r.replaces), None)
 
 
 def library_template(era: str, name: str, bucket: str | None = None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .findings import FINDINGS_FORMAT, Finding, Outcome
+from .findings import EXAMINED, FINDINGS_FORMAT, Finding, Outcome
 from .jsonio import FINDINGS_MAX_DEPTH, InputError, read_json
 from .schema import SchemaError, validate_findings
 
@@ -71,6 +71,10 @@ class Baseline:
         findings = list(findings)
         still = {f.key for f in findings if f.outcome in (Outcome.FAIL, Outcome.WAIVED, Outcome.ERROR)}
         judged = {f.key for f in findings}
+        # an examined case judged the subjects it stands for (and lists them), each without a case of its own
+        judged |= {
+            (f.rule_id, str(r)) for f in findings if f.resource == EXAMINED for r in f.evidence.get("resources", ())
+        }
 
         def keys(pairs: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
             return [{"rule_id": r, "resource": res} for r, res in sorted(pairs)]
@@ -97,6 +101,12 @@ def load_baseline(path: Path) -> Baseline:
         validate_findings(data)
     except SchemaError as exc:
         raise BaselineError(f"--baseline {path}: {exc}") from None
+    if data["version"] != 1:  # an organization's merged file: its resource names repeat across accounts
+        accounts = ", ".join(str(a) for a in data["run"].get("accounts") or ())
+        raise BaselineError(
+            f"--baseline {path}: a merged findings file of accounts {accounts} (version {data['version']}): "
+            "give the account's own findings.json from that run"
+        )
     failing = frozenset((f["rule_id"], f["resource"]) for f in data["findings"] if f["outcome"] in ("fail", "waived"))
     run = data.get("run", {})
     return Baseline(

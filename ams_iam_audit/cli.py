@@ -7,15 +7,19 @@
   ``ams-iam-audit audit-role --github-repo OWNER/REPO`` a CloudFormation template of a role with it
   that a GitHub Actions workflow assumes through OIDC (see ``audit_role``);
 * ``ams-iam-audit report findings.json [--out DIR]`` renders the HTML report, the Markdown summary
-  and SARIF again from a findings file, offline (no AWS call).
+  and SARIF again from a findings file, offline (no AWS call);
+* ``ams-iam-audit merge A.json B.json … --out DIR`` merges the findings files of separate runs (a CI
+  matrix, one job per account) into one organization's findings.json, HTML, Markdown and SARIF.
 
-Exit status: 0 done, 1 some undo calls failed, 2 bad input (the message names it), 4 wrong account.
+Exit status: 0 done, 1 some undo calls failed (``merge``: the merged accounts have failing findings,
+or a run did not complete), 2 bad input (the message names it), 4 wrong account.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -27,6 +31,8 @@ from .jsonio import FINDINGS_MAX_DEPTH, InputError, OutputError, read_json, term
 from .remediate.journal import JournalError, read_journal, undo
 from .remediate.permissions import fix_policy
 from .report import render_outputs
+from .report.merge import MergeError, merge_files
+from .report.organization import organization_view
 from .schema import SchemaError, validate_findings
 
 __all__ = ["main"]
@@ -57,7 +63,38 @@ def _parser() -> argparse.ArgumentParser:
     render = commands.add_parser("report", help="render HTML, Markdown and SARIF from a findings.json, offline")
     render.add_argument("findings", type=Path)
     render.add_argument("--out", type=Path, help="where to write them (default: beside the findings file)")
+    merge = commands.add_parser(
+        "merge", help="merge the findings.json files of separate runs (one per account) into one report"
+    )
+    merge.add_argument("findings", type=Path, nargs="+", metavar="FINDINGS.json", help="one run's findings per account")
+    merge.add_argument(
+        "--out", type=Path, required=True, metavar="DIR", help="where to write findings.json, HTML, Markdown, SARIF"
+    )
     return parser
+
+
+def _merge(args: argparse.Namespace) -> int:
+    command = shlex.join(["ams-iam-audit", "merge", *map(str, args.findings), "--out", str(args.out)])
+    try:
+        result = merge_files(args.findings, args.out, command)
+    except (MergeError, OutputError) as exc:
+        _error(str(exc))
+        return 2
+    for path in result.written:
+        print(terminal_safe(f"written: {path}"))
+    organization = organization_view(result.document)
+    for row in organization.rows if organization else ():  # worst first, as in the reports
+        counts = ", ".join(f"{n} {s}" for s, n in row.by_severity.items() if n) or "none"
+        print(terminal_safe(f"  {row.account_id}: failing {counts}; {row.verdict}"))
+    accounts = len(result.document["accounts"])
+    incomplete = f"; incomplete runs: {', '.join(result.incomplete)}" if result.incomplete else ""
+    print(
+        terminal_safe(
+            f"ams-iam-audit merge: {accounts} accounts, {result.failing} failing finding(s){incomplete}: "
+            f"{args.out / 'report.html'}"
+        )
+    )
+    return 1 if result.failing or result.incomplete else 0
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -152,6 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "report":
         return _report(args)
+    if args.command == "merge":
+        return _merge(args)
     return _undo(args)
 
 

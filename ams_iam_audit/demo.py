@@ -35,7 +35,7 @@ from urllib.parse import parse_qs
 
 import boto3
 
-from .aimodelshare import library_template
+from .aimodelshare import library_template, replacement, shared_roles
 
 __all__ = [
     "DEMO_ACCOUNT_ID",
@@ -362,31 +362,22 @@ def seed(session: boto3.Session, endpoint_url: str) -> None:
         apigw, f"modelapi-{short}", "m", f"arn:aws:lambda:{DEMO_REGION}:{_A}:function:modfunction{short}", invoke_role
     )
 
-    # Two of the four shared roles, provisioned from the refactored library's own documents.
-    role(
-        "aimodelshare-codebuild-role",
-        CODEBUILD_TRUST,
-        managed("aimodelshare-codebuild-policy", library_template("refactored", "iam_codebuild_policy")),
-    )
-    role(
-        "aimodelshare-lambda-exec",
-        LAMBDA_TRUST,
-        managed("aimodelshare-lambda-exec-policy", library_template("refactored", "iam_lambda_policy")),
-    )
+    # Two of the four shared roles (those replacing codebuild_role and lambda_role_<api_id>),
+    # provisioned from the refactored library's own documents.
+    for legacy, trust, template in (
+        ("codebuild_role", CODEBUILD_TRUST, "iam_codebuild_policy"),
+        ("lambda_role_<api_id>", LAMBDA_TRUST, "iam_lambda_policy"),
+    ):
+        spec = replacement(legacy)
+        if spec is None:
+            raise LookupError(f"data/shared_roles.json names no shared role replacing {legacy}")
+        role(spec.role_name, trust, managed(spec.policy_name, library_template("refactored", template)))
 
     # The execution role the refactored library assumes: least privilege, but trusted by one CI user (a
     # long-lived key) without MFA, the guide's own step-1 trust, which AMS-EXEC-001 fails.
     iam.create_user(UserName="ml-platform-ci")
     iam.create_access_key(UserName="ml-platform-ci")
-    shared_arns = [
-        f"arn:aws:iam::{_A}:role/{n}"
-        for n in (
-            "aimodelshare-codebuild-role",
-            "aimodelshare-lambda-exec",
-            "aimodelshare-api-lambda-role",
-            "aimodelshare-apigw-invoke-role",
-        )
-    ]
+    shared_arns = [f"arn:aws:iam::{_A}:role/{spec.role_name}" for spec in shared_roles()]
     role(
         EXECUTION_ROLE,
         {

@@ -19,6 +19,7 @@ from typing import Any
 from .jsonio import jsonable, scrub
 
 __all__ = [
+    "EXAMINED",
     "FINDINGS_FORMAT",
     "FINDINGS_VERSION",
     "Evidence",
@@ -32,6 +33,11 @@ __all__ = [
 
 FINDINGS_FORMAT = "ams-iam-audit/findings"
 FINDINGS_VERSION = 1
+
+
+#: The resource of a rule's ``examined`` case: one pass standing for every subject of its scope that
+#: held nothing the rule judges (``scopes.Examined``); its evidence lists them under ``resources``.
+EXAMINED = "examined"
 
 
 class Outcome(StrEnum):

@@ -17,7 +17,7 @@ import pytest
 
 from .findings import Evidence
 from .inventory.model import Inventory
-from .scopes import SCOPES, AuditContext, Item, NotApplicable, NotAssessed, Unreadable
+from .scopes import SCOPES, AuditContext, Case, Examined, NotApplicable, NotAssessed, Subject, Unreadable
 
 __all__ = [
     "CONTEXT_KEY",
@@ -26,6 +26,7 @@ __all__ = [
     "audit",
     "evidence",
     "inventory",
+    "item_case",
     "new_evidence",
     "own_fixture_names",
     "rule_arguments",
@@ -66,15 +67,26 @@ def new_evidence(node: pytest.Item) -> Evidence:
     return recorder
 
 
-def subject_value(item: Item) -> Any:
-    """The resource a rule case judges: raises for one that could not be read, skips an empty scope."""
+def subject_value(item: Case) -> Any:
+    """The resource a rule case judges: raises for one that could not be read, skips an empty scope.
+    An :class:`Examined` case has no one resource: it is handed in as it is, and the plugin passes
+    the case without running the rule (``plugin.examined_only``)."""
     if isinstance(item, Unreadable):
         raise CoverageError(f"could not be evaluated: {item.message()}")
     if isinstance(item, NotAssessed):
         raise CoverageError(item.reason)
     if isinstance(item, NotApplicable):
         pytest.skip(f"not applicable: {item.reason}")
+    if isinstance(item, Examined):
+        return item
     return item.value
+
+
+def item_case(item: pytest.Item, scope: str) -> Case | None:
+    """What a rule case was parametrized with (its scope's subject, an :class:`Unreadable`, ...)."""
+    callspec = getattr(item, "callspec", None)
+    value = callspec.params.get(scope) if callspec is not None else None
+    return value if isinstance(value, Subject | Unreadable | NotApplicable | NotAssessed | Examined) else None
 
 
 def _scope_fixture(request: pytest.FixtureRequest) -> Any:

@@ -31,7 +31,7 @@ from . import fixtures, report
 from .baseline import BaselineError
 from .findings import Finding, Outcome, failure_message
 from .fixing import FixOutcome, run_fix_phase
-from .fixtures import CONTEXT_KEY, EVIDENCE_KEY
+from .fixtures import CONTEXT_KEY, EVIDENCE_KEY, item_case
 from .jsonio import OutputError, jsonable, scrub, terminal_safe
 from .options import AuditOptions, add_options
 from .protocol import LightProtocol
@@ -43,7 +43,8 @@ from .scopes import (
     NOT_ASSESSED,
     SCOPES,
     AuditContext,
-    Item,
+    Case,
+    Examined,
     NotApplicable,
     NotAssessed,
     Subject,
@@ -292,7 +293,7 @@ class AuditPlugin:
                 f"rule {rule.id} ({metafunc.definition.nodeid}) has scope {rule.scope!r} "
                 f"but takes no {rule.scope!r} argument"
             )
-        items = subjects_for(rule.scope, self.context, rule.select, rule.select_description)
+        items = subjects_for(rule.scope, self.context, rule.select, rule.select_description, rule.judges, rule.unjudged)
         # the ids are in every output (terminal, JUnit, findings.json): masked like everything else
         metafunc.parametrize(rule.scope, items, ids=[scrub(i.id) for i in items], indirect=True)
 
@@ -371,6 +372,15 @@ class AuditPlugin:
             if _KEYWORDS_KEY in item.stash:
                 del item.stash[_KEYWORDS_KEY]
         return rep
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
+        """An ``examined`` case passes without running the rule: it stands for the subjects that hold
+        nothing the rule judges (``scopes.Examined``). The light protocol does the same."""
+        rule = get_rule(pyfuncitem.function)
+        if rule is not None and isinstance(item_case(pyfuncitem, rule.scope), Examined):
+            return True
+        return None
 
     @pytest.hookimpl(wrapper=True)
     def pytest_report_to_serializable(self, report: object) -> Generator[None, object, object]:
@@ -657,12 +667,9 @@ def _fix_lines(fix: FixOutcome, run: AuditRun) -> list[TerminalLine]:
     return lines
 
 
-def _item_subject(item: pytest.Item, rule: Rule) -> Item:
-    callspec = getattr(item, "callspec", None)
-    value = callspec.params.get(rule.scope) if callspec is not None else None
-    if isinstance(value, Subject | Unreadable | NotApplicable | NotAssessed):
-        return value
-    return NotApplicable(reason="not parametrized", id=item.name)
+def _item_subject(item: pytest.Item, rule: Rule) -> Case:
+    case = item_case(item, rule.scope)
+    return case if case is not None else NotApplicable(reason="not parametrized", id=item.name)
 
 
 def _finding(item: pytest.Item, rule: Rule, call: pytest.CallInfo[None], rep: pytest.TestReport) -> Finding | None:
@@ -689,7 +696,10 @@ def _finding(item: pytest.Item, rule: Rule, call: pytest.CallInfo[None], rep: py
             assert call.excinfo is not None
             outcome, message = Outcome.ERROR, f"setup failed: {failure_message(call.excinfo.value)}"
     elif rep.when == "call":
-        if rep.passed:
+        if rep.passed and isinstance(subject, Examined):
+            outcome, message = Outcome.PASS, subject.message()
+            evidence.update(subject.evidence())
+        elif rep.passed:
             outcome, message = Outcome.PASS, "compliant"
         elif rep.skipped:
             outcome, message = Outcome.NOT_APPLICABLE, _skip_reason(rep)

@@ -29,8 +29,9 @@ from typing import Any
 import pytest
 
 from . import fixtures
-from .fixtures import CONTEXT_KEY, new_evidence, rule_arguments, subject_value
+from .fixtures import CONTEXT_KEY, item_case, new_evidence, rule_arguments, subject_value
 from .rule import AREAS, Severity, get_rule
+from .scopes import Examined
 
 __all__ = ["LightProtocol"]
 
@@ -55,7 +56,8 @@ class LightProtocol:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
-        if get_rule(getattr(item, "function", None)) is None or not self.eligible(item):
+        rule = get_rule(getattr(item, "function", None))
+        if rule is None or not self.eligible(item):
             return None
         ihook = item.ihook
         ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
@@ -63,6 +65,8 @@ class LightProtocol:
         if _report(ihook, item, setup).passed:
             arguments = setup.result
             function = item.obj  # type: ignore[attr-defined]
+            if isinstance(item_case(item, rule.scope), Examined):
+                function = _nothing_to_judge
             _report(ihook, item, pytest.CallInfo.from_call(lambda: function(**arguments), "call", self.reraise))
         _report(ihook, item, pytest.CallInfo.from_call(lambda: None, "teardown", self.reraise))
         ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
@@ -94,6 +98,10 @@ class LightProtocol:
         )
         assert arguments is not None, "eligible() admits only the plugin's fixtures"
         return arguments
+
+
+def _nothing_to_judge(**_arguments: Any) -> None:
+    """An ``examined`` case's call: it stands for subjects that hold nothing the rule judges."""
 
 
 def _report(ihook: Any, item: pytest.Item, call: pytest.CallInfo[Any]) -> pytest.TestReport:

@@ -16,6 +16,12 @@ scope (the fixture of the same name hands each one in) with readable, stable ids
 fails is a *fail*; any other exception, or a resource that could not be read, is an *error*; an empty
 scope is *not applicable*. ``evidence`` records what an auditor needs to see.
 
+A rule that judges only some of its scope says which with ``judges`` (a cheap test of a subject and
+the audit context, such as "the document may allow an S3 action") and ``unjudged`` (what the others
+hold nothing of). The subjects it leaves out pass in one case, ``[examined]``, that counts them, so an
+account of 5,000 unrelated users costs one case, not 5,000. The test must never leave out a subject
+the rule would fail or err on; when in doubt (a document that does not parse) it keeps the subject.
+
 The decorator also marks the function with its severity (``-m high``) and area (``-m s3``), and the
 plugin makes its id a keyword (``-k AMS-S3-001``).
 """
@@ -116,6 +122,12 @@ class Rule:
     #: narrows the scope: only subjects for which it returns True are judged (see ``scopes.Subject``)
     select: Callable[[Any], bool] | None = field(default=None, compare=False, repr=False)
     select_description: str | None = None
+    #: which subjects hold anything the rule judges (``judges(subject, audit)``): a cheap test made at
+    #: collection; a subject it says ``False`` for must pass the rule (the tests hold every built-in
+    #: rule to that), and passes without a case of its own, counted in one ``examined`` case
+    judges: Callable[[Any, Any], bool] | None = field(default=None, compare=False, repr=False)
+    #: what the subjects ``judges`` leaves out hold nothing of ("cannot allow an S3 action")
+    unjudged: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -145,6 +157,8 @@ def rule(
     controls: Controls,
     select: Callable[[Any], bool] | None = None,
     select_description: str | None = None,
+    judges: Callable[[Any, Any], bool] | None = None,
+    unjudged: str | None = None,
 ) -> Callable[[F], F]:
     """Declare a test function to be an audit rule. Raises ``ValueError`` on malformed metadata, so
     a broken rule module fails at import rather than producing findings without an id."""
@@ -156,6 +170,8 @@ def rule(
         raise ValueError(f"rule {id}: unknown scope {scope!r} (known: {', '.join(sorted(SCOPES))})")
     if not rationale.strip() or not remediation.strip():
         raise ValueError(f"rule {id}: rationale and remediation are required")
+    if (judges is None) != (unjudged is None):
+        raise ValueError(f"rule {id}: judges and unjudged go together (unjudged says what the others hold nothing of)")
     meta = Rule(
         id=id,
         title=title,
@@ -167,6 +183,8 @@ def rule(
         controls=controls,
         select=select,
         select_description=select_description,
+        judges=judges,
+        unjudged=unjudged,
     )
 
     def decorate(fn: F) -> F:

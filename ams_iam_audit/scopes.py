@@ -32,14 +32,18 @@ from . import aimodelshare
 from .aimodelshare import SharedRole
 from .analysis import EscalationAnalysis, analyse
 from .analysis.execution_roles import Discovery, discover
+from .findings import EXAMINED
 from .inventory.model import IAM_PARTS, RETIRING_TAG, Analyzer, Inventory, ManagedPolicy, Role, Section, Trail
-from .policy.document import PolicyDocument, parse_policy
+from .policy.document import PolicyDocument, PolicyParseError, parse_policy
 
 __all__ = [
     "BUILTIN_SCOPES",
+    "EXAMINED",
     "NOT_ASSESSED",
     "SCOPES",
     "AuditContext",
+    "Case",
+    "Examined",
     "ExecutionRoleRef",
     "NotApplicable",
     "NotAssessed",
@@ -79,6 +83,14 @@ class PolicyRef:
     def parsed(self) -> PolicyDocument:
         """Raises ``PolicyParseError``, which the rule reports as an error naming this policy."""
         return parse_policy(self.document, where=self.label)
+
+    def may_allow(self, services: Iterable[str]) -> bool:
+        """Whether the document may allow an action of ``services`` (``PolicyDocument.may_allow``);
+        ``True`` for a document that does not parse, so the rule's own case reports it."""
+        try:
+            return self.parsed.may_allow(services)
+        except PolicyParseError:
+            return True
 
 
 @dataclass(frozen=True)
@@ -149,6 +161,48 @@ Item = Subject | Unreadable | NotApplicable | NotAssessed
 
 
 @dataclass(frozen=True)
+class Examined:
+    """Stands, in one passing case, for the subjects of a rule's scope that hold nothing the rule
+    judges (its ``judges`` test said so at collection: a policy that cannot allow an S3 action, a
+    user not named like the library's). The rule's body is not run for it: the case passes and
+    says what was examined ("2,880 of 3,000 identity and bucket policies cannot allow an S3 action"),
+    so a clean account still shows every rule passed and the counts stay true, while pytest's
+    per-case cost is paid only where there is something to judge.
+
+    ``resources`` are the ids it stands for, in its evidence: an auditor sees which subjects passed
+    this way, and a baseline's failure among them is resolved (judged again: nothing to judge now)."""
+
+    total: int  # the subjects of the scope (after the rule's ``select``)
+    noun: str  # what they are ("identity and bucket policies")
+    criterion: str  # what the others hold nothing of ("cannot allow an S3 action")
+    resources: tuple[str, ...] = field(compare=False, repr=False)
+    id: str = EXAMINED
+
+    @property
+    def judged(self) -> int:
+        """The subjects judged in cases of their own."""
+        return self.total - len(self.resources)
+
+    def message(self) -> str:
+        rest = len(self.resources)
+        return f"{rest:,} of {self.total:,} {self.noun} {self.criterion}: nothing to judge"
+
+    def evidence(self) -> dict[str, Any]:
+        return {
+            "examined": self.total,
+            "judged_in_own_cases": self.judged,
+            "passed_without_own_case": len(self.resources),
+            "unjudged_because_they": self.criterion,
+            "resources": sorted(self.resources),
+        }
+
+
+#: What a rule is parametrized over: its scope's items, and one :class:`Examined` when the rule
+#: judges only some of them.
+Case = Item | Examined
+
+
+@dataclass(frozen=True)
 class AuditContext:
     """What rules see besides the subject: the inventory and the run's settings."""
 
@@ -202,6 +256,19 @@ class AuditContext:
         run (both AMS-EXEC rules and the fix plan ask)."""
         return discover(self.inventory)
 
+    def scope_items(self, scope: str) -> list[Item]:
+        """What ``scope`` provides for this inventory, made once a run: every rule of the scope
+        shares the same subjects, so a document is parsed (and its grants worked out) once for all
+        the rules that judge it."""
+        made = self._scope_items.get(scope)
+        if made is None:
+            made = self._scope_items[scope] = SCOPES[scope].provide(self)
+        return made
+
+    @cached_property
+    def _scope_items(self) -> dict[str, list[Item]]:
+        return {}
+
     @cached_property
     def role_names(self) -> tuple[str, ...]:
         return tuple(r.name for r in self.inventory.roles)
@@ -229,8 +296,13 @@ class AuditContext:
 @dataclass(frozen=True)
 class ScopeDef:
     name: str
-    description: str
+    description: str  # "every IAM user": what a rule of this scope judges
     provide: Callable[[AuditContext], list[Item]]
+    noun: str = ""  # "IAM users": what an :class:`Examined` case counts (default: ``name``)
+
+    @property
+    def counted(self) -> str:
+        return self.noun or self.name
 
 
 def _needs(ctx: AuditContext, *sections: str) -> Unreadable | None:
@@ -614,27 +686,47 @@ def _key_users(ctx: AuditContext) -> list[Item]:
 SCOPES: dict[str, ScopeDef] = {
     s.name: s
     for s in (
-        ScopeDef("user", "every IAM user", _users),
-        ScopeDef("role", "every IAM role", _roles),
-        ScopeDef("principal", "every IAM user and role (service-linked roles aside)", _principals),
-        ScopeDef("managed_policy", "every customer managed policy", _managed),
+        ScopeDef("user", "every IAM user", _users, "IAM users"),
+        ScopeDef("role", "every IAM role", _roles, "IAM roles"),
+        ScopeDef("principal", "every IAM user and role (service-linked roles aside)", _principals, "users and roles"),
+        ScopeDef("managed_policy", "every customer managed policy", _managed, "customer managed policies"),
         ScopeDef(
-            "identity_policy", "customer managed policies (default version) and inline policies", _identity_policies
+            "identity_policy",
+            "customer managed policies (default version) and inline policies",
+            _identity_policies,
+            "identity policies",
         ),
-        ScopeDef("policy_document", "identity policies and bucket policies", _policy_documents),
-        ScopeDef("shared_role", "the four shared AIModelShare roles", _shared_roles),
-        ScopeDef("execution_role", "the AIModelShare execution role", _execution_roles),
-        ScopeDef("workload", "every Lambda function and CodeBuild project (their environment variables)", _workloads),
-        ScopeDef("cloudtrail", "the account's CloudTrail trails (one case per account)", _cloudtrail),
-        ScopeDef("bucket", "every S3 bucket", _buckets),
-        ScopeDef("root_user", "the account's root user (one case per account)", _root_user),
-        ScopeDef("password_policy", "the account's IAM password policy (one case per account)", _password_policy),
         ScopeDef(
-            "access_analyzer", "IAM Access Analyzer in every audited region (one case per account)", _access_analyzer
+            "policy_document",
+            "identity policies and bucket policies",
+            _policy_documents,
+            "identity and bucket policies",
         ),
-        ScopeDef("account_roles", "the account's roles, judged together (one case per account)", _account_roles),
-        ScopeDef("console_user", "every IAM user with a console password", _console_users),
-        ScopeDef("key_user", "every IAM user with an access key", _key_users),
+        ScopeDef("shared_role", "the four shared AIModelShare roles", _shared_roles, "shared roles"),
+        ScopeDef("execution_role", "the AIModelShare execution role", _execution_roles, "execution roles"),
+        ScopeDef(
+            "workload",
+            "every Lambda function and CodeBuild project (their environment variables)",
+            _workloads,
+            "Lambda functions and CodeBuild projects",
+        ),
+        ScopeDef("cloudtrail", "the account's CloudTrail trails (one case per account)", _cloudtrail, "accounts"),
+        ScopeDef("bucket", "every S3 bucket", _buckets, "buckets"),
+        ScopeDef("root_user", "the account's root user (one case per account)", _root_user, "accounts"),
+        ScopeDef(
+            "password_policy", "the account's IAM password policy (one case per account)", _password_policy, "accounts"
+        ),
+        ScopeDef(
+            "access_analyzer",
+            "IAM Access Analyzer in every audited region (one case per account)",
+            _access_analyzer,
+            "accounts",
+        ),
+        ScopeDef(
+            "account_roles", "the account's roles, judged together (one case per account)", _account_roles, "accounts"
+        ),
+        ScopeDef("console_user", "every IAM user with a console password", _console_users, "console users"),
+        ScopeDef("key_user", "every IAM user with an access key", _key_users, "users with access keys"),
     )
 }
 #: the scopes the package defines; :func:`register_scope` adds a team's beside them
@@ -642,7 +734,9 @@ BUILTIN_SCOPES = frozenset(SCOPES)
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
-def register_scope(name: str, description: str, provide: Callable[[AuditContext], list[Item]]) -> ScopeDef:
+def register_scope(
+    name: str, description: str, provide: Callable[[AuditContext], list[Item]], noun: str = ""
+) -> ScopeDef:
     """Add the scope ``name``: ``provide`` turns the audit context into its items (each a
     :class:`Subject` with a readable id, an :class:`Unreadable` for what could not be read, or a
     :class:`NotApplicable`). Called from a ``pytest_ams_iam_audit_register`` hook, before rules
@@ -658,20 +752,53 @@ def register_scope(name: str, description: str, provide: Callable[[AuditContext]
         if existing.provide is provide:
             return existing
         raise ValueError(f"scope {name!r} is defined already ({existing.description}): pick another name")
-    scope = ScopeDef(name, description, provide)
+    scope = ScopeDef(name, description, provide, noun)
     SCOPES[name] = scope
     return scope
 
 
 def subjects_for(
-    scope: str, ctx: AuditContext, select: Callable[[Any], bool] | None = None, select_description: str | None = None
-) -> list[Item]:
-    """The parametrization of one rule: its scope's items, narrowed by ``select``, never empty."""
-    items = SCOPES[scope].provide(ctx)
+    scope: str,
+    ctx: AuditContext,
+    select: Callable[[Any], bool] | None = None,
+    select_description: str | None = None,
+    judges: Callable[[Any, AuditContext], bool] | None = None,
+    criterion: str | None = None,
+) -> list[Case]:
+    """The parametrization of one rule: its scope's items, narrowed by ``select``, never empty.
+
+    With ``judges`` (a rule's cheap test of whether a subject holds anything it judges), the
+    subjects it says ``False`` for give way to one :class:`Examined` case that stands for them;
+    ``criterion`` says what they hold nothing of. A test that raises keeps the subject: the rule
+    then judges it, and reports what is wrong with it."""
+    items = ctx.scope_items(scope)
     if select is not None:
         items = [i for i in items if not isinstance(i, Subject) or select(i.value)]
     if not any(isinstance(i, Subject | Unreadable | NotAssessed) for i in items):
         reasons = [i.reason for i in items if isinstance(i, NotApplicable)]
         what = SCOPES[scope].description + (f" ({select_description})" if select_description else "")
         return [NotApplicable(reasons[0] if reasons else f"the account holds no {what}")]
-    return [i for i in items if not isinstance(i, NotApplicable)]
+    cases: list[Case] = [i for i in items if not isinstance(i, NotApplicable)]
+    if judges is None:
+        return cases
+    kept: list[Case] = []
+    others: list[str] = []
+    for case in cases:
+        if isinstance(case, Subject) and not _judged(judges, case, ctx):
+            others.append(case.id)
+        else:
+            kept.append(case)
+    if others:
+        noun = SCOPES[scope].counted + (f" ({select_description})" if select_description else "")
+        total = sum(isinstance(c, Subject) for c in cases)
+        kept.append(
+            Examined(total=total, noun=noun, criterion=criterion or "hold nothing it judges", resources=tuple(others))
+        )
+    return kept
+
+
+def _judged(judges: Callable[[Any, AuditContext], bool], subject: Subject, ctx: AuditContext) -> bool:
+    try:
+        return bool(judges(subject.value, ctx))
+    except Exception:  # the rule's own case will say what is wrong with the subject
+        return True

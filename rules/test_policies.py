@@ -24,6 +24,8 @@ from ams_iam_audit import Controls, Evidence, Inventory, ManagedPolicy, aimodels
         "delete its non-default versions, then delete it."
     ),
     controls=Controls(cis=("1.15",), nist=("AC-6", "CM-8"), soc2=("CC6.3",)),
+    judges=lambda policy, _audit: aimodelshare.is_ephemeral_policy(policy.name),
+    unjudged="are not named temporaryaccessAImodelsharePolicy<hex>",
 )
 def test_no_temporary_access_policies(managed_policy: ManagedPolicy, evidence: Evidence, inventory: Inventory) -> None:
     if not aimodelshare.is_ephemeral_policy(managed_policy.name):

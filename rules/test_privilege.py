@@ -20,6 +20,7 @@ from ams_iam_audit import (
     aimodelshare,
     allow_grants,
     arn_covers,
+    catalogue_services,
     narrowing,
     rule,
 )
@@ -45,6 +46,8 @@ def _is_admin(grant: Grant) -> bool:
         "move any role management into a separate, reviewed deployment role."
     ),
     controls=Controls(cis=("1.16",), nist=("AC-6", "AC-6(5)"), soc2=("CC6.3",)),
+    judges=lambda document, _audit: document.may_allow(("iam",)),
+    unjudged="cannot allow any IAM action",
 )
 def test_no_administrator_access(identity_policy: PolicyRef, evidence: Evidence) -> None:
     offending = [
@@ -136,6 +139,8 @@ def _statements(policy: PolicyRef, enabled: Collection[Enabled]) -> list[dict[st
         "condition (StringEquals, named services)."
     ),
     controls=Controls(nist=("AC-6", "AC-6(10)"), soc2=("CC6.3",)),
+    judges=lambda document, _audit: document.may_allow(catalogue_services()),
+    unjudged="cannot allow an action of any service an escalation method of the catalogue uses",
 )
 def test_no_privilege_escalation(identity_policy: PolicyRef, evidence: Evidence, audit: AuditContext) -> None:
     holder = identity_policy.arn if identity_policy.kind == "inline" else None
@@ -216,6 +221,8 @@ def test_no_service_wide_wildcards(identity_policy: PolicyRef, evidence: Evidenc
         "or add a permissions boundary that denies it."
     ),
     controls=Controls(cis=("1.16",), nist=("AC-6", "AC-6(10)", "AC-5"), soc2=("CC6.1", "CC6.3")),
+    judges=lambda principal, audit: audit.escalation.verdict(principal.arn).kind != "none",
+    unjudged="have no path to administrator and hold no method waiting for a target (nothing left unjudged)",
 )
 def test_no_principal_can_become_administrator(principal: User | Role, evidence: Evidence, audit: AuditContext) -> None:
     verdict = audit.escalation.verdict(principal.arn)
@@ -255,6 +262,8 @@ def test_no_principal_can_become_administrator(principal: User | Role, evidence:
         "...:redisAccess* (the shared invoke role's desired policy, shipped with ams-iam-audit)."
     ),
     controls=Controls(nist=("AC-6", "AC-3"), soc2=("CC6.3",)),
+    judges=lambda document, _audit: document.may_allow(("lambda",)),
+    unjudged="cannot allow a Lambda action",
 )
 def test_invoke_only_library_functions(identity_policy: PolicyRef, evidence: Evidence, audit: AuditContext) -> None:
     inv = audit.inventory

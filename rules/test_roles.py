@@ -37,6 +37,8 @@ def _consumers(role: Role, inventory: Inventory) -> dict[str, object]:
         "the role's policies, and delete the role once nothing uses it."
     ),
     controls=Controls(nist=("AC-2", "AC-6", "CM-8"), soc2=("CC6.2", "CC6.3")),
+    judges=lambda role, audit: audit.legacy_role(role) is not None,
+    unjudged="match no legacy per-deployment role pattern",
 )
 def test_no_per_deployment_roles(role: Role, evidence: Evidence, audit: AuditContext) -> None:
     inventory = audit.inventory
@@ -78,6 +80,8 @@ def test_no_per_deployment_roles(role: Role, evidence: Evidence, audit: AuditCon
         "versions, and delete it."
     ),
     controls=Controls(nist=("AC-6", "CM-8"), soc2=("CC6.3",)),
+    judges=lambda policy, audit: aimodelshare.classify_policy(policy.name, audit.role_names) is not None,
+    unjudged="match no legacy per-deployment policy pattern",
 )
 def test_no_per_deployment_policies(managed_policy: ManagedPolicy, evidence: Evidence, audit: AuditContext) -> None:
     match = aimodelshare.classify_policy(managed_policy.name, audit.role_names)

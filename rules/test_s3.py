@@ -120,6 +120,8 @@ def _restricted(grant: Grant) -> Narrowing:
         "condition."
     ),
     controls=Controls(nist=("AC-3", "AC-6"), soc2=("CC6.1", "CC6.3")),
+    judges=lambda document, _audit: document.may_allow(("s3",)),
+    unjudged="cannot allow an S3 action",
 )
 def test_no_wildcard_s3_grants(policy_document: PolicyRef, evidence: Evidence, inventory: Inventory) -> None:
     partition = policy_document.arn.split(":")[1]
@@ -206,6 +208,8 @@ def _account_pin(grant: Grant, account: str) -> Narrowing:
         "name the buckets exactly."
     ),
     controls=Controls(nist=("AC-4", "AC-6", "SC-7"), soc2=("CC6.1", "CC6.6")),
+    judges=lambda document, _audit: document.may_allow(("s3",)),
+    unjudged="cannot allow an S3 action",
 )
 def test_bucket_wildcards_pinned_to_account(
     identity_policy: PolicyRef, evidence: Evidence, inventory: Inventory

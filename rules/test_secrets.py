@@ -57,6 +57,8 @@ _WHAT = {
         "variable and a read at start-up; rotate the exposed value."
     ),
     controls=Controls(nist=("IA-5(7)", "SC-28", "SC-12"), soc2=("CC6.1", "CC6.7")),
+    judges=lambda workload, _audit: any(v.classification is not None for v in workload.environment or ()),
+    unjudged="hold no variable that looks like a secret",
 )
 def test_no_plaintext_secrets(workload: Consumer, evidence: Evidence) -> None:
     assert workload.environment is not None  # the scope hands only what was read

@@ -5,6 +5,17 @@ from __future__ import annotations
 from ams_iam_audit import Controls, Evidence, Inventory, User, aimodelshare, rule
 
 
+def _legacy_reasons(user: User) -> list[str]:
+    """Why ``user`` is one of the legacy library's ephemeral users (empty: it is not)."""
+    reasons = []
+    if aimodelshare.is_ephemeral_user(user.name):
+        reasons.append("named AI_MODELSHARE_<timestamp> by the legacy library")
+    temporary = [p.name for p in user.attached_policies if aimodelshare.is_ephemeral_policy(p.name)]
+    if temporary:
+        reasons.append("holds " + ", ".join(temporary))
+    return reasons
+
+
 @rule(
     id="AMS-USER-001",
     title="No AIModelShare ephemeral IAM users",
@@ -23,14 +34,11 @@ from ams_iam_audit import Controls, Evidence, Inventory, User, aimodelshare, rul
         "temporaryaccessAImodelsharePolicy policies. Point callers at AIMODELSHARE_EXECUTION_ROLE_ARN."
     ),
     controls=Controls(cis=("1.12", "1.14", "1.15"), nist=("AC-2", "AC-2(3)", "IA-5(1)"), soc2=("CC6.1", "CC6.2")),
+    judges=lambda user, _audit: bool(_legacy_reasons(user)),
+    unjudged="are neither named like the library's users nor hold its temporary-access policy",
 )
 def test_no_ephemeral_users(user: User, evidence: Evidence, inventory: Inventory) -> None:
-    reasons = []
-    if aimodelshare.is_ephemeral_user(user.name):
-        reasons.append("named AI_MODELSHARE_<timestamp> by the legacy library")
-    temporary = [p.name for p in user.attached_policies if aimodelshare.is_ephemeral_policy(p.name)]
-    if temporary:
-        reasons.append("holds " + ", ".join(temporary))
+    reasons = _legacy_reasons(user)
     if not reasons:
         return
     keys = None

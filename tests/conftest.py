@@ -221,13 +221,27 @@ class AuditResult:
         return next(line for line in reversed(self.outcome_lines) if re.search(r" in [\d.]+s", line))
 
     def outcomes(self, rule_id: str | None = None) -> dict[str, str]:
-        """resource -> outcome for one rule (or "rule resource" -> outcome for all)."""
-        if rule_id is not None:
-            return {f["resource"]: f["outcome"] for f in self.findings if f["rule_id"] == rule_id}
-        return {f"{f['rule_id']} {f['resource']}": f["outcome"] for f in self.findings}
+        """resource -> outcome for one rule (or "rule resource" -> outcome for all). The subjects a
+        rule's ``examined`` case stands for (they hold nothing it judges) are each a "pass"."""
+        out: dict[str, str] = {}
+        for f in self.findings:
+            if rule_id is not None and f["rule_id"] != rule_id:
+                continue
+            prefix = "" if rule_id is not None else f"{f['rule_id']} "
+            if f["resource"] == "examined":
+                out.update((prefix + r, "pass") for r in f["evidence"]["resources"])
+            else:
+                out[prefix + f["resource"]] = f["outcome"]
+        return out
 
     def finding(self, rule_id: str, resource: str) -> dict[str, Any]:
-        matches = [f for f in self.findings if f["rule_id"] == rule_id and f["resource"] == resource]
+        """The finding of ``rule_id`` on ``resource``: its own case's, or the rule's ``examined`` case
+        that stands for it (it held nothing the rule judges)."""
+        matches = [f for f in self.findings if f["rule_id"] == rule_id and f["resource"] == resource] or [
+            f
+            for f in self.findings
+            if f["rule_id"] == rule_id and f["resource"] == "examined" and resource in f["evidence"]["resources"]
+        ]
         assert len(matches) == 1, f"{rule_id} {resource}: {len(matches)} findings\n{self.outcomes(rule_id)}"
         return matches[0]
 

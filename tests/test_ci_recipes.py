@@ -21,7 +21,9 @@ from ams_iam_audit.inventory.collect import READ_PERMISSIONS
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW = REPO / ".github" / "workflows" / "iam-audit.yml"
+MATRIX = REPO / ".github" / "workflows" / "iam-audit-matrix.yml"
 GITLAB = REPO / "examples" / "ci" / "gitlab-ci.yml"
+GITLAB_MATRIX = REPO / "examples" / "ci" / "gitlab-ci-matrix.yml"
 TEMPLATE = REPO / "examples" / "ci" / "audit-role.cfn.json"
 BIN = Path(sys.executable).parent
 
@@ -33,7 +35,15 @@ def _tool(name: str) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize(("path", "schema"), [(WORKFLOW, "github-workflows"), (GITLAB, "gitlab-ci")])
+@pytest.mark.parametrize(
+    ("path", "schema"),
+    [
+        (WORKFLOW, "github-workflows"),
+        (MATRIX, "github-workflows"),
+        (GITLAB, "gitlab-ci"),
+        (GITLAB_MATRIX, "gitlab-ci"),
+    ],
+)
 def test_recipes_are_valid_for_their_ci(path: Path, schema: str) -> None:
     """check-jsonschema's vendored schemas (no network): GitHub's workflow and GitLab's CI schema."""
     proc = subprocess.run(
@@ -96,6 +106,113 @@ def test_the_workflow_audit_step_runs_as_written(tmp_path: Path) -> None:
     for name in ("results.sarif", "report.html", "findings.json"):
         assert (tmp_path / "audit-report" / name).is_file()
     assert "AMS-USER-001" in summary.read_text()
+
+
+def _matrix() -> dict[Any, Any]:
+    return dict(yaml.safe_load(MATRIX.read_text()))
+
+
+def _uses(steps: list[dict[str, Any]]) -> list[str]:
+    return [s.get("uses", "").split("@")[0] for s in steps]
+
+
+def test_the_matrix_workflow_audits_each_account_and_merges_one_report() -> None:
+    """One job per account (OIDC into that account's audit role, its findings.json kept as an
+    artifact), then a merge job that files one SARIF, one HTML report and the step summary, and
+    fails when an account's job failed (that account is missing from the report)."""
+    workflow = _matrix()
+    assert workflow["permissions"] == {"contents": "read"}
+    audit, merge = workflow["jobs"]["audit"], workflow["jobs"]["merge"]
+    assert audit["permissions"] == {"contents": "read", "id-token": "write"}  # no code scanning writes here
+    assert merge["permissions"] == {"contents": "read", "security-events": "write"}  # no AWS token there
+    assert audit["strategy"]["fail-fast"] is False
+    assert audit["strategy"]["matrix"]["account"] == "${{ fromJSON(vars.AWS_ACCOUNT_IDS) }}"
+    steps = audit["steps"]
+    uses = _uses(steps)
+    credentials = steps[uses.index("aws-actions/configure-aws-credentials")]["with"]
+    assert credentials["role-to-assume"] == f"arn:aws:iam::${{{{ matrix.account }}}}:role/{AUDIT_ROLE_NAME}"
+    assert "aws-access-key-id" not in credentials
+    run = next(s for s in steps if "pytest --aws-account" in s.get("run", ""))
+    assert steps.index(run) == uses.index("aws-actions/configure-aws-credentials") + 1
+    assert run["env"]["AWS_ACCOUNT_ID"] == "${{ matrix.account }}"
+    keep = steps[uses.index("actions/upload-artifact")]
+    assert keep["if"].startswith("always()")
+    assert keep["with"]["path"] == "audit-report/findings.json"
+    assert keep["with"]["name"] == "iam-audit-findings-${{ matrix.account }}"
+
+    assert merge["needs"] == "audit"
+    assert merge["if"].startswith("always()")  # failing accounts are reported too
+    steps = merge["steps"]
+    uses = _uses(steps)
+    download = steps[uses.index("actions/download-artifact")]["with"]
+    assert download["pattern"] == "iam-audit-findings-*"
+    assert "merge-multiple" not in download  # every account's findings.json in its own directory
+    merged = next(s for s in steps if "ams-iam-audit merge" in s.get("run", ""))
+    assert steps.index(merged) == uses.index("actions/download-artifact") + 1
+    order = ["actions/download-artifact", "github/codeql-action/upload-sarif", "actions/upload-artifact"]
+    assert [u for u in uses if u in order] == order
+    for upload in steps[steps.index(merged) + 1 :]:
+        assert upload["if"].startswith("always()"), upload
+    assert steps[uses.index("github/codeql-action/upload-sarif")]["with"]["sarif_file"] == "org-report/results.sarif"
+    assert steps[uses.index("actions/upload-artifact")]["with"]["path"] == "org-report/"
+    last = steps[-1]
+    assert last["if"] == "always() && needs.audit.result != 'success'"
+    assert "exit 1" in last["run"]
+
+
+def test_the_gitlab_matrix_keeps_each_accounts_findings_apart() -> None:
+    """GitLab extracts every parallel job's artifacts into one tree: each account writes its own
+    directory, and the merge job takes them all."""
+    pipeline = yaml.safe_load(GITLAB_MATRIX.read_text())
+    audit, merge = pipeline["iam-audit"], pipeline["iam-audit-merge"]
+    assert audit["parallel"]["matrix"][0]["AWS_ACCOUNT_ID"]
+    run = next(line for line in audit["script"] if line.startswith("pytest --aws-account"))
+    assert '--report-dir "audit-report/$AWS_ACCOUNT_ID"' in run
+    assert audit["artifacts"]["paths"] == ["audit-report/$AWS_ACCOUNT_ID/findings.json"]
+    assert merge["needs"] == [{"job": "iam-audit", "artifacts": True}]
+    assert "ams-iam-audit merge audit-report/*/findings.json --out org-report" in merge["script"]
+
+
+def _bash(script: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-e", "-c", script],
+        cwd=cwd,
+        env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_the_matrix_steps_run_as_written(tmp_path: Path) -> None:
+    """The audit step (demo account) passes on failing findings and fails on a usage error; the merge
+    step, over findings laid out as download-artifact lays them out, files every output, exits 1 on
+    failing findings and writes the organization summary to the step summary."""
+    workflow = _matrix()
+    audit = next(s for s in workflow["jobs"]["audit"]["steps"] if "pytest --aws-account" in s.get("run", ""))
+    job = tmp_path / "job"
+    job.mkdir()
+    wrong = _bash(audit["run"], job, AWS_ACCOUNT_ID="not-an-account")
+    assert wrong.returncode != 0, wrong.stdout + wrong.stderr  # exit 4: the job fails, the merge job says so
+    proc = _bash(audit["run"], job, AWS_ACCOUNT_ID="demo", GITHUB_STEP_SUMMARY=str(tmp_path / "job-summary.md"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # failing findings: the merge job's verdict
+    findings = json.loads((job / "audit-report" / "findings.json").read_text())
+    artifacts = tmp_path / "merge" / "findings"
+    for account in ("123456789012", "210987654321"):  # the second: the same run, as another account's
+        findings["run"]["account_id"] = account
+        (artifacts / f"iam-audit-findings-{account}").mkdir(parents=True)
+        (artifacts / f"iam-audit-findings-{account}" / "findings.json").write_text(json.dumps(findings))
+    merge = next(s for s in workflow["jobs"]["merge"]["steps"] if "ams-iam-audit merge" in s.get("run", ""))
+    summary = tmp_path / "step-summary.md"
+    proc = _bash(merge["run"], tmp_path / "merge", GITHUB_STEP_SUMMARY=str(summary))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    for name in ("results.sarif", "report.html", "findings.json", "summary.md"):
+        assert (tmp_path / "merge" / "org-report" / name).is_file(), name
+    text = summary.read_text()
+    assert text.startswith("## IAM audit: 2 accounts")
+    assert "| 123456789012 |" in text
+    assert "| 210987654321 |" in text
 
 
 def test_the_template_is_what_the_tool_prints_and_lints_clean(capsys: pytest.CaptureFixture[str]) -> None:

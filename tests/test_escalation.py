@@ -29,7 +29,9 @@ def catalogue_account(aws: Account) -> dict[str, Expect]:
 
 
 def _judged(result: Any) -> dict[str, dict[str, Any]]:
-    return {f["resource"]: f for f in result.findings if f["rule_id"] == RULE}
+    """resource -> its finding; a principal the rule's examined case stands for (no path, nothing
+    latent, nothing unjudged) -> that passing finding."""
+    return {resource: result.finding(RULE, resource) for resource in result.outcomes(RULE)}
 
 
 def test_every_method_is_found_and_no_near_miss_is_found_by_it(

@@ -364,11 +364,11 @@ def test_the_trust_fix_writes_passes_its_own_rule() -> None:
 
 
 def test_fix_policy_holds_what_creating_the_execution_role_needs() -> None:
-    from ams_iam_audit import iam_utils
     from ams_iam_audit.aimodelshare import EXECUTION_ROLE_NAME
-    from ams_iam_audit.remediate.permissions import EXECUTION_ROLE_FIX, fix_actions, fix_policy
+    from ams_iam_audit.remediate.permissions import fix_actions, fix_policy
+    from ams_iam_audit.remediate.plan import EnsureExecutionRole
 
-    needed = {a for name in EXECUTION_ROLE_FIX for a in iam_utils.PERMISSIONS[name]}
+    needed = EnsureExecutionRole.permissions
     assert {"iam:CreateRole", "iam:UpdateAssumeRolePolicy", "iam:TagRole"} <= needed
     assert needed <= set(fix_actions())
     (roles,) = [s for s in fix_policy()["Statement"] if s["Sid"] == "AmsIamAuditFixIamRole"]

@@ -2,7 +2,7 @@
 can become administrator (``escalation``), by the published methods of ``catalogue``. Computed from
 the inventory alone, so a live run, a snapshot and a raw GAAD file give the same answer."""
 
-from .catalogue import CatalogueError, Method, Need, methods
+from .catalogue import CatalogueError, Method, Need, catalogue_services, methods
 from .escalation import ADMIN, Enabled, EscalationAnalysis, Step, Verdict, analyse
 from .permissions import Permissions, Proof, SourcedDocument
 
@@ -19,5 +19,6 @@ __all__ = [
     "Step",
     "Verdict",
     "analyse",
+    "catalogue_services",
     "methods",
 ]

@@ -117,3 +117,10 @@ def methods() -> tuple[Method, ...]:
     if len(set(ids)) != len(ids):
         raise CatalogueError("escalation catalogue: duplicate method ids")
     return out
+
+
+@cache
+def catalogue_services() -> frozenset[str]:
+    """The service prefixes of every action some method needs (``iam``, ``lambda``, ``ssm``...): a
+    document that cannot allow an action of one of them enables no method of the catalogue."""
+    return frozenset(a.split(":", 1)[0] for m in methods() for need in m.needs for a in need.actions)

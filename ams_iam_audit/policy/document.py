@@ -13,6 +13,7 @@ created a needless new policy version.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -150,6 +151,24 @@ class PolicyDocument:
     @cached_property
     def sha256(self) -> str:
         return hashlib.sha256(self.canonical_json.encode()).hexdigest()
+
+    def may_allow(self, services: Iterable[str]) -> bool:
+        """Whether an Allow statement may allow an action of one of ``services`` (lowercase service
+        prefixes such as ``"s3"``). An over-estimate read from the text alone, before any action is
+        expanded: a ``NotAction`` may, and so may an action whose service part, as a wildcard pattern,
+        matches (``*``, ``S*:Get*``, ``s3:*``). ``False`` means certainly not: rules use it to leave out,
+        at collection, documents that hold nothing they judge."""
+        wanted = tuple(services)
+        for statement in self.statements:
+            if not statement.is_allow:
+                continue
+            if statement.actions is None:
+                return True
+            for action in statement.actions:
+                service, colon, _ = action.partition(":")
+                if not colon or any(fnmatch.fnmatchcase(s, service) for s in wanted):
+                    return True
+        return False
 
 
 def decode_policy(document: str | bytes | Mapping[str, Any], where: str = "policy") -> Mapping[str, Any]:

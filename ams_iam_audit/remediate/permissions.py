@@ -1,7 +1,9 @@
 """The least-privilege IAM policy for running ``pytest --aws-account … --fix``: what collection reads
-(``inventory.collect.READ_PERMISSIONS``) plus what each function a fix calls declares
-(``iam_utils.PERMISSIONS``, ``consumers.PERMISSIONS``, ``users.PERMISSIONS``, ``boundary.PERMISSIONS``).
-Printed by ``ams-iam-audit fix-policy``.
+(``inventory.collect.READ_PERMISSIONS``), what every kind of fix action declares it calls
+(``plan.ACTION_KINDS``, each ``Action.permissions`` made of what the functions it calls declare:
+``iam_utils.PERMISSIONS``, ``users.PERMISSIONS``, ``boundary.PERMISSIONS``), what re-pointing each
+consumer kind needs (``consumers.PERMISSIONS``), and the fix lock taken around every plan
+(:data:`RUN_FUNCTIONS`). Printed by ``ams-iam-audit fix-policy``.
 
 Every write is scoped to what ``--fix`` touches, so the policy passes the tool's own rules
 (AMS-PRIV-002 flags permissions-management actions on every role, user or policy):
@@ -13,8 +15,9 @@ Every write is scoped to what ``--fix`` touches, so the policy passes the tool's
   execution role, the fix lock, and the legacy names (``aimodelshare``: one home for them);
 * ``iam:PassRole`` only for the shared roles, only to the services they trust.
 
-A new fix function that writes somewhere else adds its ARNs to :data:`WRITE_SCOPES` (or a new
-resource type there); :func:`fix_policy` refuses an action it cannot place.
+A new kind of action declares its permissions beside its code (``Action.permissions``) and is in
+the policy; one that writes somewhere else adds its ARNs to :data:`WRITE_SCOPES` (or a new resource
+type there): :func:`fix_policy` refuses an action it cannot place.
 """
 
 from __future__ import annotations
@@ -27,13 +30,13 @@ from policy_sentry.querying.actions import get_action_data
 from .. import aimodelshare, iam_utils
 from ..inventory.collect import READ_PERMISSIONS
 from ..policy.actions import action_info
-from . import boundary, consumers, users
+from . import consumers
+from .plan import ACTION_KINDS
 
 __all__ = [
     "ANY_ACCOUNT",
-    "EXECUTION_ROLE_FIX",
-    "FIX_FUNCTIONS",
     "NOT_GRANTED",
+    "RUN_FUNCTIONS",
     "WRITE_SCOPES",
     "fix_actions",
     "fix_policy",
@@ -41,25 +44,9 @@ __all__ = [
     "write_scopes",
 ]
 
-#: The iam_utils functions the fix actions call.
-FIX_FUNCTIONS = (
-    "ensure_role",
-    "ensure_managed_policy",
-    "attach_managed_policy_to_role",
-    "retain_only_role_policies",
-    "retire_role",
-    "retire_user",
-    "delete_managed_policy",
-    "ensure_inline_policy",
-    "ensure_bucket_policy",
-    "services_last_accessed",
-    "acquire_fix_lock",
-    "release_fix_lock",
-)
-
-#: The iam_utils functions ``--fix --fix-execution-role-trust`` calls to create or re-trust the
-#: execution role (migration step 1); the role itself is in :func:`write_scopes`' ``iam:role``.
-EXECUTION_ROLE_FIX = ("ensure_role",)
+#: The iam_utils functions ``--fix`` calls around every plan, whatever its actions: the account's
+#: fix lock (``fixing``), taken before the first change and released after the last.
+RUN_FUNCTIONS = ("acquire_fix_lock", "release_fix_lock")
 
 #: Actions a fix function can call that the printed policy leaves out, and why.
 NOT_GRANTED = {
@@ -113,11 +100,15 @@ WRITE_SCOPES = write_scopes()
 
 
 def fix_actions() -> list[str]:
+    """Every IAM action ``--fix`` may call, reads included: collection's reads, every action kind's
+    permissions, every consumer kind's re-pointing, and the fix lock's."""
     actions = set(READ_PERMISSIONS)
-    for name in (*FIX_FUNCTIONS, *EXECUTION_ROLE_FIX):
-        actions.update(iam_utils.PERMISSIONS[name])
-    for needed in (*consumers.PERMISSIONS.values(), *users.PERMISSIONS.values(), *boundary.PERMISSIONS.values()):
+    for kind in ACTION_KINDS.values():
+        actions.update(kind.permissions)
+    for needed in consumers.PERMISSIONS.values():
         actions.update(needed)
+    for name in RUN_FUNCTIONS:
+        actions.update(iam_utils.PERMISSIONS[name])
     return sorted(actions)
 
 

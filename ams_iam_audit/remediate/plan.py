@@ -26,14 +26,21 @@ Order, and why:
 
 An action whose prerequisite did not complete is skipped, so nothing is deleted while something
 may still use it. What cannot be fixed safely is listed with the reason, and its finding stays.
+
+Each fixable rule has one planner, registered with ``@planner(rule id)`` (:data:`PLANNERS`;
+:data:`FIXABLE_RULES` is its keys): it turns the rule's failing findings into actions on a
+:class:`Draft`, in registration order, reading what earlier planners decided (``after``). Each kind
+of :class:`Action` declares the IAM actions its ``apply`` calls (``permissions``), from which
+``remediate.permissions`` derives the policy ``ams-iam-audit fix-policy`` prints.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from .. import aimodelshare, iam_utils
@@ -49,46 +56,33 @@ from . import consumers as consumer_ops
 from . import users as user_ops
 
 __all__ = [
+    "ACTION_KINDS",
     "FIXABLE_RULES",
+    "PLANNERS",
     "Action",
     "DeactivateKeys",
     "DeletePolicy",
     "DeleteRole",
+    "Draft",
     "EmptyRole",
     "EnsureExecutionRole",
     "EnsureSharedRole",
     "FixContext",
+    "FixOptions",
     "Plan",
+    "Planner",
     "Redeploy",
     "Repoint",
     "RetireUser",
     "RewritePolicy",
     "make_plan",
+    "planner",
     "recent_key_use",
     "recent_use",
 ]
 
 #: ``--fix-min-idle-days`` when not given: a legacy role used more recently than this is kept.
 DEFAULT_MIN_IDLE_DAYS = 30
-
-#: Rules whose failing findings ``--fix`` turns into actions. Others can still end "fixed" as a side
-#: effect (a broad policy deleted with its role), which the re-check after the fix finds.
-FIXABLE_RULES = frozenset(
-    {
-        "AMS-USER-001",
-        "AMS-EXEC-001",
-        "AMS-POLICY-001",
-        "AMS-ROLE-001",
-        "AMS-ROLE-002",
-        "AMS-S3-001",
-        "AMS-S3-002",
-        "AMS-SHARED-001",
-        "AMS-SHARED-002",
-        "AMS-SHARED-003",
-        "AMS-SHARED-004",
-        "AMS-SHARED-005",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -232,16 +226,40 @@ def recent_key_use(user: User, *, now: datetime, min_idle_days: int) -> str | No
 
 # --- actions ---------------------------------------------------------------------------------------
 
+_KINDS: dict[str, type[Action]] = {}
+
+#: action kind (``delete-role``) -> its class; every subclass of :class:`Action` registers itself.
+ACTION_KINDS: Mapping[str, type[Action]] = MappingProxyType(_KINDS)
+
+
+def _needs(*declared: Iterable[str]) -> frozenset[str]:
+    """The union of what the functions an action calls declare (their module's ``PERMISSIONS``)."""
+    return frozenset(action for actions in declared for action in actions)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Action:
     """One step of a plan. ``target`` is a resource id as findings name it (``role/x``)."""
 
     kind: ClassVar[str] = ""
+    #: The IAM actions :meth:`apply` may call, reads included, as the functions it calls declare them
+    #: (Cloud Custodian's ``Element.permissions``); ``remediate.permissions`` derives the policy
+    #: ``ams-iam-audit fix-policy`` prints from every kind's. Every kind declares its own.
+    permissions: ClassVar[frozenset[str]] = frozenset()
     target: str
     reason: str
     addresses: tuple[tuple[str, str], ...] = ()
     requires: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Register each kind in :data:`ACTION_KINDS`, refusing a second class of the same kind and
+        a kind that declares no permissions (its calls would be missing from the fix policy)."""
+        super().__init_subclass__(**kwargs)
+        if not cls.kind or cls.kind in _KINDS:
+            raise TypeError(f"{cls.__name__}: action kind {cls.kind!r} is empty or taken")
+        if not cls.permissions:
+            raise TypeError(f"{cls.__name__}: an action kind declares the permissions its apply() needs")
+        _KINDS[cls.kind] = cls
 
     @property
     def key(self) -> str:
@@ -274,6 +292,13 @@ class EnsureSharedRole(Action):
     and its attachment."""
 
     kind: ClassVar[str] = "ensure-shared-role"
+    permissions: ClassVar[frozenset[str]] = _needs(
+        iam_utils.PERMISSIONS["ensure_role"],
+        iam_utils.PERMISSIONS["ensure_managed_policy"],
+        boundary_ops.PERMISSIONS["ensure_role_boundary"],
+        iam_utils.PERMISSIONS["attach_managed_policy_to_role"],
+        iam_utils.PERMISSIONS["retain_only_role_policies"],
+    )
     spec: SharedRole
     trim: bool = False  # also remove every other policy from the role (AMS-SHARED-003)
 
@@ -336,6 +361,7 @@ class EnsureExecutionRole(Action):
     to attach. Through ``iam_utils.ensure_role``: a second run changes nothing."""
 
     kind: ClassVar[str] = "ensure-execution-role"
+    permissions: ClassVar[frozenset[str]] = _needs(iam_utils.PERMISSIONS["ensure_role"])
     role_name: str
     trust: Mapping[str, Any] = field(hash=False)
 
@@ -391,62 +417,11 @@ def _with_kept_statements(trust: Mapping[str, Any], role: Role | None) -> dict[s
     return {**trust, "Statement": kept + new}
 
 
-def _plan_execution_role(
-    failing: Iterable[str], ctx: AuditContext, principals: tuple[str, ...], notes: dict[tuple[str, str], str]
-) -> list[Action]:
-    """Migration step 1: the execution role given (or discovered) whose AMS-EXEC-001 fails gets the
-    operator's trust; when none is given and none is found, ``aimodelshare-execution-role`` is created
-    with it. Without ``principals`` nothing is changed, and the notes say which option to give."""
-    inv = ctx.inventory
-    failed = set(failing)
-    targets: list[tuple[str, tuple[tuple[str, str], ...]]] = []
-    for item in subjects_for("execution_role", ctx):
-        if isinstance(item, Subject) and isinstance(item.value, ExecutionRoleRef) and item.id in failed:
-            ref = item.value
-            name = ref.arn.rsplit("/", 1)[-1]
-            if ref.role is None and ref.arn.split(":", 5)[-1] != f"role/{name}":
-                notes[("AMS-EXEC-001", item.id)] = f"{ref.arn} has a path: create it by hand"
-                continue
-            targets.append((name, (("AMS-EXEC-001", item.id),)))
-        elif isinstance(item, NotAssessed):
-            if item.evidence.get("execution_role_candidates"):
-                notes[("AMS-EXEC-001", item.id)] = (
-                    "several roles may be the execution role: name it with --aws-execution-role-arn"
-                )
-                continue
-            addresses: tuple[tuple[str, str], ...] = (("AMS-EXEC-001", item.id), ("AMS-EXEC-002", item.id))
-            targets.append((aimodelshare.EXECUTION_ROLE_NAME, addresses))
-        elif isinstance(item, NotApplicable) and principals:
-            targets.append((aimodelshare.EXECUTION_ROLE_NAME, ()))
-    if not principals:
-        for _, addresses in targets:
-            for key in addresses[:1]:
-                notes[key] = f"--fix creates the execution role or replaces its trust when told {_TRUST_OPTION}"
-        return []
-    try:
-        trust = aimodelshare.execution_role_trust(principals, inv.account_id)
-    except ValueError as exc:
-        for _, addresses in targets:
-            for key in addresses[:1]:
-                notes[key] = f"--fix-execution-role-trust: {exc}"
-        return []
-    return [
-        EnsureExecutionRole(
-            target=f"role/{name}",
-            role_name=name,
-            trust=_with_kept_statements(trust, inv.role_by_name.get(name)),
-            reason="the AIModelShare execution role (migration step 1), trusting "
-            + ", ".join(principals)
-            + " (people only with MFA)",
-            addresses=addresses,
-        )
-        for name, addresses in targets
-    ]
-
-
 @dataclass(frozen=True, kw_only=True)
 class Repoint(Action):
     kind: ClassVar[str] = "repoint"
+    #: every consumer kind's (``consumers.PERMISSIONS``): which one a step needs depends on its consumer
+    permissions: ClassVar[frozenset[str]] = _needs(*consumer_ops.PERMISSIONS.values())
     consumer: Consumer
     to_arn: str
 
@@ -461,6 +436,7 @@ class Repoint(Action):
 @dataclass(frozen=True, kw_only=True)
 class Redeploy(Action):
     kind: ClassVar[str] = "redeploy"
+    permissions: ClassVar[frozenset[str]] = _needs(consumer_ops.PERMISSIONS["apigateway"])
     region: str
     api_id: str
     stages: tuple[str, ...]
@@ -479,6 +455,13 @@ class EmptyRole(Action):
     after its policies, so a killed run leaves a role the next run still recognises."""
 
     kind: ClassVar[str] = "empty-role"
+    #: ``services_last_accessed`` is read for every role a plan empties, before it is applied
+    #: (``FixContext.service_access``); each consumer's role is read again as re-pointing it does
+    permissions: ClassVar[frozenset[str]] = _needs(
+        iam_utils.PERMISSIONS["empty_role"],
+        iam_utils.PERMISSIONS["services_last_accessed"],
+        *consumer_ops.PERMISSIONS.values(),
+    )
     role: Role
     pattern: str
     consumers: tuple[Consumer, ...] = ()
@@ -531,6 +514,7 @@ class EmptyRole(Action):
 @dataclass(frozen=True, kw_only=True)
 class DeleteRole(Action):
     kind: ClassVar[str] = "delete-role"
+    permissions: ClassVar[frozenset[str]] = _needs(iam_utils.PERMISSIONS["delete_role"])
     role: Role
 
     def preview(self, inventory: Inventory) -> list[Call]:
@@ -549,6 +533,9 @@ class RetireUser(Action):
     inactive and unused since before anything is deleted (``users.check_unused_since``)."""
 
     kind: ClassVar[str] = "retire-user"
+    permissions: ClassVar[frozenset[str]] = _needs(
+        iam_utils.PERMISSIONS["retire_user"], user_ops.PERMISSIONS["check_unused_since"]
+    )
     user: User
     since: datetime | None = None
 
@@ -567,6 +554,7 @@ class DeactivateKeys(Action):
     ``users.DEACTIVATED_TAG`` with the time; nothing is deleted (a later run does, see ``users``)."""
 
     kind: ClassVar[str] = "deactivate-keys"
+    permissions: ClassVar[frozenset[str]] = _needs(user_ops.PERMISSIONS["deactivate_keys"])
     user: User
     when: datetime
 
@@ -582,6 +570,7 @@ class DeactivateKeys(Action):
 @dataclass(frozen=True, kw_only=True)
 class DeletePolicy(Action):
     kind: ClassVar[str] = "delete-policy"
+    permissions: ClassVar[frozenset[str]] = _needs(iam_utils.PERMISSIONS["delete_managed_policy"])
     policy: ManagedPolicy
 
     def preview(self, inventory: Inventory) -> list[Call]:
@@ -596,6 +585,11 @@ class DeletePolicy(Action):
 @dataclass(frozen=True, kw_only=True)
 class RewritePolicy(Action):
     kind: ClassVar[str] = "rewrite-policy"
+    permissions: ClassVar[frozenset[str]] = _needs(
+        iam_utils.PERMISSIONS["ensure_managed_policy"],
+        iam_utils.PERMISSIONS["ensure_bucket_policy"],
+        iam_utils.PERMISSIONS["ensure_inline_policy"],
+    )
     ref: PolicyRef
     document: Mapping[str, Any] = field(hash=False)
 
@@ -665,64 +659,209 @@ class Plan:
         }
 
 
+@dataclass(frozen=True)
+class FixOptions:
+    """What the operator asked of this fix (the ``--fix-*`` options), as the planners read it."""
+
+    #: ``--fix-unowned``: S3 rewrites may change policies AIModelShare does not own
+    unowned: bool
+    #: ``--fix-min-idle-days``: a legacy role or a key used within this many days of ``now`` is kept
+    min_idle_days: int
+    #: the clock the idle days run on (when the inventory was collected, unless told)
+    now: datetime
+    #: ``--fix-retire-in-use`` and ``--fix-retire-grace-days`` (``users.decide``)
+    retire_in_use: bool
+    grace_days: int
+    #: ``--fix-execution-role-trust``: who may assume the execution role
+    execution_trust: tuple[str, ...]
+
+
+@dataclass
+class Draft:
+    """A plan while the planners make it, one :func:`make_plan` call long: what each planner decided,
+    for the planners after it and for :meth:`plan`, which puts the actions in the order of the
+    module's docstring. Mutable on purpose and never kept: :class:`Plan` is the frozen result."""
+
+    ctx: AuditContext
+    options: FixOptions
+    #: (rule id, resource) -> why that failing finding is left as it is
+    notes: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: shared role name -> the findings its ``ensure-shared-role`` addresses (none: a legacy role's
+    #: replacement, ensured because consumers move to it)
+    shared: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    #: shared roles to strip of every other policy (AMS-SHARED-003)
+    trim: set[str] = field(default_factory=set)
+    #: REST APIs a killed run left half-deployed (read from the inventory, whatever the findings)
+    redeploys: list[Redeploy] = field(default_factory=list)
+    repoints: list[Repoint] = field(default_factory=list)
+    emptyings: list[EmptyRole] = field(default_factory=list)
+    role_deletions: list[DeleteRole] = field(default_factory=list)
+    deactivations: list[DeactivateKeys] = field(default_factory=list)
+    user_retirements: list[RetireUser] = field(default_factory=list)
+    #: ARNs of the roles and users this plan retires: their inline policies go with them, and a
+    #: policy only they hold can be deleted
+    retiring: set[str] = field(default_factory=set)
+    #: resource -> its deletion (one action even when two rules fail on the policy)
+    deletions: dict[str, DeletePolicy] = field(default_factory=dict)
+    #: resource -> its rewrite (likewise)
+    rewrites: dict[str, RewritePolicy] = field(default_factory=dict)
+    execution: list[EnsureExecutionRole] = field(default_factory=list)
+
+    @property
+    def inventory(self) -> Inventory:
+        return self.ctx.inventory
+
+    def retired_by(self, arn: str) -> str:
+        """The key of the action that retires the role or user ``arn`` (one in :attr:`retiring`)."""
+        by = {a.role.arn: a.key for a in self.emptyings} | {a.user.arn: a.key for a in self.user_retirements}
+        return by[arn]
+
+    def plan(self) -> Plan:
+        ensures = [
+            EnsureSharedRole(
+                target=f"role/{spec.role_name}",
+                spec=spec,
+                trim=spec.role_name in self.trim,
+                reason="shared role of the refactored library, to its desired state",
+                addresses=tuple(self.shared[spec.role_name]),
+            )
+            for spec in aimodelshare.shared_roles()
+            if spec.role_name in self.shared
+        ]
+        actions: list[Action] = [
+            *ensures,
+            *self.repoints,
+            *self.redeploys,
+            *self.emptyings,
+            *self.deactivations,
+            *self.user_retirements,
+            *self.deletions.values(),
+            *self.role_deletions,
+            *self.rewrites.values(),
+            *self.execution,
+        ]
+        return Plan(actions=tuple(actions), not_fixable=self.notes)
+
+
+#: A rule's planner: called once per plan with the rule's id and the resources of its failing
+#: findings (possibly none), it adds actions, or notes why not, to the draft.
+Planner = Callable[[str, Sequence[str], Draft], None]
+
+_PLANNERS: dict[str, Planner] = {}
+
+#: rule id -> its planner, in the order :func:`make_plan` runs them (the order they are registered
+#: in, below): a planner reads what those before it decided.
+PLANNERS: Mapping[str, Planner] = MappingProxyType(_PLANNERS)
+
+
+def planner(*rule_ids: str, after: tuple[str, ...] = ()) -> Callable[[Planner], Planner]:
+    """Register the decorated function as the planner of ``rule_ids``. ``after``: the rules whose
+    planners must have run first (their decisions are read), which must be registered already."""
+
+    def register(fn: Planner) -> Planner:
+        taken = [r for r in rule_ids if r in _PLANNERS]
+        if taken:
+            raise ValueError(f"{fn.__name__}: {', '.join(taken)} already planned by {_PLANNERS[taken[0]].__name__}")
+        missing = [r for r in after if r not in _PLANNERS]
+        if missing:
+            raise ValueError(f"{fn.__name__} reads the plans of {', '.join(missing)}: register it after them")
+        for rule_id in rule_ids:
+            _PLANNERS[rule_id] = fn
+        return fn
+
+    return register
+
+
 def _name(resource: str) -> str:
     return resource.split("/", 1)[1]
 
 
-def make_plan(
-    findings: Iterable[Finding],
-    ctx: AuditContext,
-    *,
-    unowned: bool = False,
-    min_idle_days: int = DEFAULT_MIN_IDLE_DAYS,
-    now: datetime | None = None,
-    retire_in_use: bool = False,
-    grace_days: int = user_ops.DEFAULT_GRACE_DAYS,
-    execution_trust: tuple[str, ...] = (),
-) -> Plan:
-    """The plan that fixes the failing findings of the fixable rules, from ``ctx.inventory``.
-    ``unowned`` lets S3 rewrites change policies AIModelShare does not own. A legacy role whose
-    ``RoleLastUsed`` is within ``min_idle_days`` of ``now`` (default: when the inventory was
-    collected) is kept (:func:`recent_use`); its consumers are still re-pointed. So is an ephemeral
-    user whose access key was used within them (:func:`recent_key_use`), unless ``retire_in_use``:
-    then its keys are deactivated, and a run ``grace_days`` later deletes it (``users.decide``).
-    ``execution_trust``: the principals that may assume the execution role
-    (``--fix-execution-role-trust``)."""
-    inv = ctx.inventory
-    now = now or inv.collected_at
-    failing: dict[str, list[str]] = defaultdict(list)
-    for f in findings:
-        if f.outcome is Outcome.FAIL and f.rule_id in FIXABLE_RULES:
-            failing[f.rule_id].append(f.resource)
-    notes: dict[tuple[str, str], str] = {}
-    execution = _plan_execution_role(failing["AMS-EXEC-001"], ctx, execution_trust, notes)
-    shared: dict[str, list[tuple[str, str]]] = {}  # shared role name -> findings it addresses
-    trim: set[str] = set()
-    for rule_id in ("AMS-SHARED-001", "AMS-SHARED-002", "AMS-SHARED-003", "AMS-SHARED-004", "AMS-SHARED-005"):
-        for resource in failing[rule_id]:
-            role = inv.role_by_name.get(_name(resource))
-            spec = aimodelshare.shared_role(_name(resource))
-            if (
-                rule_id == "AMS-SHARED-004"
-                and role is not None
-                and spec is not None
-                and role.permissions_boundary not in (None, spec.boundary_arn(inv.partition, inv.account_id))
-            ):
-                notes[(rule_id, resource)] = (
-                    f"the role has another permissions boundary ({role.permissions_boundary}): --fix never replaces "
-                    "an operator's boundary; make it hold no more than the desired state, or remove it and run --fix"
+@planner("AMS-EXEC-001")
+def _plan_execution_role(rule_id: str, failing: Sequence[str], draft: Draft) -> None:
+    """Migration step 1: the execution role given (or discovered) whose AMS-EXEC-001 fails gets the
+    operator's trust; when none is given and none is found, ``aimodelshare-execution-role`` is created
+    with it (with no failing finding too, when the rule did not apply and the trust is given).
+    Without ``--fix-execution-role-trust`` nothing is changed, and the notes say which option to give."""
+    inv, notes, principals = draft.inventory, draft.notes, draft.options.execution_trust
+    failed = set(failing)
+    targets: list[tuple[str, tuple[tuple[str, str], ...]]] = []
+    for item in subjects_for("execution_role", draft.ctx):
+        if isinstance(item, Subject) and isinstance(item.value, ExecutionRoleRef) and item.id in failed:
+            ref = item.value
+            name = ref.arn.rsplit("/", 1)[-1]
+            if ref.role is None and ref.arn.split(":", 5)[-1] != f"role/{name}":
+                notes[(rule_id, item.id)] = f"{ref.arn} has a path: create it by hand"
+                continue
+            targets.append((name, ((rule_id, item.id),)))
+        elif isinstance(item, NotAssessed):
+            if item.evidence.get("execution_role_candidates"):
+                notes[(rule_id, item.id)] = (
+                    "several roles may be the execution role: name it with --aws-execution-role-arn"
                 )
                 continue
-            shared.setdefault(_name(resource), []).append((rule_id, resource))
-            if rule_id == "AMS-SHARED-003":
-                trim.add(_name(resource))
+            addresses: tuple[tuple[str, str], ...] = ((rule_id, item.id), ("AMS-EXEC-002", item.id))
+            targets.append((aimodelshare.EXECUTION_ROLE_NAME, addresses))
+        elif isinstance(item, NotApplicable) and principals:
+            targets.append((aimodelshare.EXECUTION_ROLE_NAME, ()))
+    if not principals:
+        for _, addresses in targets:
+            for key in addresses[:1]:
+                notes[key] = f"--fix creates the execution role or replaces its trust when told {_TRUST_OPTION}"
+        return
+    try:
+        trust = aimodelshare.execution_role_trust(principals, inv.account_id)
+    except ValueError as exc:
+        for _, addresses in targets:
+            for key in addresses[:1]:
+                notes[key] = f"--fix-execution-role-trust: {exc}"
+        return
+    draft.execution += [
+        EnsureExecutionRole(
+            target=f"role/{name}",
+            role_name=name,
+            trust=_with_kept_statements(trust, inv.role_by_name.get(name)),
+            reason="the AIModelShare execution role (migration step 1), trusting "
+            + ", ".join(principals)
+            + " (people only with MFA)",
+            addresses=addresses,
+        )
+        for name, addresses in targets
+    ]
 
-    gaps = [s.describe() for s in inv.consumer_sections if not s.readable]
+
+@planner("AMS-SHARED-001", "AMS-SHARED-002", "AMS-SHARED-003", "AMS-SHARED-004", "AMS-SHARED-005")
+def _plan_shared_role(rule_id: str, failing: Sequence[str], draft: Draft) -> None:
+    """A shared role failing any of its rules is brought to its desired state by one
+    ``ensure-shared-role`` (with AMS-SHARED-003, stripped of every other policy too); an operator's
+    own permissions boundary (AMS-SHARED-004) is never replaced."""
+    inv = draft.inventory
+    for resource in failing:
+        role = inv.role_by_name.get(_name(resource))
+        spec = aimodelshare.shared_role(_name(resource))
+        if (
+            rule_id == "AMS-SHARED-004"
+            and role is not None
+            and spec is not None
+            and role.permissions_boundary not in (None, spec.boundary_arn(inv.partition, inv.account_id))
+        ):
+            draft.notes[(rule_id, resource)] = (
+                f"the role has another permissions boundary ({role.permissions_boundary}): --fix never replaces "
+                "an operator's boundary; make it hold no more than the desired state, or remove it and run --fix"
+            )
+            continue
+        draft.shared.setdefault(_name(resource), []).append((rule_id, resource))
+        if rule_id == "AMS-SHARED-003":
+            draft.trim.add(_name(resource))
+
+
+def _pending_redeploys(inv: Inventory) -> list[Redeploy]:
+    """A new deployment for every REST API a previous fix changed and did not redeploy (tagged
+    ``REDEPLOY_TAG``): before any role is retired, whatever this run's findings."""
     pending: dict[tuple[str, str], Consumer] = {}
     for c in inv.consumers:
         if c.pending_stages:
             pending.setdefault((c.region, c.arn.split("/restapis/")[1].split("/")[0]), c)
-    redeploys = [
+    return [
         Redeploy(
             target=f"restapi/{api}",
             region=region,
@@ -733,15 +872,20 @@ def make_plan(
         )
         for (region, api), c in sorted(pending.items())
     ]
-    repoints: list[Repoint] = []
-    emptyings: list[EmptyRole] = []
-    role_deletions: list[DeleteRole] = []
-    retiring: set[str] = set()
-    for resource in failing["AMS-ROLE-001"]:
+
+
+@planner("AMS-ROLE-001")
+def _plan_legacy_role(rule_id: str, failing: Sequence[str], draft: Draft) -> None:
+    """A per-deployment role: its consumers re-pointed to its shared replacement (ensured), then
+    emptied and deleted, unless it cannot be shown unused (a consumer section unread, a region not
+    read, a consumer --fix cannot move, no replacement) or was used within ``--fix-min-idle-days``."""
+    inv, ctx, options = draft.inventory, draft.ctx, draft.options
+    gaps = [s.describe() for s in inv.consumer_sections if not s.readable]
+    for resource in failing:
         role = inv.role_by_name.get(_name(resource))
         match = ctx.legacy_role(role) if role else None
         if role is None or match is None:
-            notes[("AMS-ROLE-001", resource)] = "not a per-deployment role in this inventory"
+            draft.notes[(rule_id, resource)] = "not a per-deployment role in this inventory"
             continue
         used_by = inv.consumers_by_role_arn.get(role.arn, ())
         why_not = None
@@ -765,11 +909,11 @@ def make_plan(
                 "must be moved by hand"
             )
         if why_not is not None:
-            notes[("AMS-ROLE-001", resource)] = why_not
+            draft.notes[(rule_id, resource)] = why_not
             continue
-        requires = [r.key for r in redeploys]
+        requires = [r.key for r in draft.redeploys]
         if match.replaced_by is not None:
-            shared.setdefault(match.replaced_by, [])
+            draft.shared.setdefault(match.replaced_by, [])
             requires.append(f"{EnsureSharedRole.kind} role/{match.replaced_by}")
             to_arn = _role_arn(inv, match.replaced_by)
             for consumer in used_by:
@@ -780,153 +924,183 @@ def make_plan(
                     reason=f"uses {role.name}; moves to {match.replaced_by}",
                     requires=(f"{EnsureSharedRole.kind} role/{match.replaced_by}",),
                 )
-                repoints.append(step)
+                draft.repoints.append(step)
                 requires.append(step.key)
         in_use = recent_use(
             role.last_used,
             role.last_used_region,
-            now=now,
-            min_idle_days=min_idle_days,
+            now=options.now,
+            min_idle_days=options.min_idle_days,
             repointed=tuple(f"{c.kind}/{c.name}" for c in used_by) if match.replaced_by is not None else (),
         )
         if in_use is not None:
-            notes[("AMS-ROLE-001", resource)] = in_use
+            draft.notes[(rule_id, resource)] = in_use
             continue
         emptying = EmptyRole(
             target=resource,
             role=role,
             pattern=match.pattern,
             consumers=used_by,
-            min_idle_days=min_idle_days,
+            min_idle_days=options.min_idle_days,
             reason=f"legacy per-deployment role ({match.pattern}): tag it, detach and delete its policies",
             requires=tuple(requires),
         )
-        emptyings.append(emptying)
-        role_deletions.append(
+        draft.emptyings.append(emptying)
+        draft.role_deletions.append(
             DeleteRole(
                 target=resource,
                 role=role,
                 reason=f"legacy per-deployment role ({match.pattern}), unused and empty",
-                addresses=(("AMS-ROLE-001", resource),),
+                addresses=((rule_id, resource),),
                 requires=(emptying.key,),
             )
         )
-        retiring.add(role.arn)
+        draft.retiring.add(role.arn)
 
-    user_retirements: list[RetireUser] = []
-    deactivations: list[DeactivateKeys] = []
-    for resource in failing["AMS-USER-001"]:
+
+@planner("AMS-USER-001")
+def _plan_ephemeral_user(rule_id: str, failing: Sequence[str], draft: Draft) -> None:
+    """An ``AI_MODELSHARE_<ts>`` user retired, or its keys deactivated first, or kept (``users.decide``)."""
+    inv, options = draft.inventory, draft.options
+    for resource in failing:
         user = next((u for u in inv.users if u.name == _name(resource)), None)
         if user is None:
             continue
         if not aimodelshare.is_ephemeral_user(user.name):
-            notes[("AMS-USER-001", resource)] = (
+            draft.notes[(rule_id, resource)] = (
                 "holds a temporary-access policy but is not named like the library's users: --fix deletes only "
                 "AI_MODELSHARE_<timestamp> users; detach the policy from this one by hand"
             )
             continue
         decision = user_ops.decide(
             user,
-            recent_key_use(user, now=now, min_idle_days=min_idle_days),
-            now=now,
-            retire_in_use=retire_in_use,
-            grace_days=grace_days,
+            recent_key_use(user, now=options.now, min_idle_days=options.min_idle_days),
+            now=options.now,
+            retire_in_use=options.retire_in_use,
+            grace_days=options.grace_days,
         )
         if decision.step == "keep":
-            notes[("AMS-USER-001", resource)] = decision.reason
+            draft.notes[(rule_id, resource)] = decision.reason
         elif decision.step == "deactivate":
-            deactivations.append(DeactivateKeys(target=resource, user=user, when=now, reason=decision.reason))
+            draft.deactivations.append(
+                DeactivateKeys(target=resource, user=user, when=options.now, reason=decision.reason)
+            )
         else:
-            user_retirements.append(
+            draft.user_retirements.append(
                 RetireUser(
                     target=resource,
                     user=user,
                     since=decision.since,
                     reason=decision.reason,
-                    addresses=(("AMS-USER-001", resource),),
+                    addresses=((rule_id, resource),),
                 )
             )
-            retiring.add(user.arn)
-    retired_by = {a.role.arn: a.key for a in emptyings} | {a.user.arn: a.key for a in user_retirements}
+            draft.retiring.add(user.arn)
 
-    deletions: dict[str, DeletePolicy] = {}
-    for rule_id in ("AMS-ROLE-002", "AMS-POLICY-001"):
-        for resource in failing[rule_id]:
-            policy = next((p for p in inv.policies if p.name == _name(resource) and not p.aws_managed), None)
-            if policy is None:
-                continue
-            holders = inv.attachments.get(policy.arn, ())
-            kept = [h for h in holders if h not in retiring]
-            if kept:
-                notes[(rule_id, resource)] = "still attached to " + ", ".join(h.split(":", 5)[-1] for h in kept)
-                continue
-            previous = deletions.get(resource)
-            deletions[resource] = DeletePolicy(
-                target=resource,
-                policy=policy,
-                reason="legacy AIModelShare policy, unattached once its holders are retired",
-                addresses=(*(previous.addresses if previous else ()), (rule_id, resource)),
-                requires=tuple(retired_by[h] for h in holders),
-            )
 
-    rewrites: dict[str, RewritePolicy] = {}
+@planner("AMS-ROLE-002", "AMS-POLICY-001", after=("AMS-ROLE-001", "AMS-USER-001"))
+def _plan_legacy_policy(rule_id: str, failing: Sequence[str], draft: Draft) -> None:
+    """A legacy or temporary-access policy deleted once nothing but what this plan retires holds it."""
+    inv = draft.inventory
+    for resource in failing:
+        policy = next((p for p in inv.policies if p.name == _name(resource) and not p.aws_managed), None)
+        if policy is None:
+            continue
+        holders = inv.attachments.get(policy.arn, ())
+        kept = [h for h in holders if h not in draft.retiring]
+        if kept:
+            draft.notes[(rule_id, resource)] = "still attached to " + ", ".join(h.split(":", 5)[-1] for h in kept)
+            continue
+        previous = draft.deletions.get(resource)
+        draft.deletions[resource] = DeletePolicy(
+            target=resource,
+            policy=policy,
+            reason="legacy AIModelShare policy, unattached once its holders are retired",
+            addresses=(*(previous.addresses if previous else ()), (rule_id, resource)),
+            requires=tuple(draft.retired_by(h) for h in holders),
+        )
+
+
+@planner("AMS-S3-001", "AMS-S3-002", after=("AMS-ROLE-001", "AMS-USER-001", "AMS-ROLE-002", "AMS-POLICY-001"))
+def _plan_s3_rewrite(rule_id: str, failing: Sequence[str], draft: Draft) -> None:
+    """Wildcard S3 grants narrowed in a policy AIModelShare owns (any, with ``--fix-unowned``), unless
+    the policy is deleted, replaced by its shared role's desired state, or goes with its holder."""
+    inv = draft.inventory
     refs = {
         item.id: item.value
-        for item in subjects_for("policy_document", ctx)
+        for item in subjects_for("policy_document", draft.ctx)
         if isinstance(item, Subject) and isinstance(item.value, PolicyRef)
     }
-    for rule_id in ("AMS-S3-001", "AMS-S3-002"):
-        for resource in failing[rule_id]:
-            ref = refs.get(resource)
-            if ref is None:
-                continue
-            key = (rule_id, resource)
-            if resource in deletions or (ref.kind == "managed" and ref.name in aimodelshare.shared_policy_names()):
-                continue  # deleted, or replaced by its shared role's desired policy
-            if ref.kind == "inline" and ref.arn in retiring:
-                continue  # goes with its holder
-            if not ref.aimodelshare and not unowned:
-                notes[key] = (
-                    "not owned by AIModelShare: --fix leaves it alone (--fix-unowned changes it); the "
-                    "finding's evidence holds a suggested replacement"
-                )
-                continue
-            rewrite = least_privilege_s3(
-                ref.document, inv.account_id, inv.partition, bucket=ref.name if ref.kind == "bucket" else None
+    for resource in failing:
+        ref = refs.get(resource)
+        if ref is None:
+            continue
+        key = (rule_id, resource)
+        if resource in draft.deletions or (ref.kind == "managed" and ref.name in aimodelshare.shared_policy_names()):
+            continue  # deleted, or replaced by its shared role's desired policy
+        if ref.kind == "inline" and ref.arn in draft.retiring:
+            continue  # goes with its holder
+        if not ref.aimodelshare and not draft.options.unowned:
+            draft.notes[key] = (
+                "not owned by AIModelShare: --fix leaves it alone (--fix-unowned changes it); the "
+                "finding's evidence holds a suggested replacement"
             )
-            if rewrite.document is None:
-                notes[key] = rewrite.reason or "nothing to rewrite"
-                continue
-            previous_rewrite = rewrites.get(resource)
-            rewrites[resource] = RewritePolicy(
-                target=resource,
-                ref=ref,
-                document=rewrite.document,
-                reason="wildcard S3 grants narrowed to the library's named actions on its own buckets",
-                addresses=(*(previous_rewrite.addresses if previous_rewrite else ()), key),
-            )
-
-    ensures = [
-        EnsureSharedRole(
-            target=f"role/{spec.role_name}",
-            spec=spec,
-            trim=spec.role_name in trim,
-            reason="shared role of the refactored library, to its desired state",
-            addresses=tuple(shared[spec.role_name]),
+            continue
+        rewrite = least_privilege_s3(
+            ref.document, inv.account_id, inv.partition, bucket=ref.name if ref.kind == "bucket" else None
         )
-        for spec in aimodelshare.shared_roles()
-        if spec.role_name in shared
-    ]
-    actions: list[Action] = [
-        *ensures,
-        *repoints,
-        *redeploys,
-        *emptyings,
-        *deactivations,
-        *user_retirements,
-        *deletions.values(),
-        *role_deletions,
-        *rewrites.values(),
-        *execution,
-    ]
-    return Plan(actions=tuple(actions), not_fixable=notes)
+        if rewrite.document is None:
+            draft.notes[key] = rewrite.reason or "nothing to rewrite"
+            continue
+        previous = draft.rewrites.get(resource)
+        draft.rewrites[resource] = RewritePolicy(
+            target=resource,
+            ref=ref,
+            document=rewrite.document,
+            reason="wildcard S3 grants narrowed to the library's named actions on its own buckets",
+            addresses=(*(previous.addresses if previous else ()), key),
+        )
+
+
+#: Rules whose failing findings ``--fix`` turns into actions: those with a planner. Others can
+#: still end "fixed" as a side effect (a broad policy deleted with its role), which the re-check
+#: after the fix finds.
+FIXABLE_RULES = frozenset(PLANNERS)
+
+
+def make_plan(
+    findings: Iterable[Finding],
+    ctx: AuditContext,
+    *,
+    unowned: bool = False,
+    min_idle_days: int = DEFAULT_MIN_IDLE_DAYS,
+    now: datetime | None = None,
+    retire_in_use: bool = False,
+    grace_days: int = user_ops.DEFAULT_GRACE_DAYS,
+    execution_trust: tuple[str, ...] = (),
+) -> Plan:
+    """The plan that fixes the failing findings of the fixable rules, from ``ctx.inventory``: each
+    rule's planner (:data:`PLANNERS`) in turn, then the actions in the module docstring's order.
+    ``unowned`` lets S3 rewrites change policies AIModelShare does not own. A legacy role whose
+    ``RoleLastUsed`` is within ``min_idle_days`` of ``now`` (default: when the inventory was
+    collected) is kept (:func:`recent_use`); its consumers are still re-pointed. So is an ephemeral
+    user whose access key was used within them (:func:`recent_key_use`), unless ``retire_in_use``:
+    then its keys are deactivated, and a run ``grace_days`` later deletes it (``users.decide``).
+    ``execution_trust``: the principals that may assume the execution role
+    (``--fix-execution-role-trust``)."""
+    options = FixOptions(
+        unowned=unowned,
+        min_idle_days=min_idle_days,
+        now=now or ctx.inventory.collected_at,
+        retire_in_use=retire_in_use,
+        grace_days=grace_days,
+        execution_trust=execution_trust,
+    )
+    failing: dict[str, list[str]] = defaultdict(list)
+    for f in findings:
+        if f.outcome is Outcome.FAIL and f.rule_id in PLANNERS:
+            failing[f.rule_id].append(f.resource)
+    draft = Draft(ctx, options, redeploys=_pending_redeploys(ctx.inventory))
+    for rule_id, plan_rule in PLANNERS.items():
+        plan_rule(rule_id, failing[rule_id], draft)
+    return draft.plan()

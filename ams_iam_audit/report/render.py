@@ -89,7 +89,9 @@ def page_css(document: Mapping[str, Any]) -> str:
     """The printed page's running header and footer (CSS page-margin boxes, which Chromium prints):
     the account and the audit's date on every page, and "page x of y"."""
     run = document.get("run") or {}
-    account = _css_string(f"IAM compliance report, account {run.get('account_id', 'unknown')}")
+    accounts = len(run.get("accounts") or ())  # an organization's merged report
+    subject = f"{accounts} accounts" if accounts else f"account {run.get('account_id', 'unknown')}"
+    account = _css_string(f"IAM compliance report, {subject}")
     date = _css_string(f"audited {str(run.get('collected_at') or run.get('started_at') or '')[:10]}")
     tool = _css_string(f"ams-iam-audit {run.get('tool_version', '')}")
     box = "font: 9px system-ui, sans-serif; color: #5b6670;"

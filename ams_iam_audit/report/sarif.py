@@ -52,13 +52,13 @@ def _rule(rule: Mapping[str, Any]) -> dict[str, Any]:
 
 def sarif_document(document: Mapping[str, Any]) -> dict[str, Any]:
     run = document.get("run", {})
-    account = str(run.get("account_id", ""))
     rules = [_rule(r) for r in sorted(document.get("rules", []), key=lambda r: r["id"])]
     index = {r["id"]: i for i, r in enumerate(rules)}
     results = []
     for f in document.get("findings", []):
         if f["outcome"] not in ("fail", "waived"):
             continue
+        account = str(f.get("account_id") or run.get("account_id", ""))  # merged: each finding's own
         result: dict[str, Any] = {
             "ruleId": f["rule_id"],
             "ruleIndex": index.get(f["rule_id"], -1),
@@ -108,7 +108,7 @@ def sarif_document(document: Mapping[str, Any]) -> dict[str, Any]:
                         "rules": rules,
                     }
                 },
-                "automationDetails": {"id": f"ams-iam-audit/{account}/"},
+                "automationDetails": {"id": f"ams-iam-audit/{run.get('account_id') or 'organization'}/"},
                 "invocations": [invocation],
                 "results": results,
             }

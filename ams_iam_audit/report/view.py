@@ -15,8 +15,9 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from ..findings import compliance_section
+from ..findings import EXAMINED, compliance_section
 from ..policy.actions import action_info, service_actions
+from .organization import OrganizationView, in_account, is_organization, organization_view
 
 __all__ = [
     "OUTCOMES",
@@ -394,6 +395,8 @@ def _executive_summary(view: ReportView) -> ExecutiveSummary:
     rules = [r for r in view.rules if r.checked]
     judged = sum(r.checked for r in view.rules)
     account = f"AWS account {run.get('account_id')}" + (" (the embedded demo account)" if run.get("demo") else "")
+    if run.get("accounts"):
+        account = _plural(len(run["accounts"]), "AWS account") + " (each in the organization summary)"
     regions = ", ".join(run.get("regions") or []) or "no region"
     idle = len(view.rules) - len(rules)
     scope = (
@@ -504,6 +507,11 @@ class ReportView:
         return compliance_section(self.document.get("rules") or [], self.document.get("findings") or [])
 
     @property
+    def organization(self) -> OrganizationView | None:
+        """Accounts x severity and each account's own facts, for a document of several accounts."""
+        return organization_view(self.document)
+
+    @property
     def summary(self) -> ExecutiveSummary:
         return _executive_summary(self)
 
@@ -576,17 +584,26 @@ def build_view(document: Mapping[str, Any], *, with_evidence: bool = True) -> Re
     outcomes: Counter[str] = Counter()
     failing: Counter[str] = Counter()
     audited = _audit_time(document)
+    several = is_organization(document)  # resources named with their account: role/x exists in each
     for f in document.get("findings", []):
+        account = f"{f.get('account_id')}:" if several and f.get("account_id") else ""
+        examined = f["resource"] == EXAMINED
+        f = in_account(f, "resource") if several else f
         view = rules.setdefault(
             f["rule_id"],
             RuleView(meta={"id": f["rule_id"], "title": f["title"], "severity": f["severity"], "area": f["area"]}),
         )
         outcome = f["outcome"]
-        view.counts[outcome] += 1
-        outcomes[outcome] += 1
+        # a rule's "examined" case passes for every subject that held nothing it judges: each counts
+        stands_for = (f.get("evidence") or {}).get("resources") if examined else None
+        passes = [f"{account}{r}" for r in stands_for] if outcome == "pass" and isinstance(stands_for, list) else None
+        view.counts[outcome] += 1 if passes is None else len(passes)
+        outcomes[outcome] += 1 if passes is None else len(passes)
         if outcome in ("fail", "error"):
             failing[f["severity"]] += 1
-        if outcome == "pass":
+        if passes is not None:
+            view.passed.extend(passes)
+        elif outcome == "pass":
             view.passed.append(f["resource"])
         elif outcome == "not-applicable":
             view.not_applicable.append(f["message"])
@@ -599,6 +616,7 @@ def build_view(document: Mapping[str, Any], *, with_evidence: bool = True) -> Re
         )
         view.findings[:] = _mark_repeats(view.findings)
     gaps = [c for c in document.get("coverage", []) if not c.get("readable", True)]
+    gaps = [in_account(c, "section") for c in gaps] if several else gaps
     return ReportView(
         document=document,
         rules=sorted(rules.values(), key=lambda r: r.risk),
