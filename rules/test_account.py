@@ -27,6 +27,8 @@ EXTERNAL_ACCESS_TYPES = ("ACCOUNT", "ORGANIZATION")
     ),
     remediation="Grant the permissions to a group the user joins, then detach or delete the user's own policies.",
     controls=Controls(cis=("1.15",), nist=("AC-2", "AC-6"), soc2=("CC6.3",)),
+    judges=lambda user, _audit: bool(user.attached_policies or user.inline_policies),
+    unjudged="hold no policy of their own (managed or inline)",
 )
 def test_users_get_permissions_through_groups(user: User, evidence: Evidence) -> None:
     attached = [p.name for p in user.attached_policies]
