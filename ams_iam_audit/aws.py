@@ -305,6 +305,7 @@ PAGING: dict[tuple[str, str], Paging] = {
     ("cloudformation", "describe_stacks"): Paging("NextToken", "NextToken"),
     ("glue", "get_dev_endpoints"): Paging("NextToken", "NextToken"),
     ("sagemaker", "list_notebook_instances"): Paging("NextToken", "NextToken"),
+    ("accessanalyzer", "list_analyzers"): Paging("nextToken", "nextToken"),
 }
 
 

@@ -24,15 +24,29 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
+import threading
+import time
 import zipfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 import boto3
 
 from .aimodelshare import library_template, replacement, shared_roles
 
-__all__ = ["DEMO_ACCOUNT_ID", "DEMO_REGION", "DemoAccount", "DemoUnavailable", "add_api_integration", "seed"]
+__all__ = [
+    "DEMO_ACCOUNT_ID",
+    "DEMO_REGION",
+    "AccessAnalyzerEmulation",
+    "DemoAccount",
+    "DemoUnavailable",
+    "add_api_integration",
+    "emulate_access_analyzer",
+    "seed",
+]
 
 DEMO_ACCOUNT_ID = "123456789012"  # moto's default account
 DEMO_REGION = "us-east-1"
@@ -87,6 +101,7 @@ class DemoAccount:
         _quiet_server_logs()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._server.start()
+        emulate_access_analyzer(self._server)
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
         seed(self.session(), self.endpoint_url)
@@ -113,6 +128,74 @@ class DemoAccount:
 UNSUPPORTED_CALLS = frozenset(
     {"codebuild:UpdateProject", "apigateway:UpdateIntegration", "iam:GenerateServiceLastAccessedDetails"}
 )
+
+_SIGNED_FOR = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/access-analyzer/")
+_JSON = [("Content-Type", "application/json")]
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class AccessAnalyzerEmulation:
+    """IAM Access Analyzer for a moto server, which (moto 5) does not implement it: a WSGI layer that
+    answers CreateAnalyzer, ListAnalyzers and DeleteAnalyzer (REST-JSON, requests signed for
+    ``access-analyzer``) from an in-memory store per region, the way AWS answers them, and hands every
+    other request to moto; moto's ``/moto-api/reset`` empties the store too. The demo account has no
+    analyzer (AMS-ACCT-003 fails, as on most accounts); tests create them through boto3."""
+
+    def __init__(self, app: WsgiApp, account_id: str = DEMO_ACCOUNT_ID) -> None:
+        self.app = app
+        self.account_id = account_id
+        #: region -> analyzer name -> the analyzer as ListAnalyzers returns it (tests may edit ``status``)
+        self.analyzers: dict[str, dict[str, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/moto-api/reset":
+            with self._lock:
+                self.analyzers.clear()
+        signed = _SIGNED_FOR.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if signed is None:
+            return self.app(environ, start_response)
+        region, method = signed.group(1), environ.get("REQUEST_METHOD", "GET")
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = json.loads(environ["wsgi.input"].read(length) or b"{}") if length else {}
+        status, answer = self._answer(region, method, path, environ.get("QUERY_STRING", ""), body)
+        start_response(status, _JSON)
+        return [json.dumps(answer).encode()]
+
+    def _answer(self, region: str, method: str, path: str, query: str, body: Any) -> tuple[str, dict[str, Any]]:
+        with self._lock:
+            store = self.analyzers.setdefault(region, {})
+            if path == "/analyzer" and method == "GET":
+                wanted = parse_qs(query).get("type")
+                found = [a for a in store.values() if not wanted or a["type"] in wanted]
+                return "200 OK", {"analyzers": found}
+            if path == "/analyzer" and method == "PUT":
+                name = str(body.get("analyzerName", ""))
+                if name in store:
+                    return "409 Conflict", {"message": f"analyzer {name} already exists"}
+                arn = f"arn:aws:access-analyzer:{region}:{self.account_id}:analyzer/{name}"
+                store[name] = {
+                    "arn": arn,
+                    "name": name,
+                    "type": str(body.get("type", "ACCOUNT")),
+                    "createdAt": time.time(),
+                    "status": "ACTIVE",
+                }
+                return "200 OK", {"arn": arn}
+            if path.startswith("/analyzer/") and method == "DELETE":
+                store.pop(path.removeprefix("/analyzer/"), None)
+                return "200 OK", {}
+        return "404 Not Found", {"message": f"{method} {path} is not emulated"}
+
+
+def emulate_access_analyzer(server: Any, account_id: str = DEMO_ACCOUNT_ID) -> AccessAnalyzerEmulation:
+    """Put an :class:`AccessAnalyzerEmulation` in front of a started ``ThreadedMotoServer``'s app."""
+    wsgi = server._server  # werkzeug's server: its handler calls ``wsgi.app`` for each request
+    layer = AccessAnalyzerEmulation(wsgi.app, account_id)
+    wsgi.app = layer
+    return layer
+
 
 #: The loggers of the demo's moto server: werkzeug logs each request, and Flask's app (named "moto")
 #: logs a traceback for every call moto does not implement, to stderr, into the user's terminal.

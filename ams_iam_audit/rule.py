@@ -55,6 +55,8 @@ AREAS = {
     "lint": "policy grammar and semantics (parliament)",
     "secrets": "credentials and secrets in plain text (Lambda and CodeBuild environments)",
     "monitoring": "CloudTrail logging of the account's management events (AssumeRole)",
+    "credentials": "the root user, console passwords, MFA and access keys (CIS 1.4 to 1.14)",
+    "account": "account-wide IAM settings: a support role and IAM Access Analyzer (CIS 1.17, 1.20)",
 }
 
 

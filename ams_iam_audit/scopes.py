@@ -34,7 +34,7 @@ from .analysis import EscalationAnalysis, analyse
 from .analysis.execution_roles import Discovery, discover
 from .findings import EXAMINED
 from .inventory.consumer_kinds import CONSUMER_KINDS
-from .inventory.model import IAM_PARTS, RETIRING_TAG, Inventory, ManagedPolicy, Role, Section, Trail
+from .inventory.model import IAM_PARTS, RETIRING_TAG, Analyzer, Inventory, ManagedPolicy, Role, Section, Trail
 from .policy.document import PolicyDocument, PolicyParseError, parse_policy
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "NotApplicable",
     "NotAssessed",
     "PolicyRef",
+    "RegionAnalyzers",
     "ScopeDef",
     "SharedRoleState",
     "Subject",
@@ -581,6 +582,111 @@ def _buckets(ctx: AuditContext) -> list[Item]:
     return items
 
 
+def _account_case(ctx: AuditContext, value: Any) -> list[Item]:
+    inv = ctx.inventory
+    return [Subject(id=f"account/{inv.account_id}", arn=f"arn:{inv.partition}:iam::{inv.account_id}:root", value=value)]
+
+
+def _root_user(ctx: AuditContext) -> list[Item]:
+    """The account's root user as GetAccountSummary describes it (one case per account)."""
+    if (gap := _needs(ctx, "account_summary")) is not None:
+        return [gap]
+    return _account_case(ctx, ctx.inventory.account_summary)
+
+
+def _password_policy(ctx: AuditContext) -> list[Item]:
+    """The account's password policy, ``None`` when it has none (one case per account)."""
+    if (gap := _needs(ctx, "password_policy")) is not None:
+        return [gap]
+    return _account_case(ctx, ctx.inventory.password_policy)
+
+
+@dataclass(frozen=True)
+class RegionAnalyzers:
+    """One audited region's Access Analyzer analyzers, or the section saying they could not be read."""
+
+    region: str
+    analyzers: tuple[Analyzer, ...]
+    unreadable: Section | None = None
+
+
+def _access_analyzer(ctx: AuditContext) -> list[Item]:
+    """Every audited region's analyzers, judged together (one case per account); a region whose
+    analyzers could not be read is in the case, unread; no region read at all is an :class:`Unreadable`."""
+    inv = ctx.inventory
+    if not inv.regions:  # a GetAccountAuthorizationDetails file, or a snapshot of no region
+        section = inv.section("accessanalyzer")
+        if section is None or section.readable:
+            section = Section(
+                name="accessanalyzer",
+                readable=False,
+                error="no region's analyzers were read",
+                permission="access-analyzer:ListAnalyzers",
+            )
+        return [Unreadable(id="unreadable-accessanalyzer", sections=(section,))]
+    states = []
+    for region in inv.regions:
+        section = inv.section(f"accessanalyzer:{region}") or Section(
+            name=f"accessanalyzer:{region}",
+            readable=False,
+            error="not collected",
+            permission="access-analyzer:ListAnalyzers",
+        )
+        found = tuple(a for a in inv.analyzers if a.region == region)
+        states.append(RegionAnalyzers(region, found, None if section.readable else section))
+    if states and all(s.unreadable is not None for s in states):
+        gaps = tuple(s.unreadable for s in states if s.unreadable is not None)
+        return [Unreadable(id="unreadable-accessanalyzer", sections=gaps)]
+    return _account_case(ctx, tuple(states))
+
+
+def _account_roles(ctx: AuditContext) -> list[Item]:
+    """The account's roles, judged together (one case per account): the inventory is the value."""
+    if (gap := _needs(ctx, "iam:roles")) is not None:
+        return [gap]
+    return _account_case(ctx, ctx.inventory)
+
+
+def _console_users(ctx: AuditContext) -> list[Item]:
+    """Users with a console password (the credential report); a user the report does not describe is
+    an :class:`Unreadable` of its own."""
+    if (gap := _needs(ctx, "iam:users", "credential_report")) is not None:
+        return [gap]
+    items: list[Item] = []
+    for user in ctx.inventory.users:
+        if user.password_enabled is None or (user.password_enabled and user.mfa_active is None):
+            gap_section = Section(
+                name="credential_report",
+                readable=False,
+                error=f"the credential report does not say whether {user.name} has a console password and MFA "
+                "(a user created after the report was generated)",
+                permission="iam:GenerateCredentialReport, iam:GetCredentialReport",
+            )
+            items.append(Unreadable(id=f"user/{user.name}", sections=(gap_section,)))
+        elif user.password_enabled:
+            items.append(Subject(id=f"user/{user.name}", arn=user.arn, value=user))
+    return items or [NotApplicable("no IAM user has a console password")]
+
+
+def _key_users(ctx: AuditContext) -> list[Item]:
+    """Users with at least one access key; a user whose keys are not known is an :class:`Unreadable`."""
+    if (gap := _needs(ctx, "iam:users", "access_keys")) is not None:
+        return [gap]
+    items: list[Item] = []
+    for user in ctx.inventory.users:
+        if user.access_keys is None:
+            gap_section = Section(
+                name="access_keys",
+                readable=False,
+                error=f"the access keys of {user.name} were not read",
+                permission="iam:ListAccessKeys",
+            )
+            items.append(Unreadable(id=f"user/{user.name}", sections=(gap_section,)))
+        elif user.access_keys:
+            items.append(Subject(id=f"user/{user.name}", arn=user.arn, value=user))
+    return items or [NotApplicable("no IAM user has an access key")]
+
+
 SCOPES: dict[str, ScopeDef] = {
     s.name: s
     for s in (
@@ -610,6 +716,21 @@ SCOPES: dict[str, ScopeDef] = {
         ),
         ScopeDef("cloudtrail", "the account's CloudTrail trails (one case per account)", _cloudtrail, "accounts"),
         ScopeDef("bucket", "every S3 bucket", _buckets, "buckets"),
+        ScopeDef("root_user", "the account's root user (one case per account)", _root_user, "accounts"),
+        ScopeDef(
+            "password_policy", "the account's IAM password policy (one case per account)", _password_policy, "accounts"
+        ),
+        ScopeDef(
+            "access_analyzer",
+            "IAM Access Analyzer in every audited region (one case per account)",
+            _access_analyzer,
+            "accounts",
+        ),
+        ScopeDef(
+            "account_roles", "the account's roles, judged together (one case per account)", _account_roles, "accounts"
+        ),
+        ScopeDef("console_user", "every IAM user with a console password", _console_users, "console users"),
+        ScopeDef("key_user", "every IAM user with an access key", _key_users, "users with access keys"),
     )
 }
 #: the scopes the package defines; :func:`register_scope` adds a team's beside them

@@ -499,6 +499,9 @@ def main() -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
+    from ams_iam_audit.demo import emulate_access_analyzer
+
+    emulate_access_analyzer(server)  # moto 5 lacks Access Analyzer (AMS-ACCT-003 reads it)
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
     names = [n.strip() for n in args.sizes.split(",") if n.strip()]

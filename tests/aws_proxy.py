@@ -35,6 +35,7 @@ class Request:
     body: str
     target: str = ""  # X-Amz-Target (JSON protocols: "CodeBuild_20161006.UpdateProject")
     service: str = ""  # the signing name in the Authorization header's credential scope ("iam", "s3")
+    region: str = ""  # the region in the Authorization header's credential scope
 
     @property
     def operation(self) -> str:
@@ -205,12 +206,13 @@ def proxy_to(target: str, *rules: Rule) -> Iterator[Proxy]:
         def _handle(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
-            scope = re.search(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", self.headers.get("Authorization", ""))
+            scope = re.search(r"Credential=[^/]+/[^/]+/([^/]+)/([^/]+)/", self.headers.get("Authorization", ""))
             request = Request(
                 self.command,
                 self.path,
                 raw.decode("utf-8", "replace"),
                 self.headers.get("X-Amz-Target", ""),
+                scope.group(2) if scope else "",
                 scope.group(1) if scope else "",
             )
             proxy.requests.append(request)

@@ -22,6 +22,7 @@ from moto.server import ThreadedMotoServer
 import ams_iam_audit
 import ams_iam_audit.plugin  # noqa: F401
 from ams_iam_audit.aws import AwsClients
+from ams_iam_audit.demo import emulate_access_analyzer
 
 #: Property-based tests run a bounded number of examples in CI ("ci", the default) and many more with
 #: ``make fuzz`` (HYPOTHESIS_PROFILE=fuzz).
@@ -58,6 +59,7 @@ def moto_url(_dummy_credentials: None) -> Iterator[str]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto logs every request
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
+    emulate_access_analyzer(server, ACCOUNT)  # moto 5 lacks Access Analyzer (AMS-ACCT-003 reads it)
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
     # Touch every service once now: moto imports a backend on first use, and pytester's in-process
@@ -120,6 +122,55 @@ class Account:
         cloudtrail.create_trail(Name=name, S3BucketName=f"{name}-logs", IsMultiRegionTrail=True)
         cloudtrail.start_logging(Name=name)
 
+    def aws_managed_policy(self, name: str) -> str:
+        """The AWS managed policy ``name``, put in moto's backend (moto loads none of them unless
+        configured to load all, which slows every reset): its ARN, to attach."""
+        from moto.iam.aws_managed_policies import aws_managed_policies_data
+        from moto.iam.models import AWSManagedPolicy, iam_backends
+
+        backend = iam_backends[ACCOUNT]["aws"]
+        arn = f"arn:aws:iam::aws:policy/{name}"
+        if arn not in backend.managed_policies:
+            data = json.loads(aws_managed_policies_data)[name]
+            policy = AWSManagedPolicy.from_data(name, ACCOUNT, backend.region_name, data)
+            backend.aws_managed_policies.append(policy)
+            backend.managed_policies[arn] = policy
+        return arn
+
+    def support_role(self, name: str = "aws-support") -> None:
+        """A role with AWSSupportAccess (AMS-ACCT-002's ask), for tests that audit a whole account and
+        expect it clean."""
+        on_call = {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+            "Action": "sts:AssumeRole",
+            "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}},
+        }
+        trust = {"Version": "2012-10-17", "Statement": [on_call]}
+        self.role(name, trust, self.aws_managed_policy("AWSSupportAccess"))
+
+    def cis_account_settings(self) -> None:
+        """What a well-run account has set before it holds anything (the ``aws`` fixture sets it):
+        root MFA (moto cannot enable it through the API: its backend's flag), a password policy of 14
+        characters and reuse prevention of 24, and an Access Analyzer analyzer in us-east-1."""
+        from moto.iam.models import iam_backends
+
+        iam_backends[ACCOUNT]["aws"].account_summary._account_mfa_enabled = 1
+        self.iam.update_account_password_policy(MinimumPasswordLength=14, PasswordReusePrevention=24)
+        self.client("accessanalyzer").create_analyzer(analyzerName="account", type="ACCOUNT")
+
+    def like_the_demo(self) -> None:
+        """Undo :meth:`cis_account_settings`: the embedded demo's account-wide settings are moto's
+        defaults (no root MFA, no password policy, no analyzer), for tests that seed the demo here and
+        count its findings (``demo_table``)."""
+        from moto.iam.models import iam_backends
+
+        iam_backends[ACCOUNT]["aws"].account_summary._account_mfa_enabled = 0
+        self.iam.delete_account_password_policy()
+        analyzers = self.client("accessanalyzer")
+        for analyzer in analyzers.list_analyzers()["analyzers"]:
+            analyzers.delete_analyzer(analyzerName=analyzer["name"])
+
     def policy(self, name: str, *statements: dict[str, Any], document: Any = None) -> str:
         body = document if document is not None else {"Version": "2012-10-17", "Statement": list(statements)}
         text = body if isinstance(body, str) else json.dumps(body)
@@ -140,11 +191,14 @@ class Account:
 
 @pytest.fixture
 def aws(moto_url: str) -> Account:
-    """A fresh, empty account on the shared moto server."""
+    """A fresh account on the shared moto server: empty, but for the account-wide settings CIS asks
+    for (:meth:`Account.cis_account_settings`), so that a rule's test sees only what it seeds fail."""
     request = urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")
     with urllib.request.urlopen(request, timeout=10):
         pass
-    return Account(url=moto_url)
+    account = Account(url=moto_url)
+    account.cis_account_settings()
+    return account
 
 
 @dataclass

@@ -83,11 +83,30 @@ DEMO_FAILURES = {
     "AMS-S3-003": ["bucket/aimodelsharealice123456789012useast1"],
     # the only trail logs write management events: AssumeRole (read-only) is not recorded
     "AMS-TRAIL-001": ["account/123456789012"],
+    # CIS 1.15: each ephemeral user holds its temporary-access policy itself, not through a group
+    "AMS-ACCT-001": EPHEMERAL_USERS,
+    # CIS 1.17, 1.20, 1.5, 1.8/1.9: the account-wide settings of a fresh account (moto's): no support role,
+    # no Access Analyzer, no root MFA, no password policy
+    "AMS-ACCT-002": ["account/123456789012"],
+    "AMS-ACCT-003": ["account/123456789012"],
+    "AMS-CRED-002": ["account/123456789012"],
+    "AMS-CRED-007": ["account/123456789012"],
 }
 #: Demo failures ``--fix`` leaves to a person (no automatic fix: rotating a key out of a workload,
-#: blocking public access to a bucket that may serve the public, and changing what a trail logs are
-#: decisions its owners make): the run reports them as not fixed.
-DEMO_NOT_FIXED = {rule: DEMO_FAILURES[rule] for rule in ("AMS-SECRET-001", "AMS-S3-003", "AMS-TRAIL-001")}
+#: blocking public access to a bucket that may serve the public, changing what a trail logs, and the
+#: account-wide settings CIS asks for are decisions its owners make): the run reports them as not fixed.
+DEMO_NOT_FIXED = {
+    rule: DEMO_FAILURES[rule]
+    for rule in (
+        "AMS-SECRET-001",
+        "AMS-S3-003",
+        "AMS-TRAIL-001",
+        "AMS-ACCT-002",
+        "AMS-ACCT-003",
+        "AMS-CRED-002",
+        "AMS-CRED-007",
+    )
+}
 #: Clean resources that must pass every rule that judges them.
 DEMO_CLEAN = [
     "user/alice",
@@ -110,10 +129,11 @@ DEMO_FIXED = DEMO_FAILING - sum(len(resources) for resources in DEMO_NOT_FIXED.v
 
 #: The demo's critical failures: the execution role trusting a CI user without MFA, AMS-PRIV-001 on
 #: the three CodeBuild policies, AMS-PRIV-004 on the three ephemeral users, the key pair in a
-#: function's environment.
+#: function's environment, the root user without MFA.
 DEMO_CRITICAL = [
     ("AMS-EXEC-001", "role/aimodelshare-execution-role"),
     *(("AMS-PRIV-001", p) for p in CODEBUILD_IAM_STAR),
     *(("AMS-PRIV-004", u) for u in EPHEMERAL_USERS),
     ("AMS-SECRET-001", "lambda/us-east-1/evalfunctionQm7Kx2Vb9Np4"),
+    ("AMS-CRED-002", "account/123456789012"),
 ]

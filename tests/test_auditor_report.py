@@ -116,17 +116,19 @@ def test_every_control_the_rules_map_is_in_the_catalogue_and_the_demo_statuses_f
         for control in framework["controls"]:
             assert control["title"] != "not in the control catalogue", (framework["framework"], control["id"])
     failing_rules = {f["rule_id"] for f in demo.findings if f["outcome"] == "fail"}
+    # a rule that had nothing to judge (AMS-CRED-003: no console user in the demo) assesses nothing
+    judging_rules = {f["rule_id"] for f in demo.findings if f["outcome"] != "not-applicable"}
     for framework in section:
         mapped = {str(c): r["id"] for r in document["rules"] for c in r["controls"].get(framework["framework"]) or ()}
         for control in framework["controls"]:
-            expected = (
-                "fail" if set(control["rules"]) & failing_rules else "pass" if control["rules"] else "not assessed"
-            )
+            rules = set(control["rules"])
+            expected = "fail" if rules & failing_rules else "pass" if rules & judging_rules else "not assessed"
             assert control["status"] == expected, (framework["framework"], control["id"])
             assert (control["id"] in mapped) == bool(control["rules"])
     cis = _controls(section, "cis_aws_foundations")
     assert cis["1.16"]["status"] == "fail"  # AMS-PRIV-001's administrator policies
-    assert cis["1.4"]["status"] == "not assessed"
+    assert cis["1.4"]["status"] == "pass"  # AMS-CRED-001: the root user has no access key
+    assert cis["1.10"]["status"] == "not assessed"  # AMS-CRED-003 had no console user to judge
     # the same tables in the HTML and the Markdown
     page = (demo.report_dir / "report.html").read_text()
     for framework in section:
@@ -138,7 +140,8 @@ def test_every_control_the_rules_map_is_in_the_catalogue_and_the_demo_statuses_f
             assert row in page, row
     markdown = (demo.report_dir / "summary.md").read_text()
     assert "| 1\\.16 | fail | AMS-EXEC-002, AMS-PRIV-001, AMS-PRIV-004 | 6 |" in markdown
-    assert "| 1\\.4 | not assessed |  | 0 |" in markdown
+    assert "| 1\\.4 | pass | AMS-CRED-001 | 0 |" in markdown
+    assert "| 1\\.21 | not assessed |  | 0 |" in markdown
 
 
 # --- executive summary --------------------------------------------------------------------------

@@ -74,6 +74,7 @@ def _seed_demo_and_audit(pytester: pytest.Pytester, aws: Account) -> AuditResult
     from ams_iam_audit import demo
 
     demo.seed(boto3.Session(region_name="us-east-1"), aws.url)
+    aws.like_the_demo()
     return audit_at(pytester, aws.url)
 
 

@@ -46,9 +46,11 @@ def _client(service: str, url: str) -> Any:
 
 def seed_demo(aws: Account) -> None:
     """The demo footprint, less what ``--fix`` leaves to a person (``demo_table.DEMO_NOT_FIXED``: the
-    key pair in a function's environment, the unguarded bucket, the write-only trail), settled here as
-    their owners would, so that a fix run on it has nothing left failing."""
+    key pair in a function's environment, the unguarded bucket, the write-only trail, the account-wide
+    CIS settings), settled here as their owners would, so that a fix run on it has nothing left failing
+    (the ``aws`` fixture set root MFA, a password policy and an analyzer; a support role here)."""
     demo.seed(_SESSION, aws.url)
+    aws.support_role()
     _client("lambda", aws.url).update_function_configuration(
         FunctionName="evalfunctionQm7Kx2Vb9Np4", Environment={"Variables": {}}
     )
@@ -321,6 +323,7 @@ def _reset(aws: Account) -> None:
 
     with urllib.request.urlopen(urllib.request.Request(f"{aws.url}/moto-api/reset", method="POST"), timeout=10):
         pass
+    aws.cis_account_settings()  # as the aws fixture leaves a fresh account
 
 
 class _Killed(BaseException):

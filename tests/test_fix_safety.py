@@ -310,6 +310,7 @@ def test_an_expired_lock_is_taken_over_journaled_and_released(pytester: pytest.P
     take_lock(aws, "dead-run", taken=datetime.now(UTC) - timedelta(hours=5), ttl=timedelta(hours=4))
     aws.role("lambda_role_0123456789")
     aws.trail()  # nothing else failing
+    aws.support_role()
     result, _ = fix(pytester, aws, "--fix")
     assert result.ret == 0, result.stdout + result.stderr
     assert "note: took over the expired fix lock of run dead-run on host ci-runner-7 (pid 4242)" in result.stdout

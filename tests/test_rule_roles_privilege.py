@@ -46,9 +46,11 @@ def provision_shared_roles(aws: Account, *, boundary: bool = True) -> None:
 def provision_desired_state(aws: Account, *, boundary: bool = True) -> None:
     """A fully migrated account: the shared roles as we ship them (see ``provision_shared_roles``),
     the execution role as ``--fix`` writes it (migration step 1: without one, AMS-EXEC-* are not
-    assessed) and a trail logging every management event (AMS-TRAIL-001 judges the account)."""
+    assessed), a trail logging every management event (AMS-TRAIL-001 judges the account) and a support
+    role (AMS-ACCT-002)."""
     provision_shared_roles(aws, boundary=boundary)
     aws.trail()
+    aws.support_role()
     people_and_ci = [f"arn:aws:iam::{ACCOUNT}:user/alice", f"arn:aws:iam::{ACCOUNT}:role/ci-runner"]
     aws.role(EXECUTION_ROLE_NAME, execution_role_trust(people_and_ci, ACCOUNT))
 

@@ -277,6 +277,7 @@ def test_fix_leaves_the_demo_secret_bucket_and_trail_to_a_person(aws: Account, p
     from ams_iam_audit import demo
 
     demo.seed(boto3.Session(region_name="us-east-1"), aws.url)
+    aws.like_the_demo()
     rules = " or ".join(DEMO_NOT_FIXED)
     result = audit_at(pytester, aws.url, "--fix", "-k", rules)
     failing = {f["rule_id"]: [f["resource"]] for f in result.findings if f["outcome"] == "fail"}

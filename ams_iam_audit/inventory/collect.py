@@ -3,7 +3,10 @@
 * IAM: GetAccountAuthorizationDetails, every entity filter, every page (``Marker``).
 * Access keys: the credential report (one report for every user); ``ListAccessKeys`` and
   ``GetAccessKeyLastUsed`` only for AIModelShare's ephemeral users (their evidence names each key by
-  its masked id, which the report lacks), or for every user when the report cannot be had.
+  its masked id, which the report lacks), or for every user when the report cannot be had. The same
+  report gives each user's console password and MFA (section ``credential_report``).
+* The account's own settings (``inventory.account``): GetAccountSummary (the root user),
+  GetAccountPasswordPolicy, and Access Analyzer ListAnalyzers in every audited region.
 * S3: ListBuckets, then per bucket (threaded) its policy and public access block.
 * S3's account-level public access block: s3control GetPublicAccessBlock (section ``s3control``).
 * CloudTrail, from the first audited region: DescribeTrails (shadow trails included, so every
@@ -39,6 +42,7 @@ from typing import Any, TypeVar
 from .. import aimodelshare
 from ..aws import AwsClients, CallerIdentity, CallError, call, paged
 from ..policy.document import PolicyParseError, decode_policy
+from .account import read_account
 from .answers import MALFORMED as _MALFORMED
 from .answers import mapping as _mapping
 from .answers import pages as _pages
@@ -82,6 +86,9 @@ READ_PERMISSIONS = (
     "cloudtrail:GetEventSelectors",
     # the consumers of roles: each registered kind's (inventory.consumer_kinds)
     *read_permissions(),
+    "iam:GetAccountSummary",
+    "iam:GetAccountPasswordPolicy",
+    "access-analyzer:ListAnalyzers",
 )
 
 GAAD_FILTERS = ["User", "Role", "Group", "LocalManagedPolicy", "AWSManagedPolicy"]
@@ -140,7 +147,21 @@ def _report_time(value: str | None, column: str, user: str) -> datetime | None:
         raise CallError(_REPORT, _MALFORMED, f"user {user}: {column} is not a date: {value!r:.40}") from None
 
 
-def _parse_report(content: Any) -> dict[str, list[AccessKey]]:
+#: A user's console sign-in as the credential report says: (password_enabled, mfa_active), each
+#: ``None`` where the report has no such column.
+Console = tuple[bool | None, bool | None]
+
+
+def _report_flag(row: Mapping[str, str | None], column: str, user: str) -> bool | None:
+    value = row.get(column)
+    if value is None:
+        return None
+    if value not in ("true", "false", "not_supported"):
+        raise CallError(_REPORT, _MALFORMED, f"user {user}: {column} is not true or false: {value!r:.40}")
+    return value == "true" if value != "not_supported" else None
+
+
+def _parse_report(content: Any) -> tuple[dict[str, list[AccessKey]], dict[str, Console]]:
     if isinstance(content, bytes):
         try:
             text = content.decode()
@@ -152,6 +173,7 @@ def _parse_report(content: Any) -> dict[str, list[AccessKey]]:
         raise CallError(_REPORT, _MALFORMED, f"no report content (got {type(content).__name__})")
     reader = csv.DictReader(io.StringIO(text))
     keys: dict[str, list[AccessKey]] = {}
+    console: dict[str, Console] = {}
     try:
         missing = [c for c in _REPORT_COLUMNS if c not in (reader.fieldnames or ())]
         if missing:
@@ -162,6 +184,10 @@ def _parse_report(content: Any) -> dict[str, list[AccessKey]]:
                 raise CallError(_REPORT, _MALFORMED, f"line {number} is not a row of the report")
             if user == "<root_account>":
                 continue
+            console[user] = (
+                _report_flag(row, "password_enabled", user),
+                _report_flag(row, "mfa_active", user),
+            )
             user_keys = []
             for slot in (1, 2):
                 column = f"access_key_{slot}_last_rotated"
@@ -185,10 +211,10 @@ def _parse_report(content: Any) -> dict[str, list[AccessKey]]:
             keys[user] = user_keys
     except csv.Error as exc:
         raise CallError(_REPORT, _MALFORMED, f"the report is not CSV ({exc})") from None
-    return keys
+    return keys, console
 
 
-def _credential_report(clients: AwsClients) -> dict[str, list[AccessKey]]:
+def _credential_report(clients: AwsClients) -> tuple[dict[str, list[AccessKey]], dict[str, Console]]:
     iam = clients.client("iam")
     deadline = time.monotonic() + _REPORT_TIMEOUT_S
     delay = 0.2
@@ -243,12 +269,16 @@ def _is_aimodelshare_user(user: User) -> bool:
 
 def _access_keys(
     clients: AwsClients, pool: ThreadPoolExecutor, users: tuple[User, ...]
-) -> tuple[dict[str, tuple[AccessKey, ...] | None], Section]:
-    """Each user's keys (``None``: unknown), and the section. A user the credential report does not
-    list (created after the report was generated: IAM reuses a report for up to four hours) is looked
-    up, never taken for a user without keys."""
+) -> tuple[dict[str, tuple[AccessKey, ...] | None], Section, dict[str, Console], Section]:
+    """Each user's keys (``None``: unknown) and their section; each user's console password and MFA
+    as the credential report says (a user it does not list is absent) and the report's section
+    (``credential_report``). A user the credential report does not list (created after the report
+    was generated: IAM reuses a report for up to four hours) has its keys looked up, never taken for a
+    user without keys."""
+    console: dict[str, Console] = {}
+    report_section = Section(name="credential_report", readable=True, source="GetCredentialReport")
     try:
-        report = _guarded(
+        report, console = _guarded(
             "access_keys", "iam:GenerateCredentialReport, iam:GetCredentialReport", lambda: _credential_report(clients)
         )
         targets = [u.name for u in users if _is_aimodelshare_user(u)]
@@ -265,6 +295,7 @@ def _access_keys(
             targets = list(dict.fromkeys([*targets, *absent]))
     except _Unreadable as unreadable:
         report = {}
+        report_section = replace(unreadable.section, name="credential_report")
         targets = [u.name for u in users]
         source = f"ListAccessKeys (credential report unavailable: {unreadable.section.error})"
     keys: dict[str, tuple[AccessKey, ...] | None] = {
@@ -280,9 +311,9 @@ def _access_keys(
             keys[name] = tuple(future.result())
         except _Unreadable as unreadable:
             if name not in report:
-                return {}, unreadable.section
+                return {}, unreadable.section, console, report_section
             # keep the report's data for this user; its key ids stay unknown
-    return keys, Section(name="access_keys", readable=True, source=source)
+    return keys, Section(name="access_keys", readable=True, source=source), console, report_section
 
 
 # --- S3 ---------------------------------------------------------------------------------------------
@@ -507,9 +538,15 @@ def collect(
         if entities is not None:
             sections.append(Section(name="iam", readable=True, source="GetAccountAuthorizationDetails"))
             sections.extend(policy_sections(entities))
-            keys, key_section = _access_keys(clients, pool, entities.users)
-            sections.append(key_section)
+            keys, key_section, console, report_section = _access_keys(clients, pool, entities.users)
+            sections.extend((key_section, report_section))
             users = tuple(replace(u, access_keys=keys[u.name]) if key_section.readable else u for u in entities.users)
+            users = tuple(
+                replace(u, password_enabled=console[u.name][0], mfa_active=console[u.name][1])
+                if u.name in console
+                else u
+                for u in users
+            )
         else:
             assert gaad_error is not None
             sections.append(gaad_error)
@@ -521,6 +558,16 @@ def collect(
                     error="not read: the IAM section is unreadable",
                 )
             )
+            sections.append(
+                Section(
+                    name="credential_report",
+                    readable=False,
+                    permission="iam:GetAccountAuthorizationDetails",
+                    error="not read: the IAM section is unreadable",
+                )
+            )
+        account = read_account(clients, regions, pool)
+        sections.extend(account.sections)
         buckets, bucket_error = bucket_future.result()
         sections.append(bucket_error or Section(name="s3", readable=True, source="ListBuckets"))
         account_block, account_block_error = account_block_future.result()
@@ -549,6 +596,9 @@ def collect(
         buckets=buckets or (),
         trails=trails or (),
         account_public_access_block=account_block,
+        account_summary=account.summary,
+        password_policy=account.password_policy,
+        analyzers=account.analyzers,
         consumers=tuple(
             sorted(
                 _resolve_roles(consumers, entities.roles if entities else (), identity),

@@ -27,6 +27,8 @@ __all__ = [
     "REDEPLOY_TAG",
     "RETIRING_TAG",
     "AccessKey",
+    "AccountSummary",
+    "Analyzer",
     "AttachedPolicy",
     "Bucket",
     "Consumer",
@@ -35,6 +37,7 @@ __all__ = [
     "InlinePolicy",
     "Inventory",
     "ManagedPolicy",
+    "PasswordPolicy",
     "PolicyVersion",
     "Role",
     "Section",
@@ -112,7 +115,9 @@ class User:
     inline_policies: tuple[InlinePolicy, ...]
     attached_policies: tuple[AttachedPolicy, ...]
     tags: tuple[tuple[str, str], ...]
+    #: from the credential report: a console password, and an MFA device (``None``: not known)
     password_enabled: bool | None = None
+    mfa_active: bool | None = None
     access_keys: tuple[AccessKey, ...] | None = None  # None: not known (section unreadable)
     permissions_boundary: str | None = None  # the boundary policy's ARN
 
@@ -258,6 +263,44 @@ class Trail:
 
 
 @dataclass(frozen=True)
+class AccountSummary:
+    """What GetAccountSummary says of the account's root user (section ``account_summary``)."""
+
+    root_mfa_enabled: bool  # AccountMFAEnabled
+    root_access_keys_present: bool  # AccountAccessKeysPresent
+
+
+@dataclass(frozen=True)
+class PasswordPolicy:
+    """The account's IAM password policy as GetAccountPasswordPolicy answered (section
+    ``password_policy``; the account having none is :attr:`Inventory.password_policy` ``None``).
+    A setting AWS left out of the answer is ``None`` (not set)."""
+
+    minimum_length: int | None = None
+    reuse_prevention: int | None = None
+    require_symbols: bool = False
+    require_numbers: bool = False
+    require_uppercase: bool = False
+    require_lowercase: bool = False
+    max_age_days: int | None = None
+    expire_passwords: bool = False
+    hard_expiry: bool = False
+    allow_users_to_change: bool = False
+
+
+@dataclass(frozen=True)
+class Analyzer:
+    """An IAM Access Analyzer analyzer as ListAnalyzers answered in ``region`` (section
+    ``accessanalyzer:<region>``, one per audited region)."""
+
+    name: str
+    arn: str
+    region: str
+    type: str  # ACCOUNT, ORGANIZATION, ACCOUNT_UNUSED_ACCESS, ...
+    status: str  # ACTIVE, CREATING, DISABLED, FAILED
+
+
+@dataclass(frozen=True)
 class Inventory:
     account_id: str
     partition: str
@@ -280,6 +323,13 @@ class Inventory:
     #: the account-level S3 public access block (s3control GetPublicAccessBlock); ``None``: the account
     #: has none. Section ``s3control``
     account_public_access_block: Mapping[str, bool] | None = field(default=None, hash=False)
+    #: the root user's MFA and access keys (GetAccountSummary); section ``account_summary``
+    account_summary: AccountSummary | None = None
+    #: the IAM password policy; ``None``: the account has none (or, section ``password_policy``
+    #: unreadable, not known)
+    password_policy: PasswordPolicy | None = None
+    #: Access Analyzer analyzers of every audited region; sections ``accessanalyzer:<region>``
+    analyzers: tuple[Analyzer, ...] = ()
 
     def section(self, name: str) -> Section | None:
         """The section ``name``. Names nest at ``:``: a part (``iam:roles``) not recorded on its own

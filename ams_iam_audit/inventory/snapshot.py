@@ -2,7 +2,8 @@
 
 ``load_snapshot`` also accepts a raw GetAccountAuthorizationDetails file (what ``aws iam
 get-account-authorization-details`` prints, and what cloudsplaining and parliament's
-``--auth-details-file`` read). Such a file holds IAM only: access keys, S3 and the consumers of roles
+``--auth-details-file`` read). Such a file holds IAM only: access keys, the credential report, the
+account's own settings (root user, password policy, Access Analyzer), S3 and the consumers of roles
 are then recorded as unreadable, so the rules that need them report errors rather than passes. Each of
 its four lists is a section of its own (``iam:users``, ``iam:groups``, ``iam:roles``,
 ``iam:policies``): a filtered export (``--filter Role``) lacks some, and what it lacks is unreadable,
@@ -120,6 +121,10 @@ def _from_gaad(data: Mapping[str, Any], path: Path) -> Inventory:
         *iam,
         *policy_sections(entities, policies_listed=isinstance(data.get("Policies"), list)),
         Section(name="access_keys", readable=False, error=missing, permission="iam:GetCredentialReport"),
+        Section(name="credential_report", readable=False, error=missing, permission="iam:GetCredentialReport"),
+        Section(name="account_summary", readable=False, error=missing, permission="iam:GetAccountSummary"),
+        Section(name="password_policy", readable=False, error=missing, permission="iam:GetAccountPasswordPolicy"),
+        Section(name="accessanalyzer", readable=False, error=missing, permission="access-analyzer:ListAnalyzers"),
         Section(name="s3", readable=False, error=missing, permission="s3:ListAllMyBuckets"),
         Section(name="s3control", readable=False, error=missing, permission="s3:GetAccountPublicAccessBlock"),
         Section(name="cloudtrail", readable=False, error=missing, permission="cloudtrail:DescribeTrails"),
