@@ -18,7 +18,7 @@ from conftest import ACCOUNT, AuditResult, demo_audit
 from demo_table import DEMO_CRITICAL, DEMO_FAILING, DEMO_FAILURES
 from test_reports import _document, _finding
 
-from ams_iam_audit.findings import compliance_section, control_catalogue
+from ams_iam_audit.findings import compliance_section, control_catalogue, subjects_counted
 from ams_iam_audit.policy.actions import action_info, service_actions
 from ams_iam_audit.report.render import page_css, render_html, render_markdown
 from ams_iam_audit.report.view import build_view, readable_date, summarise_actions
@@ -151,7 +151,10 @@ def test_the_executive_summary_says_the_verdict_what_to_fix_first_and_the_limits
     assert demo.document is not None
     summary = build_view(demo.document).summary
     assert summary.scope.startswith(f"This audit judged AWS account {ACCOUNT} (the embedded demo account) in us-east-1")
-    judged = sum(1 for f in demo.findings if f["outcome"] != "not-applicable")
+    # each subject a rule's examined case stands for is one check (the case passes for all of them)
+    judged = sum(
+        subjects_counted(f["resource"], f["evidence"]) for f in demo.findings if f["outcome"] != "not-applicable"
+    )
     assert f": {judged} checks of a rule on a resource" in summary.scope
     criticals = sum(1 for f in demo.findings if f["outcome"] == "fail" and f["severity"] == "critical")
     assert criticals == len(DEMO_CRITICAL)
