@@ -21,7 +21,7 @@ import jinja2
 from markupsafe import Markup
 
 from ..jsonio import CONTROL_CHARACTERS as _CONTROL
-from .view import EVIDENCE_LIMIT, OUTCOMES, SEVERITIES, build_view
+from .view import EMPTY_FACTS, EVIDENCE_LIMIT, OUTCOMES, SEVERITIES, build_view
 
 __all__ = ["MARKDOWN_LIMIT", "page_css", "render_html", "render_markdown"]
 
@@ -126,6 +126,7 @@ def render_html(document: Mapping[str, Any]) -> str:
             severities=SEVERITIES,
             colours=_COLOURS,
             limit=EVIDENCE_LIMIT,
+            empty_values=EMPTY_FACTS,
         )
     )
 

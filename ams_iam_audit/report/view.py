@@ -35,6 +35,9 @@ __all__ = [
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 OUTCOMES = ("fail", "error", "waived", "fixed", "pass", "not-applicable")
+#: How an evidence item that says nothing reads on one line (``_compact``): shown on screen, left out
+#: of the print (findings.json keeps it as it is).
+EMPTY_FACTS = frozenset({"null", "none", "{}", "[]", '""'})
 #: Longest JSON shown for one piece of evidence; findings.json keeps all of it.
 EVIDENCE_LIMIT = 4000
 #: A list of more IAM actions than this is summarised by service and access level, the full list
@@ -340,6 +343,10 @@ class FindingView:
     #: an earlier finding of the same rule with the same offending statements and suggested
     #: replacement: the print shows them once and refers to that resource
     same_evidence_as: str | None = None
+    #: evidence items (by name) equal to those of the finding shown just before it in the same rule
+    #: (``facts_as``): the print shows them once
+    repeated_facts: frozenset[str] = frozenset()
+    facts_as: str | None = None
 
     def __post_init__(self) -> None:
         # the fields the template reads of every finding, as plain attributes: found at once, where
@@ -578,11 +585,21 @@ class ReportView:
 
 def _mark_repeats(findings: list[FindingView]) -> list[FindingView]:
     """Each finding whose offending statements and diff repeat an earlier one's (the demo's four
-    temporary-access policies are one template), marked with that finding's resource."""
+    temporary-access policies are one template), marked with that finding's resource; and the
+    evidence items each repeats of the finding just before it (the library's functions, the same
+    statement summary), marked with that one's."""
     first: dict[tuple[Any, ...], str] = {}
     marked = []
+    previous: tuple[str, dict[str, str]] | None = None  # the finding just before: resource, facts
     for finding in findings:
         ev = finding.evidence
+        if ev is not None and ev.facts:
+            facts = dict(ev.facts)
+            if previous is not None:
+                same = frozenset(n for n, v in facts.items() if previous[1].get(n) == v and v not in EMPTY_FACTS)
+                if same:
+                    finding = replace(finding, repeated_facts=same, facts_as=previous[0])
+            previous = (str(finding.data["resource"]), facts)
         key = (ev.statements, ev.diff) if ev is not None and (ev.statements or ev.diff) else None
         if key is not None and key in first:
             marked.append(replace(finding, same_evidence_as=first[key]))
