@@ -75,6 +75,8 @@ class Seeder:
         self.role("admin-any", trust_doc(aws=f"arn:aws:iam::{ACCOUNT}:user/nobody"), admin=True)
         self.iam.create_user(UserName="admin-user")
         self.iam.attach_user_policy(UserName="admin-user", PolicyArn=self.admin_arn)
+        # a console password: the target of iam:UpdateLoginProfile (the credential report says who has one)
+        self.iam.create_login_profile(UserName="admin-user", Password="moto-only-Example-1")
         self.iam.create_group(GroupName="admins")
         self.iam.attach_group_policy(GroupName="admins", PolicyArn=self.admin_arn)
         function_role = f"arn:aws:iam::{ACCOUNT}:role/admin-for-lambda"
