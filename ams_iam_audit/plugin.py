@@ -200,11 +200,11 @@ def _freeze_at_exit() -> None:
         atexit.register(gc.freeze)
 
 
-#: Said at the end of a run under pytest-xdist (bench/README.md, "Case scoping").
+#: Said at the end of a run under pytest-xdist (bench/README.md, "Round 2, the engine").
 _XDIST_NOTE = (
     "note: -n/--dist: one account is audited faster in one process: each worker re-reads the account's "
-    "inventory and rebuilds its analysis before judging its share (at IAM's default quotas -n 2 took 1.7 x "
-    "the time of -n 0); drop -n, or -n 0"
+    "inventory and rebuilds its analysis before judging its share (at IAM's default quotas -n 2 took 1.5 to "
+    "1.7 x the time of -n 0); drop -n, or -n 0"
 )
 
 
