@@ -22,6 +22,8 @@ __all__ = [
     "EXAMINED",
     "FINDINGS_FORMAT",
     "FINDINGS_VERSION",
+    "OUTCOMES",
+    "SEVERITIES",
     "Evidence",
     "Finding",
     "Outcome",
@@ -36,6 +38,11 @@ __all__ = [
 FINDINGS_FORMAT = "ams-iam-audit/findings"
 FINDINGS_VERSION = 1
 
+
+#: A finding's severities, most severe first: the order of every report, table and sort.
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+#: A finding's outcomes in the order reports show them: what needs action first.
+OUTCOMES = ("fail", "error", "waived", "fixed", "pass", "not-applicable")
 
 #: The resource of a rule's ``examined`` case: one pass standing for every subject of its scope that
 #: held nothing the rule judges (``scopes.Examined``); its evidence item ``examined`` (the one key it

@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import copy
 import dataclasses
+import functools
 import gc
 import importlib.util
 import re
@@ -186,18 +187,14 @@ def pytest_configure(config: pytest.Config) -> None:
         plugin._check_waivers(_declared_rule_ids(config, options.builtin_rules))
 
 
-_FREEZE_AT_EXIT: list[bool] = []
-
-
+@functools.cache
 def _freeze_at_exit() -> None:
     """At the interpreter's exit, move every object out of the garbage collector's way once more
     (``gc.freeze``): the run's millions of objects would otherwise be walked by each collection the
     exit's own frees set off, which took 15-48 s after the last report (bench/README.md, round 2).
     Registered once a process; an in-process host (``pytester``) still gets its objects back at
     unconfigure, since only a real exit runs it."""
-    if not _FREEZE_AT_EXIT:
-        _FREEZE_AT_EXIT.append(True)
-        atexit.register(gc.freeze)
+    atexit.register(gc.freeze)
 
 
 #: Said at the end of a run under pytest-xdist (bench/README.md, "Round 2, the engine").

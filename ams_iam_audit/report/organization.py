@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..findings import subjects_counted
+from ..findings import OUTCOMES, SEVERITIES, subjects_counted
 
 __all__ = [
     "AccountRow",
@@ -33,10 +33,6 @@ __all__ = [
     "organization_section",
     "organization_view",
 ]
-
-#: Most severe first, as every report orders severities (``report.view.SEVERITIES``).
-_SEVERITIES = ("critical", "high", "medium", "low", "info")
-_OUTCOMES = ("fail", "error", "waived", "fixed", "pass", "not-applicable")
 
 
 def is_organization(document: Mapping[str, Any]) -> bool:
@@ -59,7 +55,7 @@ def account_risk(row: Mapping[str, Any]) -> tuple[Any, ...]:
     by_severity = row.get("by_severity") or {}
     outcomes = row.get("outcomes") or {}
     return (
-        *(-int(by_severity.get(s, 0)) for s in _SEVERITIES),
+        *(-int(by_severity.get(s, 0)) for s in SEVERITIES),
         -int(outcomes.get("error", 0)),
         bool(row.get("complete", True)),
         str(row["account_id"]),
@@ -82,9 +78,9 @@ def organization_section(
     rows: list[dict[str, Any]] = [
         {
             "account_id": account,
-            "by_severity": {s: by_severity[account][s] for s in _SEVERITIES},
+            "by_severity": {s: by_severity[account][s] for s in SEVERITIES},
             "failing": sum(by_severity[account].values()),
-            "outcomes": {o: outcomes[account][o] for o in _OUTCOMES},
+            "outcomes": {o: outcomes[account][o] for o in OUTCOMES},
             "complete": bool((runs.get(account) or {}).get("complete", False)),
         }
         for account in sorted(set(by_severity) | set(outcomes))
@@ -92,7 +88,7 @@ def organization_section(
     rows.sort(key=account_risk)
     return {
         "accounts": rows,
-        "by_severity": {s: sum(int(r["by_severity"][s]) for r in rows) for s in _SEVERITIES},
+        "by_severity": {s: sum(int(r["by_severity"][s]) for r in rows) for s in SEVERITIES},
     }
 
 
@@ -141,7 +137,7 @@ class OrganizationView:
 
     @property
     def severities(self) -> Sequence[str]:
-        return _SEVERITIES
+        return SEVERITIES
 
 
 def _mapping(value: Any) -> Mapping[str, Any] | None:
@@ -160,9 +156,9 @@ def organization_view(document: Mapping[str, Any]) -> OrganizationView | None:
     rows = tuple(
         AccountRow(
             account_id=str(r["account_id"]),
-            by_severity={s: int((r.get("by_severity") or {}).get(s, 0)) for s in _SEVERITIES},
+            by_severity={s: int((r.get("by_severity") or {}).get(s, 0)) for s in SEVERITIES},
             failing=int(r.get("failing", 0)),
-            outcomes={o: int((r.get("outcomes") or {}).get(o, 0)) for o in _OUTCOMES},
+            outcomes={o: int((r.get("outcomes") or {}).get(o, 0)) for o in OUTCOMES},
             complete=bool(r.get("complete", False)),
         )
         for r in summary.get("accounts") or ()
@@ -179,4 +175,4 @@ def organization_view(document: Mapping[str, Any]) -> OrganizationView | None:
         for a in sorted(sections, key=lambda a: str(a["account_id"]))
     )
     totals = _mapping(summary.get("by_severity")) or {}
-    return OrganizationView(rows=rows, accounts=accounts, by_severity={s: int(totals.get(s, 0)) for s in _SEVERITIES})
+    return OrganizationView(rows=rows, accounts=accounts, by_severity={s: int(totals.get(s, 0)) for s in SEVERITIES})

@@ -16,7 +16,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from ..findings import compliance_section, examined_resources
+from ..findings import OUTCOMES, SEVERITIES, compliance_section, examined_resources
 from ..policy.actions import action_info, service_actions
 from .organization import OrganizationView, in_account, is_organization, organization_view
 
@@ -33,8 +33,6 @@ __all__ = [
     "marked_json",
 ]
 
-SEVERITIES = ("critical", "high", "medium", "low", "info")
-OUTCOMES = ("fail", "error", "waived", "fixed", "pass", "not-applicable")
 #: How an evidence item that says nothing reads on one line (``_compact``): shown on screen, left out
 #: of the print (findings.json keeps it as it is).
 EMPTY_FACTS = frozenset({"null", "none", "{}", "[]", '""'})
