@@ -27,13 +27,13 @@ from pathlib import Path
 
 from .audit_role import audit_role_template, read_policy
 from .aws import AccountMismatchError, AwsAccessError, AwsTarget, is_account_id, open_session
+from .findings.schema import SchemaError, validate_findings
 from .jsonio import FINDINGS_MAX_DEPTH, InputError, OutputError, read_json, terminal_safe
 from .remediate.journal import JournalError, read_journal, undo
 from .remediate.permissions import fix_policy
 from .report import render_outputs
 from .report.merge import MergeError, merge_files
 from .report.organization import organization_view
-from .schema import SchemaError, validate_findings
 
 __all__ = ["main"]
 

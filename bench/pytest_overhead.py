@@ -7,7 +7,7 @@ passing parametrized cases, each with one function-scoped fixture like a rule's 
 the same pytest as the audit (cache and log capture off, as in audit mode), three times each way:
 collection only (``--collect-only``: what making a case costs), and a full run (collection plus
 pytest's setup/call/teardown protocol). It prints the medians and the cost per case of each. The
-audit skips most of the protocol for rule cases (``ams_iam_audit.protocol``) but not collection, nor
+audit skips most of the protocol for rule cases (``ams_iam_audit.pytest_plugin.protocol``) but not collection, nor
 the report hooks every case goes through.
 """
 

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, settings
 from moto.server import ThreadedMotoServer
 
 import ams_iam_audit
-import ams_iam_audit.plugin  # noqa: F401
+import ams_iam_audit.pytest_plugin.plugin  # noqa: F401
 from ams_iam_audit.aws import AwsClients
 from ams_iam_audit.demo import emulate_access_analyzer
 

@@ -82,10 +82,10 @@ def test_the_check_sees_a_forbidden_import(tmp_path: Path) -> None:
     """The check itself can fail: a report module importing the remediation, relatively or absolutely."""
     (tmp_path / "report").mkdir()
     (tmp_path / "report" / "view.py").write_text("from ..remediate.plan import FIXABLE_RULES\n")
-    (tmp_path / "report" / "sarif.py").write_text("import ams_iam_audit.run\nfrom . import view\n")
+    (tmp_path / "report" / "sarif.py").write_text("import ams_iam_audit.pytest_plugin.run\nfrom . import view\n")
     (tmp_path / "jsonio.py").write_text("from ams_iam_audit import analysis\n")
     assert violations(tmp_path) == [
         "jsonio.py (other) imports analysis (analysis), not in its row",
-        "report/sarif.py (reports) imports run (wiring), not in its row",
+        "report/sarif.py (reports) imports pytest_plugin (wiring), not in its row",
         "report/view.py (reports) imports remediate (remediation), not in its row",
     ]

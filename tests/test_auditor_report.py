@@ -19,10 +19,10 @@ from demo_table import DEMO_CRITICAL, DEMO_FAILING, DEMO_FAILURES
 from test_reports import _document, _finding
 
 from ams_iam_audit.findings import compliance_section, control_catalogue, subjects_counted
+from ams_iam_audit.findings.schema import validate_findings
 from ams_iam_audit.policy.actions import action_info, service_actions
 from ams_iam_audit.report.render import page_css, render_html, render_markdown
 from ams_iam_audit.report.view import build_view, readable_date, summarise_actions
-from ams_iam_audit.schema import validate_findings
 
 
 @pytest.fixture(scope="module")

@@ -30,9 +30,9 @@ from rule_functions import load_rules
 from ams_iam_audit import Evidence, PolicyRef, allow_grants, parse_policy
 from ams_iam_audit.aws import AwsClients, CallerIdentity
 from ams_iam_audit.demo import seed
-from ams_iam_audit.fixtures import rule_arguments
 from ams_iam_audit.inventory.collect import collect
-from ams_iam_audit.plugin import builtin_rules_dir
+from ams_iam_audit.pytest_plugin.fixtures import rule_arguments
+from ams_iam_audit.pytest_plugin.plugin import builtin_rules_dir
 from ams_iam_audit.report.organization import organization_section
 from ams_iam_audit.report.view import build_view
 from ams_iam_audit.rule import Rule, get_rule

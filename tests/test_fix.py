@@ -21,8 +21,8 @@ from test_demo_and_snapshots import DEMO_FAILURES
 from ams_iam_audit import AuditContext, Finding, demo, policy_hash
 from ams_iam_audit.aws import AwsClients, caller_identity
 from ams_iam_audit.cli import main as cli
-from ams_iam_audit.fixing import LOCK_ACTION
 from ams_iam_audit.inventory.collect import collect
+from ams_iam_audit.pytest_plugin.fixing import LOCK_ACTION
 from ams_iam_audit.remediate import FixContext, Journal, apply_plan, make_plan
 from ams_iam_audit.remediate.journal import read_journal
 

@@ -34,8 +34,8 @@ from test_fix import (
 
 from ams_iam_audit import AuditContext, Finding, iam_utils
 from ams_iam_audit.aws import AwsClients, caller_identity
-from ams_iam_audit.fixing import LOCK_ACTION
 from ams_iam_audit.inventory.collect import collect
+from ams_iam_audit.pytest_plugin.fixing import LOCK_ACTION
 from ams_iam_audit.remediate import FixContext, Journal, apply_plan, make_plan
 from ams_iam_audit.remediate.journal import read_journal
 from ams_iam_audit.remediate.plan import recent_use
@@ -345,7 +345,7 @@ def test_the_lock_holds_the_run_and_its_expiry(aws: Account) -> None:
 def test_an_expired_lock_deleted_by_another_run_meanwhile_is_still_taken(aws: Account) -> None:
     """Between reading an expired lock and deleting it, another run released it: the delete finds
     nothing (NoSuchEntity), and this run creates the lock all the same."""
-    from ams_iam_audit.changes import Call, Executor
+    from ams_iam_audit.iam_utils.changes import Call, Executor
 
     take_lock(aws, "dead-run", taken=datetime.now(UTC) - timedelta(hours=5), ttl=timedelta(hours=4))
 
@@ -379,13 +379,13 @@ def test_the_lock_is_released_after_a_failed_action(pytester: pytest.Pytester, a
 def test_the_lock_is_released_when_the_fix_phase_crashes(
     pytester: pytest.Pytester, aws: Account, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import ams_iam_audit.fixing
+    import ams_iam_audit.pytest_plugin.fixing
 
     def crash(*args: object, **kwargs: object) -> None:
         raise RuntimeError("the fix phase broke")
 
     seed_demo(aws)
-    monkeypatch.setattr(ams_iam_audit.fixing, "apply_plan", crash)
+    monkeypatch.setattr(ams_iam_audit.pytest_plugin.fixing, "apply_plan", crash)
     result, _ = fix(pytester, aws, "--fix")
     assert result.ret != 0
     assert "the fix phase broke" in result.stdout + result.stderr

@@ -1,4 +1,4 @@
-"""The plugin's own hooks (``ams_iam_audit.hooks``), implemented the way a team would: in a
+"""The plugin's own hooks (``ams_iam_audit.pytest_plugin.hooks``), implemented the way a team would: in a
 ``conftest.py`` next to its rules, with no file of the package edited."""
 
 from __future__ import annotations

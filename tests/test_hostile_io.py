@@ -20,14 +20,14 @@ from aws_proxy import Emulate, Request, proxy_to
 from conftest import ACCOUNT, OTHER_ACCOUNT, Account, AuditResult, audit_at, run_audit
 
 from ams_iam_audit import jsonio
-from ams_iam_audit.baseline import BaselineError, load_baseline
 from ams_iam_audit.cli import main as cli
+from ams_iam_audit.findings.baseline import BaselineError, load_baseline
+from ams_iam_audit.findings.waivers import WaiverError, load_waivers
 from ams_iam_audit.inventory.snapshot import SnapshotError, load_snapshot
 from ams_iam_audit.jsonio import InputError, read_json, scrub, terminal_safe
 from ams_iam_audit.policy.document import PolicyParseError, decode_policy
 from ams_iam_audit.remediate.journal import Journal, JournalError, read_journal
 from ams_iam_audit.report.render import render_markdown
-from ams_iam_audit.waivers import WaiverError, load_waivers
 
 KEY_ID = "AKIAIOSFODNN7EXAMPLE"
 TEMP_KEY_ID = "ASIAJEXAMPLEXEG2JICEA"[:20]

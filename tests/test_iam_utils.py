@@ -14,7 +14,7 @@ from conftest import ACCOUNT, OTHER_ACCOUNT, Account
 
 from ams_iam_audit import iam_utils
 from ams_iam_audit.aws import get_execution_session
-from ams_iam_audit.changes import Call, Executor
+from ams_iam_audit.iam_utils.changes import Call, Executor
 from ams_iam_audit.policy import action_info
 from ams_iam_audit.remediate.journal import Journal, JournalError, read_journal
 from ams_iam_audit.remediate.permissions import fix_actions, fix_policy

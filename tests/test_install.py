@@ -47,7 +47,11 @@ def test_installed_package_audits_the_demo_from_any_directory(tmp_path: Path) ->
     assert {f["rule_id"] for f in findings["findings"]} == declared  # every built-in rule ran
     # The rules that ran are the installed copy, not this checkout's.
     probe = subprocess.run(
-        [sys.executable, "-c", "from ams_iam_audit.plugin import builtin_rules_dir; print(builtin_rules_dir())"],
+        [
+            sys.executable,
+            "-c",
+            "from ams_iam_audit.pytest_plugin.plugin import builtin_rules_dir; print(builtin_rules_dir())",
+        ],
         cwd=elsewhere,
         env=env,
         capture_output=True,

@@ -20,11 +20,11 @@ import pytest
 from conftest import ACCOUNT, OTHER_ACCOUNT, demo_audit
 from test_browser import CHROMEDRIVER, CHROMIUM, _requests, _visible_rows, browser  # noqa: F401 (fixture)
 
-from ams_iam_audit.baseline import BaselineError, load_baseline, ruleset_digest
 from ams_iam_audit.cli import main as cli
+from ams_iam_audit.findings.baseline import BaselineError, load_baseline, ruleset_digest
+from ams_iam_audit.findings.schema import SchemaError, validate_findings
 from ams_iam_audit.report.merge import MERGED_VERSION
 from ams_iam_audit.report.sarif import sarif_document
-from ams_iam_audit.schema import SchemaError, validate_findings
 
 SARIF_SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-2.1.0-rtm.5.json").read_text())
 OUTPUTS = ("findings.json", "report.html", "summary.md", "results.sarif")

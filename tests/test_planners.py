@@ -22,7 +22,7 @@ from ams_iam_audit.aws import AwsClients, caller_identity
 from ams_iam_audit.findings import Outcome
 from ams_iam_audit.inventory.collect import collect
 from ams_iam_audit.inventory.model import Inventory
-from ams_iam_audit.plugin import builtin_rules_dir
+from ams_iam_audit.pytest_plugin.plugin import builtin_rules_dir
 from ams_iam_audit.remediate.permissions import fix_actions
 from ams_iam_audit.remediate.plan import (
     ACTION_KINDS,

@@ -1,4 +1,4 @@
-"""The light runtest protocol (ams_iam_audit.protocol): the same reports as pytest's, and pytest's own
+"""The light runtest protocol (ams_iam_audit.pytest_plugin.protocol): the same reports as pytest's, and pytest's own
 protocol wherever a case needs it."""
 
 from __future__ import annotations

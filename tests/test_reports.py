@@ -15,11 +15,11 @@ from conftest import ACCOUNT, Account, AuditResult, demo_audit, run_audit
 from demo_table import DEMO_FAILING
 
 from ams_iam_audit.cli import main as cli
+from ams_iam_audit.findings.schema import SchemaError, validate_findings
+from ams_iam_audit.findings.waivers import WaiverError, load_waivers
 from ams_iam_audit.report import render_outputs
 from ams_iam_audit.report.render import render_html, render_markdown
 from ams_iam_audit.report.sarif import sarif_document
-from ams_iam_audit.schema import SchemaError, validate_findings
-from ams_iam_audit.waivers import WaiverError, load_waivers
 
 SARIF_SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-2.1.0-rtm.5.json").read_text())
 

@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
-from ..changes import Call
 from ..policy.document import decode_policy, policy_hash
+from .changes import Call
 
 #: function name -> the IAM actions it calls (reads and writes), for a least-privilege ``--fix`` policy.
 PERMISSIONS: dict[str, tuple[str, ...]] = {}

@@ -9,7 +9,6 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from ..changes import DIRECT, Call, Executor, is_error
 from ._common import (
     _iam,
     _tags,
@@ -17,6 +16,7 @@ from ._common import (
     json_text,
     needs,
 )
+from .changes import DIRECT, Call, Executor, is_error
 
 # --- the account's fix lock -----------------------------------------------------------------------
 

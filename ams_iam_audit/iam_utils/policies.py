@@ -13,7 +13,6 @@ from urllib.parse import urlparse
 import boto3
 from botocore.exceptions import ClientError
 
-from ..changes import DIRECT, Call, Executor, is_error
 from ._common import (
     PERMISSIONS,
     RetirementRefusedError,
@@ -24,6 +23,7 @@ from ._common import (
     json_text,
     needs,
 )
+from .changes import DIRECT, Call, Executor, is_error
 
 #: IAM keeps at most this many versions of a managed policy.
 MAX_POLICY_VERSIONS = 5

@@ -12,7 +12,6 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
-from ..changes import DIRECT, Call, Executor, is_error
 from ._common import (
     PERMISSIONS,
     RetirementRefusedError,
@@ -25,6 +24,7 @@ from ._common import (
     json_text,
     needs,
 )
+from .changes import DIRECT, Call, Executor, is_error
 
 # --- roles ----------------------------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ from typing import Any
 from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
 
-from ..changes import DIRECT, Call, Executor, is_error
 from ._common import (
     RetirementRefusedError,
     _doc,
@@ -20,6 +19,7 @@ from ._common import (
     json_text,
     needs,
 )
+from .changes import DIRECT, Call, Executor, is_error
 
 # --- users ----------------------------------------------------------------------------------------
 

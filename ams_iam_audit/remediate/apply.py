@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
 from ..aws import error_code
-from ..changes import Call, UnsupportedCallError
 from ..iam_utils import BucketOwnedElsewhereError, RetirementRefusedError
+from ..iam_utils.changes import Call, UnsupportedCallError
 from .consumers import RepointError
 from .journal import Journal
 from .plan import FixContext, Plan

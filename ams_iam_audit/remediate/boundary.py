@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..changes import DIRECT, Call, Executor
+from ..iam_utils.changes import DIRECT, Call, Executor
 
 __all__ = ["PERMISSIONS", "boundary_calls", "current_boundary", "ensure_role_boundary"]
 

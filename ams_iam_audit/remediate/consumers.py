@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError
 
 from ..aws import AwsClients
-from ..changes import Call, Executor, is_error
+from ..iam_utils.changes import Call, Executor, is_error
 from ..inventory.consumer_kinds import CONSUMER_KINDS, repointable
 from ..inventory.model import REDEPLOY_TAG, Consumer
 

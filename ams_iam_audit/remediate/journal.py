@@ -26,7 +26,7 @@ from typing import Any, TextIO
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws import AwsClients, error_code
-from ..changes import Call, Executor
+from ..iam_utils.changes import Call, Executor
 from ..jsonio import InputError, loads_json, mask_key_id, nesting_error, read_text, scrub
 
 __all__ = ["JOURNAL_FORMAT", "Journal", "JournalEntry", "JournalError", "UndoReport", "read_journal", "undo"]

@@ -46,8 +46,8 @@ from typing import Any, ClassVar
 from .. import aimodelshare, iam_utils
 from ..aimodelshare import SharedRole
 from ..aws import AwsClients
-from ..changes import Call, Executor
 from ..findings import Finding, Outcome
+from ..iam_utils.changes import Call, Executor
 from ..inventory.model import RETIRING_TAG, Consumer, Inventory, ManagedPolicy, Role, User
 from ..policy.rewrite import least_privilege_s3
 from ..scopes import AuditContext, ExecutionRoleRef, NotApplicable, NotAssessed, PolicyRef, Subject, subjects_for

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..changes import DIRECT, Call, Executor, is_error
 from ..iam_utils import RetirementRefusedError, key_deactivation_calls
+from ..iam_utils.changes import DIRECT, Call, Executor, is_error
 from ..inventory.model import User
 from ..jsonio import mask_key_id
 

@@ -7,7 +7,7 @@
 own ``--junitxml`` carries each rule's id, severity and resource as properties.
 
 The three built-in outputs are one implementation (:class:`BuiltinReports`) of the
-``pytest_ams_iam_audit_write_reports`` hook (``ams_iam_audit.hooks``): a team's plugin adds a format
+``pytest_ams_iam_audit_write_reports`` hook (``ams_iam_audit.pytest_plugin.hooks``): a team's plugin adds a format
 by implementing the same hook, with no file of this package edited.
 """
 
@@ -24,8 +24,8 @@ from typing import Any, Protocol
 
 import pytest
 
-from ..baseline import ruleset_digest
 from ..findings import Finding, findings_document
+from ..findings.baseline import ruleset_digest
 from ..inventory.model import Inventory
 from ..jsonio import FINDINGS_MAX_DEPTH, InputError, OutputError, encode_json, loads_written, scrub, write_text_atomic
 from ..policy.actions import catalogue_version

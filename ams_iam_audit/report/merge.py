@@ -23,8 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..baseline import ruleset_digest
 from ..findings import FINDINGS_FORMAT, compliance_section
+from ..findings.baseline import ruleset_digest
+from ..findings.schema import SchemaError, validate_findings
 from ..jsonio import (
     FINDINGS_MAX_DEPTH,
     InputError,
@@ -35,7 +36,6 @@ from ..jsonio import (
     scrub,
     write_json_atomic,
 )
-from ..schema import SchemaError, validate_findings
 from . import FINDINGS_FILE, render_outputs
 from .organization import in_account, organization_section
 

@@ -16,11 +16,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from ..baseline import Baseline
 from ..findings import Finding, Outcome, subjects_counted
+from ..findings.baseline import Baseline
+from ..findings.waivers import Waiver, WaiverUsage
 from ..inventory.model import Section
 from ..jsonio import terminal_safe
-from ..waivers import Waiver, WaiverUsage
 from .view import SEVERITIES
 
 __all__ = ["TerminalLine", "closing_line", "summary_lines", "write_summary"]

@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .jsonio import jsonable
+from ..jsonio import jsonable
 
 __all__ = ["DIRECT", "Call", "Executor", "UnsupportedCallError", "action_name", "is_error"]
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from .findings import Evidence
-from .inventory.model import Inventory
-from .scopes import SCOPES, AuditContext, Case, Examined, NotApplicable, NotAssessed, Subject, Unreadable
+from ..findings import Evidence
+from ..inventory.model import Inventory
+from ..scopes import SCOPES, AuditContext, Case, Examined, NotApplicable, NotAssessed, Subject, Unreadable
 
 __all__ = [
     "CONTEXT_KEY",

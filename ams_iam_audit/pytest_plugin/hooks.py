@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from .findings import Finding
+    from ..findings import Finding
 
 __all__ = ["pytest_ams_iam_audit_finding", "pytest_ams_iam_audit_register", "pytest_ams_iam_audit_write_reports"]
 

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from .aimodelshare import EXECUTION_ROLE_ENV, EXECUTION_ROLE_NAME, execution_role_trust
-from .aws import DEFAULT_CALL_TIMEOUT, is_account_id
-from .baseline import Baseline, BaselineError, load_baseline
-from .demo import DEMO_ACCOUNT_ID
-from .inventory.consumer_kinds import kind_titles
-from .jsonio import check_writable_dir, terminal_safe
-from .waivers import Waiver, WaiverError, load_waivers
+from ..aimodelshare import EXECUTION_ROLE_ENV, EXECUTION_ROLE_NAME, execution_role_trust
+from ..aws import DEFAULT_CALL_TIMEOUT, is_account_id
+from ..demo import DEMO_ACCOUNT_ID
+from ..findings.baseline import Baseline, BaselineError, load_baseline
+from ..findings.waivers import Waiver, WaiverError, load_waivers
+from ..inventory.consumer_kinds import kind_titles
+from ..jsonio import check_writable_dir, terminal_safe
 
 __all__ = ["DEMO", "AuditOptions", "add_options"]
 
@@ -161,7 +161,8 @@ def add_options(parser: pytest.Parser) -> None:
         action="store_true",
         default=False,
         help="run every rule case through pytest's whole setup/call/teardown protocol, for plugins that "
-        "wrap each test's setup or call (rule cases then take about twice as long; see ams_iam_audit.protocol)",
+        "wrap each test's setup or call (rule cases then take about twice as long; see "
+        "ams_iam_audit.pytest_plugin.protocol)",
     )
     group.addoption(
         "--aws-no-builtin-rules",

@@ -20,12 +20,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .aws import DEFAULT_REGION, AwsAccessError, AwsClients, AwsTarget, guard_account, open_session
-from .demo import DEMO_ACCOUNT_ID, DEMO_CREDENTIALS, DEMO_REGION, DemoAccount, DemoUnavailable
-from .inventory.collect import collect
-from .inventory.model import Inventory
-from .inventory.snapshot import SnapshotError, dump_inventory, load_snapshot, save_snapshot
-from .jsonio import OutputError
+from ..aws import DEFAULT_REGION, AwsAccessError, AwsClients, AwsTarget, guard_account, open_session
+from ..demo import DEMO_ACCOUNT_ID, DEMO_CREDENTIALS, DEMO_REGION, DemoAccount, DemoUnavailable
+from ..inventory.collect import collect
+from ..inventory.model import Inventory
+from ..inventory.snapshot import SnapshotError, dump_inventory, load_snapshot, save_snapshot
+from ..jsonio import OutputError
 from .options import AuditOptions
 
 __all__ = ["AuditRun", "RunError", "open_run", "run_from_workerinput"]

@@ -29,19 +29,15 @@ from typing import Any
 
 import pytest
 
-from . import fixtures, report
-from .baseline import BaselineError
-from .findings import Finding, Outcome, failure_message
-from .fixing import FixOutcome, run_fix_phase
-from .fixtures import CONTEXT_KEY, EVIDENCE_KEY, item_case
-from .jsonio import OutputError, jsonable, scrub, terminal_safe
-from .options import AuditOptions, add_options
-from .protocol import LightProtocol
-from .remediate.plan import FIXABLE_RULES
-from .report.terminal import TerminalLine, closing_line, summary_lines, write_summary
-from .rule import AREAS, Rule, Severity, get_rule
-from .run import AuditRun, RunError, open_run, run_from_workerinput
-from .scopes import (
+from .. import report
+from ..findings import Finding, Outcome, failure_message
+from ..findings.baseline import BaselineError
+from ..findings.waivers import WaiverUsage, waive, waiver_usage
+from ..jsonio import OutputError, jsonable, scrub, terminal_safe
+from ..remediate.plan import FIXABLE_RULES
+from ..report.terminal import TerminalLine, closing_line, summary_lines, write_summary
+from ..rule import AREAS, Rule, Severity, get_rule
+from ..scopes import (
     NOT_ASSESSED,
     SCOPES,
     AuditContext,
@@ -53,7 +49,12 @@ from .scopes import (
     Unreadable,
     subjects_for,
 )
-from .waivers import WaiverUsage, waive, waiver_usage
+from . import fixtures
+from .fixing import FixOutcome, run_fix_phase
+from .fixtures import CONTEXT_KEY, EVIDENCE_KEY, item_case
+from .options import AuditOptions, add_options
+from .protocol import LightProtocol
+from .run import AuditRun, RunError, open_run, run_from_workerinput
 
 __all__ = ["AuditPlugin"]
 
@@ -68,7 +69,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
-    """The plugin's own hooks (``ams_iam_audit.hooks``), for teams' plugins and conftest files."""
+    """The plugin's own hooks (``ams_iam_audit.pytest_plugin.hooks``), for teams' plugins and conftest files."""
     from . import hooks
 
     pluginmanager.add_hookspecs(hooks)

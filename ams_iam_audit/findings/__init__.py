@@ -16,7 +16,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from .jsonio import jsonable, scrub
+from ..jsonio import jsonable, scrub
 
 __all__ = [
     "EXAMINED",

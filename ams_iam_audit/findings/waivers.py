@@ -31,8 +31,8 @@ from typing import Any
 
 import yaml
 
-from .findings import Finding, Outcome
-from .jsonio import InputError, read_text
+from ..jsonio import InputError, read_text
+from . import Finding, Outcome
 
 __all__ = ["Waiver", "WaiverError", "WaiverUsage", "load_waivers", "waive", "waiver_usage"]
 

@@ -28,10 +28,10 @@ from typing import Any
 
 import pytest
 
+from ..rule import AREAS, Severity, get_rule
+from ..scopes import Examined
 from . import fixtures
 from .fixtures import CONTEXT_KEY, item_case, new_evidence, rule_arguments, subject_value
-from .rule import AREAS, Severity, get_rule
-from .scopes import Examined
 
 __all__ = ["LightProtocol"]
 

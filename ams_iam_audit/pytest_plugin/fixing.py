@@ -30,19 +30,19 @@ from typing import Any
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import iam_utils
-from .aws import error_code
-from .demo import UNSUPPORTED_CALLS
-from .findings import Evidence, Finding, Outcome, failure_message
+from .. import iam_utils
+from ..aws import error_code
+from ..demo import UNSUPPORTED_CALLS
+from ..findings import Evidence, Finding, Outcome, failure_message
+from ..inventory.model import Inventory
+from ..jsonio import write_json_atomic
+from ..remediate import ActionResult, FixContext, Journal, Plan, apply_plan, make_plan
+from ..remediate.plan import EmptyRole
+from ..rule import Rule, get_rule
+from ..scopes import NOT_ASSESSED, SCOPES, AuditContext, Subject, Unreadable, subjects_for
 from .fixtures import rule_arguments
-from .inventory.model import Inventory
-from .jsonio import write_json_atomic
 from .options import AuditOptions
-from .remediate import ActionResult, FixContext, Journal, Plan, apply_plan, make_plan
-from .remediate.plan import EmptyRole
-from .rule import Rule, get_rule
 from .run import AuditRun
-from .scopes import NOT_ASSESSED, SCOPES, AuditContext, Subject, Unreadable, subjects_for
 
 __all__ = ["LOCK_ACTION", "LOCK_TTL", "FixOutcome", "run_fix_phase"]
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .findings import FINDINGS_FORMAT, Finding, Outcome, examined_resources
-from .jsonio import FINDINGS_MAX_DEPTH, InputError, read_json
+from ..jsonio import FINDINGS_MAX_DEPTH, InputError, read_json
+from . import FINDINGS_FORMAT, Finding, Outcome, examined_resources
 from .schema import SchemaError, validate_findings
 
 __all__ = ["Baseline", "BaselineError", "load_baseline", "ruleset_digest"]
