@@ -306,6 +306,7 @@ PAGING: dict[tuple[str, str], Paging] = {
     ("glue", "get_dev_endpoints"): Paging("NextToken", "NextToken"),
     ("sagemaker", "list_notebook_instances"): Paging("NextToken", "NextToken"),
     ("accessanalyzer", "list_analyzers"): Paging("nextToken", "nextToken"),
+    ("organizations", "list_accounts"): Paging("NextToken", "NextToken"),
 }
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import yaml
 
 __all__ = [
     "CONTROL_CHARACTERS",
@@ -35,6 +36,7 @@ __all__ = [
     "MAX_DEPTH",
     "POLICY_MAX_DEPTH",
     "InputError",
+    "NoAliasYamlLoader",
     "OutputError",
     "check_writable_dir",
     "decode_utf8",
@@ -98,6 +100,21 @@ class InputError(ValueError):
 
 class OutputError(OSError):
     """A file could not be written; the message names the path and the reason."""
+
+
+class NoAliasYamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without anchors and aliases, for every YAML file we are given (waivers,
+    accounts): none of them needs them, and an alias bomb (a few hundred bytes of nested aliases)
+    expands into gigabytes. The error's mark names the line."""
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.MarkedYAMLError(
+                problem="anchors and aliases (& and *) are not allowed in this file",
+                problem_mark=event.start_mark,
+            )
+        return super().compose_node(parent, index)
 
 
 def decode_utf8(data: bytes, where: str) -> str:

@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from ..jsonio import InputError, read_text
+from ..jsonio import InputError, NoAliasYamlLoader, read_text
 from . import Finding, Outcome
 
 __all__ = ["Waiver", "WaiverError", "WaiverUsage", "load_waivers", "waive", "waiver_usage"]
@@ -71,25 +71,11 @@ class Waiver:
         }
 
 
-class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader without anchors and aliases: a waiver file never needs them, and an alias
-    bomb (a few hundred bytes of nested aliases) expands into gigabytes."""
-
-    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
-        event = self.peek_event()  # type: ignore[no-untyped-call]
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
-            raise yaml.MarkedYAMLError(
-                problem="anchors and aliases (& and *) are not allowed in a waiver file",
-                problem_mark=event.start_mark,
-            )
-        return super().compose_node(parent, index)
-
-
 def _lines_of_entries(text: str, suffix: str) -> list[int]:
     """The line each entry starts on (TOML: its ``[[waiver]]`` header; YAML: its ``-`` item)."""
     if suffix == ".toml":
         return [i for i, line in enumerate(text.splitlines(), 1) if line.strip().startswith("[[waiver]]")]
-    root = yaml.compose(text, Loader=_Loader)
+    root = yaml.compose(text, Loader=NoAliasYamlLoader)
     if isinstance(root, yaml.MappingNode):
         for key, value in root.value:
             if key.value == "waiver" and isinstance(value, yaml.SequenceNode):
@@ -121,7 +107,7 @@ def load_waivers(path: Path) -> tuple[Waiver, ...]:
     except InputError as exc:
         raise WaiverError(str(exc)) from None
     try:
-        data = tomllib.loads(text) if suffix == ".toml" else yaml.load(text, Loader=_Loader)
+        data = tomllib.loads(text) if suffix == ".toml" else yaml.load(text, Loader=NoAliasYamlLoader)
         lines = _lines_of_entries(text, suffix)
     except tomllib.TOMLDecodeError as exc:
         raise WaiverError(f"{path}: not valid TOML: {exc}") from None
