@@ -45,6 +45,9 @@ __all__ = [
     "CallerIdentity",
     "Paging",
     "assume_role_session",
+    "assume_with",
+    "auditor_session_name",
+    "base_session",
     "call",
     "caller_identity",
     "client_config",
@@ -54,6 +57,7 @@ __all__ = [
     "is_account_id",
     "open_session",
     "paged",
+    "role_arn_in",
 ]
 
 #: Seconds one AWS call may take, all its attempts and retries included (``--aws-call-timeout``).
@@ -381,18 +385,26 @@ def assume_role_session(
     endpoint_url: str | None = None,
     region: str | None = None,
     call_timeout: float = DEFAULT_CALL_TIMEOUT,
+    session_name: str = _SESSION_NAME,
 ) -> boto3.Session:
     """A session on temporary credentials from STS AssumeRole on ``role_arn``."""
     sts = AwsClients(base, endpoint_url, call_timeout).client("sts", region or base.region_name)
+    return assume_with(sts, role_arn, session_name, region or base.region_name)
+
+
+def assume_with(sts: Any, role_arn: str, session_name: str, region: str | None) -> boto3.Session:
+    """A new session (one per thread: sessions are not thread-safe, clients are) on the temporary
+    credentials ``sts`` (a client, which threads may share) gets from AssumeRole on ``role_arn``.
+    Raises :class:`AwsAccessError` naming the role and AWS's answer."""
     try:
-        creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=_SESSION_NAME)["Credentials"]
+        creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
     except (ClientError, BotoCoreError) as exc:
         raise AwsAccessError(f"cannot assume role {role_arn}: {error_code(exc)}: {exc}") from None
     return boto3.Session(
         aws_access_key_id=creds["AccessKeyId"],
         aws_secret_access_key=creds["SecretAccessKey"],
         aws_session_token=creds["SessionToken"],
-        region_name=region or base.region_name,
+        region_name=region,
     )
 
 
@@ -429,8 +441,10 @@ def guard_account(expected: str, actual: CallerIdentity | str) -> None:
         )
 
 
-def open_session(target: AwsTarget) -> tuple[AwsClients, CallerIdentity]:
-    """Session for ``target`` (role assumed when asked), checked against the expected account."""
+def base_session(target: AwsTarget) -> tuple[boto3.Session, CallerIdentity]:
+    """The caller's own session for ``target`` (its profile, explicit credentials, and
+    ``--aws-role-arn`` assumed when given) and who the caller is, with no account guard: a run of
+    several accounts reaches each of them from here and guards each one (:func:`guard_account`)."""
     session = _base_session(target)
     if target.role_arn:
         session = assume_role_session(
@@ -440,7 +454,29 @@ def open_session(target: AwsTarget) -> tuple[AwsClients, CallerIdentity]:
             target.regions[0] if target.regions else None,
             target.call_timeout,
         )
-    ident = caller_identity(session, target.endpoint_url, target.call_timeout)
+    return session, caller_identity(session, target.endpoint_url, target.call_timeout)
+
+
+_SESSION_NAME_CHARS = re.compile(r"[^\w+=,.@-]")
+
+
+def auditor_session_name(caller_arn: str) -> str:
+    """The RoleSessionName that says who audits: ``ams-iam-audit@<caller name>`` (the last part of
+    the caller's ARN: a user's name, an assumed role's session name), in what AWS allows (2 to 64
+    of letters, digits and ``_+=,.@-``): any other character becomes ``-`` and the name is cut at 64
+    characters. CloudTrail of the audited account records it with every call."""
+    who = caller_arn.rsplit("/", 1)[-1] if "/" in caller_arn else caller_arn.rsplit(":", 1)[-1]
+    return _SESSION_NAME_CHARS.sub("-", f"{_SESSION_NAME}@{who}")[:64]
+
+
+def role_arn_in(account_id: str, role_name: str, partition: str = "aws") -> str:
+    """``arn:<partition>:iam::<account>:role/<name>``: the role a run assumes in a member account."""
+    return f"arn:{partition}:iam::{account_id}:role/{role_name}"
+
+
+def open_session(target: AwsTarget) -> tuple[AwsClients, CallerIdentity]:
+    """Session for ``target`` (role assumed when asked), checked against the expected account."""
+    session, ident = base_session(target)
     guard_account(target.account_id, ident)
     return AwsClients(session, target.endpoint_url, target.call_timeout), ident
 

@@ -6,11 +6,15 @@
   ``policy_document``, ``shared_role``, ``execution_role``): the resource being judged. It raises for a
   subject that could not be read (the rule reports an error) and skips for an empty scope (the rule
   is not applicable).
+
+In a run of several accounts every case's parameter is an :class:`AccountCase` (its account, and the
+case), and :class:`AccountFixtures` replaces ``audit`` and ``inventory`` with the case's own account's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -20,21 +24,44 @@ from ..inventory.model import Inventory
 from ..scopes import SCOPES, AuditContext, Case, Examined, NotApplicable, NotAssessed, Subject, Unreadable
 
 __all__ = [
+    "ACCOUNTS_KEY",
     "CONTEXT_KEY",
     "EVIDENCE_KEY",
+    "AccountCase",
+    "AccountFixtures",
     "CoverageError",
     "audit",
+    "case_context",
     "evidence",
     "inventory",
+    "item_account",
     "item_case",
     "new_evidence",
     "own_fixture_names",
     "rule_arguments",
     "scope_fixtures",
+    "scope_param",
     "subject_value",
 ]
 
 CONTEXT_KEY = pytest.StashKey[AuditContext]()
+#: a run of several accounts: account id -> its context (absent in a run of one account)
+ACCOUNTS_KEY = pytest.StashKey[Mapping[str, AuditContext]]()
+
+
+@dataclass(frozen=True)
+class AccountCase:
+    """A rule case's parameter in a run of several accounts: the account it is of, and the case (a
+    subject of the account's scope, an :class:`Unreadable`, ...). Its id is ``<account>:<case id>``."""
+
+    account_id: str
+    case: Case
+
+
+def _unwrapped(value: Any) -> Any:
+    return value.case if isinstance(value, AccountCase) else value
+
+
 EVIDENCE_KEY = pytest.StashKey[Evidence]()
 
 
@@ -85,12 +112,34 @@ def subject_value(item: Case) -> Any:
 def item_case(item: pytest.Item, scope: str) -> Case | None:
     """What a rule case was parametrized with (its scope's subject, an :class:`Unreadable`, ...)."""
     callspec = getattr(item, "callspec", None)
-    value = callspec.params.get(scope) if callspec is not None else None
+    value = _unwrapped(callspec.params.get(scope)) if callspec is not None else None
     return value if isinstance(value, Subject | Unreadable | NotApplicable | NotAssessed | Examined) else None
 
 
+def scope_param(item: pytest.Item, scope: str) -> Any:
+    """What the case's ``scope`` argument is made from (its subject, or what stands for one)."""
+    return _unwrapped(item.callspec.params[scope])  # type: ignore[attr-defined]
+
+
+def item_account(item: pytest.Item) -> str | None:
+    """The account a rule case is of, in a run of several accounts (``None`` in a run of one)."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return None
+    return next((v.account_id for v in callspec.params.values() if isinstance(v, AccountCase)), None)
+
+
+def case_context(item: pytest.Item, config: pytest.Config) -> AuditContext:
+    """The context a rule case is judged in: its account's in a run of several, else the run's."""
+    contexts = config.stash.get(ACCOUNTS_KEY, None)
+    account = item_account(item) if contexts is not None else None
+    if contexts is not None and account is not None and account in contexts:
+        return contexts[account]
+    return config.stash[CONTEXT_KEY]
+
+
 def _scope_fixture(request: pytest.FixtureRequest) -> Any:
-    return subject_value(request.param)
+    return subject_value(_unwrapped(request.param))
 
 
 for _scope in SCOPES:
@@ -104,6 +153,22 @@ def scope_fixtures(names: Iterable[str]) -> object:
     plugin's fixtures on its class, so the class is made for the names."""
     members = {f"_fixture_{name}": pytest.fixture(name=name)(_scope_fixture) for name in names}
     return type("ScopeFixtures", (), members)()
+
+
+class AccountFixtures:
+    """Registered after this module in a run of several accounts: ``audit`` and ``inventory`` are then
+    the case's own account's (function-scoped: one run holds several accounts). A fixture of a
+    project's own that asks for them at a wider scope fails with pytest's ScopeMismatch."""
+
+    @pytest.fixture(name="audit")
+    def account_audit(self, request: pytest.FixtureRequest) -> AuditContext:
+        """The inventory of the case's account plus the run's settings."""
+        return case_context(request.node, request.config)
+
+    @pytest.fixture(name="inventory")
+    def account_inventory(self, audit: AuditContext) -> Inventory:
+        """The case's account's inventory (read-only)."""
+        return audit.inventory
 
 
 def rule_arguments(

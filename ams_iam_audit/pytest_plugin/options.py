@@ -15,26 +15,41 @@ from pathlib import Path
 
 import pytest
 
+from ..accounts import DEFAULT_ORG_ROLE, AccountTarget, read_accounts_file
 from ..aimodelshare import EXECUTION_ROLE_ENV, EXECUTION_ROLE_NAME, execution_role_trust
 from ..aws import DEFAULT_CALL_TIMEOUT, is_account_id
 from ..demo import DEMO_ACCOUNT_ID
 from ..findings.baseline import Baseline, BaselineError, load_baseline
 from ..findings.waivers import Waiver, WaiverError, load_waivers
 from ..inventory.consumer_kinds import kind_titles
-from ..jsonio import check_writable_dir, terminal_safe
+from ..jsonio import InputError, check_writable_dir, terminal_safe
 
 __all__ = ["DEMO", "AuditOptions", "add_options"]
 
 DEMO = "demo"
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
+_ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
 
 # (flag, ini name or None, help). The ini value is used when the flag is not given.
 _OPTIONS: tuple[tuple[str, str | None, str], ...] = (
     (
         "--aws-account",
         "aws_account",
-        "audit this account (12 digits), or 'demo' for the embedded demo account; turns audit mode on",
+        "audit this account (12 digits), or 'demo' for the embedded demo account; turns audit mode on. "
+        "Repeatable: several accounts are audited in one run, each reached through --aws-org-role",
+    ),
+    (
+        "--aws-accounts",
+        "aws_accounts",
+        "audit the accounts this file names: one id a line, or YAML with per-account role and regions "
+        "(see ams_iam_audit.accounts)",
+    ),
+    (
+        "--aws-org-role",
+        "aws_org_role",
+        f"with several accounts: the role assumed in each account other than the caller's own (default "
+        f"{DEFAULT_ORG_ROLE}; a read-only audit role of the same name in every account is better)",
     ),
     ("--aws-profile", "aws_profile", "boto3 profile to take credentials from"),
     (
@@ -67,6 +82,8 @@ _OPTIONS: tuple[tuple[str, str | None, str], ...] = (
 #: What each value option's value is, as ``--help`` shows it.
 _METAVARS = {
     "--aws-account": "ID|demo",
+    "--aws-accounts": "FILE",
+    "--aws-org-role": "ROLE_NAME",
     "--aws-profile": "PROFILE",
     "--aws-role-arn": "ROLE_ARN",
     "--aws-endpoint-url": "URL",
@@ -85,7 +102,8 @@ def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("ams-iam-audit", "AWS IAM audit against the AIModelShare least-privilege refactoring")
     for flag, ini, help_text in _OPTIONS:
         dest = flag.lstrip("-").replace("-", "_")
-        group.addoption(flag, dest=dest, default=None, metavar=_METAVARS[flag], help=help_text)
+        action = "append" if flag == "--aws-account" else "store"
+        group.addoption(flag, dest=dest, default=None, action=action, metavar=_METAVARS[flag], help=help_text)
         if ini is not None:
             parser.addini(ini, help_text, default=None)
     group.addoption(
@@ -98,6 +116,14 @@ def add_options(parser: pytest.Parser) -> None:
         "default: the profile's region, else us-east-1)",
     )
     parser.addini("aws_region", "regions, as --aws-region", type="linelist", default=[])
+    group.addoption(
+        "--aws-org",
+        dest="aws_org",
+        action="store_true",
+        default=False,
+        help="audit every active account of the caller's AWS Organization (Organizations ListAccounts, from "
+        "the management or a delegated administrator account), each through --aws-org-role",
+    )
     group.addoption(
         "--fix",
         dest="fix",
@@ -208,22 +234,53 @@ class AuditOptions:
     call_timeout: float = DEFAULT_CALL_TIMEOUT
     #: the day waivers are judged on (UTC), fixed when the run starts
     today: date = field(default_factory=lambda: datetime.now(UTC).date())
+    #: several accounts in one run (``account`` is then ``None``): the accounts named by
+    #: ``--aws-account`` and ``--aws-accounts``, each once; ``--aws-org`` adds the organization's
+    #: when the run opens (it needs the caller's session)
+    targets: tuple[AccountTarget, ...] = ()
+    org: bool = False
+    #: the role assumed in each account other than the caller's own (``--aws-org-role``)
+    org_role: str = DEFAULT_ORG_ROLE
 
     @property
     def demo(self) -> bool:
         return self.account == DEMO
 
+    @property
+    def multi(self) -> bool:
+        """Several accounts (or an organization's, however many) in this run."""
+        return bool(self.targets) or self.org
+
     @staticmethod
     def requested(config: pytest.Config) -> bool:
-        """Audit mode is on when an account or a snapshot is given."""
-        return bool(_get(config, "aws_account", "aws_account") or config.getoption("snapshot"))
+        """Audit mode is on when an account (or accounts) or a snapshot is given."""
+        return bool(
+            _accounts_given(config)
+            or config.getoption("snapshot")
+            or _get(config, "aws_accounts", "aws_accounts")
+            or config.getoption("aws_org", False)
+        )
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> AuditOptions:
         """Raises ``pytest.UsageError`` naming the option that is wrong."""
-        account = _get(config, "aws_account", "aws_account")
-        if account is not None and account != DEMO and not is_account_id(account):
-            raise pytest.UsageError(f"--aws-account: {account!r} is neither a 12-digit account id nor 'demo'")
+        given = _accounts_given(config)
+        for value in given:
+            if value != DEMO and not is_account_id(value):
+                raise pytest.UsageError(f"--aws-account: {value!r} is neither a 12-digit account id nor 'demo'")
+        org_role = _get(config, "aws_org_role", "aws_org_role") or DEFAULT_ORG_ROLE
+        if not _ROLE_NAME.fullmatch(org_role):
+            raise pytest.UsageError(
+                f"--aws-org-role: {org_role!r} is not an IAM role name (1-64 of letters, digits and _+=,.@-)"
+            )
+        targets = _targets(config, given, org_role)
+        org = bool(config.getoption("aws_org", False))
+        if DEMO in given and (len(given) > 1 or targets or org):
+            raise pytest.UsageError("--aws-account demo audits the demo account alone: drop the other accounts")
+        multi = bool(targets) or org
+        if multi:
+            _refuse_with_several_accounts(config)
+        account = None if multi else (given[0] if given else None)
         snapshot = config.getoption("snapshot")
         if snapshot and account == DEMO:
             raise pytest.UsageError("--snapshot and --aws-account demo exclude each other: pick one source")
@@ -235,7 +292,8 @@ class AuditOptions:
         # role is what AMS-EXEC-* judge, and it would need the audit's (and --fix's) permissions
         role_arn = _get(config, "aws_role_arn", "aws_role_arn")
         execution = _get(config, "aws_execution_role_arn", "aws_execution_role_arn")
-        if execution is None and account != DEMO:
+        if execution is None and account != DEMO and not multi:
+            # the variable names a role in one account: with several, each account's is discovered
             execution = os.environ.get(EXECUTION_ROLE_ENV) or None
         for flag, arn in (("--aws-role-arn", role_arn), ("--aws-execution-role-arn", execution)):
             if arn is not None and not _ROLE_ARN.fullmatch(arn):
@@ -329,4 +387,51 @@ class AuditOptions:
             baseline=baseline,
             full_protocol=bool(config.getoption("full_protocol")),
             call_timeout=call_timeout,
+            targets=targets,
+            org=org,
+            org_role=org_role,
         )
+
+
+def _accounts_given(config: pytest.Config) -> list[str]:
+    """The ``--aws-account`` values, in order, each once (else the ini's, whitespace-separated)."""
+    values = config.getoption("aws_account", None) or str(config.getini("aws_account") or "").split()
+    return list(dict.fromkeys(str(v) for v in values))
+
+
+def _targets(config: pytest.Config, given: list[str], org_role: str) -> tuple[AccountTarget, ...]:
+    """The accounts of a run of several (empty: one account, or none): ``--aws-account`` (two or
+    more, or one beside ``--aws-accounts``/``--aws-org``) and the accounts file's, each account once;
+    the file's entry wins over ``--aws-account``'s, as it may name the account's own role and regions."""
+    accounts_file = _get(config, "aws_accounts", "aws_accounts")
+    from_file: tuple[AccountTarget, ...] = ()
+    if accounts_file:
+        try:
+            from_file = read_accounts_file(Path(accounts_file), role_name=org_role)
+        except InputError as exc:
+            raise pytest.UsageError(terminal_safe(str(exc))) from None
+    several = len(given) > 1 or bool(from_file) or bool(config.getoption("aws_org", False))
+    if not several:
+        return ()
+    chosen = {a: AccountTarget(a, org_role) for a in given if a != DEMO}
+    chosen.update((t.account_id, t) for t in from_file)
+    return tuple(chosen.values())
+
+
+#: What a run of several accounts refuses (dest -> why), each named in one line.
+_SINGLE_ACCOUNT_ONLY = {
+    "fix": "--fix changes one account at a time: run it with one --aws-account",
+    "fix_dry_run": "--fix-dry-run plans for one account at a time: run it with one --aws-account",
+    "snapshot": "--snapshot replays one account's inventory: it cannot be combined with several accounts",
+    "save_snapshot": "--save-snapshot saves one account's inventory: run it with one --aws-account",
+    "aws_execution_role_arn": "--aws-execution-role-arn names a role in one account: with several accounts, "
+    "each account's execution role is discovered in it",
+    "baseline": "--baseline compares one account's earlier findings.json: run each account with its own "
+    "baseline (one --aws-account), or drop --baseline",
+}
+
+
+def _refuse_with_several_accounts(config: pytest.Config) -> None:
+    for dest, why in _SINGLE_ACCOUNT_ONLY.items():
+        if config.getoption(dest, None) or (dest == "aws_execution_role_arn" and config.getini(dest)):
+            raise pytest.UsageError(f"several accounts: {why}")

@@ -50,8 +50,9 @@ from ..scopes import (
     subjects_for,
 )
 from . import fixtures
+from .accounts_run import UNREACHABLE, AccountsRun, accounts_from_workerinput, open_accounts, write_accounts_results
 from .fixing import FixOutcome, run_fix_phase
-from .fixtures import CONTEXT_KEY, EVIDENCE_KEY, item_case
+from .fixtures import ACCOUNTS_KEY, CONTEXT_KEY, EVIDENCE_KEY, AccountCase, item_account, item_case
 from .options import AuditOptions, add_options
 from .protocol import LightProtocol
 from .run import AuditRun, RunError, open_run, run_from_workerinput
@@ -80,7 +81,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
     """In audit mode, leave out pytest's per-case log capture: rules do not log, and at tens of
     thousands of cases it costs about a fifth of the run (bench/README.md). Any ``--log-*`` option
     keeps it."""
-    audit = any(a.startswith(("--aws-account", "--snapshot")) for a in args)
+    audit = any(a.startswith(("--aws-account", "--snapshot")) or a == "--aws-org" for a in args)
     if audit and not any(a.startswith("--log") for a in args) and early_config.pluginmanager.has_plugin("logging"):
         early_config.pluginmanager.unregister(name="logging")
 
@@ -155,26 +156,39 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("--fix and --fix-dry-run run in one process, in one order: drop -n/--dist")
     if options.fix is not None and config.option.maxfail:
         raise pytest.UsageError("--fix and --fix-dry-run plan from the whole audit: drop -x/--maxfail")
+    one_process = None
+    if not options.multi and worker_input is None and _xdist_active(config):
+        one_process = _XDIST_OFF
+        _xdist_off(config)
+    run: AuditRun | AccountsRun
     try:
         if worker_input is not None and _WORKER_KEY in worker_input:
-            run = run_from_workerinput(worker_input[_WORKER_KEY])
+            data = worker_input[_WORKER_KEY]
+            run = accounts_from_workerinput(data) if options.multi else run_from_workerinput(data)
         else:
             started = time.perf_counter()
-            run = open_run(options, xdist=_xdist_active(config))
+            if options.multi:
+                run = open_accounts(options, xdist=_xdist_active(config))
+            else:
+                run = open_run(options, xdist=_xdist_active(config))
             run.timings["collect"] = time.perf_counter() - started
     except RunError as exc:
         raise pytest.UsageError(terminal_safe(str(exc))) from None
-    if options.baseline is not None:
+    if options.baseline is not None and isinstance(run, AuditRun):
         try:
             options.baseline.check_account(run.inventory.account_id)
         except BaselineError as exc:
             run.close()
             raise pytest.UsageError(terminal_safe(str(exc))) from None
     plugin = AuditPlugin(config, options, run)
+    plugin.header_note = one_process
     plugin.settle()
     config.stash[CONTEXT_KEY] = plugin.context
     config.pluginmanager.register(plugin, _PLUGIN_NAME)
     config.pluginmanager.register(fixtures, _PLUGIN_NAME + "-fixtures")
+    if plugin.contexts is not None:
+        config.stash[ACCOUNTS_KEY] = plugin.contexts
+        config.pluginmanager.register(fixtures.AccountFixtures(), _PLUGIN_NAME + "-account-fixtures")
     if worker_input is None:
         config.pluginmanager.register(report.BuiltinReports(), _PLUGIN_NAME + "-reports")
     if LightProtocol.wanted(config, options.full_protocol):
@@ -204,6 +218,22 @@ _XDIST_NOTE = (
     "inventory and rebuilds its analysis before judging its share (at IAM's default quotas -n 2 took 1.5 to "
     "1.7 x the time of -n 0); drop -n, or -n 0"
 )
+
+
+#: Said in the header of a run of one account given -n/--dist (bench/README.md, "Round 2, the engine").
+_XDIST_OFF = (
+    "ams-iam-audit: -n/--dist ignored: one account is audited in one process (under xdist each worker "
+    "re-reads the inventory and rebuilds its analysis: -n 2 took 1.5 to 1.7 x the time of -n 0); "
+    "-n spreads several accounts over workers"
+)
+
+
+def _xdist_off(config: pytest.Config) -> None:
+    """Run in this one process: pytest-xdist starts its workers in its own ``pytest_configure``,
+    which runs after this plugin's (``trylast``) and starts none without a distribution mode."""
+    config.option.numprocesses = 0
+    config.option.dist = "no"
+    config.option.tx = []
 
 
 def _xdist_active(config: pytest.Config) -> bool:
@@ -261,6 +291,14 @@ class XdistHooks:
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput[_WORKER_KEY] = self.plugin.run.to_workerinput()
 
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        """Several accounts: every case of one account on one worker (``scheduling``)."""
+        if self.plugin.contexts is None:
+            return None
+        from .scheduling import AccountScheduling
+
+        return AccountScheduling(config, log)
+
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         """What each worker collected (all collect the same): the controller's count of cases."""
         self.plugin.collected = len(ids)
@@ -269,11 +307,21 @@ class XdistHooks:
 class AuditPlugin:
     """The per-run half of the plugin: fixtures, parametrization, findings, summary."""
 
-    def __init__(self, config: pytest.Config, options: AuditOptions, run: AuditRun) -> None:
+    def __init__(self, config: pytest.Config, options: AuditOptions, run: AuditRun | AccountsRun) -> None:
         self.config = config
         self.options = options
         self.run = run
-        self.context = AuditContext(inventory=run.inventory)
+        #: a run of several accounts: each account's context, by account id (``None``: one account)
+        self.contexts: dict[str, AuditContext] | None = None
+        if isinstance(run, AccountsRun):
+            self.contexts = {a: AuditContext(inventory=r.inventory) for a, r in run.runs.items()}
+            self.context = next(iter(self.contexts.values()))
+        else:
+            self.context = AuditContext(inventory=run.inventory)
+        #: findings' accounts, by node id (several accounts)
+        self.account_of: dict[str, str] = {}
+        #: one line for the terminal's header (``pytest_report_header``), when there is something to say
+        self.header_note: str | None = None
         self.findings: list[Finding] = []
         self.rules: dict[str, dict[str, Any]] = {}
         self.report_paths: list[Path] = []
@@ -314,9 +362,39 @@ class AuditPlugin:
                 f"rule {rule.id} ({metafunc.definition.nodeid}) has scope {rule.scope!r} "
                 f"but takes no {rule.scope!r} argument"
             )
+        if self.contexts is not None:
+            self._parametrize_accounts(metafunc, rule)
+            return
         items = subjects_for(rule.scope, self.context, rule.select, rule.select_description, rule.judges, rule.unjudged)
         # the ids are in every output (terminal, JUnit, findings.json): masked like everything else
         metafunc.parametrize(rule.scope, items, ids=[scrub(i.id) for i in items], indirect=True)
+
+    def _parametrize_accounts(self, metafunc: pytest.Metafunc, rule: Rule) -> None:
+        """Several accounts: each account's cases, with ids ``<account>:<case id>`` (so ``-k <account>``
+        selects an account); an account that could not be audited is one error case per rule."""
+        assert self.contexts is not None
+        assert isinstance(self.run, AccountsRun)
+        params: list[AccountCase] = []
+        ids: list[str] = []
+        for account, context in self.contexts.items():
+            error = self.run.errors.get(account)
+            if error is not None:
+                reason = f"account {account} could not be audited: {error}"
+                params.append(AccountCase(account, NotAssessed(reason, {"account_error": error}, UNREACHABLE)))
+                ids.append(f"{account}:{UNREACHABLE}")
+                continue
+            items = subjects_for(rule.scope, context, rule.select, rule.select_description, rule.judges, rule.unjudged)
+            params.extend(AccountCase(account, i) for i in items)
+            ids.extend(f"{account}:{scrub(i.id)}" for i in items)
+        metafunc.parametrize(rule.scope, params, ids=ids, indirect=True)
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        lines = [self.header_note] if self.header_note else []
+        if isinstance(self.run, AccountsRun):
+            lines.append(f"ams-iam-audit: {self.run.describe_source()}")
+            if self.run.organization:
+                lines.append(f"ams-iam-audit: {self.run.organization}")
+        return lines
 
     @pytest.hookimpl(wrapper=True)
     def pytest_collection(self, session: pytest.Session) -> Generator[None, object, object]:
@@ -395,6 +473,8 @@ class AuditPlugin:
             # objects here; JSON only when the report is serialized (xdist, report logs)
             rep.ams_finding = finding  # type: ignore[attr-defined]
             rep.ams_rule = rule  # type: ignore[attr-defined]
+            if self.contexts is not None:
+                rep.ams_account = item_account(item)  # type: ignore[attr-defined]
             # one severity everywhere: JUnit's property says the finding's (graded) severity, as the reports do
             item.user_properties[:] = [(k, finding.severity if k == "severity" else v) for k, v in item.user_properties]
         if rep.when == "teardown":
@@ -436,6 +516,9 @@ class AuditPlugin:
             message = f"pytest_ams_iam_audit_finding: {type(exc).__name__}: {exc}"
             pytest.exit(terminal_safe(message), returncode=pytest.ExitCode.USAGE_ERROR)
         self.findings.append(finding)
+        account = getattr(report, "ams_account", None)
+        if account is not None:
+            self.account_of[finding.nodeid] = str(account)
         rule = getattr(report, "ams_rule", None)
         if isinstance(rule, Rule):
             if rule.id not in self.rules:
@@ -490,6 +573,7 @@ class AuditPlugin:
                 if (f.outcome is Outcome.FAIL and f.baseline != "unchanged")
                 or (f.outcome is Outcome.ERROR and f.resource == NOT_ASSESSED)
             }
+            assert isinstance(self.run, AuditRun), "--fix audits one account"
             self.fix = run_fix_phase(self.options, self.run, self.findings, session.items)
             self.findings = self.fix.findings
             self._count_fixed(session, {f.nodeid for f in self.fix.fixed} & counted)
@@ -516,11 +600,27 @@ class AuditPlugin:
             return  # refused before any rule ran (a waiver or baseline that does not fit): nothing to report
         started = time.perf_counter()
         self.incomplete_reason = self._incomplete(session)
+        rules = [{**r, "fixable": r["id"] in FIXABLE_RULES} for r in self.rules.values()]
         try:
+            if isinstance(self.run, AccountsRun):
+                self.report_paths = write_accounts_results(
+                    self.options.report_dir,
+                    self.run,
+                    self.findings,
+                    self.account_of,
+                    rules,
+                    self.config,
+                    self.started,
+                    exit_status=int(session.exitstatus),
+                    extra=self._extra_sections(),
+                    incomplete=self.incomplete_reason,
+                )
+                self.run.timings["report"] = time.perf_counter() - started
+                return
             self.report_paths = report.write_results(
                 self.options.report_dir,
                 self.findings,
-                [{**r, "fixable": r["id"] in FIXABLE_RULES} for r in self.rules.values()],
+                rules,
                 self.run,
                 self.config,
                 self.started,
@@ -575,6 +675,9 @@ class AuditPlugin:
         if hasattr(self.config, "workerinput"):
             return
         options = self.options
+        if isinstance(self.run, AccountsRun):
+            write_summary(terminalreporter, self._accounts_summary(self.run))
+            return
         lines = summary_lines(
             account_id=self.run.inventory.account_id,
             source=self.run.describe_source(),
@@ -596,6 +699,33 @@ class AuditPlugin:
         if _xdist_active(self.config):
             lines.append(TerminalLine(_XDIST_NOTE, color="yellow"))
         write_summary(terminalreporter, lines)
+
+    def _accounts_summary(self, run: AccountsRun) -> list[TerminalLine]:
+        """The summary of a run of several accounts: the rules' counts over every account, then each
+        account that could not be audited or read in full."""
+        lines = summary_lines(
+            account_id="",
+            source="",
+            findings=self.findings,
+            rules=self.rules,
+            incomplete=self.incomplete_reason,
+            unreadable=(),
+            waivers=self.options.waivers,
+            waiver_usage=self._waiver_usage(),
+            today=self.options.today,
+            output_error=self.output_error,
+            written=self.report_paths,
+            timings=run.timings,
+        )
+        lines[1] = TerminalLine(run.describe_source())
+        extra = [TerminalLine(run.organization)] if run.organization else []
+        for account, error in run.errors.items():
+            extra.append(TerminalLine(f"UNREACHABLE account {account}: {error}", "red"))
+        for account, audited in run.runs.items():
+            unread = [s.name for s in audited.inventory.unreadable] if account not in run.errors else []
+            if unread:
+                extra.append(TerminalLine(f"account {account}: unreadable {', '.join(unread)}", "yellow"))
+        return [*lines[:2], *extra, *lines[2:]]
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         reporter = config.pluginmanager.get_plugin("terminalreporter")

@@ -31,7 +31,7 @@ import pytest
 from ..rule import AREAS, Severity, get_rule
 from ..scopes import Examined
 from . import fixtures
-from .fixtures import CONTEXT_KEY, item_case, new_evidence, rule_arguments, subject_value
+from .fixtures import case_context, item_case, new_evidence, rule_arguments, scope_param, subject_value
 
 __all__ = ["LightProtocol"]
 
@@ -92,9 +92,9 @@ class LightProtocol:
         """The rule function's arguments, made in its argument order as pytest's fixtures would be."""
         arguments = rule_arguments(
             item._fixtureinfo.argnames,  # type: ignore[attr-defined]
-            self.config.stash[CONTEXT_KEY],
+            case_context(item, self.config),
             lambda: new_evidence(item),
-            lambda scope: subject_value(item.callspec.params[scope]),  # type: ignore[attr-defined]
+            lambda scope: subject_value(scope_param(item, scope)),
         )
         assert arguments is not None, "eligible() admits only the plugin's fixtures"
         return arguments

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -27,7 +27,17 @@ import pytest
 from ..findings import Finding, findings_document
 from ..findings.baseline import ruleset_digest
 from ..inventory.model import Inventory
-from ..jsonio import FINDINGS_MAX_DEPTH, InputError, OutputError, encode_json, loads_written, scrub, write_text_atomic
+from ..jsonio import (
+    FINDINGS_MAX_DEPTH,
+    InputError,
+    OutputError,
+    encode_json,
+    loads_written,
+    read_json,
+    scrub,
+    write_json_atomic,
+    write_text_atomic,
+)
 from ..policy.actions import catalogue_version
 from ..policy.lint import linter_version
 from .render import render_html, render_markdown
@@ -41,6 +51,7 @@ __all__ = [
     "BuiltinReports",
     "render_outputs",
     "ruleset_digest",
+    "write_organization_results",
     "write_results",
 ]
 
@@ -82,8 +93,9 @@ def write_results(
     exit_status: int,
     extra: Mapping[str, Any] | None = None,
     incomplete: str | None = None,
+    render: bool = True,
 ) -> list[Path]:
-    """Write ``findings.json`` and render every output from it. ``rules``: each rule's metadata as
+    """Write ``findings.json`` and (``render``) render every output from it. ``rules``: each rule's metadata as
     the findings document holds it (with ``fixable``, which the plugin knows). ``extra``: the optional sections
     (waivers, baseline, fix) of the findings document; ``incomplete``: why the run did not judge
     every case it collected (``-x``, ``--maxfail``), when it did not. Raises :class:`OutputError`
@@ -137,6 +149,14 @@ def write_results(
         del encoded
     except InputError as exc:
         raise OutputError(f"{path}: written, but cannot be read back: {exc}") from None
+    if not render:  # one account's file of a run of several: the organization's report renders them
+        return [path]
+    return _render_written(written, Path(report_dir), config, path)
+
+
+def _render_written(written: Mapping[str, Any], report_dir: Path, config: pytest.Config, path: Path) -> list[Path]:
+    """Every output of the findings document ``written`` (as read back from ``path``), through the
+    ``pytest_ams_iam_audit_write_reports`` hook."""
     try:
         hook = config.hook.pytest_ams_iam_audit_write_reports
         outputs = hook(document=written, out_dir=Path(report_dir), config=config)
@@ -147,6 +167,26 @@ def write_results(
             f"a report writer (pytest_ams_iam_audit_write_reports) failed: {type(exc).__name__}: {exc}"
         ) from exc
     return [path, *(p for paths in outputs for p in paths or ())]
+
+
+def write_organization_results(report_dir: Path, account_files: Sequence[Path], config: pytest.Config) -> list[Path]:
+    """A run of several accounts: the organization's ``findings.json`` in ``report_dir``, merged from
+    each account's file (``report.merge``, the same document ``ams-iam-audit merge`` makes of them),
+    and every output rendered from it, as one account's run renders its own. Raises
+    :class:`OutputError` naming the path that could not be written."""
+    from .merge import MergeError, merge_documents, read_run  # merge imports this module
+
+    try:
+        document = merge_documents([read_run(p) for p in account_files], _command_line(config))
+    except MergeError as exc:
+        raise OutputError(f"the accounts' findings cannot be merged: {exc}") from None
+    path = Path(report_dir) / FINDINGS_FILE
+    write_json_atomic(path, document)  # as `ams-iam-audit merge` writes it, and rendered from what the file holds
+    try:
+        written = read_json(path, max_depth=FINDINGS_MAX_DEPTH)
+    except InputError as exc:
+        raise OutputError(f"{path}: written, but cannot be read back: {exc}") from None
+    return _render_written(written, Path(report_dir), config, path)
 
 
 class BuiltinReports:
