@@ -212,14 +212,6 @@ def _freeze_at_exit() -> None:
     atexit.register(gc.freeze)
 
 
-#: Said at the end of a run under pytest-xdist (bench/README.md, "Round 2, the engine").
-_XDIST_NOTE = (
-    "note: -n/--dist: one account is audited faster in one process: each worker re-reads the account's "
-    "inventory and rebuilds its analysis before judging its share (at IAM's default quotas -n 2 took 1.5 to "
-    "1.7 x the time of -n 0); drop -n, or -n 0"
-)
-
-
 #: Said in the header of a run of one account given -n/--dist (bench/README.md, "Round 2, the engine").
 _XDIST_OFF = (
     "ams-iam-audit: -n/--dist ignored: one account is audited in one process (under xdist each worker "
@@ -696,8 +688,6 @@ class AuditPlugin:
             demo=self.run.demo is not None,
             snapshot_saved=options.save_snapshot,
         )
-        if _xdist_active(self.config):
-            lines.append(TerminalLine(_XDIST_NOTE, color="yellow"))
         write_summary(terminalreporter, lines)
 
     def _accounts_summary(self, run: AccountsRun) -> list[TerminalLine]:
