@@ -3,12 +3,15 @@
 Dormant unless ``--aws-account`` or ``--snapshot`` is given. Then, in order:
 
 1. options are validated (``options``); a bad value is a usage error and nothing is read;
-2. the inventory is built once (``run.open_inventory``): the account guard runs first, then
-   collection (or the snapshot is loaded); under xdist the controller hands workers a snapshot file;
+2. the inventory is built once (``run.open_run``): the account guard runs first, then
+   collection (or the snapshot is loaded). Several accounts (``accounts_run.open_accounts``): each is
+   reached, guarded and read once, and every case's id starts with its account. Under xdist the
+   controller hands workers snapshot files (one account alone runs in one process: ``-n`` is set aside);
 3. the built-in rules (``rules/``, shipped in the package) join whatever paths were given;
 4. each rule is parametrized over its scope (``scopes``), and each outcome becomes a ``Finding``
    carried on the test report, so it travels back from xdist workers like any report;
-5. at session end the controller writes ``findings.json`` (``report``) and prints a summary.
+5. at session end the controller writes ``findings.json`` (``report``; several accounts: each
+   account's, merged into the organization's) and prints a summary.
 
 This module wires the others together and holds no IAM knowledge.
 """
