@@ -92,10 +92,14 @@ def test_two_accounts_are_audited_in_one_run_with_the_account_in_every_node_id(
 
 
 def test_dash_k_selects_one_account(pytester: pytest.Pytester, two_accounts: Account) -> None:
-    result = audit_accounts(pytester, two_accounts.url, "--aws-account", ACCOUNT, "--aws-account", MEMBER, "-k", MEMBER)
+    junit = pytester.path / "junit.xml"
+    accounts_args = ("--aws-account", ACCOUNT, "--aws-account", MEMBER)
+    result = audit_accounts(pytester, two_accounts.url, *accounts_args, "-k", MEMBER, f"--junitxml={junit}")
     assert result.document is not None
     accounts = {case_account(f["nodeid"]) for f in result.document["findings"]}
     assert accounts == {MEMBER}
+    assert f'<property name="account_id" value="{MEMBER}"' in junit.read_text()
+    assert f'value="{ACCOUNT}"' not in junit.read_text()
 
 
 def test_an_unreachable_account_is_an_error_case_and_the_others_still_run(

@@ -419,6 +419,9 @@ class AuditPlugin:
             item.user_properties.extend(
                 [("rule_id", rule.id), ("severity", rule.severity.value), ("resource", scrub(subject.id))]
             )
+            account = item_account(item) if self.contexts is not None else None
+            if account is not None:  # several accounts: JUnit names each case's account too
+                item.user_properties.append(("account_id", account))
 
     def _check_waivers(self, rules: set[str]) -> None:
         if not rules:
