@@ -173,6 +173,13 @@ def test_what_a_run_of_several_accounts_refuses(
     assert result.document is None
 
 
+def test_org_role_with_one_account_says_what_to_give_instead(pytester: pytest.Pytester, moto_url: str) -> None:
+    result = audit_accounts(pytester, moto_url, "--aws-account", ACCOUNT, "--aws-org-role", "AuditReadOnly")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--aws-org-role applies to a run of several accounts" in result.stderr
+    assert "--aws-role-arn" in result.stderr
+
+
 def test_the_run_report_is_the_merge_of_the_accounts_files(pytester: pytest.Pytester, two_accounts: Account) -> None:
     result = audit_accounts(pytester, two_accounts.url, "--aws-account", ACCOUNT, "--aws-account", MEMBER)
     assert result.document is not None

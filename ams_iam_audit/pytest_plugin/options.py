@@ -280,6 +280,11 @@ class AuditOptions:
         multi = bool(targets) or org
         if multi:
             _refuse_with_several_accounts(config)
+        elif config.getoption("aws_org_role", None):
+            raise pytest.UsageError(
+                "--aws-org-role applies to a run of several accounts (--aws-account twice or more, --aws-accounts, "
+                "--aws-org); to audit one account through a role, give --aws-role-arn"
+            )
         account = None if multi else (given[0] if given else None)
         snapshot = config.getoption("snapshot")
         if snapshot and account == DEMO:

@@ -103,6 +103,7 @@ _AUDIT_ONLY = {
     "save_snapshot": "--save-snapshot",
     "baseline": "--baseline",
     "aws_execution_role_arn": "--aws-execution-role-arn",
+    "aws_org_role": "--aws-org-role",
 }
 
 
