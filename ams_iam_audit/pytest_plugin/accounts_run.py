@@ -50,6 +50,10 @@ from ..inventory.collect import collect
 from ..inventory.model import Inventory, Section
 from ..inventory.snapshot import SnapshotError, load_snapshot, save_snapshot
 from ..jsonio import OutputError, check_writable_dir, scrub, terminal_safe
+from ..report.terminal import TerminalLine
+from ..rule import Rule
+from ..scopes import AuditContext, NotAssessed, subjects_for
+from .fixtures import AccountCase
 from .options import AuditOptions
 from .run import AuditRun, RunError
 
@@ -58,6 +62,8 @@ __all__ = [
     "CONCURRENT_ACCOUNTS",
     "UNREACHABLE",
     "AccountsRun",
+    "account_cases",
+    "account_lines",
     "accounts_from_workerinput",
     "open_accounts",
     "write_accounts_results",
@@ -251,6 +257,42 @@ def open_accounts(
                 raise RunError(f"cannot write the snapshot xdist workers read (temporary directory): {exc}") from None
             run.worker_snapshot = Path(name)
     return result
+
+
+def account_cases(
+    run: AccountsRun, contexts: Mapping[str, AuditContext], rule: Rule
+) -> tuple[list[AccountCase], list[str]]:
+    """A rule's cases over every account, and their ids ``<account>:<case id>`` (so ``-k <account>``
+    selects an account); an account that could not be audited is one error case,
+    ``<account>:unreachable``, whose message is why."""
+    params: list[AccountCase] = []
+    ids: list[str] = []
+    for account, context in contexts.items():
+        error = run.errors.get(account)
+        if error is not None:
+            reason = f"account {account} could not be audited: {error}"
+            params.append(AccountCase(account, NotAssessed(reason, {"account_error": error}, UNREACHABLE)))
+            ids.append(f"{account}:{UNREACHABLE}")
+            continue
+        items = subjects_for(rule.scope, context, rule.select, rule.select_description, rule.judges, rule.unjudged)
+        params.extend(AccountCase(account, i) for i in items)
+        ids.extend(f"{account}:{scrub(i.id)}" for i in items)
+    return params, ids
+
+
+def account_lines(run: AccountsRun) -> list[TerminalLine]:
+    """The terminal summary's lines about the accounts: how many, the organization's summary, each
+    account that could not be audited (red) or was read only in part (yellow)."""
+    lines = [TerminalLine(run.describe_source())]
+    if run.organization:
+        lines.append(TerminalLine(run.organization))
+    for account, error in run.errors.items():
+        lines.append(TerminalLine(f"UNREACHABLE account {account}: {error}", "red"))
+    for account, audited in run.runs.items():
+        unread = [s.name for s in audited.inventory.unreadable] if account not in run.errors else []
+        if unread:
+            lines.append(TerminalLine(f"account {account}: unreadable {', '.join(unread)}", "yellow"))
+    return lines
 
 
 #: Where each account's own findings.json goes, under the report directory.

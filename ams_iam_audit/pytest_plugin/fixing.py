@@ -38,13 +38,14 @@ from ..inventory.model import Inventory
 from ..jsonio import write_json_atomic
 from ..remediate import ActionResult, FixContext, Journal, Plan, apply_plan, make_plan
 from ..remediate.plan import EmptyRole
+from ..report.terminal import TerminalLine
 from ..rule import Rule, get_rule
 from ..scopes import NOT_ASSESSED, SCOPES, AuditContext, Subject, Unreadable, subjects_for
 from .fixtures import rule_arguments
 from .options import AuditOptions
 from .run import AuditRun
 
-__all__ = ["LOCK_ACTION", "LOCK_TTL", "FixOutcome", "run_fix_phase"]
+__all__ = ["LOCK_ACTION", "LOCK_TTL", "FixOutcome", "fix_lines", "run_fix_phase"]
 
 #: How long the account's fix lock holds; a lock older than this was left by a run that died.
 LOCK_TTL = timedelta(hours=4)
@@ -311,3 +312,46 @@ def _judge(item: pytest.Item, rule: Rule, resource: str, ctx: AuditContext) -> t
     except pytest.skip.Exception as exc:
         return Outcome.PASS, f"no longer applicable ({exc.msg})", evidence.items
     return Outcome.PASS, f"{resource} now complies", evidence.items
+
+
+def fix_lines(fix: FixOutcome, run: AuditRun) -> list[TerminalLine]:
+    """The fix phase's part of the terminal summary: the dry run's numbered calls, or each
+    action's status; what could not be fixed; the notes; where the plan is."""
+    plan = fix.plan
+    lines = []
+    if fix.mode == "dry-run":
+        lines.append(TerminalLine("fix plan (dry run: nothing was changed)", sep="-"))
+        number = 0
+        for action in plan.actions:
+            lines.append(TerminalLine(f"{action.key}: {action.reason}"))
+            for call in action.preview(fix.inventory):
+                number += 1
+                lines.append(TerminalLine(f"  {number:>3}. {call.describe()}"))
+    else:
+        lines.append(TerminalLine("fix", sep="-"))
+        for action in plan.actions:
+            result = fix.results.get(action.key)
+            status = result.status if result else "not run"
+            reason = f": {result.reason}" if result and result.reason else ""
+            lines.append(TerminalLine(f"{status:<8} {action.key}{reason}"))
+        failing = sum(1 for f in fix.findings if f.outcome is Outcome.FAIL)
+        lines.append(
+            TerminalLine(
+                f"{len(fix.fixed)} finding(s) fixed, {failing} still failing; changes journaled in {fix.journal_path}"
+            )
+        )
+    lines.extend(
+        TerminalLine(f"not fixable: {rule_id} {resource}: {reason}", "yellow")
+        for (rule_id, resource), reason in sorted(plan.not_fixable.items())
+    )
+    lines.extend(TerminalLine(f"note: {note}", "yellow") for note in fix.notes)
+    lines.append(TerminalLine(f"plan written to {fix.plan_path}"))
+    if fix.journal_path is not None and fix.results:
+        if run.demo is not None:
+            lines.append(
+                TerminalLine("the demo account is created afresh each run: the next run starts from its footprint")
+            )
+        else:
+            account = run.inventory.account_id
+            lines.append(TerminalLine(f"to undo: ams-iam-audit undo {fix.journal_path} --aws-account {account}"))
+    return lines

@@ -53,9 +53,16 @@ from ..scopes import (
     subjects_for,
 )
 from . import fixtures
-from .accounts_run import UNREACHABLE, AccountsRun, accounts_from_workerinput, open_accounts, write_accounts_results
-from .fixing import FixOutcome, run_fix_phase
-from .fixtures import ACCOUNTS_KEY, CONTEXT_KEY, EVIDENCE_KEY, AccountCase, item_account, item_case
+from .accounts_run import (
+    AccountsRun,
+    account_cases,
+    account_lines,
+    accounts_from_workerinput,
+    open_accounts,
+    write_accounts_results,
+)
+from .fixing import FixOutcome, fix_lines, run_fix_phase
+from .fixtures import ACCOUNTS_KEY, CONTEXT_KEY, EVIDENCE_KEY, item_account, item_case
 from .options import AuditOptions, add_options
 from .protocol import LightProtocol
 from .run import AuditRun, RunError, open_run, run_from_workerinput
@@ -366,22 +373,10 @@ class AuditPlugin:
         metafunc.parametrize(rule.scope, items, ids=[scrub(i.id) for i in items], indirect=True)
 
     def _parametrize_accounts(self, metafunc: pytest.Metafunc, rule: Rule) -> None:
-        """Several accounts: each account's cases, with ids ``<account>:<case id>`` (so ``-k <account>``
-        selects an account); an account that could not be audited is one error case per rule."""
+        """Several accounts: each account's cases (``accounts_run.account_cases``)."""
         assert self.contexts is not None
         assert isinstance(self.run, AccountsRun)
-        params: list[AccountCase] = []
-        ids: list[str] = []
-        for account, context in self.contexts.items():
-            error = self.run.errors.get(account)
-            if error is not None:
-                reason = f"account {account} could not be audited: {error}"
-                params.append(AccountCase(account, NotAssessed(reason, {"account_error": error}, UNREACHABLE)))
-                ids.append(f"{account}:{UNREACHABLE}")
-                continue
-            items = subjects_for(rule.scope, context, rule.select, rule.select_description, rule.judges, rule.unjudged)
-            params.extend(AccountCase(account, i) for i in items)
-            ids.extend(f"{account}:{scrub(i.id)}" for i in items)
+        params, ids = account_cases(self.run, self.contexts, rule)
         metafunc.parametrize(rule.scope, params, ids=ids, indirect=True)
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
@@ -684,7 +679,7 @@ class AuditPlugin:
             rules=self.rules,
             incomplete=self.incomplete_reason,
             unreadable=self.run.inventory.unreadable,
-            fix=_fix_lines(self.fix, self.run) if self.fix is not None else (),
+            fix=fix_lines(self.fix, self.run) if self.fix is not None else (),
             waivers=options.waivers,
             waiver_usage=self._waiver_usage(),
             today=options.today,
@@ -714,15 +709,7 @@ class AuditPlugin:
             written=self.report_paths,
             timings=run.timings,
         )
-        lines[1] = TerminalLine(run.describe_source())
-        extra = [TerminalLine(run.organization)] if run.organization else []
-        for account, error in run.errors.items():
-            extra.append(TerminalLine(f"UNREACHABLE account {account}: {error}", "red"))
-        for account, audited in run.runs.items():
-            unread = [s.name for s in audited.inventory.unreadable] if account not in run.errors else []
-            if unread:
-                extra.append(TerminalLine(f"account {account}: unreadable {', '.join(unread)}", "yellow"))
-        return [*lines[:2], *extra, *lines[2:]]
+        return [lines[0], *account_lines(run), *lines[2:]]
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         reporter = config.pluginmanager.get_plugin("terminalreporter")
@@ -784,49 +771,6 @@ def _clean(value: Any) -> Any:
 def _rule_json(rule: Rule) -> dict[str, Any]:
     """A rule as findings.json lists it."""
     return {**rule.as_dict(), "fixable": rule.id in FIXABLE_RULES}
-
-
-def _fix_lines(fix: FixOutcome, run: AuditRun) -> list[TerminalLine]:
-    """The fix phase's part of the terminal summary: the dry run's numbered calls, or each
-    action's status; what could not be fixed; the notes; where the plan is."""
-    plan = fix.plan
-    lines = []
-    if fix.mode == "dry-run":
-        lines.append(TerminalLine("fix plan (dry run: nothing was changed)", sep="-"))
-        number = 0
-        for action in plan.actions:
-            lines.append(TerminalLine(f"{action.key}: {action.reason}"))
-            for call in action.preview(fix.inventory):
-                number += 1
-                lines.append(TerminalLine(f"  {number:>3}. {call.describe()}"))
-    else:
-        lines.append(TerminalLine("fix", sep="-"))
-        for action in plan.actions:
-            result = fix.results.get(action.key)
-            status = result.status if result else "not run"
-            reason = f": {result.reason}" if result and result.reason else ""
-            lines.append(TerminalLine(f"{status:<8} {action.key}{reason}"))
-        failing = sum(1 for f in fix.findings if f.outcome is Outcome.FAIL)
-        lines.append(
-            TerminalLine(
-                f"{len(fix.fixed)} finding(s) fixed, {failing} still failing; changes journaled in {fix.journal_path}"
-            )
-        )
-    lines.extend(
-        TerminalLine(f"not fixable: {rule_id} {resource}: {reason}", "yellow")
-        for (rule_id, resource), reason in sorted(plan.not_fixable.items())
-    )
-    lines.extend(TerminalLine(f"note: {note}", "yellow") for note in fix.notes)
-    lines.append(TerminalLine(f"plan written to {fix.plan_path}"))
-    if fix.journal_path is not None and fix.results:
-        if run.demo is not None:
-            lines.append(
-                TerminalLine("the demo account is created afresh each run: the next run starts from its footprint")
-            )
-        else:
-            account = run.inventory.account_id
-            lines.append(TerminalLine(f"to undo: ams-iam-audit undo {fix.journal_path} --aws-account {account}"))
-    return lines
 
 
 def _item_subject(item: pytest.Item, rule: Rule) -> Case:
