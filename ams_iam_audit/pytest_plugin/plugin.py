@@ -192,7 +192,7 @@ def pytest_configure(config: pytest.Config) -> None:
             run.close()
             raise pytest.UsageError(terminal_safe(str(exc))) from None
     plugin = AuditPlugin(config, options, run)
-    plugin.header_note = one_process
+    plugin.xdist_note = one_process
     plugin.settle()
     config.stash[CONTEXT_KEY] = plugin.context
     config.pluginmanager.register(plugin, _PLUGIN_NAME)
@@ -223,9 +223,9 @@ def _freeze_at_exit() -> None:
     atexit.register(gc.freeze)
 
 
-#: Said in the header of a run of one account given -n/--dist (bench/README.md, "Round 2, the engine").
+#: Said at the end of a run of one account given -n/--dist (bench/README.md, "Round 2, the engine").
 _XDIST_OFF = (
-    "ams-iam-audit: -n/--dist ignored: one account is audited in one process (under xdist each worker "
+    "note: -n/--dist ignored: one account is audited in one process (under xdist each worker "
     "re-reads the inventory and rebuilds its analysis: -n 2 took 1.5 to 1.7 x the time of -n 0); "
     "-n spreads several accounts over workers"
 )
@@ -323,8 +323,8 @@ class AuditPlugin:
             self.context = AuditContext(inventory=run.inventory)
         #: findings' accounts, by node id (several accounts)
         self.account_of: dict[str, str] = {}
-        #: one line for the terminal's header (``pytest_report_header``), when there is something to say
-        self.header_note: str | None = None
+        #: why -n/--dist was set aside (one account): said in the terminal summary
+        self.xdist_note: str | None = None
         self.findings: list[Finding] = []
         self.rules: dict[str, dict[str, Any]] = {}
         self.report_paths: list[Path] = []
@@ -380,7 +380,7 @@ class AuditPlugin:
         metafunc.parametrize(rule.scope, params, ids=ids, indirect=True)
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
-        lines = [self.header_note] if self.header_note else []
+        lines = []
         if isinstance(self.run, AccountsRun):
             lines.append(f"ams-iam-audit: {self.run.describe_source()}")
             if self.run.organization:
@@ -690,6 +690,8 @@ class AuditPlugin:
             demo=self.run.demo is not None,
             snapshot_saved=options.save_snapshot,
         )
+        if self.xdist_note is not None:
+            lines.append(TerminalLine(self.xdist_note, color="yellow"))
         write_summary(terminalreporter, lines)
 
     def _accounts_summary(self, run: AccountsRun) -> list[TerminalLine]:
