@@ -100,7 +100,11 @@ def audit(url: str, accounts: list[str], workers: int, report_dir: Path) -> tupl
         str(workers),
     ]
     started = time.perf_counter()
-    proc = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **_ENV}, check=False)
+    # from a directory of its own, as a user runs it: not this checkout, whose tests/conftest.py has
+    # fixtures of the same names as the plugin's
+    proc = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, **_ENV}, check=False, cwd=report_dir.parent
+    )
     wall = time.perf_counter() - started
     return wall, proc.returncode, "\n".join(proc.stdout.splitlines()[-3:])
 
