@@ -9,12 +9,14 @@ tests, which would empty the organization under them. One test starts it in this
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -217,6 +219,8 @@ def test_analytics_has_no_aimodelshare_at_all(org: RunningOrg) -> None:
 
 
 def _audit_member(pytester: pytest.Pytester, org: RunningOrg, name: str) -> AuditResult:
+    if name == "master":  # the management account: the caller's own session, as --aws-org reads it
+        return run_audit(pytester, "--aws-account", DEMO_ACCOUNT_ID, "--aws-endpoint-url", org.endpoint_url)
     account = org.ids[name]
     return run_audit(
         pytester,
@@ -229,19 +233,31 @@ def _audit_member(pytester: pytest.Pytester, org: RunningOrg, name: str) -> Audi
     )
 
 
-def _failing(result: AuditResult) -> set[str]:
-    return {f["rule_id"] for f in result.findings if f["outcome"] in ("fail", "error")}
+def _failing(result: AuditResult) -> list[str]:
+    return [f["rule_id"] for f in result.findings if f["outcome"] in ("fail", "error")]
+
+
+def _readme_counts() -> dict[str, int]:
+    """account id -> failing findings, from the README's table of the organization demo."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (\d{12}) \| [^|]+ \| [^|]+ \| (\d+) \|$", readme, flags=re.MULTILINE)
+    return {account: int(count) for account, count in rows}
 
 
 def test_audits_of_the_members_show_what_their_names_say(pytester: pytest.Pytester, org: RunningOrg) -> None:
-    legacy = _failing(_audit_member(pytester, org, "ml-legacy"))
-    assert {"AMS-USER-001", "AMS-ROLE-001", "AMS-POLICY-001", "AMS-SECRET-001", "AMS-SHARED-001"} <= legacy
-    migrating = _failing(_audit_member(pytester, org, "ml-migrating"))
-    assert {"AMS-USER-001", "AMS-ROLE-001", "AMS-SHARED-002", "AMS-EXEC-001"} <= migrating
-    assert not {"AMS-SHARED-001", "AMS-SECRET-001"} & migrating
-    # the refactored state and an account without AIModelShare fail only what the demo server cannot set
-    assert _failing(_audit_member(pytester, org, "ml-migrated")) == SERVER_LIMITS
-    assert _failing(_audit_member(pytester, org, "analytics")) == SERVER_LIMITS
+    audited = ("master", "ml-legacy", "ml-migrating", "ml-migrated", "analytics")
+    failing = {name: _failing(_audit_member(pytester, org, name)) for name in audited}
+    assert {"AMS-USER-001", "AMS-ROLE-001", "AMS-POLICY-001", "AMS-SECRET-001", "AMS-SHARED-001"} <= set(
+        failing["ml-legacy"]
+    )
+    assert {"AMS-USER-001", "AMS-ROLE-001", "AMS-SHARED-002", "AMS-EXEC-001"} <= set(failing["ml-migrating"])
+    assert not {"AMS-SHARED-001", "AMS-SECRET-001"} & set(failing["ml-migrating"])
+    # the refactored state and accounts without AIModelShare fail only what the demo server cannot set
+    for name in ("master", "ml-migrated", "analytics"):
+        assert sorted(failing[name]) == sorted(SERVER_LIMITS), name
+    # the README's table says how many findings fail in each
+    ids = {"master": DEMO_ACCOUNT_ID, **org.ids}
+    assert {ids[name]: len(rules) for name, rules in failing.items()} == _readme_counts()
 
 
 def test_an_audit_of_the_acquired_startup_stops_on_access_denied(pytester: pytest.Pytester, org: RunningOrg) -> None:
