@@ -528,9 +528,15 @@ def emulate_trust(server: Any) -> TrustEmulation:
 def main(argv: list[str] | None = None) -> int:
     """``python -m ams_iam_audit.demo_org``: start the organization, print it as one JSON line
     (endpoint, credentials, organization, members, unreachable and closed ids, start seconds) and
-    serve until standard input closes; for tests that need it in a process of its own."""
+    serve until standard input closes; for tests that need it in a process of its own. Without moto
+    (the ``demo`` extra), one line saying so and exit status 4, as pytest's usage errors."""
     del argv
-    with DemoOrganization() as org:
+    try:
+        org = DemoOrganization().start()
+    except DemoUnavailable as exc:
+        print(exc, file=sys.stderr)
+        return 4
+    with org:
         print(
             json.dumps(
                 {

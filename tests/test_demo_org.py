@@ -9,6 +9,7 @@ tests, which would empty the organization under them. One test starts it in this
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -288,3 +289,24 @@ def test_starts_in_this_process_fast_with_the_same_ids_and_stops() -> None:
     assert seen[0] == seen[1]
     with pytest.raises(KeyError, match="no member 'payments'"):
         demo.member("payments")
+
+
+def test_without_moto_it_names_the_extra_in_one_line(tmp_path: Path) -> None:
+    blocked = tmp_path / "blocked"
+    (blocked / "moto").mkdir(parents=True)
+    (blocked / "moto" / "__init__.py").write_text("raise ImportError('moto is not installed')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(blocked), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run(
+        [sys.executable, "-m", "ams_iam_audit.demo_org"],
+        input="",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 4, proc.stderr
+    assert proc.stdout == ""
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("--aws-account demo-org needs the demo extra")
+    assert line.endswith("pip install 'ams-iam-audit[demo]'")
