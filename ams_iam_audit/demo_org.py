@@ -33,13 +33,14 @@ What moto does not do, and this module adds:
 
 moto's backends are process-wide: every moto server in one process shares one state. :meth:`start`
 empties it (``/moto-api/reset``) before building the organization, so a second start in the same
-process (or one after tests that used moto) begins clean; another moto server of the process loses
-its state then. Tests that need both run the organization in a child process
-(``python -m ams_iam_audit.demo_org``, :func:`main`).
+process (or one after tests that used moto) begins clean, and :meth:`stop` empties it again; another
+moto server of the process loses its state then (the random generator stays seeded). Tests that need
+both run the organization in a child process (``python -m ams_iam_audit.demo_org``, :func:`main`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import io
 import json
@@ -49,11 +50,14 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from html import escape
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
 import boto3
+import botocore.loaders
+import botocore.session
 
 from .aimodelshare import BOUNDARY_PATH, SharedRole, replacement, shared_roles
 from .demo import (
@@ -183,7 +187,11 @@ class DemoOrganization:
         return self
 
     def stop(self) -> None:
+        """Empty moto's process-wide state (so a demo started later in this process, such as
+        :class:`demo.DemoAccount`, which does not, begins clean) and stop the server."""
         if self._server is not None:
+            with contextlib.suppress(OSError):
+                self._moto_api("reset")
             self._server.stop()
             self._server = None
 
@@ -196,7 +204,7 @@ class DemoOrganization:
     def session(self) -> boto3.Session:
         """A session of the management account (the caller)."""
         key, secret = self.credentials
-        return boto3.Session(aws_access_key_id=key, aws_secret_access_key=secret, region_name=DEMO_REGION)
+        return _session(key, secret)
 
     def member_session(self, account_id: str, role_name: str = ORGANIZATION_ROLE) -> boto3.Session:
         """A session in member ``account_id`` through ``role_name``, assumed from the management
@@ -208,12 +216,7 @@ class DemoOrganization:
         creds = sts.assume_role(
             RoleArn=f"arn:aws:iam::{account_id}:role/{role_name}", RoleSessionName="ams-iam-audit-demo-org"
         )["Credentials"]
-        return boto3.Session(
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-            region_name=DEMO_REGION,
-        )
+        return _session(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
 
     def member(self, name: str) -> Member:
         """The member named ``name`` (one of :data:`MEMBERS`)."""
@@ -249,6 +252,25 @@ class DemoOrganization:
         org.close_account(AccountId=retired)
         self.unreachable = frozenset({startup})
         self.closed = frozenset({retired})
+
+
+@cache
+def _loader() -> botocore.loaders.Loader:
+    return botocore.loaders.create_loader()
+
+
+def _session(key: str, secret: str, token: str | None = None) -> boto3.Session:
+    """A boto3 session on these credentials whose clients share one loader of botocore's service
+    models: each new session otherwise reads and parses them again, which was half of :meth:`start`."""
+    core = botocore.session.get_session()
+    core.register_component("data_loader", _loader())
+    return boto3.Session(
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        aws_session_token=token,
+        region_name=DEMO_REGION,
+        botocore_session=core,
+    )
 
 
 def _trusting(principal: str) -> dict[str, Any]:
@@ -345,7 +367,7 @@ def _container_path_roles() -> frozenset[str]:
 def _use_key(s: Seeder, key_id: str) -> None:
     """Make the user's key "in use": a call signed with it sets its last use. moto reads the key
     id only (any secret is accepted), so the secret the demo discarded is not needed."""
-    user = boto3.Session(aws_access_key_id=key_id, aws_secret_access_key="unused", region_name=DEMO_REGION)
+    user = _session(key_id, "unused")
     user.client("s3", endpoint_url=s.endpoint_url).list_buckets()
 
 

@@ -274,7 +274,7 @@ def test_starts_in_this_process_fast_with_the_same_ids_and_stops() -> None:
     seen = []
     for _ in range(2):
         with DemoOrganization() as demo:
-            assert demo.start_seconds < 30  # 2.3-2.9 s measured on the project's 2-core machine
+            assert demo.start_seconds < 30  # 1.4-3.4 s measured on the project's 2-core machine, shared
             seen.append((demo.organization_id, demo.members))
             assert [m.name for m in demo.members] == list(MEMBERS)
             assert demo.member("ml-migrated").account_id == EXPECTED_IDS["ml-migrated"]
