@@ -510,7 +510,13 @@ def refusal_of(access_key_id: str, role_arn: str) -> str | None:
 
     caller_account = get_account_id_from(access_key_id)
     assumed = sts_backends[caller_account]["aws"].get_assumed_role_from_access_key(access_key_id)
-    caller = assumed.arn if assumed is not None else f"arn:aws:sts::{caller_account}:user/moto"
+    key = iam_backends[caller_account]["aws"].access_keys.get(access_key_id)
+    if assumed is not None:
+        caller = assumed.arn
+    elif key is not None and key.user_name:
+        caller = f"arn:aws:iam::{caller_account}:user/{key.user_name}"
+    else:  # a key moto does not know: its default caller
+        caller = f"arn:aws:sts::{caller_account}:user/moto"
     denied = f"User: {caller} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"
     parts = role_arn.split(":")
     if len(parts) < 6 or not parts[4].isdigit():

@@ -164,6 +164,36 @@ def test_an_assumed_member_session_may_assume_a_role_its_account_trusts(org: Run
         iam.delete_role(RoleName="chained-reader")
 
 
+def test_a_user_named_in_a_trust_policy_may_assume_the_role_and_another_user_may_not(org: RunningOrg) -> None:
+    analytics = org.assume("analytics")
+    iam = org.client("iam", analytics)
+    account = org.ids["analytics"]
+    allow = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:user/alice"}, "Action": "sts:AssumeRole"}
+    iam.create_role(
+        RoleName="alice-only", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [allow]})
+    )
+    iam.create_user(UserName="bob")
+    try:
+        for user, allowed in (("alice", True), ("bob", False)):
+            key = iam.create_access_key(UserName=user)["AccessKey"]
+            session = boto3.Session(
+                aws_access_key_id=key["AccessKeyId"],
+                aws_secret_access_key=key["SecretAccessKey"],
+                region_name="us-east-1",
+            )
+            sts = org.client("sts", session)
+            role = f"arn:aws:iam::{account}:role/alice-only"
+            if allowed:
+                assert sts.assume_role(RoleArn=role, RoleSessionName=user)["AssumedRoleUser"]["Arn"].endswith(user)
+            else:
+                with pytest.raises(ClientError, match=f"user/{user} is not authorized"):
+                    sts.assume_role(RoleArn=role, RoleSessionName=user)
+            iam.delete_access_key(UserName=user, AccessKeyId=key["AccessKeyId"])
+    finally:
+        iam.delete_role(RoleName="alice-only")
+        iam.delete_user(UserName="bob")
+
+
 def _users(iam: Any) -> list[str]:
     return [u["UserName"] for u in iam.list_users()["Users"]]
 
