@@ -688,7 +688,7 @@ class _Files:
 
 
 def test_duplicate_method_ids_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    loader = catalogue_module.methods.__wrapped__  # type: ignore[attr-defined]
+    loader = catalogue_module.methods.__wrapped__
     monkeypatch.setattr(catalogue_module, "files", lambda _: _Files(json.dumps({"methods": [_raw(), _raw()]})))
     with pytest.raises(CatalogueError, match="duplicate"):
         loader()

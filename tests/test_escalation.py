@@ -12,6 +12,7 @@ file, the methods whose targets lie outside IAM become errors, never passes.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -158,7 +159,7 @@ def test_snapshot_gives_the_same_verdicts_and_a_raw_gaad_file_never_passes_what_
     offline = audit("-k", RULE, "--snapshot", str(snapshot))
     assert live.outcomes(RULE) == offline.outcomes(RULE)
 
-    pages = list(aws.iam.get_paginator("get_account_authorization_details").paginate())
+    pages: list[Mapping[str, Any]] = list(aws.iam.get_paginator("get_account_authorization_details").paginate())
     gaad = {
         k: [i for p in pages for i in p.get(k, [])]
         for k in ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies")

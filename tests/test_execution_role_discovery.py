@@ -4,6 +4,7 @@ when it cannot be told, and who may assume it (people need MFA), against moto an
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -266,7 +267,7 @@ def test_fix_creates_the_execution_role_whose_trust_passes_and_a_second_fix_chan
     for rule_id in ("AMS-EXEC-001", "AMS-EXEC-002"):
         assert first.finding(rule_id, "not-assessed")["outcome"] == "fixed", first.stdout
     assert first.ret == 0
-    role = aws.iam.get_role(RoleName="aimodelshare-execution-role")["Role"]
+    role: Mapping[str, Any] = aws.iam.get_role(RoleName="aimodelshare-execution-role")["Role"]
     tags = {t["Key"]: t["Value"] for t in role.get("Tags", [])}
     assert tags["aimodelshare:execution-role"] == "ams-iam-audit --fix"
     statements = {s["Sid"]: s for s in role["AssumeRolePolicyDocument"]["Statement"]}
@@ -292,7 +293,7 @@ def test_fix_replaces_the_guide_trust_of_an_existing_role(aws: Account, audit: A
     aws.role("aimodelshare-execution-role", GUIDE_STEP_1)
     result = audit("-m", "execution_role", "--fix", "--fix-execution-role-trust", USER)
     assert result.finding("AMS-EXEC-001", "role/aimodelshare-execution-role")["outcome"] == "fixed"
-    trust = aws.iam.get_role(RoleName="aimodelshare-execution-role")["Role"]["AssumeRolePolicyDocument"]
+    trust: Any = aws.iam.get_role(RoleName="aimodelshare-execution-role")["Role"]["AssumeRolePolicyDocument"]
     assert trust["Statement"][0]["Condition"] == {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
 
 
@@ -319,7 +320,7 @@ def test_fix_keeps_the_services_federated_identities_and_denies_the_role_trusts(
     aws.role("aimodelshare-execution-role", existing)
     result = audit("-m", "execution_role", "--fix", "--fix-execution-role-trust", CI_ROLE)
     assert result.finding("AMS-EXEC-001", "role/aimodelshare-execution-role")["outcome"] == "fixed"
-    trust = aws.iam.get_role(RoleName="aimodelshare-execution-role")["Role"]["AssumeRolePolicyDocument"]
+    trust: Any = aws.iam.get_role(RoleName="aimodelshare-execution-role")["Role"]["AssumeRolePolicyDocument"]
     principals = [s["Principal"] for s in trust["Statement"]]
     assert {"Service": "lambda.amazonaws.com"} in principals
     assert {"Federated": oidc} in principals

@@ -15,11 +15,17 @@ from test_fix import fix, journal_of, writes
 from test_rule_roles_privilege import provision_desired_state, provision_shared_roles
 
 from ams_iam_audit import iam_utils
-from ams_iam_audit.aimodelshare import BOUNDARY_PATH, library_template, shared_role
+from ams_iam_audit.aimodelshare import BOUNDARY_PATH, SharedRole, library_template, shared_role
 from ams_iam_audit.cli import main as cli
 
-CODEBUILD = shared_role("aimodelshare-codebuild-role")
-assert CODEBUILD is not None
+
+def _codebuild() -> SharedRole:
+    role = shared_role("aimodelshare-codebuild-role")
+    assert role is not None, "aimodelshare-codebuild-role is no longer a shared role"
+    return role
+
+
+CODEBUILD = _codebuild()
 ROLE = f"role/{CODEBUILD.role_name}"
 POLICY_ARN = f"arn:aws:iam::{ACCOUNT}:policy/{CODEBUILD.policy_name}"
 BOUNDARY_ARN = CODEBUILD.boundary_arn("aws", ACCOUNT)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aws_proxy import Deny, is_get, is_query, json_answer, proxy_to
@@ -181,7 +181,7 @@ def test_a_gaad_file_cannot_say(aws: Account, pytester: pytest.Pytester) -> None
     """A GetAccountAuthorizationDetails file holds IAM only: the account-wide reads are errors."""
     path = pytester.path / "gaad.json"
     aws.iam.create_user(UserName="x")
-    gaad = aws.iam.get_account_authorization_details()
+    gaad = cast(dict[str, Any], aws.iam.get_account_authorization_details())
     gaad.pop("ResponseMetadata")
     path.write_text(json.dumps(gaad, default=str))
     result = run_audit(pytester, "--snapshot", str(path), "-k", "AMS-ACCT or AMS-CRED")

@@ -62,6 +62,7 @@ from .model import (
 )
 
 if TYPE_CHECKING:
+    from mypy_boto3_iam.literals import EntityTypeType
     from mypy_boto3_s3 import S3Client
 
 
@@ -95,7 +96,7 @@ READ_PERMISSIONS = (
     "access-analyzer:ListAnalyzers",
 )
 
-GAAD_FILTERS = ["User", "Role", "Group", "LocalManagedPolicy", "AWSManagedPolicy"]
+GAAD_FILTERS: list[EntityTypeType] = ["User", "Role", "Group", "LocalManagedPolicy", "AWSManagedPolicy"]
 _MAX_WORKERS = 8
 _REPORT_TIMEOUT_S = 60.0
 
