@@ -12,7 +12,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
 
 import boto3
 import pytest
@@ -336,8 +336,14 @@ def audit_at(pytester: pytest.Pytester, endpoint: str, *args: str, subprocess: b
     return run_audit(pytester, "--aws-account", ACCOUNT, "--aws-endpoint-url", endpoint, *args, subprocess=subprocess)
 
 
+class Audit(Protocol):
+    """The ``audit`` fixture: ``audit(*pytest_args, subprocess=False)`` audits the ``aws`` account."""
+
+    def __call__(self, *args: str, subprocess: bool = False) -> AuditResult: ...
+
+
 @pytest.fixture
-def audit(pytester: pytest.Pytester, aws: Account) -> Any:
+def audit(pytester: pytest.Pytester, aws: Account) -> Audit:
     """``audit(*args)`` audits the ``aws`` account through the plugin and returns an AuditResult."""
 
     def _run(*args: str, subprocess: bool = False) -> AuditResult:

@@ -217,7 +217,9 @@ def test_fix_makes_the_demo_footprint_compliant_and_a_second_fix_changes_nothing
     assert account_state(aws.url) == state
 
 
-def test_undo_puts_back_what_the_fix_changed(pytester: pytest.Pytester, aws: Account, capsys: Any) -> None:
+def test_undo_puts_back_what_the_fix_changed(
+    pytester: pytest.Pytester, aws: Account, capsys: pytest.CaptureFixture[str]
+) -> None:
     seed_demo(aws)
     before = account_state(aws.url)
     result, _ = fix(pytester, aws, "--fix")
@@ -245,7 +247,9 @@ def iam_keys(aws: Account, user: str) -> list[Any]:
     return list(aws.iam.list_access_keys(UserName=user)["AccessKeyMetadata"])
 
 
-def test_undo_refuses_another_accounts_journal(tmp_path: Path, aws: Account, capsys: Any) -> None:
+def test_undo_refuses_another_accounts_journal(
+    tmp_path: Path, aws: Account, capsys: pytest.CaptureFixture[str]
+) -> None:
     journal = tmp_path / "j.jsonl"
     journal.write_text(
         json.dumps({"type": "header", "format": "ams-iam-audit/fix-journal", "version": 1, "account": "210987654321"})

@@ -108,7 +108,7 @@ def test_policy_versions_respect_the_limit_and_reuse_an_older_match(aws: Account
     assert aws.iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"] == "v3"
 
 
-def test_the_policy_arn_comes_from_the_clients_own_credentials(aws: Account, monkeypatch: Any) -> None:
+def test_the_policy_arn_comes_from_the_clients_own_credentials(aws: Account, monkeypatch: pytest.MonkeyPatch) -> None:
     """Ambient configuration points nowhere; only the client given is right, and it is what counts."""
     assumed = boto3.client("sts", endpoint_url=aws.url).assume_role(
         RoleArn=f"arn:aws:iam::{OTHER_ACCOUNT}:role/deployer", RoleSessionName="test"

@@ -70,7 +70,7 @@ def test_the_report_command_renders_the_same_outputs_offline(demo_report: AuditR
 
 
 def test_markdown_summary_goes_to_the_github_step_summary(
-    demo_report: AuditResult, tmp_path: Path, monkeypatch: Any
+    demo_report: AuditResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     summary = tmp_path / "step-summary.md"
     summary.write_text("earlier step\n")

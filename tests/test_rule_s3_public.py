@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 
 import pytest
 from aws_proxy import Deny, is_get, proxy_to
-from conftest import ACCOUNT, Account, audit_at, run_audit
+from conftest import ACCOUNT, Account, Audit, audit_at, run_audit
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import PublicAccessBlockConfigurationTypeDef
@@ -76,7 +76,9 @@ def _seed(aws: Account) -> None:
     _bucket(aws, "guarded-public-policy", _statement("guarded-public-policy"), block=ALL_ON)
 
 
-def test_public_buckets_and_missing_blocks(aws: Account, audit: Any, pytester: pytest.Pytester, tmp_path: Path) -> None:
+def test_public_buckets_and_missing_blocks(
+    aws: Account, audit: Audit, pytester: pytest.Pytester, tmp_path: Path
+) -> None:
     _seed(aws)
     snapshot = tmp_path / "snapshot.json"
     result = audit("-k", RULE, "--save-snapshot", str(snapshot))
@@ -111,7 +113,7 @@ def test_public_buckets_and_missing_blocks(aws: Account, audit: Any, pytester: p
     assert offline.outcomes(RULE) == result.outcomes(RULE)
 
 
-def test_the_account_block_guards_every_bucket(aws: Account, audit: Any) -> None:
+def test_the_account_block_guards_every_bucket(aws: Account, audit: Audit) -> None:
     _bucket(aws, "open-read", _statement("open-read"))
     _bucket(
         aws,
@@ -174,7 +176,7 @@ def test_a_gaad_file_cannot_say(pytester: pytest.Pytester, tmp_path: Path) -> No
 
 
 def test_a_snapshot_from_before_these_reads_is_unknown_not_clean(
-    aws: Account, audit: Any, pytester: pytest.Pytester, tmp_path: Path
+    aws: Account, audit: Audit, pytester: pytest.Pytester, tmp_path: Path
 ) -> None:
     """A snapshot written before the account block, the trails and the environments were collected
     has none of them: each rule that needs them errs, none passes."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from aws_proxy import Deny, is_target, json_answer, lambda_list_functions, proxy_to
-from conftest import Account, audit_at, run_audit
+from conftest import Account, Audit, audit_at, run_audit
 
 from ams_iam_audit.inventory.environment import classify, high_entropy, secret_named
 
@@ -109,7 +109,7 @@ def _assert_no_leak(text: str, where: str) -> None:
         assert secret not in text, f"{secret[:4]}... leaked into {where}"
 
 
-def test_secrets_in_environments(aws: Account, audit: Any, pytester: pytest.Pytester, tmp_path: Path) -> None:
+def test_secrets_in_environments(aws: Account, audit: Audit, pytester: pytest.Pytester, tmp_path: Path) -> None:
     _seed(aws)
     snapshot = tmp_path / "snapshot.json"
     junit = tmp_path / "junit.xml"
