@@ -165,9 +165,14 @@ def test_the_readme_describes_every_kind_as_registered() -> None:
 def test_the_escalation_targets_name_registered_kinds() -> None:
     """The escalation analysis reads some kinds as targets (a function to update, an instance to
     start): each is a kind the inventory reads, so its section can say whether it was read."""
-    from ams_iam_audit.analysis.escalation import _TARGET_SECTIONS
+    from ams_iam_audit.analysis.catalogue import RESOURCE_TARGETS
 
-    assert set(_TARGET_SECTIONS.values()) <= {kind.name for kind in CONSUMER_KINDS}
+    unregistered = {
+        kind: target.consumer_kind
+        for kind, target in RESOURCE_TARGETS.items()
+        if target.consumer_kind not in {k.name for k in CONSUMER_KINDS}
+    }
+    assert not unregistered, f"escalation targets held by no registered consumer kind: {unregistered}"
 
 
 def test_every_repointable_kind_has_a_repointer_and_no_other() -> None:

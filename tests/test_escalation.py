@@ -21,6 +21,7 @@ from conftest import ACCOUNT, Account, Audit
 from escalation_account import ADMIN_DOC, WEAK_DOC, Expect, Seeder, grants_for, seed_catalogue, trust_doc
 
 from ams_iam_audit.analysis import methods
+from ams_iam_audit.analysis.catalogue import RESOURCE_TARGETS
 
 RULE = "AMS-PRIV-004"
 
@@ -170,9 +171,7 @@ def test_snapshot_gives_the_same_verdicts_and_a_raw_gaad_file_never_passes_what_
     raw = tmp_path / "gaad.json"
     raw.write_text(json.dumps(gaad, default=str))
     from_gaad = audit("-k", RULE, "--snapshot", str(raw)).outcomes(RULE)
-    outside = {
-        m.id for m in methods() if m.target in ("function", "project", "instance", "stack", "dev_endpoint", "notebook")
-    }
+    outside = {m.id for m in methods() if m.target in RESOURCE_TARGETS}
     for resource, finding in _judged(live).items():
         named = {s.get("method") for s in finding["evidence"].get("path", [])}
         named |= {m["method"] for m in finding["evidence"].get("latent", [])}
