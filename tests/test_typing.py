@@ -10,7 +10,10 @@ import subprocess
 import sys
 import tomllib
 import typing
+from collections.abc import Callable
 from pathlib import Path
+
+from conftest import Account
 
 from ams_iam_audit.aws import AwsClients
 
@@ -34,10 +37,10 @@ def _services_called() -> dict[str, str]:
     return found
 
 
-def _overloaded_services() -> set[str]:
-    """The service literals of ``AwsClients.client``'s overloads (annotations are text here)."""
+def _overloaded_services(function: Callable[..., object] = AwsClients.client) -> set[str]:
+    """The service literals of ``function``'s overloads (annotations are text here)."""
     out: set[str] = set()
-    for overload in typing.get_overloads(AwsClients.client):
+    for overload in typing.get_overloads(function):
         annotation = overload.__annotations__["service"]
         out.update(re.findall(r"Literal\[['\"]([a-z0-9-]+)['\"]\]", annotation))
     return out
@@ -59,6 +62,12 @@ def test_every_service_the_package_calls_has_a_typed_client_and_its_stub() -> No
     assert not untyped, f"add an AwsClients.client overload (aws.py) for: {untyped}"
     missing = {service: where for service, where in called.items() if service not in _stub_extras()}
     assert not missing, f"add these to the dev extra's boto3-stubs[...] (pyproject.toml): {missing}"
+
+
+def test_the_test_account_types_the_same_services() -> None:
+    """``Account.client`` (tests/conftest.py) repeats the overloads for the tests' own seeding: the
+    same services, so a test reading a client the package reads is checked against the same stub."""
+    assert _overloaded_services(Account.client) == _overloaded_services()
 
 
 def test_the_package_runs_without_the_stubs_installed() -> None:
