@@ -36,7 +36,7 @@ def scaled_findings(path: Path, count: int) -> list[Any]:
     from ams_iam_audit.findings import Finding
 
     base = json.loads(path.read_text(encoding="utf-8"))["findings"]
-    out = []
+    out: list[Finding] = []
     for copy in range(count // len(base) + 1):
         for data in base:
             if len(out) == count:

@@ -189,7 +189,10 @@ def test_the_report_and_undo_commands_refuse_hostile_files(
 
 
 def test_a_policy_document_from_aws_is_nesting_limited() -> None:
-    doc = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+    doc: dict[str, Any] = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+    }
     doc["Statement"][0]["Condition"] = {"StringEquals": {"aws:x": _nested(500)}}
     with pytest.raises(PolicyParseError, match="policy x: nested more than 64"):
         decode_policy(json.dumps(doc), "policy x")
@@ -437,7 +440,7 @@ def test_key_ids_and_secrets_in_aws_errors_and_names_are_masked_in_every_output(
     with Journal(journal, ACCOUNT, f"arn:aws:sts::{ACCOUNT}:assumed-role/audit/{KEY_ID}-{SECRET}"):
         pass
     texts["journal"] = journal.read_text()
-    gap = next(c for c in result.document["coverage"] if not c["readable"])
+    gap = next(c for c in result.written["coverage"] if not c["readable"])
     assert "AKIA************MPLE" in gap["error"]
     assert "AKIA************MPLE" in texts["junit"]  # the failure text names the (masked) user
     for where, text in texts.items():
