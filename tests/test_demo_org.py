@@ -50,7 +50,8 @@ class RunningOrg:
         return boto3.Session(aws_access_key_id="demo", aws_secret_access_key="demo", region_name="us-east-1")
 
     def client(self, service: str, session: boto3.Session | None = None) -> Any:
-        return (session or self.management()).client(service, endpoint_url=self.endpoint_url)
+        # a service named at run time: boto3's stubs type only literal names
+        return (session or self.management()).client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
 
     def assume(self, name: str, role: str = ORGANIZATION_ROLE) -> boto3.Session:
         creds = self.client("sts").assume_role(
