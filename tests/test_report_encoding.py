@@ -29,7 +29,7 @@ from ams_iam_audit.jsonio import (
     scrub_stream,
     write_text_atomic,
 )
-from ams_iam_audit.report import render_outputs, write_findings
+from ams_iam_audit.report import render_outputs, view, write_findings
 from ams_iam_audit.report.render import render_html, render_markdown
 from ams_iam_audit.report.sarif import sarif_document
 
@@ -302,3 +302,29 @@ def test_a_failing_stream_leaves_the_old_file(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
     write_text_atomic(path, iter(["é", "ü".encode(), "\n"]))  # text and bytes pieces mixed
     assert path.read_text(encoding="utf-8") == "éü\n"
+
+
+def _statement_evidence(i: int) -> dict[str, Any]:
+    statement = {"Effect": "Allow", "Action": ["s3:*", "s3:GetObject"], "Resource": f"arn:aws:s3:::b{i % 3}/*"}
+    evidence: dict[str, Any] = {
+        "statements": [{"statement_index": 0, "statement": statement, "actions": ["s3:GetObject"] if i % 2 else []}],
+        "policy": f"policy/p-{i}",
+    }
+    if i % 4 == 0:
+        evidence["suggested_document"] = {"Statement": [{**statement, "Action": ["s3:GetObject"]}]}
+    if i % 5 == 0:
+        evidence["before"], evidence["after"] = {"Statement": [statement]}, {"Statement": []}
+    return evidence
+
+
+def test_evidence_rendered_once_per_distinct_document_shows_what_each_finding_shows() -> None:
+    audited = None
+    shared = view._Rendered()
+    evidences = [_statement_evidence(i) for i in range(60)]
+    once = [view._evidence(e, audited, shared) for e in evidences]
+    each = [view._evidence(e, audited) for e in evidences]  # a fresh rendering for every finding
+    assert once == each
+    assert len({v.statements for v in once}) == 6  # three buckets, marked two ways
+    assert len({id(v.statements[0][1]) for v in once}) == 6  # one string per distinct statement
+    assert sum(1 for v in once if v.diff_title == "what the fix changed") == 12
+    assert sum(1 for v in once if v.diff_title == "the suggested replacement") == 12
