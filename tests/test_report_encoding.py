@@ -206,6 +206,12 @@ def test_findings_json_written_as_a_stream_has_the_bytes_of_the_whole_document(c
     # what the reports are rendered from is what the file holds, keys in its order
     assert document == json.loads(written)
     assert [list(f) for f in document["findings"]] == [list(f) for f in json.loads(written)["findings"]]
+    # each repeated value held once (a rule's title, an evidence string), not once per finding
+    for values in (
+        [f["title"] for f in document["findings"]],
+        [f["evidence"]["unicode"] for f in document["findings"]],
+    ):
+        assert len({id(v) for v in values}) == len(set(values))
 
 
 def test_a_finding_that_cannot_be_read_back_leaves_the_old_file(tmp_path: Path) -> None:
