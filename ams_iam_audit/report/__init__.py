@@ -55,10 +55,6 @@ __all__ = [
     "write_results",
 ]
 
-#: A finding's fields whose values repeat across findings (a rule's title and remediation, the
-#: severities, outcomes...): parsed back, each distinct value is held once, not once per finding;
-#: so is each distinct string of the evidence (:func:`_shared`).
-_SHARED_FIELDS = ("rule_id", "title", "severity", "area", "outcome", "message", "remediation", "baseline")
 
 FINDINGS_FILE = "findings.json"
 HTML_FILE = "report.html"
@@ -173,8 +169,8 @@ def write_findings(
     them (:func:`~ams_iam_audit.findings.findings_head`): the bytes are those
     ``encode_json(findings_document(...))`` makes, but neither the whole document of dicts nor its
     80 MB of text (at the maximum quotas) ever exists. Each finding's bytes are parsed back as they
-    are written, with the nesting limit the whole file gets when it is given back later, and the
-    values that repeat across findings (:data:`_SHARED_FIELDS`) are held once: every report is
+    are written, with the nesting limit the whole file gets when it is given back later, and each
+    of its strings is the finding's own or an equal one held already (:func:`_shared`): every report is
     rendered from what the file holds (keys in its order), so ``ams-iam-audit report`` renders the
     same. Raises :class:`InputError` when what would be written cannot be read back (the file is
     then left as it was), :class:`OutputError` naming the path when it cannot be written."""
@@ -186,13 +182,13 @@ def write_findings(
 
     def encoded_findings() -> Iterator[bytes]:
         for finding in ordered:
-            encoded = encode_json(finding.to_json(), newline=False)
+            record = finding.to_json()
+            encoded = encode_json(record, newline=False)
             data = loads_written(encoded, where, max_depth=FINDINGS_MAX_DEPTH - 2)  # inside findings[]
-            for name in _SHARED_FIELDS:
-                value = data[name]
-                data[name] = shared.setdefault(value, value)
-            data["evidence"] = _shared(data["evidence"], shared)
-            parsed.append(data)
+            # the finding's own strings first (its resource, message, evidence: what the run holds
+            # anyway), so the parsed copies become references to them, or to an equal earlier one
+            _shared(record, shared)
+            parsed.append(_shared(data, shared))
             yield encoded
 
     write_text_atomic(path, encode_json_stream(head, ("findings",), encoded_findings()))
@@ -202,10 +198,10 @@ def write_findings(
 
 
 def _shared(value: Any, memo: dict[Any, Any]) -> Any:
-    """``value`` (parsed JSON) with each string replaced by the equal one ``memo`` already holds:
-    the evidence of thousands of findings repeats the same actions, ARNs and statements, and the
-    parser makes a new string for each (bench/README.md "Round 3": 125 -> 86 MiB for the findings
-    of ``bench/report_phase.py`` at 47,000). Containers are changed in place."""
+    """``value`` (parsed JSON) with each string replaced by the equal one ``memo`` already holds
+    (and each new one remembered): rules' titles and remediations, and the evidence of thousands of
+    findings (the same actions, ARNs and statements), repeat, and the parser makes a new string for
+    each occurrence (bench/README.md "Round 3" measures it). Containers are changed in place."""
     kind = type(value)
     if kind is str:
         return memo.setdefault(value, value)

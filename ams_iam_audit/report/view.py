@@ -281,11 +281,19 @@ class _Rendered:
     thousands of findings show the same library statement or the same suggested replacement (a
     template deployed per user), and each then shares one string rather than holding a copy."""
 
-    __slots__ = ("diffs", "statements")
+    __slots__ = ("diffs", "facts", "statements")
 
     def __init__(self) -> None:
         self.statements: dict[tuple[bytes, frozenset[str]], Markup] = {}
         self.diffs: dict[bytes, Markup | None] = {}
+        self.facts: dict[Any, Any] = {}
+
+    def fact_list(self, facts: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+        """``facts``, each (name, text) and the whole list held once: an earlier finding's equal
+        ones are used (the same summaries and values repeat across thousands of findings)."""
+        memo = self.facts
+        shared = tuple(memo.setdefault(fact, fact) for fact in facts)
+        return memo.setdefault(shared, shared)  # type: ignore[no-any-return]
 
     def statement(self, statement: Any, marks: set[str]) -> Markup:
         key = _document_key(statement)
@@ -353,7 +361,9 @@ def _evidence(
         diff=diff,
         diff_title=diff_title if diff else None,
         actions=tuple(found),
-        facts=tuple((str(k), _compact(_pruned(v))) for k, v in shown.items()) if isinstance(shown, Mapping) else (),
+        facts=rendered.fact_list((str(k), _compact(_pruned(v))) for k, v in shown.items())
+        if isinstance(shown, Mapping)
+        else (),
     )
 
 
