@@ -6,9 +6,11 @@
   :class:`InputError` whose message names the file;
 * writing: :func:`write_text_atomic` / :func:`write_json_atomic`; a failure is an :class:`OutputError`
   naming the path; :func:`encode_json` / :func:`loads_written` encode a large document (findings.json,
-  SARIF) at C speed with orjson, and parse back what this process encoded;
+  SARIF) at C speed with orjson, and parse back what this process encoded; :func:`encode_json_stream`
+  makes the same bytes a list item at a time, so a large document is never held whole;
 * masking: :func:`scrub` masks access key ids and secret-looking tokens in any string; every output
-  (findings.json, reports, terminal, JUnit, journal, snapshot) passes through it, and
+  (findings.json, reports, terminal, JUnit, journal, snapshot) passes through it (the reports as a
+  stream: :func:`scrub_stream`), and
   :func:`terminal_safe` also neutralises control characters for the terminal.
 """
 
