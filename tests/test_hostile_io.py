@@ -251,15 +251,16 @@ def test_a_deeply_nested_condition_is_refused_or_rendered_in_every_report(pytest
 # --- 4. where the results go ----------------------------------------------------------------------
 
 
-def _no_space(chunks_seen: list[str]) -> Callable[[Any, Iterable[str]], None]:
+def _no_space(chunks_seen: list[str]) -> Callable[[Any, Iterable[str | bytes]], None]:
     """A disk that fills after the run started: the report-dir probe fits, nothing after it does."""
 
-    def write(fh: Any, chunks: Iterable[str]) -> None:
-        chunks = list(chunks)
-        if chunks and chunks[0].startswith("probe"):
-            fh.writelines(chunks)
+    def write(fh: Any, chunks: Iterable[str | bytes]) -> None:
+        first = next(iter(chunks), b"")
+        data = first.encode("utf-8") if isinstance(first, str) else first
+        if data.startswith(b"probe"):
+            fh.write(data)
             return
-        chunks_seen.append("".join(chunks)[:40])
+        chunks_seen.append(data[:40].decode("utf-8", "replace"))
         raise OSError(errno.ENOSPC, "No space left on device")
 
     return write

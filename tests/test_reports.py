@@ -15,9 +15,11 @@ from conftest import ACCOUNT, Account, AuditResult, demo_audit, run_audit
 from demo_table import DEMO_FAILING
 
 from ams_iam_audit.cli import main as cli
+from ams_iam_audit.findings import Finding, findings_document
 from ams_iam_audit.findings.schema import SchemaError, validate_findings
 from ams_iam_audit.findings.waivers import WaiverError, load_waivers
-from ams_iam_audit.report import render_outputs
+from ams_iam_audit.jsonio import encode_json
+from ams_iam_audit.report import render_outputs, write_findings
 from ams_iam_audit.report.render import render_html, render_markdown
 from ams_iam_audit.report.sarif import sarif_document
 
@@ -67,6 +69,21 @@ def test_the_report_command_renders_the_same_outputs_offline(demo_report: AuditR
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "ams-iam-audit/findings", "version": 1}')
     assert cli(["report", str(bad)]) == 2
+
+
+def test_the_demos_findings_json_written_as_a_stream_has_the_whole_encoders_bytes(
+    demo_report: AuditResult, tmp_path: Path
+) -> None:
+    document = demo_report.document
+    findings = [Finding.from_json(f) for f in document["findings"]]
+    head = ("format", "version", "run", "coverage", "rules", "findings", "compliance")
+    extra = {k: v for k, v in document.items() if k not in head}
+    args = (document["rules"], document["run"], document["coverage"], extra)
+    written = write_findings(tmp_path / "findings.json", findings, *args)
+    streamed = (tmp_path / "findings.json").read_bytes()
+    assert streamed == encode_json(findings_document(findings, *args))
+    assert streamed == (demo_report.report_dir / "findings.json").read_bytes()  # what the audit wrote
+    assert written == document
 
 
 def test_markdown_summary_goes_to_the_github_step_summary(
