@@ -306,7 +306,8 @@ def test_a_failing_stream_leaves_the_old_file(tmp_path: Path) -> None:
         write_text_atomic(path, pieces())
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
-    write_text_atomic(path, iter(["é", "ü".encode(), "\n"]))  # text and bytes pieces mixed
+    mixed: list[str | bytes] = ["é", "ü".encode(), "\n"]
+    write_text_atomic(path, iter(mixed))  # text and bytes pieces mixed
     assert path.read_text(encoding="utf-8") == "éü\n"
 
 

@@ -74,7 +74,7 @@ def test_the_report_command_renders_the_same_outputs_offline(demo_report: AuditR
 def test_the_demos_findings_json_written_as_a_stream_has_the_whole_encoders_bytes(
     demo_report: AuditResult, tmp_path: Path
 ) -> None:
-    document = demo_report.document
+    document = demo_report.written
     findings = [Finding.from_json(f) for f in document["findings"]]
     head = ("format", "version", "run", "coverage", "rules", "findings", "compliance")
     extra = {k: v for k, v in document.items() if k not in head}
