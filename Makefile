@@ -22,8 +22,8 @@ demo: install
 	$(BIN)/pytest --aws-account demo || test $$? -eq 1
 
 lint: install
-	$(BIN)/ruff check ams_iam_audit rules tests
-	$(BIN)/ruff format --check ams_iam_audit rules tests
+	$(BIN)/ruff check ams_iam_audit rules tests bench
+	$(BIN)/ruff format --check ams_iam_audit rules tests bench
 	$(BIN)/mypy
 
 check: install

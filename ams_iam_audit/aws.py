@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import urlsplit, urlunsplit
 
 import boto3
@@ -30,6 +30,24 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
 from .aimodelshare import EXECUTION_ROLE_ENV
+
+if TYPE_CHECKING:  # the boto3 stubs are a dev dependency: the runtime never imports them
+    from botocore.client import BaseClient
+    from mypy_boto3_accessanalyzer import AccessAnalyzerClient
+    from mypy_boto3_apigateway import APIGatewayClient
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_cloudtrail import CloudTrailClient
+    from mypy_boto3_codebuild import CodeBuildClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_glue import GlueClient
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_organizations import OrganizationsClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3control import S3ControlClient
+    from mypy_boto3_sagemaker import SageMakerClient
+    from mypy_boto3_sts import STSClient
 
 __all__ = [
     "DEFAULT_CALL_TIMEOUT",
@@ -139,7 +157,7 @@ def _operation(event_name: str) -> tuple[str, str]:
     return (parts[1], parts[2]) if len(parts) >= 3 else ("aws", event_name)
 
 
-def _install_deadline(client: Any, call_timeout: float) -> None:
+def _install_deadline(client: BaseClient, call_timeout: float) -> None:
     """Give every call of ``client`` a deadline over all its attempts: set when the call starts,
     checked before each attempt is sent and before a failed attempt is retried."""
 
@@ -196,22 +214,59 @@ class AwsClients:
         self.endpoint_url = endpoint_url
         self.call_timeout = call_timeout
         self._config = client_config(call_timeout)
-        self._cache: dict[tuple[str, str | None], Any] = {}
+        self._cache: dict[tuple[str, str | None], BaseClient] = {}
         self._lock = threading.Lock()
 
-    def client(self, service: str, region: str | None = None) -> Any:
+    @overload
+    def client(self, service: Literal["accessanalyzer"], region: str | None = None) -> AccessAnalyzerClient: ...
+    @overload
+    def client(self, service: Literal["apigateway"], region: str | None = None) -> APIGatewayClient: ...
+    @overload
+    def client(self, service: Literal["cloudformation"], region: str | None = None) -> CloudFormationClient: ...
+    @overload
+    def client(self, service: Literal["cloudtrail"], region: str | None = None) -> CloudTrailClient: ...
+    @overload
+    def client(self, service: Literal["codebuild"], region: str | None = None) -> CodeBuildClient: ...
+    @overload
+    def client(self, service: Literal["ec2"], region: str | None = None) -> EC2Client: ...
+    @overload
+    def client(self, service: Literal["ecs"], region: str | None = None) -> ECSClient: ...
+    @overload
+    def client(self, service: Literal["glue"], region: str | None = None) -> GlueClient: ...
+    @overload
+    def client(self, service: Literal["iam"], region: str | None = None) -> IAMClient: ...
+    @overload
+    def client(self, service: Literal["lambda"], region: str | None = None) -> LambdaClient: ...
+    @overload
+    def client(self, service: Literal["organizations"], region: str | None = None) -> OrganizationsClient: ...
+    @overload
+    def client(self, service: Literal["s3"], region: str | None = None) -> S3Client: ...
+    @overload
+    def client(self, service: Literal["s3control"], region: str | None = None) -> S3ControlClient: ...
+    @overload
+    def client(self, service: Literal["sagemaker"], region: str | None = None) -> SageMakerClient: ...
+    @overload
+    def client(self, service: Literal["sts"], region: str | None = None) -> STSClient: ...
+    @overload
+    def client(self, service: str, region: str | None = None) -> BaseClient: ...
+
+    def client(self, service: str, region: str | None = None) -> BaseClient:
+        """The client of ``service`` in ``region`` (the session's when ``None``), created on first use.
+        A service named by literal is typed with its boto3 stub (``"iam"`` -> ``IAMClient``); one
+        named by a variable is a plain :class:`~botocore.client.BaseClient`, for :func:`call` and
+        :func:`paged`."""
         key = (service, region)
         with self._lock:
             return self._cache[key] if key in self._cache else self._create(key)
 
-    def _create(self, key: tuple[str, str | None]) -> Any:
+    def _create(self, key: tuple[str, str | None]) -> BaseClient:
         service, region = key
         kwargs: dict[str, Any] = {"config": self._config}
         if region is not None:
             kwargs["region_name"] = region
         if self.endpoint_url:
             kwargs["endpoint_url"] = self.endpoint_url
-        client = self.session.client(service, **kwargs)  # type: ignore[call-overload]
+        client: BaseClient = self.session.client(service, **kwargs)  # type: ignore[call-overload]
         if self.endpoint_url and service == "s3control":
             # s3control puts the account id in front of the host ("<account>.<endpoint>"), which an
             # endpoint given by URL (a moto server, a proxy) does not answer to: send it to the URL
@@ -235,7 +290,7 @@ class CallError(Exception):
         self.detail = detail
 
 
-def _call_name(client: Any, operation: str) -> str:
+def _call_name(client: BaseClient, operation: str) -> str:
     model = client.meta.service_model
     try:
         name = model.operation_model(client.meta.method_to_api_mapping[operation]).name
@@ -244,7 +299,7 @@ def _call_name(client: Any, operation: str) -> str:
     return f"{model.endpoint_prefix}:{name}"
 
 
-def call(client: Any, operation: str, **kwargs: Any) -> Mapping[str, Any]:
+def call(client: BaseClient, operation: str, **kwargs: Any) -> Mapping[str, Any]:
     """``client.<operation>(**kwargs)``, with every way it can fail as a :class:`CallError` naming the
     call: an AWS error, a transport error or timeout, and a response botocore could not parse (a
     garbage date, a body that is not the protocol's) or that is not an object."""
@@ -314,7 +369,7 @@ PAGING: dict[tuple[str, str], Paging] = {
 }
 
 
-def paged(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Mapping[str, Any]]:
+def paged(client: BaseClient, operation: str, key: str, **kwargs: Any) -> Iterator[Mapping[str, Any]]:
     """Every page of a paginated call, each checked: ``key`` (the list the caller reads) is a list
     of objects when present; a page that says there is more gives a marker; no marker repeats. An
     inconsistent page is a :class:`CallError` naming the call and the page, never a silent end."""

@@ -30,6 +30,7 @@ import time
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -43,9 +44,19 @@ __all__ = [
     "AccessAnalyzerEmulation",
     "DemoAccount",
     "DemoUnavailable",
+    "Seeder",
     "add_api_integration",
     "emulate_access_analyzer",
+    "execution_policy",
     "seed",
+    "seed_api_roles",
+    "seed_drifted_shared_roles",
+    "seed_ephemeral_users",
+    "seed_execution_role",
+    "seed_model_roles",
+    "seed_unrelated",
+    "seed_user_bucket",
+    "user_bucket",
 ]
 
 DEMO_ACCOUNT_ID = "123456789012"  # moto's default account
@@ -62,7 +73,7 @@ LAMBDA_TRUST = library_template("legacy", "iam_lambda_trust_relationship")
 CODEBUILD_TRUST = library_template("legacy", "iam_codebuild_trust_relationship")
 APIGW_TRUST = library_template("legacy", "json_templates_lambda_role_2")
 USER_BUCKET = f"aimodelsharealice{_A}useast1"
-TRAIL_BUCKET = f"corp-cloudtrail-logs-{_A}"
+TRAIL_BUCKET = f"corp-cloudtrail-logs-{_A}"  # as seed_unrelated names it
 #: The legacy key pair in the evaluation function's environment: fake, shaped like AWS's (the audit
 #: must find it and print only its masked form).
 LEGACY_KEY_ID = "AKIADEMOLEGACYKEY7XQ"
@@ -245,111 +256,134 @@ def add_api_integration(apigw: Any, api_name: str, path: str, function_arn: str,
     return str(api["id"])
 
 
-def seed(session: boto3.Session, endpoint_url: str) -> None:
-    """Create the demo footprint in the (empty) account behind ``endpoint_url``."""
-    iam = session.client("iam", endpoint_url=endpoint_url)
-    s3 = session.client("s3", endpoint_url=endpoint_url)
-    lam = session.client("lambda", endpoint_url=endpoint_url)
-    codebuild = session.client("codebuild", endpoint_url=endpoint_url)
-    apigw = session.client("apigateway", endpoint_url=endpoint_url)
+@dataclass(frozen=True)
+class Seeder:
+    """boto3 clients on one (empty) account of a demo server, and that account's id, which the
+    footprint's names and ARNs carry (bucket names, policy resources, trust principals). The parts
+    of the footprint below each take one; :func:`seed` puts them all in the demo account, the demo
+    organization (``demo_org``) a chosen few in each of its accounts."""
 
-    def managed(name: str, document: dict[str, Any] | str) -> str:
+    session: boto3.Session
+    endpoint_url: str
+    account_id: str = DEMO_ACCOUNT_ID
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+
+    @cached_property
+    def iam(self) -> Any:
+        return self.client("iam")
+
+    @cached_property
+    def s3(self) -> Any:
+        return self.client("s3")
+
+    @property
+    def region(self) -> str:
+        return str(self.session.region_name or DEMO_REGION)
+
+    def managed(self, name: str, document: dict[str, Any] | str) -> str:
+        """Create the customer managed policy ``name``; its ARN."""
         body = document if isinstance(document, str) else json.dumps(document)
-        return str(iam.create_policy(PolicyName=name, PolicyDocument=body)["Policy"]["Arn"])
+        return str(self.iam.create_policy(PolicyName=name, PolicyDocument=body)["Policy"]["Arn"])
 
-    def role(name: str, trust: dict[str, Any], *policy_arns: str) -> str:
-        arn = str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
+    def role(self, name: str, trust: dict[str, Any], *policy_arns: str) -> str:
+        """Create the role ``name`` trusting ``trust`` with ``policy_arns`` attached; its ARN."""
+        arn = str(self.iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
         for policy_arn in policy_arns:
-            iam.attach_role_policy(RoleName=name, PolicyArn=policy_arn)
+            self.iam.attach_role_policy(RoleName=name, PolicyArn=policy_arn)
         return arn
 
-    # The user's bucket, with the wildcard policy of the legacy library's era.
-    s3.create_bucket(Bucket=USER_BUCKET)
-    s3.put_bucket_policy(
-        Bucket=USER_BUCKET,
+
+def user_bucket(account_id: str) -> str:
+    """The library's bucket of user ``alice`` in ``account_id`` (``aimodelshare<user><account><region>``)."""
+    return f"aimodelsharealice{account_id}useast1"
+
+
+#: The ephemeral users of the demo account: (form timestamp, uuid1 hex of the user's policy).
+EPHEMERAL_USERS = (
+    ("2024_03_11_14_22_05", "3f1c2a9edfb711eea1b20242ac120002"),
+    ("2024_06_02_09_10_41", "7c9e6679e0a111efb8640242ac120003"),
+    ("2025_01_17_18_03_59", "b2d4f6a8d4f011efa0f40242ac120004"),
+)
+#: The demo's per-deployment ids: a model API's id and a prediction API's shortuuid.
+API_ID = "a1b2c3d4e5"
+SHORT_ID = "Qm7Kx2Vb9Np4"
+
+
+def seed_user_bucket(s: Seeder) -> str:
+    """The user's bucket, with the wildcard policy of the legacy library's era; its name."""
+    bucket = user_bucket(s.account_id)
+    s.s3.create_bucket(Bucket=bucket)
+    s.s3.put_bucket_policy(
+        Bucket=bucket,
         Policy=_doc(
             [
                 {
                     "Sid": "ModelShareAccess",
                     "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{_A}:root"},
+                    "Principal": {"AWS": f"arn:aws:iam::{s.account_id}:root"},
                     "Action": "s3:*",
-                    "Resource": [f"arn:aws:s3:::{USER_BUCKET}", f"arn:aws:s3:::{USER_BUCKET}/*"],
+                    "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
                 }
             ]
         ),
     )
+    return bucket
 
-    # Ephemeral users, one per credential setup, each with a key and its temporary policy.
-    user_policy = library_template("legacy", "bucketpolicy_custom_s3_policy", bucket=USER_BUCKET)
-    for stamp, suffix in (
-        ("2024_03_11_14_22_05", "3f1c2a9edfb711eea1b20242ac120002"),
-        ("2024_06_02_09_10_41", "7c9e6679e0a111efb8640242ac120003"),
-        ("2025_01_17_18_03_59", "b2d4f6a8d4f011efa0f40242ac120004"),
-    ):
+
+def seed_ephemeral_users(
+    s: Seeder, bucket: str, users: Iterable[tuple[str, str]] = EPHEMERAL_USERS, *, orphaned: bool = True
+) -> list[tuple[str, str]]:
+    """Ephemeral users ``AI_MODELSHARE_<stamp>``, one per credential setup, each with an access key
+    and its ``temporaryaccessAImodelsharePolicy<hex>`` on ``bucket``; with ``orphaned``, one more such
+    policy left from an earlier run. The users' (name, access key id), in order (the secrets are
+    discarded: the demo never needs them)."""
+    user_policy = library_template("legacy", "bucketpolicy_custom_s3_policy", bucket=bucket)
+    created = []
+    for stamp, suffix in users:
         name = f"AI_MODELSHARE_{stamp}"
-        iam.create_user(UserName=name)
-        iam.create_access_key(UserName=name)  # the secret is discarded: the demo never needs it
-        iam.attach_user_policy(
-            UserName=name, PolicyArn=managed(f"temporaryaccessAImodelsharePolicy{suffix}", user_policy)
+        s.iam.create_user(UserName=name)
+        key = s.iam.create_access_key(UserName=name)["AccessKey"]["AccessKeyId"]
+        s.iam.attach_user_policy(
+            UserName=name, PolicyArn=s.managed(f"temporaryaccessAImodelsharePolicy{suffix}", user_policy)
         )
-    managed("temporaryaccessAImodelsharePolicy0a1b2c3dc0de11eeb9d10242ac120005", user_policy)  # orphaned
+        created.append((name, str(key)))
+    if orphaned:
+        s.managed("temporaryaccessAImodelsharePolicy0a1b2c3dc0de11eeb9d10242ac120005", user_policy)
+    return created
 
-    # Per-deployment roles, still used by their consumers.
-    api_id = "a1b2c3d4e5"
-    lambda_role = role(
+
+def seed_model_roles(s: Seeder, bucket: str, api_id: str = API_ID) -> None:
+    """The container path's per-deployment roles, still used by their consumers:
+    ``lambda_role_<api_id>`` (the model function ``modfunction<api_id>``), ``codebuild_role`` (the
+    image build project), and a custom-container ``mymodel-codebuild-role``."""
+    lambda_role = s.role(
         f"lambda_role_{api_id}",
         LAMBDA_TRUST,
-        managed(f"lambda_policy_{api_id}", library_template("legacy", "iam_lambda_policy")),
+        s.managed(f"lambda_policy_{api_id}", library_template("legacy", "iam_lambda_policy")),
     )
-    short = "Qm7Kx2Vb9Np4"
-    api_role = role(
-        f"myService-dev-us-us-east-1-lambdaRole{short}",
-        LAMBDA_TRUST,
-        managed(
-            f"myService-dev-us-east-1-lambdaPolicy{short}", library_template("legacy", "json_templates_lambda_policy_1")
-        ),
-    )
-    invoke_role = role(
-        "lambda_invoke_function_assume_apigw_role_2",
-        APIGW_TRUST,
-        managed("invokelambda", library_template("legacy", "json_templates_lambda_policy_2")),
-    )
-    build_role = role(
+    build_role = s.role(
         "codebuild_role",
         CODEBUILD_TRUST,
-        managed("codebuild_policy", library_template("legacy", "iam_codebuild_policy")),
+        s.managed("codebuild_policy", library_template("legacy", "iam_codebuild_policy")),
     )
-    role(
+    s.role(
         "mymodel-codebuild-role",
         CODEBUILD_TRUST,
-        managed("mymodel-codebuild-policies", library_template("legacy", "iam_codebuild_policy")),
+        s.managed("mymodel-codebuild-policies", library_template("legacy", "iam_codebuild_policy")),
     )
-
-    code: Any = {"ZipFile": _zip()}
-    legacy_keys = {
-        "AWS_ACCESS_KEY_ID_AIMS": LEGACY_KEY_ID,
-        "AWS_SECRET_ACCESS_KEY_AIMS": LEGACY_SECRET,
-        "BUCKET_NAME": USER_BUCKET,
-    }
-    for function, function_role, variables in (
-        (f"modfunction{api_id}", lambda_role, {}),
-        (f"modfunction{short}", api_role, {}),
-        (f"evalfunction{short}", api_role, legacy_keys),
-    ):
-        environment: Any = {"Environment": {"Variables": variables}} if variables else {}
-        lam.create_function(
-            FunctionName=function,
-            Runtime="python3.12",
-            Role=function_role,
-            Handler="main.handler",
-            Code=code,
-            **environment,
-        )
-    codebuild.create_project(
+    s.client("lambda").create_function(
+        FunctionName=f"modfunction{api_id}",
+        Runtime="python3.12",
+        Role=lambda_role,
+        Handler="main.handler",
+        Code={"ZipFile": _zip()},
+    )
+    s.client("codebuild").create_project(
         name=f"aimodelshare-image-build-{api_id}",
         serviceRole=build_role,
-        source={"type": "S3", "location": f"{USER_BUCKET}/build/{api_id}.zip"},
+        source={"type": "S3", "location": f"{bucket}/build/{api_id}.zip"},
         artifacts={"type": "NO_ARTIFACTS"},
         environment={
             "type": "LINUX_CONTAINER",
@@ -358,60 +392,112 @@ def seed(session: boto3.Session, endpoint_url: str) -> None:
             "privilegedMode": True,
         },
     )
+
+
+def seed_api_roles(s: Seeder, bucket: str, short: str = SHORT_ID, *, legacy_keys: bool = True) -> None:
+    """The prediction API's per-deployment roles, still used by their consumers:
+    ``myService-dev-us-us-east-1-lambdaRole<short>`` (the prediction and evaluation functions) and
+    ``lambda_invoke_function_assume_apigw_role_2`` (the API Gateway integration). With
+    ``legacy_keys``, the evaluation function's environment holds the legacy key pair
+    (:data:`LEGACY_KEY_ID`) in plain text."""
+    api_role = s.role(
+        f"myService-dev-us-us-east-1-lambdaRole{short}",
+        LAMBDA_TRUST,
+        s.managed(
+            f"myService-dev-us-east-1-lambdaPolicy{short}", library_template("legacy", "json_templates_lambda_policy_1")
+        ),
+    )
+    invoke_role = s.role(
+        "lambda_invoke_function_assume_apigw_role_2",
+        APIGW_TRUST,
+        s.managed("invokelambda", library_template("legacy", "json_templates_lambda_policy_2")),
+    )
+    lam = s.client("lambda")
+    code: Any = {"ZipFile": _zip()}
+    variables = (
+        {"AWS_ACCESS_KEY_ID_AIMS": LEGACY_KEY_ID, "AWS_SECRET_ACCESS_KEY_AIMS": LEGACY_SECRET, "BUCKET_NAME": bucket}
+        if legacy_keys
+        else {"BUCKET_NAME": bucket}
+    )
+    for function, environment in ((f"modfunction{short}", {}), (f"evalfunction{short}", variables)):
+        extra: Any = {"Environment": {"Variables": environment}} if environment else {}
+        lam.create_function(
+            FunctionName=function, Runtime="python3.12", Role=api_role, Handler="main.handler", Code=code, **extra
+        )
     add_api_integration(
-        apigw, f"modelapi-{short}", "m", f"arn:aws:lambda:{DEMO_REGION}:{_A}:function:modfunction{short}", invoke_role
+        s.client("apigateway"),
+        f"modelapi-{short}",
+        "m",
+        f"arn:aws:lambda:{s.region}:{s.account_id}:function:modfunction{short}",
+        invoke_role,
     )
 
-    # Two of the four shared roles (those replacing codebuild_role and lambda_role_<api_id>),
-    # provisioned from the refactored library's own documents.
-    for legacy, trust, template in (
-        ("codebuild_role", CODEBUILD_TRUST, "iam_codebuild_policy"),
-        ("lambda_role_<api_id>", LAMBDA_TRUST, "iam_lambda_policy"),
-    ):
-        spec = replacement(legacy)
-        if spec is None:
-            raise LookupError(f"data/shared_roles.json names no shared role replacing {legacy}")
-        role(spec.role_name, trust, managed(spec.policy_name, library_template("refactored", template)))
 
-    # The execution role the refactored library assumes: least privilege, but trusted by one CI user (a
-    # long-lived key) without MFA, the guide's own step-1 trust, which AMS-EXEC-001 fails.
-    iam.create_user(UserName="ml-platform-ci")
-    iam.create_access_key(UserName="ml-platform-ci")
-    shared_arns = [f"arn:aws:iam::{_A}:role/{spec.role_name}" for spec in shared_roles()]
-    role(
-        EXECUTION_ROLE,
-        {
+#: The legacy patterns whose shared roles the demo account already has (drifted).
+DRIFTED_SHARED_ROLES = ("codebuild_role", "lambda_role_<api_id>")
+_REFACTORED_TEMPLATES = {"codebuild_role": (CODEBUILD_TRUST, "iam_codebuild_policy"),
+                         "lambda_role_<api_id>": (LAMBDA_TRUST, "iam_lambda_policy")}  # fmt: skip
+
+
+def seed_drifted_shared_roles(s: Seeder, legacies: Iterable[str] = DRIFTED_SHARED_ROLES) -> None:
+    """The shared roles replacing ``legacies`` (those of :data:`DRIFTED_SHARED_ROLES`), provisioned
+    from the refactored library's own documents: drifted from the tightened desired state."""
+    for legacy in legacies:
+        spec = replacement(legacy)
+        if spec is None or legacy not in _REFACTORED_TEMPLATES:
+            raise LookupError(f"data/shared_roles.json names no shared role replacing {legacy} with a demo template")
+        trust, template = _REFACTORED_TEMPLATES[legacy]
+        s.role(spec.role_name, trust, s.managed(spec.policy_name, library_template("refactored", template)))
+
+
+def execution_policy(account_id: str) -> str:
+    """The execution role's least-privilege policy (the library's bucket reads and writes, pinned to
+    the account, and passing the four shared roles)."""
+    shared_arns = [f"arn:aws:iam::{account_id}:role/{spec.role_name}" for spec in shared_roles()]
+    return _doc(
+        [
+            {"Sid": "Identity", "Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"},
+            {
+                "Sid": "ModelBuckets",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:ListBucket"],
+                "Resource": ["arn:aws:s3:::aimodelshare*", "arn:aws:s3:::aimodelshare*/*"],
+                "Condition": {"StringEquals": {"aws:ResourceAccount": account_id}},
+            },
+            {"Sid": "PassSharedRoles", "Effect": "Allow", "Action": "iam:PassRole", "Resource": shared_arns},
+        ]
+    )
+
+
+def seed_execution_role(s: Seeder, trust: dict[str, Any] | None = None) -> str:
+    """The execution role the refactored library assumes, with its least-privilege policy. Trusted by
+    ``trust``, or by default by one CI user ``ml-platform-ci`` (a long-lived key) without MFA, the
+    guide's own step-1 trust, which AMS-EXEC-001 fails. Its ARN."""
+    if trust is None:
+        s.iam.create_user(UserName="ml-platform-ci")
+        s.iam.create_access_key(UserName="ml-platform-ci")
+        trust = {
             "Version": "2012-10-17",
             "Statement": [
                 {
                     "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{_A}:user/ml-platform-ci"},
+                    "Principal": {"AWS": f"arn:aws:iam::{s.account_id}:user/ml-platform-ci"},
                     "Action": "sts:AssumeRole",
                 }
             ],
-        },
-        managed(
-            "aimodelshare-execution-policy",
-            _doc(
-                [
-                    {"Sid": "Identity", "Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"},
-                    {
-                        "Sid": "ModelBuckets",
-                        "Effect": "Allow",
-                        "Action": ["s3:GetObject", "s3:PutObject", "s3:ListBucket"],
-                        "Resource": ["arn:aws:s3:::aimodelshare*", "arn:aws:s3:::aimodelshare*/*"],
-                        "Condition": {"StringEquals": {"aws:ResourceAccount": _A}},
-                    },
-                    {"Sid": "PassSharedRoles", "Effect": "Allow", "Action": "iam:PassRole", "Resource": shared_arns},
-                ]
-            ),
-        ),
-    )
+        }
+    return s.role(EXECUTION_ROLE, trust, s.managed("aimodelshare-execution-policy", execution_policy(s.account_id)))
 
-    # Unrelated, clean resources: every rule must pass them.
-    data_lake = "corp-data-lake-" + _A
-    s3.create_bucket(Bucket=data_lake)
-    s3.put_bucket_policy(
+
+def seed_unrelated(s: Seeder) -> None:
+    """Clean resources unrelated to AIModelShare, which every rule must pass: a data-lake bucket whose
+    policy is only a Deny, a multi-region trail (of write events only: AssumeRole, a read event, is not
+    recorded) with its bucket, each bucket with its public access block; a ``<x>-lambda-role`` that
+    is not the library's, a billing policy, and a group with its user."""
+    account = s.account_id
+    data_lake = "corp-data-lake-" + account
+    s.s3.create_bucket(Bucket=data_lake)
+    s.s3.put_bucket_policy(
         Bucket=data_lake,
         Policy=_doc(
             [
@@ -426,18 +512,17 @@ def seed(session: boto3.Session, endpoint_url: str) -> None:
             ]
         ),
     )
-    s3.put_public_access_block(Bucket=data_lake, PublicAccessBlockConfiguration=_BLOCK_ALL)
-    # A multi-region trail, logging, but of write events only (to save cost): AssumeRole is a
-    # read-only event, so who assumed the execution role is not recorded.
-    cloudtrail = session.client("cloudtrail", endpoint_url=endpoint_url)
-    s3.create_bucket(Bucket=TRAIL_BUCKET)
-    s3.put_public_access_block(Bucket=TRAIL_BUCKET, PublicAccessBlockConfiguration=_BLOCK_ALL)
-    cloudtrail.create_trail(Name="corp-audit-trail", S3BucketName=TRAIL_BUCKET, IsMultiRegionTrail=True)
+    s.s3.put_public_access_block(Bucket=data_lake, PublicAccessBlockConfiguration=_BLOCK_ALL)
+    trail_bucket = f"corp-cloudtrail-logs-{account}"
+    cloudtrail = s.client("cloudtrail")
+    s.s3.create_bucket(Bucket=trail_bucket)
+    s.s3.put_public_access_block(Bucket=trail_bucket, PublicAccessBlockConfiguration=_BLOCK_ALL)
+    cloudtrail.create_trail(Name="corp-audit-trail", S3BucketName=trail_bucket, IsMultiRegionTrail=True)
     cloudtrail.put_event_selectors(
         TrailName="corp-audit-trail", EventSelectors=[{"ReadWriteType": "WriteOnly", "IncludeManagementEvents": True}]
     )
     cloudtrail.start_logging(Name="corp-audit-trail")
-    read_lake = managed(
+    read_lake = s.managed(
         "data-lake-read",
         _doc(
             [
@@ -449,13 +534,26 @@ def seed(session: boto3.Session, endpoint_url: str) -> None:
             ]
         ),
     )
-    role("analytics-lambda-role", LAMBDA_TRUST, read_lake)  # named like <project>-lambda-role, but not the library's
-    managed("billing-readonly", _doc([{"Effect": "Allow", "Action": ["ce:Get*", "ce:Describe*"], "Resource": "*"}]))
-    iam.create_group(GroupName="data-scientists")
-    iam.put_group_policy(
+    s.role("analytics-lambda-role", LAMBDA_TRUST, read_lake)  # named like <project>-lambda-role, not the library's
+    s.managed("billing-readonly", _doc([{"Effect": "Allow", "Action": ["ce:Get*", "ce:Describe*"], "Resource": "*"}]))
+    s.iam.create_group(GroupName="data-scientists")
+    s.iam.put_group_policy(
         GroupName="data-scientists",
         PolicyName="read-data-lake",
         PolicyDocument=_doc([{"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{data_lake}/*"}]),
     )
-    iam.create_user(UserName="alice")
-    iam.add_user_to_group(GroupName="data-scientists", UserName="alice")
+    s.iam.create_user(UserName="alice")
+    s.iam.add_user_to_group(GroupName="data-scientists", UserName="alice")
+
+
+def seed(session: boto3.Session, endpoint_url: str, account_id: str = DEMO_ACCOUNT_ID) -> None:
+    """Create the demo footprint (the module's docstring) in the (empty) account ``account_id``
+    behind ``endpoint_url``, which ``session`` reaches."""
+    s = Seeder(session, endpoint_url, account_id)
+    bucket = seed_user_bucket(s)
+    seed_ephemeral_users(s, bucket)
+    seed_model_roles(s, bucket)
+    seed_api_roles(s, bucket)
+    seed_drifted_shared_roles(s)
+    seed_execution_role(s)
+    seed_unrelated(s)

@@ -6,9 +6,11 @@
   :class:`InputError` whose message names the file;
 * writing: :func:`write_text_atomic` / :func:`write_json_atomic`; a failure is an :class:`OutputError`
   naming the path; :func:`encode_json` / :func:`loads_written` encode a large document (findings.json,
-  SARIF) at C speed with orjson, and parse back what this process encoded;
+  SARIF) at C speed with orjson, and parse back what this process encoded; :func:`encode_json_stream`
+  makes the same bytes a list item at a time, so a large document is never held whole;
 * masking: :func:`scrub` masks access key ids and secret-looking tokens in any string; every output
-  (findings.json, reports, terminal, JUnit, journal, snapshot) passes through it, and
+  (findings.json, reports, terminal, JUnit, journal, snapshot) passes through it (the reports as a
+  stream: :func:`scrub_stream`), and
   :func:`terminal_safe` also neutralises control characters for the terminal.
 """
 
@@ -41,6 +43,7 @@ __all__ = [
     "check_writable_dir",
     "decode_utf8",
     "encode_json",
+    "encode_json_stream",
     "jsonable",
     "loads_json",
     "loads_written",
@@ -49,6 +52,7 @@ __all__ = [
     "read_json",
     "read_text",
     "scrub",
+    "scrub_stream",
     "terminal_safe",
     "write_json_atomic",
     "write_text_atomic",
@@ -207,10 +211,12 @@ def mask_key_id(key_id: str) -> str:
     return key_id[:4] + "*" * (len(key_id) - 8) + key_id[-4:]
 
 
-def write_text_atomic(path: Path, text: str | bytes | Iterable[str]) -> None:
-    """Write ``text`` (a string, its UTF-8 bytes, or its pieces in order) to ``path``: readers see
-    the old file or the new one, never half of one (a temporary file in the same directory, then an
-    atomic rename). Bytes are written a mebibyte at a time, never decoded whole."""
+def write_text_atomic(path: Path, text: str | bytes | Iterable[str | bytes]) -> None:
+    """Write ``text`` (a string, its UTF-8 bytes, or its pieces in order, each a string or UTF-8
+    bytes) to ``path``: readers see the old file or the new one, never half of one (a temporary file
+    in the same directory, then an atomic rename). Pieces are written as they come (a generator's
+    output is never held whole); an exception raised by the generator leaves the old file in place
+    and is raised again as it is."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -218,8 +224,8 @@ def write_text_atomic(path: Path, text: str | bytes | Iterable[str]) -> None:
     except OSError as exc:
         raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            _write_chunks(fh, [text] if isinstance(text, str) else _decoded(text) if isinstance(text, bytes) else text)
+        with os.fdopen(fd, "wb") as fh:
+            _write_chunks(fh, [text] if isinstance(text, str | bytes) else text)
         os.replace(tmp, path)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
@@ -239,8 +245,11 @@ def _decoded(data: bytes, size: int = 1 << 20) -> Iterator[str]:
     yield decoder.decode(b"", final=True)
 
 
-def _write_chunks(fh: Any, chunks: Iterable[str]) -> None:
-    fh.writelines(chunks)
+def _write_chunks(fh: Any, chunks: Iterable[str | bytes]) -> None:
+    """Each piece to the binary file ``fh``, text encoded as strict UTF-8."""
+    write = fh.write
+    for chunk in chunks:
+        write(chunk.encode("utf-8") if isinstance(chunk, str) else chunk)
 
 
 def check_writable_dir(path: Path) -> str | None:
@@ -255,8 +264,8 @@ def check_writable_dir(path: Path) -> str | None:
     except OSError as exc:
         return f"cannot be written: {exc.strerror or exc}"
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            _write_chunks(fh, ["probe\n" * 512])
+        with os.fdopen(fd, "wb") as fh:
+            _write_chunks(fh, [b"probe\n" * 512])
             fh.flush()
             os.fsync(fh.fileno())
     except OSError as exc:
@@ -266,18 +275,51 @@ def check_writable_dir(path: Path) -> str | None:
     return None
 
 
-def encode_json(body: Any, *, sort_keys: bool = True) -> bytes:
+def encode_json(body: Any, *, sort_keys: bool = True, newline: bool = True) -> bytes:
     """``body`` (plain JSON values, as :func:`jsonable` makes them) as UTF-8 JSON indented by two
     spaces, keys sorted unless ``sort_keys`` is false, ending in a newline: orjson, 10 x the
     standard library's indenting encoder (which is pure Python). Non-ASCII characters are written
     as themselves, not as ``\\u`` escapes. Raises ``TypeError`` for anything else. Bytes, not text:
     a findings document of the maximum quotas is 80 MB, and :func:`write_text_atomic` and
     :func:`loads_written` take the bytes as they are."""
-    option = orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE | (orjson.OPT_SORT_KEYS if sort_keys else 0)
+    option = orjson.OPT_INDENT_2 | (orjson.OPT_APPEND_NEWLINE if newline else 0)
+    option |= orjson.OPT_SORT_KEYS if sort_keys else 0
     try:
         return orjson.dumps(body, option=option)
     except orjson.JSONEncodeError as exc:
         raise TypeError(f"not JSON-serialisable: {exc}") from None
+
+
+def encode_json_stream(
+    body: Mapping[str, Any],
+    path: tuple[str, ...],
+    items: Iterable[bytes],
+    *,
+    sort_keys: bool = True,
+) -> Iterator[bytes]:
+    """What :func:`encode_json` makes of ``body`` with the list at ``path`` holding ``items``,
+    yielded in pieces so the whole text never exists at once: the document around the list, then
+    each item as it comes. ``path`` names the list by its keys from the top, ``""`` standing for the
+    only item of a one-item list (``("runs", "", "results")``: the ``results`` of the first run);
+    ``body`` holds an empty list there. Each item is given already encoded by :func:`encode_json`
+    with ``newline=False`` (as a document of its own), so the caller can keep or parse its bytes.
+    The bytes are the same as :func:`encode_json`'s (``tests/test_report_encoding.py``)."""
+    head = encode_json(body, sort_keys=sort_keys)
+    # the list's line: a key at this depth's indentation; inside a JSON string a quote is escaped,
+    # so '"key": []' after a newline and exactly these spaces can only be that key of that object
+    depth = len(path)
+    marker = b"\n" + b"  " * depth + orjson.dumps(path[-1]) + b": []"
+    at = head.find(marker)
+    if at < 0 or head.find(marker, at + 1) >= 0:
+        raise ValueError(f"encode_json_stream: no single empty list at {'/'.join(path)} in the document")
+    cut = at + len(marker) - 1  # before the "]"
+    indent = b"\n" + b"  " * (depth + 1)
+    yield head[:cut]
+    first = True
+    for item in items:
+        yield (indent if first else b"," + indent) + item.replace(b"\n", indent)
+        first = False
+    yield head[cut:] if first else b"\n" + b"  " * depth + head[cut:]
 
 
 def loads_written(text: str | bytes, where: str, max_depth: int = MAX_DEPTH) -> Any:
@@ -327,6 +369,36 @@ def scrub(text: str) -> str:
 
 def _mask_run(match: re.Match[str]) -> str:
     return _SENSITIVE.sub(_mask, match.group(0))
+
+
+#: the characters of the runs :data:`_RUN` finds (a masked token never extends past one)
+_RUN_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/+=")
+
+
+def scrub_stream(chunks: Iterable[str], size: int = 1 << 16) -> Iterator[str]:
+    """:func:`scrub` over text given in pieces (a template's output), yielded in pieces of about
+    ``size`` characters: the same masks as :func:`scrub` of the whole text, without the whole text.
+    A piece is cut only after a character that no token contains, so a key id split across two
+    pieces is still masked whole; a run of token characters is held back until it ends."""
+    pending: list[str] = []
+    held = 0  # characters in pending
+    threshold = size
+    for chunk in chunks:
+        pending.append(chunk)
+        held += len(chunk)
+        if held < threshold:
+            continue
+        text = "".join(pending)
+        cut = len(text)
+        while cut and text[cut - 1] in _RUN_CHARACTERS:
+            cut -= 1
+        if cut:
+            yield _RUN.sub(_mask_run, text[:cut])
+            pending, held, threshold = [text[cut:]], len(text) - cut, size
+        else:  # one run so far (a long base64 value): wait for twice as much, never rescan each piece
+            pending, threshold = [text], 2 * held
+    if pending:
+        yield _RUN.sub(_mask_run, "".join(pending))
 
 
 def terminal_safe(text: str) -> str:

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import boto3
 from moto.server import ThreadedMotoServer
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     emulate_access_analyzer(server, CALLER_ACCOUNT)
     for account in account_ids(max(sizes)):
         seed_account(url, account)
-    results = []
+    results: list[dict[str, Any]] = []
     try:
         with tempfile.TemporaryDirectory(prefix="ams-iam-audit-bench-") as tmp:
             for size in sizes:
@@ -140,10 +141,15 @@ def main(argv: list[str] | None = None) -> int:
                             return 2
                         walls.append(wall)
                     median = statistics.median(walls)
-                    row = {"accounts": size, "n": n, "median_s": round(median, 2), "per_account_s": median / size}
-                    row["per_account_s"] = round(row["per_account_s"], 2)
-                    row["runs_s"] = [round(w, 2) for w in walls]
-                    results.append(row)
+                    results.append(
+                        {
+                            "accounts": size,
+                            "n": n,
+                            "median_s": round(median, 2),
+                            "per_account_s": round(median / size, 2),
+                            "runs_s": [round(w, 2) for w in walls],
+                        }
+                    )
                     print(
                         f"{size} account(s)  -n {n}:  median {median:6.2f} s  per account {median / size:5.2f} s  "
                         f"(runs {', '.join(f'{w:.2f}' for w in walls)})",

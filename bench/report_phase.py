@@ -11,7 +11,8 @@ The findings of the file given are repeated (each copy's resources and node ids 
 its evidence the same documents, as the maximum-quota account's are) until there are ``--findings``
 of them, and turned back into ``Finding`` objects as the rules make them. Each run is a fresh process
 (``--baseline REV``: the package of that revision, extracted with ``git archive`` and imported first
-through ``PYTHONPATH``), runs interleaved; prints the seconds and the peak RSS of each, and the medians.
+through ``PYTHONPATH``), runs interleaved; prints the seconds and the peak RSS of each (and the RSS
+when the report phase started: what it adds is the difference), and the medians.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def scaled_findings(path: Path, count: int) -> list[Any]:
     from ams_iam_audit.findings import Finding
 
     base = json.loads(path.read_text(encoding="utf-8"))["findings"]
-    out = []
+    out: list[Finding] = []
     for copy in range(count // len(base) + 1):
         for data in base:
             if len(out) == count:
@@ -95,6 +96,8 @@ def report_phase(path: Path, count: int, out_dir: Path, profile: Path | None) ->
 
         profiler = Profiler(interval=0.002)
         profiler.start()
+    global RSS_BEFORE_MB
+    RSS_BEFORE_MB = _rss_mb()
     started, cpu = time.perf_counter(), time.process_time()
     report.write_results(out_dir, findings, rules, run, config, time.time(), exit_status=1)  # type: ignore[arg-type]
     seconds = time.perf_counter() - started
@@ -104,6 +107,19 @@ def report_phase(path: Path, count: int, out_dir: Path, profile: Path | None) ->
         profile.write_text(profiler.output_html())
         print(profiler.output_text(unicode=False, color=False, show_all=False)[:6000])
     return seconds, cpu
+
+
+#: the process's resident memory when the report phase starts (the findings made, nothing written)
+RSS_BEFORE_MB = 0.0
+
+
+def _rss_mb() -> float:
+    """This process's resident memory now, in MB (``/proc/self/statm``; 0 where there is none)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def _child(args: argparse.Namespace) -> None:
@@ -119,6 +135,7 @@ def _child(args: argparse.Namespace) -> None:
                 "seconds": seconds,
                 "cpu_s": cpu,
                 "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "rss_before_mb": RSS_BEFORE_MB,
                 "sizes": sizes,
             }
         )
@@ -161,7 +178,8 @@ def main() -> int:
                 measured[name].append(json.loads(proc.stdout.splitlines()[-1]))
                 row = measured[name][-1]
                 print(
-                    f"  {name}: {row['seconds']:.2f} s ({row['cpu_s']:.2f} s CPU), {row['rss_mb']:.0f} MB peak RSS",
+                    f"  {name}: {row['seconds']:.2f} s ({row['cpu_s']:.2f} s CPU), {row['rss_mb']:.0f} MB peak RSS "
+                    f"({row.get('rss_before_mb', 0):.0f} MB when the report phase started)",
                     flush=True,
                 )
     first = statistics.median(r["seconds"] for r in measured["this tree"])
@@ -172,7 +190,9 @@ def main() -> int:
         print(
             f"{name}: report phase {seconds:.2f} s wall, {cpu:.2f} s CPU (medians of {len(rows)}; this tree = "
             f"{first / seconds:.2f} x it in wall time, {first_cpu / cpu:.2f} x in CPU time), "
-            f"peak RSS {statistics.median(r['rss_mb'] for r in rows):.0f} MB, files {rows[0]['sizes']}"
+            f"peak RSS {statistics.median(r['rss_mb'] for r in rows):.0f} MB (the report phase adds "
+            f"{statistics.median(r['rss_mb'] - r.get('rss_before_mb', 0) for r in rows):.0f} MB), "
+            f"files {rows[0]['sizes']}"
         )
     return 0
 

@@ -50,11 +50,15 @@ import threading
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
 
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
@@ -109,7 +113,10 @@ def floor(url: str) -> int:
 def gaad_download(url: str) -> dict[str, list[Any]]:
     iam = boto3.client("iam", endpoint_url=url, region_name="us-east-1")
     merged: dict[str, list[Any]] = {"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": [], "Policies": []}
-    for page in iam.get_paginator("get_account_authorization_details").paginate(Filter=list(GAAD_FILTERS)):
+    pages: Iterable[Mapping[str, Any]] = iam.get_paginator("get_account_authorization_details").paginate(
+        Filter=list(GAAD_FILTERS)
+    )
+    for page in pages:
         for key in merged:
             merged[key].extend(page.get(key, []))
     return merged
@@ -118,9 +125,10 @@ def gaad_download(url: str) -> dict[str, list[Any]]:
 def per_resource_download(url: str) -> int:
     """What a per-resource scanner does: list, then ask about each role, user and policy."""
     iam = boto3.client("iam", endpoint_url=url, region_name="us-east-1")
+    any_list: BaseClient = iam  # paged by operation name below
 
     def pages(op: str, key: str, **kw: Any) -> list[Any]:
-        return [x for p in iam.get_paginator(op).paginate(**kw) for x in p.get(key, [])]
+        return [x for p in any_list.get_paginator(op).paginate(**kw) for x in p.get(key, [])]
 
     items = 0
     for role in pages("list_roles", "Roles"):

@@ -168,8 +168,8 @@ def varied_pool() -> tuple[str, ...]:
     for method in json.loads(text)["methods"]:
         # each step names its action ("a|b": either) first, then what it must be allowed on
         for choice in (0, 1):
-            actions = {step[0].split("|")[min(choice, step[0].count("|"))] for step in method["needs"]}
-            documents.append(_doc({"Effect": "Allow", "Action": sorted(actions), "Resource": "*"}))
+            chosen = {step[0].split("|")[min(choice, step[0].count("|"))] for step in method["needs"]}
+            documents.append(_doc({"Effect": "Allow", "Action": sorted(chosen), "Resource": "*"}))
     return tuple(dict.fromkeys(documents))  # distinct, in a stable order
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import urlparse
 
 _QUERY_ERROR = (
@@ -99,7 +100,7 @@ def rewrite(matches: Callable[[Request], bool], pattern: bytes, replacement: byt
     return Fault(matches, alter=lambda _, body: re.sub(pattern, replacement, body, count=count))
 
 
-def json_answer(matches: Callable[[Request], bool], change: Callable[[dict[str, object]], None]) -> Fault:
+def json_answer(matches: Callable[[Request], bool], change: Callable[[dict[str, Any]], None]) -> Fault:
     """moto's JSON answer, changed in place by ``change``."""
 
     def alter(_: Request, body: bytes) -> bytes:
@@ -198,6 +199,9 @@ def proxy_to(target: str, *rules: Rule) -> Iterator[Proxy]:
     """A proxy to ``target`` applying ``rules`` (the first that matches a request answers it)."""
     proxy = Proxy(target=target, rules=list(rules))
     upstream = urlparse(target)
+    if upstream.hostname is None:
+        raise ValueError(f"proxy target {target!r} names no host")
+    host = upstream.hostname
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
@@ -231,7 +235,7 @@ def proxy_to(target: str, *rules: Rule) -> Iterator[Proxy]:
             if isinstance(rule, Fault) and rule.respond is not None:
                 self._answer(*rule.respond(request))
                 return
-            conn = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=30)
+            conn = http.client.HTTPConnection(host, upstream.port, timeout=30)
             headers = {
                 k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection", "accept-encoding")
             }

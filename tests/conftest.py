@@ -12,7 +12,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
 
 import boto3
 import pytest
@@ -23,6 +23,24 @@ import ams_iam_audit
 import ams_iam_audit.pytest_plugin.plugin  # noqa: F401
 from ams_iam_audit.aws import AwsClients
 from ams_iam_audit.demo import emulate_access_analyzer
+
+if TYPE_CHECKING:  # the boto3 stubs: a dev dependency, for mypy only
+    from botocore.client import BaseClient
+    from mypy_boto3_accessanalyzer import AccessAnalyzerClient
+    from mypy_boto3_apigateway import APIGatewayClient
+    from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_cloudtrail import CloudTrailClient
+    from mypy_boto3_codebuild import CodeBuildClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_glue import GlueClient
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_lambda import LambdaClient
+    from mypy_boto3_organizations import OrganizationsClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3control import S3ControlClient
+    from mypy_boto3_sagemaker import SageMakerClient
+    from mypy_boto3_sts import STSClient
 
 #: Property-based tests run a bounded number of examples in CI ("ci", the default) and many more with
 #: ``make fuzz`` (HYPOTHESIS_PROFILE=fuzz).
@@ -78,12 +96,18 @@ def moto_url(_dummy_credentials: None) -> Iterator[str]:
         ("sagemaker", "list_notebook_instances"),
         ("cloudtrail", "describe_trails"),
     ):
-        getattr(boto3.client(service, endpoint_url=url, region_name="us-east-1"), call)()
+        getattr(_client(service, url, "us-east-1"), call)()
     s3control = AwsClients(boto3.Session(region_name="us-east-1"), url).client("s3control")
     with contextlib.suppress(s3control.exceptions.NoSuchPublicAccessBlockConfiguration):
         s3control.get_public_access_block(AccountId=ACCOUNT)
     yield url
     server.stop()
+
+
+def _client(service: str, url: str, region: str) -> BaseClient:
+    """A plain boto3 client of ``service`` on the moto server at ``url``."""
+    client: BaseClient = boto3.client(service, endpoint_url=url, region_name=region)  # type: ignore[call-overload]
+    return client
 
 
 @dataclass
@@ -92,19 +116,53 @@ class Account:
 
     url: str
 
-    def client(self, service: str, region: str = "us-east-1") -> Any:
-        return boto3.client(service, endpoint_url=self.url, region_name=region)
+    @overload
+    def client(self, service: Literal["accessanalyzer"], region: str = ...) -> AccessAnalyzerClient: ...
+    @overload
+    def client(self, service: Literal["apigateway"], region: str = ...) -> APIGatewayClient: ...
+    @overload
+    def client(self, service: Literal["cloudformation"], region: str = ...) -> CloudFormationClient: ...
+    @overload
+    def client(self, service: Literal["cloudtrail"], region: str = ...) -> CloudTrailClient: ...
+    @overload
+    def client(self, service: Literal["codebuild"], region: str = ...) -> CodeBuildClient: ...
+    @overload
+    def client(self, service: Literal["ec2"], region: str = ...) -> EC2Client: ...
+    @overload
+    def client(self, service: Literal["ecs"], region: str = ...) -> ECSClient: ...
+    @overload
+    def client(self, service: Literal["glue"], region: str = ...) -> GlueClient: ...
+    @overload
+    def client(self, service: Literal["iam"], region: str = ...) -> IAMClient: ...
+    @overload
+    def client(self, service: Literal["lambda"], region: str = ...) -> LambdaClient: ...
+    @overload
+    def client(self, service: Literal["organizations"], region: str = ...) -> OrganizationsClient: ...
+    @overload
+    def client(self, service: Literal["s3"], region: str = ...) -> S3Client: ...
+    @overload
+    def client(self, service: Literal["s3control"], region: str = ...) -> S3ControlClient: ...
+    @overload
+    def client(self, service: Literal["sagemaker"], region: str = ...) -> SageMakerClient: ...
+    @overload
+    def client(self, service: Literal["sts"], region: str = ...) -> STSClient: ...
+    @overload
+    def client(self, service: str, region: str = ...) -> BaseClient: ...
+
+    def client(self, service: str, region: str = "us-east-1") -> BaseClient:
+        """A plain boto3 client of ``service`` on the server (typed with its stub for a literal name)."""
+        return _client(service, self.url, region)
 
     @property
-    def iam(self) -> Any:
+    def iam(self) -> IAMClient:
         return self.client("iam")
 
     @property
-    def s3(self) -> Any:
+    def s3(self) -> S3Client:
         return self.client("s3")
 
     @property
-    def s3control(self) -> Any:
+    def s3control(self) -> S3ControlClient:
         """s3control sends requests to ``<account>.<host>``: this client sends them to the server."""
         return AwsClients(boto3.Session(region_name="us-east-1"), self.url).client("s3control")
 
@@ -114,9 +172,12 @@ class Account:
         self.s3.create_bucket(Bucket=f"{name}-logs")
         self.s3.put_public_access_block(
             Bucket=f"{name}-logs",
-            PublicAccessBlockConfiguration=dict.fromkeys(
-                ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), True
-            ),
+            PublicAccessBlockConfiguration={
+                "BlockPublicAcls": True,
+                "IgnorePublicAcls": True,
+                "BlockPublicPolicy": True,
+                "RestrictPublicBuckets": True,
+            },
         )
         cloudtrail = self.client("cloudtrail")
         cloudtrail.create_trail(Name=name, S3BucketName=f"{name}-logs", IsMultiRegionTrail=True)
@@ -211,6 +272,12 @@ class AuditResult:
     document: dict[str, Any] | None
 
     @property
+    def written(self) -> dict[str, Any]:
+        """findings.json's document; the test fails (naming the run's output) when none was written."""
+        assert self.document is not None, f"no findings.json written\n{self.stdout}\n{self.stderr}"
+        return self.document
+
+    @property
     def findings(self) -> list[dict[str, Any]]:
         assert self.document is not None, f"no findings.json written\n{self.stdout}\n{self.stderr}"
         return list(self.document["findings"])
@@ -269,8 +336,14 @@ def audit_at(pytester: pytest.Pytester, endpoint: str, *args: str, subprocess: b
     return run_audit(pytester, "--aws-account", ACCOUNT, "--aws-endpoint-url", endpoint, *args, subprocess=subprocess)
 
 
+class Audit(Protocol):
+    """The ``audit`` fixture: ``audit(*pytest_args, subprocess=False)`` audits the ``aws`` account."""
+
+    def __call__(self, *args: str, subprocess: bool = False) -> AuditResult: ...
+
+
 @pytest.fixture
-def audit(pytester: pytest.Pytester, aws: Account) -> Any:
+def audit(pytester: pytest.Pytester, aws: Account) -> Audit:
     """``audit(*args)`` audits the ``aws`` account through the plugin and returns an AuditResult."""
 
     def _run(*args: str, subprocess: bool = False) -> AuditResult:

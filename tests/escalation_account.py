@@ -17,8 +17,14 @@ from conftest import ACCOUNT, Account
 
 from ams_iam_audit.analysis import Method, methods
 
-ADMIN_DOC = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-WEAK_DOC = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+ADMIN_DOC: dict[str, Any] = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+}
+WEAK_DOC: dict[str, Any] = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+}
 
 
 def trust_doc(*, service: str | None = None, aws: str | None = None) -> dict[str, Any]:
@@ -48,7 +54,7 @@ class Seeder:
         self._self_removal: str | None = None
 
     def role(self, name: str, trust: dict[str, Any], admin: bool, boundary: str | None = None) -> str:
-        extra = {"PermissionsBoundary": boundary} if boundary else {}
+        extra: dict[str, Any] = {"PermissionsBoundary": boundary} if boundary else {}
         arn = str(
             self.iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust), **extra)["Role"]["Arn"]
         )
@@ -123,7 +129,7 @@ class Seeder:
         kind = method.principal_kind or "user"
         document = {"Version": "2012-10-17", "Statement": statements}
         if kind == "role":
-            arn = self.role(name, trust_doc(service="ec2.amazonaws.com"), admin=None, boundary=boundary)
+            arn = self.role(name, trust_doc(service="ec2.amazonaws.com"), admin=False, boundary=boundary)
             holder = {"RoleName": name}
         else:
             arn = str(self.iam.create_user(UserName=name)["User"]["Arn"])

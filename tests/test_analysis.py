@@ -688,7 +688,7 @@ class _Files:
 
 
 def test_duplicate_method_ids_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    loader = catalogue_module.methods.__wrapped__  # type: ignore[attr-defined]
+    loader = catalogue_module.methods.__wrapped__
     monkeypatch.setattr(catalogue_module, "files", lambda _: _Files(json.dumps({"methods": [_raw(), _raw()]})))
     with pytest.raises(CatalogueError, match="duplicate"):
         loader()
@@ -702,6 +702,33 @@ def test_the_shipped_catalogue_loads_with_every_target_kind_known() -> None:
     assert {m.target for m in loaded} <= catalogue_module.TARGETS
     assert method("ec2-run-instances-pass-role").needs[1] == Need(("ec2:runinstances",), False)
     assert method("iam-attach-user-policy").narrowing_key("iam:attachuserpolicy") == "iam:policyarn"
+
+
+def test_resource_targets_are_one_table_whose_patterns_match_real_arns() -> None:
+    """RESOURCE_TARGETS is the one home of which inventory section holds each resource target and
+    what its ARNs look like: the analysis's pattern for every such target matches an ARN as AWS
+    gives it (a pattern that matched nothing would make every method on that kind look unheld)."""
+    from fnmatch import fnmatchcase
+
+    from ams_iam_audit.analysis.catalogue import IAM_TARGETS, RESOURCE_TARGETS
+
+    assert {"self", *IAM_TARGETS, *RESOURCE_TARGETS} == catalogue_module.TARGETS
+    assert not IAM_TARGETS.keys() & RESOURCE_TARGETS.keys()
+    real = {  # ARNs as AWS writes them (the service's ARN format)
+        "function": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:predict",
+        "project": f"arn:aws:codebuild:{REGION}:{ACCOUNT}:project/build",
+        "instance": f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/i-0123456789abcdef0",
+        "stack": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/models/0a1b2c3d-1111-2222-3333-444455556666",
+        "dev_endpoint": f"arn:aws:glue:{REGION}:{ACCOUNT}:devEndpoint/dev",
+        "notebook": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:notebook-instance/lab",
+    }
+    assert real.keys() == RESOURCE_TARGETS.keys()
+    world = World()
+    analysis = analyse(world.inventory())
+    for kind, arn in real.items():
+        method = next(m for m in methods() if m.target == kind)
+        patterns = analysis._every_target(method, None)
+        assert any(fnmatchcase(arn, pattern) for pattern in patterns), (kind, patterns)
 
 
 # ---- verdicts: administrator, multi-hop paths, loops, evidence ---------------------------------------------

@@ -14,7 +14,9 @@ def test_execution_session_from_the_environment(aws: Account, monkeypatch: pytes
     session = get_execution_session(base=boto3.Session(region_name="us-east-1"), endpoint_url=aws.url)
     identity = session.client("sts", endpoint_url=aws.url).get_caller_identity()
     assert identity["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/aimodelshare-execution-role/ams-iam-audit"
-    assert session.get_credentials().token  # temporary credentials, not the caller's keys
+    credentials = session.get_credentials()
+    assert credentials is not None
+    assert credentials.token  # temporary credentials, not the caller's keys
 
 
 def test_execution_session_needs_a_role(monkeypatch: pytest.MonkeyPatch) -> None:

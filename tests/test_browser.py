@@ -49,7 +49,7 @@ XSS = (
 
 
 @pytest.fixture
-def browser(request: pytest.FixtureRequest) -> Iterator[Any]:
+def browser(request: pytest.FixtureRequest) -> Iterator[webdriver.Chrome]:
     """A fresh Chromium profile per test; ``javascript`` (indirect parameter) turns scripts off."""
     javascript = getattr(request, "param", True)
     profile = tempfile.mkdtemp(prefix="ams-chromium-")
@@ -78,7 +78,7 @@ def _seed_demo_and_audit(pytester: pytest.Pytester, aws: Account) -> AuditResult
     return audit_at(pytester, aws.url)
 
 
-def _requests(driver: Any, page: str) -> list[str]:
+def _requests(driver: webdriver.Chrome, page: str) -> list[str]:
     """Every request the page made (network, or another local file), from Chromium's own log, except
     loading the page itself. Chromium's internal pages (``chrome://``, e.g. print preview) are not
     the page's requests."""
@@ -91,12 +91,12 @@ def _requests(driver: Any, page: str) -> list[str]:
     return [u for u in urls if u != page and not u.startswith(internal)]
 
 
-def _visible_rows(driver: Any) -> list[Any]:
+def _visible_rows(driver: webdriver.Chrome) -> list[Any]:
     return [r for r in driver.find_elements(By.CSS_SELECTOR, "tr.finding") if r.is_displayed()]
 
 
 def test_the_demo_report_in_chromium(
-    pytester: pytest.Pytester, aws: Account, browser: Any, request: pytest.FixtureRequest
+    pytester: pytest.Pytester, aws: Account, browser: webdriver.Chrome, request: pytest.FixtureRequest
 ) -> None:
     result = _seed_demo_and_audit(pytester, aws)
     page = (result.report_dir / "report.html").as_uri()
@@ -148,7 +148,9 @@ def test_the_demo_report_in_chromium(
 
 
 @pytest.mark.parametrize("browser", [False], indirect=True)
-def test_everything_is_readable_with_javascript_off(pytester: pytest.Pytester, aws: Account, browser: Any) -> None:
+def test_everything_is_readable_with_javascript_off(
+    pytester: pytest.Pytester, aws: Account, browser: webdriver.Chrome
+) -> None:
     result = _seed_demo_and_audit(pytester, aws)
     browser.get((result.report_dir / "report.html").as_uri())
     assert len(_visible_rows(browser)) == DEMO_FAILING
@@ -160,7 +162,7 @@ def test_everything_is_readable_with_javascript_off(pytester: pytest.Pytester, a
 
 
 def test_hostile_strings_from_the_account_are_shown_not_run(
-    pytester: pytest.Pytester, aws: Account, browser: Any
+    pytester: pytest.Pytester, aws: Account, browser: webdriver.Chrome
 ) -> None:
     for i, text in enumerate(XSS):
         aws.iam.create_role(
@@ -222,7 +224,7 @@ PAPERS = {"A4": (21.0, 29.7), "Letter": (21.59, 27.94)}
 PRINT_PAGES = 20
 
 
-def _printed_pages(driver: Any, paper: str) -> list[str]:
+def _printed_pages(driver: webdriver.Chrome, paper: str) -> list[str]:
     """The loaded page printed by Chromium (DevTools Page.printToPDF) on ``paper``: each PDF page's text."""
     options = PrintOptions()
     options.page_width, options.page_height = PAPERS[paper]
@@ -231,7 +233,7 @@ def _printed_pages(driver: Any, paper: str) -> list[str]:
     return [page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages]
 
 
-def test_the_demo_report_prints_in_at_most_twenty_pages(tmp_path: Path, browser: Any) -> None:
+def test_the_demo_report_prints_in_at_most_twenty_pages(tmp_path: Path, browser: webdriver.Chrome) -> None:
     """The demo report, printed on A4 and Letter: at most 20 pages, every page headed with the
     account and date and footed with "page x of y", no page that holds only a heading or ends
     with one, and the signature block on the first page."""

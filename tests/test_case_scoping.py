@@ -22,7 +22,7 @@ from typing import Any
 
 import boto3
 import pytest
-from conftest import ACCOUNT, Account
+from conftest import ACCOUNT, Account, Audit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rule_functions import load_rules
@@ -344,7 +344,7 @@ def _app_account(aws: Account) -> None:
         aws.iam.attach_user_policy(UserName=name, PolicyArn=reader)
 
 
-def test_a_clean_account_shows_every_scoped_rule_passed_once(audit: Any, aws: Account) -> None:
+def test_a_clean_account_shows_every_scoped_rule_passed_once(audit: Audit, aws: Account) -> None:
     _app_account(aws)
     result = audit("-rA")
     examined = {f["rule_id"]: f for f in result.findings if f["resource"] == "examined"}
@@ -370,13 +370,13 @@ def test_a_clean_account_shows_every_scoped_rule_passed_once(audit: Any, aws: Ac
     )
 
 
-def test_the_examined_case_is_selected_with_k(audit: Any, aws: Account) -> None:
+def test_the_examined_case_is_selected_with_k(audit: Audit, aws: Account) -> None:
     _app_account(aws)
     result = audit("-k", "AMS-USER-001 and examined")
     assert [(f["rule_id"], f["resource"]) for f in result.findings] == [("AMS-USER-001", "examined")]
 
 
-def test_a_document_that_starts_to_matter_becomes_a_case(audit: Any, aws: Account) -> None:
+def test_a_document_that_starts_to_matter_becomes_a_case(audit: Audit, aws: Account) -> None:
     _app_account(aws)
     before = audit()
     assert "policy/app-reader" not in {f["resource"] for f in before.findings if f["rule_id"] == "AMS-S3-001"}
@@ -393,7 +393,7 @@ def test_a_document_that_starts_to_matter_becomes_a_case(audit: Any, aws: Accoun
     assert "examined" not in after.outcomes("AMS-S3-001")
 
 
-def test_a_baseline_failure_now_left_out_is_resolved(audit: Any, aws: Account) -> None:
+def test_a_baseline_failure_now_left_out_is_resolved(audit: Audit, aws: Account) -> None:
     _app_account(aws)
     temporary = aws.policy(
         "temporaryaccessAImodelsharePolicy1a2b3c", {"Effect": "Allow", "Action": "lambda:*", "Resource": "*"}
@@ -441,7 +441,7 @@ def test_an_organization_counts_each_accounts_examined_subjects() -> None:
 
 
 def test_a_finding_hook_may_add_evidence_named_like_the_examined_items(
-    audit: Any, aws: Account, pytester: pytest.Pytester
+    audit: Audit, aws: Account, pytester: pytest.Pytester
 ) -> None:
     # the examined case reserves one evidence key, "examined": a team's hook adding "resources" still runs
     _app_account(aws)

@@ -4,6 +4,7 @@ and timeouts config."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -11,6 +12,10 @@ from botocore.stub import Stubber
 
 from ams_iam_audit.aws import PAGING, AwsClients, CallError, paged
 from ams_iam_audit.inventory.collect import GAAD_FILTERS, _gaad
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+
 
 ROLE_TRUST = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}'  # noqa: E501
 
@@ -51,11 +56,12 @@ def test_gaad_follows_markers_across_pages() -> None:
 
 def test_retries_are_configured_for_throttling() -> None:
     client = AwsClients(boto3.Session(region_name="us-east-1")).client("iam")
-    assert client.meta.config.retries["mode"] == "standard"
-    assert client.meta.config.retries["total_max_attempts"] >= 10
+    config: Any = client.meta.config  # botocore-stubs do not declare Config's attributes
+    assert config.retries["mode"] == "standard"
+    assert config.retries["total_max_attempts"] >= 10
 
 
-def _stubbed_iam() -> tuple[object, Stubber]:
+def _stubbed_iam() -> tuple[IAMClient, Stubber]:
     client = boto3.client("iam", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
     return client, Stubber(client)
 
@@ -113,9 +119,10 @@ def test_every_paginated_call_in_the_package_is_checked_by_paged() -> None:
 
 def test_call_timeout_bounds_each_attempt() -> None:
     clients = AwsClients(boto3.Session(region_name="us-east-1"), call_timeout=4)
-    config = clients.client("iam").meta.config
+    config: Any = clients.client("iam").meta.config  # botocore-stubs do not declare Config's attributes
     assert (config.connect_timeout, config.read_timeout) == (2, 2)
-    assert AwsClients(boto3.Session(region_name="us-east-1")).client("iam").meta.config.connect_timeout == 10
+    default: Any = AwsClients(boto3.Session(region_name="us-east-1")).client("iam").meta.config
+    assert default.connect_timeout == 10
 
 
 def test_the_readme_lists_exactly_the_permissions_collection_calls() -> None:

@@ -10,7 +10,7 @@ import dataclasses
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -33,6 +33,10 @@ from ams_iam_audit.inventory.consumer_kinds import (
 from ams_iam_audit.remediate import consumers as consumer_ops
 from ams_iam_audit.remediate.permissions import fix_actions, fix_policy, write_scopes
 from ams_iam_audit.remediate.plan import DeleteRole, EmptyRole, Plan, Repoint, make_plan
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecs.type_defs import ContainerDefinitionTypeDef
+
 
 REGIONS = ("us-east-1", "eu-west-1")
 LEGACY = "codebuild_role"  # a legacy per-deployment role with a shared replacement
@@ -161,9 +165,14 @@ def test_the_readme_describes_every_kind_as_registered() -> None:
 def test_the_escalation_targets_name_registered_kinds() -> None:
     """The escalation analysis reads some kinds as targets (a function to update, an instance to
     start): each is a kind the inventory reads, so its section can say whether it was read."""
-    from ams_iam_audit.analysis.escalation import _TARGET_SECTIONS
+    from ams_iam_audit.analysis.catalogue import RESOURCE_TARGETS
 
-    assert set(_TARGET_SECTIONS.values()) <= {kind.name for kind in CONSUMER_KINDS}
+    unregistered = {
+        kind: target.consumer_kind
+        for kind, target in RESOURCE_TARGETS.items()
+        if target.consumer_kind not in {k.name for k in CONSUMER_KINDS}
+    }
+    assert not unregistered, f"escalation targets held by no registered consumer kind: {unregistered}"
 
 
 def test_every_repointable_kind_has_a_repointer_and_no_other() -> None:
@@ -292,7 +301,7 @@ def _ecs_account(aws: Account) -> tuple[str, str]:
     task_role, exec_role = aws.role(LEGACY, TRUST), aws.role("ecs-exec", TRUST)
     ecs = aws.client("ecs")
     ecs.create_cluster(clusterName="models")
-    container = [{"name": "app", "image": "predict:latest", "memory": 256}]
+    container: list[ContainerDefinitionTypeDef] = [{"name": "app", "image": "predict:latest", "memory": 256}]
     first = ecs.register_task_definition(
         family="predict", taskRoleArn=task_role, executionRoleArn=exec_role, containerDefinitions=container
     )["taskDefinition"]["taskDefinitionArn"]
@@ -322,7 +331,7 @@ def test_a_running_task_s_definition_and_role_override_are_read(aws: Account) ->
     legacy, other = aws.role(LEGACY, TRUST), aws.role("ecs-exec", TRUST)
     ecs = aws.client("ecs")
     ecs.create_cluster(clusterName="batch")
-    container = [{"name": "app", "image": "x", "memory": 128}]
+    container: list[ContainerDefinitionTypeDef] = [{"name": "app", "image": "x", "memory": 128}]
     arn = ecs.register_task_definition(family="nightly", executionRoleArn=other, containerDefinitions=container)[
         "taskDefinition"
     ]["taskDefinitionArn"]
@@ -349,7 +358,7 @@ def test_a_running_task_s_definition_and_role_override_are_read(aws: Account) ->
 
 def test_ecs_reads_active_definitions_and_a_role_given_by_name(aws: Account) -> None:
     aws.role(LEGACY, TRUST)
-    container = [{"name": "app", "image": "x", "memory": 128}]
+    container: list[ContainerDefinitionTypeDef] = [{"name": "app", "image": "x", "memory": 128}]
     aws.client("ecs", "eu-west-1").register_task_definition(
         family="train", taskRoleArn=LEGACY, containerDefinitions=container
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from conftest import ACCOUNT, OTHER_ACCOUNT, Account, AuditResult, demo_audit, run_audit
@@ -120,7 +120,7 @@ def test_raw_gaad_file(aws: Account, pytester: pytest.Pytester) -> None:
     file cannot hold is reported as an error, never as a pass."""
     aws.iam.create_user(UserName="AI_MODELSHARE_2024_01_01_00_00_00")
     aws.policy("s3-everything", {"Effect": "Allow", "Action": "s3:*", "Resource": "*"})
-    gaad = aws.iam.get_account_authorization_details()
+    gaad = cast(dict[str, Any], aws.iam.get_account_authorization_details())
     gaad.pop("ResponseMetadata")
     # As raw exports often carry it: documents URL-encoded, dates as text.
     from urllib.parse import quote

@@ -12,13 +12,16 @@ file, the methods whose targets lie outside IAM become errors, never passes.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ACCOUNT, Account
+from conftest import ACCOUNT, Account, Audit
 from escalation_account import ADMIN_DOC, WEAK_DOC, Expect, Seeder, grants_for, seed_catalogue, trust_doc
 
 from ams_iam_audit.analysis import methods
+from ams_iam_audit.analysis.catalogue import RESOURCE_TARGETS
 
 RULE = "AMS-PRIV-004"
 
@@ -35,7 +38,7 @@ def _judged(result: Any) -> dict[str, dict[str, Any]]:
 
 
 def test_every_method_is_found_and_no_near_miss_is_found_by_it(
-    catalogue_account: dict[str, Expect], audit: Any
+    catalogue_account: dict[str, Expect], audit: Audit
 ) -> None:
     judged = _judged(audit("-k", RULE))
     wrong = []
@@ -56,7 +59,9 @@ def test_every_method_is_found_and_no_near_miss_is_found_by_it(
     assert sum(1 for e in near_misses if not e.others) > len(methods())  # most near misses must pass outright
 
 
-def test_the_path_names_each_statement_that_allows_each_step(catalogue_account: dict[str, Expect], audit: Any) -> None:
+def test_the_path_names_each_statement_that_allows_each_step(
+    catalogue_account: dict[str, Expect], audit: Audit
+) -> None:
     finding = _judged(audit("-k", RULE))["user/m-lambda-create-invoke-pass-role"]
     step, last = finding["evidence"]["path"]
     assert step["from"] == "user/m-lambda-create-invoke-pass-role"
@@ -75,7 +80,7 @@ def test_the_path_names_each_statement_that_allows_each_step(catalogue_account: 
     }
 
 
-def test_without_targets_the_methods_are_latent(aws: Account, audit: Any) -> None:
+def test_without_targets_the_methods_are_latent(aws: Account, audit: Audit) -> None:
     seeder = Seeder(aws)
     latent = [
         m for m in methods() if m.target in ("role_for_service", "role_for_ec2", "function", "project", "any_role")
@@ -90,7 +95,7 @@ def test_without_targets_the_methods_are_latent(aws: Account, audit: Any) -> Non
         assert method.id in [entry["method"] for entry in finding["evidence"]["latent"]]
 
 
-def test_a_chain_of_three_roles_is_one_path_in_order_and_a_trust_loop_ends(aws: Account, audit: Any) -> None:
+def test_a_chain_of_three_roles_is_one_path_in_order_and_a_trust_loop_ends(aws: Account, audit: Audit) -> None:
     seeder = Seeder(aws)
     user = str(aws.iam.create_user(UserName="dev")["User"]["Arn"])
     assume = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}
@@ -122,7 +127,7 @@ def test_a_chain_of_three_roles_is_one_path_in_order_and_a_trust_loop_ends(aws: 
     assert judged["role/loop-a"]["outcome"] == "pass"
 
 
-def test_a_combination_split_over_two_policies_and_a_deny_in_a_third(aws: Account, audit: Any) -> None:
+def test_a_combination_split_over_two_policies_and_a_deny_in_a_third(aws: Account, audit: Audit) -> None:
     seeder = Seeder(aws)
     seeder.role("admin-for-ec2", trust_doc(service="ec2.amazonaws.com"), admin=True)
     aws.iam.create_instance_profile(InstanceProfileName="p")
@@ -151,14 +156,14 @@ def test_a_combination_split_over_two_policies_and_a_deny_in_a_third(aws: Accoun
 
 
 def test_snapshot_gives_the_same_verdicts_and_a_raw_gaad_file_never_passes_what_it_cannot_see(
-    catalogue_account: dict[str, Expect], audit: Any, aws: Account, tmp_path: Any
+    catalogue_account: dict[str, Expect], audit: Audit, aws: Account, tmp_path: Path
 ) -> None:
     snapshot = tmp_path / "account.snapshot.json"
     live = audit("-k", RULE, "--save-snapshot", str(snapshot))
     offline = audit("-k", RULE, "--snapshot", str(snapshot))
     assert live.outcomes(RULE) == offline.outcomes(RULE)
 
-    pages = list(aws.iam.get_paginator("get_account_authorization_details").paginate())
+    pages: list[Mapping[str, Any]] = list(aws.iam.get_paginator("get_account_authorization_details").paginate())
     gaad = {
         k: [i for p in pages for i in p.get(k, [])]
         for k in ("UserDetailList", "GroupDetailList", "RoleDetailList", "Policies")
@@ -166,9 +171,7 @@ def test_snapshot_gives_the_same_verdicts_and_a_raw_gaad_file_never_passes_what_
     raw = tmp_path / "gaad.json"
     raw.write_text(json.dumps(gaad, default=str))
     from_gaad = audit("-k", RULE, "--snapshot", str(raw)).outcomes(RULE)
-    outside = {
-        m.id for m in methods() if m.target in ("function", "project", "instance", "stack", "dev_endpoint", "notebook")
-    }
+    outside = {m.id for m in methods() if m.target in RESOURCE_TARGETS}
     for resource, finding in _judged(live).items():
         named = {s.get("method") for s in finding["evidence"].get("path", [])}
         named |= {m["method"] for m in finding["evidence"].get("latent", [])}
@@ -182,7 +185,7 @@ def test_snapshot_gives_the_same_verdicts_and_a_raw_gaad_file_never_passes_what_
     assert "error" in from_gaad.values()
 
 
-def test_boundary_of_a_user_from_a_gaad_file(pytester: pytest.Pytester, tmp_path: Any) -> None:
+def test_boundary_of_a_user_from_a_gaad_file(pytester: pytest.Pytester, tmp_path: Path) -> None:
     """A user boundary (GetAccountAuthorizationDetails reports it; moto does not): removing it is a
     path when the user's own policies are administrator; a boundary that allows nothing of it stops
     every method; a boundary whose document is not in the file leaves the user unjudged (error)."""

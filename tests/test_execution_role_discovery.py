@@ -4,10 +4,11 @@ when it cannot be told, and who may assume it (people need MFA), against moto an
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from conftest import ACCOUNT, OTHER_ACCOUNT, Account
+from conftest import ACCOUNT, OTHER_ACCOUNT, Account, Audit
 from rule_functions import RULES, judge, load_rules
 from test_rule_verdicts_principals import inventory as inventory_of
 
@@ -137,7 +138,7 @@ def _ai_user(aws: Account) -> None:
     aws.iam.create_user(UserName="AI_MODELSHARE_2024_01_01_00_00_00")
 
 
-def test_one_named_role_is_discovered_and_judged(aws: Account, audit: Any) -> None:
+def test_one_named_role_is_discovered_and_judged(aws: Account, audit: Audit) -> None:
     _ai_user(aws)
     aws.role("aimodelshare-execution-role", GUIDE_STEP_1)
     result = audit("-m", "execution_role")
@@ -149,7 +150,7 @@ def test_one_named_role_is_discovered_and_judged(aws: Account, audit: Any) -> No
     assert result.ret == 1
 
 
-def test_a_role_holding_the_library_permissions_is_discovered(aws: Account, audit: Any) -> None:
+def test_a_role_holding_the_library_permissions_is_discovered(aws: Account, audit: Audit) -> None:
     _ai_user(aws)
     arn = aws.policy("ml-platform-policy", document=execution_policy())
     aws.role("ml-platform", trust(f"arn:aws:iam::{ACCOUNT}:role/ci-runner"), arn)
@@ -162,7 +163,7 @@ def test_a_role_holding_the_library_permissions_is_discovered(aws: Account, audi
     assert result.ret == 0
 
 
-def test_an_administrator_role_is_no_candidate(aws: Account, audit: Any) -> None:
+def test_an_administrator_role_is_no_candidate(aws: Account, audit: Audit) -> None:
     _ai_user(aws)
     admin = aws.policy("admin", {"Effect": "Allow", "Action": "*", "Resource": "*"})
     aws.role("Admin", trust(USER), admin)
@@ -170,7 +171,7 @@ def test_an_administrator_role_is_no_candidate(aws: Account, audit: Any) -> None
     assert set(result.outcomes("AMS-EXEC-001").values()) == {"error"}
 
 
-def test_nothing_found_is_not_assessed_and_fails_the_run(aws: Account, audit: Any) -> None:
+def test_nothing_found_is_not_assessed_and_fails_the_run(aws: Account, audit: Audit) -> None:
     _ai_user(aws)
     result = audit("-m", "execution_role")
     for rule_id in ("AMS-EXEC-001", "AMS-EXEC-002"):
@@ -181,7 +182,7 @@ def test_nothing_found_is_not_assessed_and_fails_the_run(aws: Account, audit: An
     assert result.ret == 1  # never 0 for a control nobody assessed
 
 
-def test_several_candidates_are_not_assessed_and_listed(aws: Account, audit: Any) -> None:
+def test_several_candidates_are_not_assessed_and_listed(aws: Account, audit: Audit) -> None:
     _ai_user(aws)
     arn = aws.policy("ml-policy", document=execution_policy())
     aws.role("ml-a", trust(f"arn:aws:iam::{ACCOUNT}:role/ci-a"), arn)
@@ -204,14 +205,14 @@ def test_several_candidates_are_not_assessed_and_listed(aws: Account, audit: Any
     )
 
 
-def test_an_account_without_the_library_is_not_applicable(aws: Account, audit: Any) -> None:
+def test_an_account_without_the_library_is_not_applicable(aws: Account, audit: Audit) -> None:
     aws.iam.create_user(UserName="alice")
     result = audit("-m", "execution_role")
     assert set(result.outcomes("AMS-EXEC-001").values()) == {"not-applicable"}
     assert result.ret == 0
 
 
-def test_a_given_role_is_not_replaced_by_discovery(aws: Account, audit: Any) -> None:
+def test_a_given_role_is_not_replaced_by_discovery(aws: Account, audit: Audit) -> None:
     _ai_user(aws)
     aws.role("aimodelshare-execution-role", trust(USER, Condition=MFA))
     aws.role("chosen", trust(f"arn:aws:iam::{ACCOUNT}:role/ci"))
@@ -248,7 +249,7 @@ CI_ROLE = f"arn:aws:iam::{ACCOUNT}:role/ci-runner"
 
 
 def test_fix_creates_the_execution_role_whose_trust_passes_and_a_second_fix_changes_nothing(
-    aws: Account, audit: Any
+    aws: Account, audit: Audit
 ) -> None:
     _ai_user(aws)
     trust_args = ("--fix-execution-role-trust", USER, "--fix-execution-role-trust", CI_ROLE)
@@ -266,7 +267,7 @@ def test_fix_creates_the_execution_role_whose_trust_passes_and_a_second_fix_chan
     for rule_id in ("AMS-EXEC-001", "AMS-EXEC-002"):
         assert first.finding(rule_id, "not-assessed")["outcome"] == "fixed", first.stdout
     assert first.ret == 0
-    role = aws.iam.get_role(RoleName="aimodelshare-execution-role")["Role"]
+    role: Mapping[str, Any] = aws.iam.get_role(RoleName="aimodelshare-execution-role")["Role"]
     tags = {t["Key"]: t["Value"] for t in role.get("Tags", [])}
     assert tags["aimodelshare:execution-role"] == "ams-iam-audit --fix"
     statements = {s["Sid"]: s for s in role["AssumeRolePolicyDocument"]["Statement"]}
@@ -287,16 +288,16 @@ def test_fix_creates_the_execution_role_whose_trust_passes_and_a_second_fix_chan
     assert not [a for a in again if a["kind"] == "ensure-execution-role"]
 
 
-def test_fix_replaces_the_guide_trust_of_an_existing_role(aws: Account, audit: Any) -> None:
+def test_fix_replaces_the_guide_trust_of_an_existing_role(aws: Account, audit: Audit) -> None:
     _ai_user(aws)
     aws.role("aimodelshare-execution-role", GUIDE_STEP_1)
     result = audit("-m", "execution_role", "--fix", "--fix-execution-role-trust", USER)
     assert result.finding("AMS-EXEC-001", "role/aimodelshare-execution-role")["outcome"] == "fixed"
-    trust = aws.iam.get_role(RoleName="aimodelshare-execution-role")["Role"]["AssumeRolePolicyDocument"]
+    trust: Any = aws.iam.get_role(RoleName="aimodelshare-execution-role")["Role"]["AssumeRolePolicyDocument"]
     assert trust["Statement"][0]["Condition"] == {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
 
 
-def test_fix_keeps_the_services_federated_identities_and_denies_the_role_trusts(aws: Account, audit: Any) -> None:
+def test_fix_keeps_the_services_federated_identities_and_denies_the_role_trusts(aws: Account, audit: Audit) -> None:
     """Review finding: replacing the trust dropped every other statement, so the Lambda functions and
     the OIDC CI job using the role stopped working. Only AWS principals (AMS-EXEC-001's) change."""
     _ai_user(aws)
@@ -319,7 +320,7 @@ def test_fix_keeps_the_services_federated_identities_and_denies_the_role_trusts(
     aws.role("aimodelshare-execution-role", existing)
     result = audit("-m", "execution_role", "--fix", "--fix-execution-role-trust", CI_ROLE)
     assert result.finding("AMS-EXEC-001", "role/aimodelshare-execution-role")["outcome"] == "fixed"
-    trust = aws.iam.get_role(RoleName="aimodelshare-execution-role")["Role"]["AssumeRolePolicyDocument"]
+    trust: Any = aws.iam.get_role(RoleName="aimodelshare-execution-role")["Role"]["AssumeRolePolicyDocument"]
     principals = [s["Principal"] for s in trust["Statement"]]
     assert {"Service": "lambda.amazonaws.com"} in principals
     assert {"Federated": oidc} in principals
@@ -330,7 +331,7 @@ def test_fix_keeps_the_services_federated_identities_and_denies_the_role_trusts(
     assert allowed_aws in ([CI_ROLE], [[CI_ROLE]])  # the operator's principals replace the old ones
 
 
-def test_fix_without_the_trust_option_says_which_option_to_give(aws: Account, audit: Any) -> None:
+def test_fix_without_the_trust_option_says_which_option_to_give(aws: Account, audit: Audit) -> None:
     _ai_user(aws)
     result = audit("-m", "execution_role", "--fix-dry-run")
     plan = json.loads((result.report_dir / "fix-plan.json").read_text())
@@ -349,7 +350,7 @@ def test_fix_without_the_trust_option_says_which_option_to_give(aws: Account, au
         (["--fix", "--fix-execution-role-trust", "lambda.amazonaws.com"], "is not an IAM user, role"),
     ],
 )
-def test_bad_execution_role_trust_is_a_usage_error(aws: Account, audit: Any, args: list[str], message: str) -> None:
+def test_bad_execution_role_trust_is_a_usage_error(aws: Account, audit: Audit, args: list[str], message: str) -> None:
     result = audit(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert message in result.stderr, result.stderr

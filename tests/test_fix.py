@@ -14,9 +14,8 @@ import boto3
 import pytest
 from aws_proxy import Deny, proxy_to
 from conftest import ACCOUNT, Account, AuditResult, audit_at, run_audit
-from demo_table import DEMO_FIXED, DEMO_NOT_FIXED
+from demo_table import DEMO_FAILURES, DEMO_FIXED, DEMO_NOT_FIXED
 from moto_gaps import all_gaps
-from test_demo_and_snapshots import DEMO_FAILURES
 
 from ams_iam_audit import AuditContext, Finding, demo, policy_hash
 from ams_iam_audit.aws import AwsClients, caller_identity
@@ -90,7 +89,7 @@ def account_state(url: str) -> dict[str, Any]:
                 credentials = (detail.get("methodIntegration") or {}).get("credentials")
                 integrations[f"{api['name']} {method} {resource['path']}"] = credentials
         integrations[f"{api['name']} stage tags"] = sorted(t for s in stages for t in (s.get("tags") or {}))
-    buckets = {}
+    buckets: dict[str, str | None] = {}
     for b in s3.list_buckets()["Buckets"]:
         try:
             buckets[b["Name"]] = policy_hash(s3.get_bucket_policy(Bucket=b["Name"])["Policy"])
@@ -218,7 +217,9 @@ def test_fix_makes_the_demo_footprint_compliant_and_a_second_fix_changes_nothing
     assert account_state(aws.url) == state
 
 
-def test_undo_puts_back_what_the_fix_changed(pytester: pytest.Pytester, aws: Account, capsys: Any) -> None:
+def test_undo_puts_back_what_the_fix_changed(
+    pytester: pytest.Pytester, aws: Account, capsys: pytest.CaptureFixture[str]
+) -> None:
     seed_demo(aws)
     before = account_state(aws.url)
     result, _ = fix(pytester, aws, "--fix")
@@ -246,7 +247,9 @@ def iam_keys(aws: Account, user: str) -> list[Any]:
     return list(aws.iam.list_access_keys(UserName=user)["AccessKeyMetadata"])
 
 
-def test_undo_refuses_another_accounts_journal(tmp_path: Path, aws: Account, capsys: Any) -> None:
+def test_undo_refuses_another_accounts_journal(
+    tmp_path: Path, aws: Account, capsys: pytest.CaptureFixture[str]
+) -> None:
     journal = tmp_path / "j.jsonl"
     journal.write_text(
         json.dumps({"type": "header", "format": "ams-iam-audit/fix-journal", "version": 1, "account": "210987654321"})

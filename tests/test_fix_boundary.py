@@ -5,21 +5,26 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 from aws_proxy import proxy_to
-from conftest import ACCOUNT, Account
+from conftest import ACCOUNT, Account, Audit
 from moto_gaps import all_gaps
 from test_fix import fix, journal_of, writes
 from test_rule_roles_privilege import provision_desired_state, provision_shared_roles
 
 from ams_iam_audit import iam_utils
-from ams_iam_audit.aimodelshare import BOUNDARY_PATH, library_template, shared_role
+from ams_iam_audit.aimodelshare import BOUNDARY_PATH, SharedRole, library_template, shared_role
 from ams_iam_audit.cli import main as cli
 
-CODEBUILD = shared_role("aimodelshare-codebuild-role")
-assert CODEBUILD is not None
+
+def _codebuild() -> SharedRole:
+    role = shared_role("aimodelshare-codebuild-role")
+    assert role is not None, "aimodelshare-codebuild-role is no longer a shared role"
+    return role
+
+
+CODEBUILD = _codebuild()
 ROLE = f"role/{CODEBUILD.role_name}"
 POLICY_ARN = f"arn:aws:iam::{ACCOUNT}:policy/{CODEBUILD.policy_name}"
 BOUNDARY_ARN = CODEBUILD.boundary_arn("aws", ACCOUNT)
@@ -45,7 +50,7 @@ def versions(aws: Account) -> list[str]:
 
 
 def test_a_shared_role_without_the_boundary_fails_and_fix_sets_it(
-    pytester: pytest.Pytester, aws: Account, audit: Any
+    pytester: pytest.Pytester, aws: Account, audit: Audit
 ) -> None:
     provision_desired_state(aws, boundary=False)
     before = audit()
@@ -69,7 +74,7 @@ def test_a_shared_role_without_the_boundary_fails_and_fix_sets_it(
     assert writes(requests) == ["CreatePolicy", "DeletePolicy"]  # the lock, taken and released
 
 
-def test_undo_removes_the_boundary(pytester: pytest.Pytester, aws: Account, capsys: Any) -> None:
+def test_undo_removes_the_boundary(pytester: pytest.Pytester, aws: Account, capsys: pytest.CaptureFixture[str]) -> None:
     provision_shared_roles(aws, boundary=False)
     result, _ = fix(pytester, aws, "--fix")
     assert boundary_of(aws, CODEBUILD.role_name) == BOUNDARY_ARN
@@ -92,7 +97,7 @@ def test_an_operators_own_boundary_is_a_finding_fix_leaves_alone(pytester: pytes
     assert result.finding("AMS-SHARED-004", "role/aimodelshare-lambda-exec")["outcome"] == "fixed"
 
 
-def test_a_boundary_that_no_longer_holds_the_desired_state_fails(aws: Account, audit: Any) -> None:
+def test_a_boundary_that_no_longer_holds_the_desired_state_fails(aws: Account, audit: Audit) -> None:
     provision_shared_roles(aws)
     aws.iam.create_policy_version(
         PolicyArn=BOUNDARY_ARN, PolicyDocument=json.dumps(LIBRARY_DOCUMENT), SetAsDefault=True
@@ -115,7 +120,7 @@ def test_the_boundary_path_is_one_the_library_never_writes() -> None:
 # --- AMS-SHARED-005 -----------------------------------------------------------------------------------
 
 
-def test_a_policy_widened_again_after_a_fix_is_explained(aws: Account, audit: Any) -> None:
+def test_a_policy_widened_again_after_a_fix_is_explained(aws: Account, audit: Audit) -> None:
     provision_shared_roles(aws, boundary=False)  # v1: the desired state, as --fix left it
     deploy(aws)  # v2: the library's broader document
     result = audit()
@@ -135,7 +140,7 @@ def test_a_policy_widened_again_after_a_fix_is_explained(aws: Account, audit: An
     assert result.outcomes("AMS-SHARED-005")["role/aimodelshare-lambda-exec"] == "pass"
 
 
-def test_with_the_boundary_the_finding_says_it_holds(aws: Account, audit: Any) -> None:
+def test_with_the_boundary_the_finding_says_it_holds(aws: Account, audit: Audit) -> None:
     provision_shared_roles(aws)
     deploy(aws)
     finding = audit().finding("AMS-SHARED-005", ROLE)
@@ -146,7 +151,9 @@ def test_with_the_boundary_the_finding_says_it_holds(aws: Account, audit: Any) -
     assert finding["evidence"]["boundary_in_place"] is True
 
 
-def test_fix_tightens_again_and_the_next_deploy_is_caught(pytester: pytest.Pytester, aws: Account, audit: Any) -> None:
+def test_fix_tightens_again_and_the_next_deploy_is_caught(
+    pytester: pytest.Pytester, aws: Account, audit: Audit
+) -> None:
     provision_shared_roles(aws, boundary=False)
     deploy(aws)
     result, _ = fix(pytester, aws, "--fix")
@@ -175,7 +182,7 @@ def test_fix_tightens_again_and_the_next_deploy_is_caught(pytester: pytest.Pytes
         pytest.param(["desired", "reshaped-wider"], "fail", id="one-statement-more"),
     ],
 )
-def test_version_histories(aws: Account, audit: Any, history: list[str], outcome: str) -> None:
+def test_version_histories(aws: Account, audit: Audit, history: list[str], outcome: str) -> None:
     desired = CODEBUILD.policy_for(ACCOUNT)
     documents = {
         "desired": desired,

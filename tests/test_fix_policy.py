@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import ACCOUNT, Account
+from conftest import ACCOUNT, Account, Audit
 from demo_table import DEMO_FAILURES, EPHEMERAL_USERS, LEGACY_POLICIES, TEMP_POLICIES
 
 from ams_iam_audit import aimodelshare
@@ -31,7 +31,7 @@ def _unscoped() -> dict[str, Any]:
     }
 
 
-def _audit_role_holding(aws: Account, audit: Any, **policies: dict[str, Any]) -> dict[str, str]:
+def _audit_role_holding(aws: Account, audit: Audit, **policies: dict[str, Any]) -> dict[str, str]:
     """rule id + resource -> outcome, for every finding about the auditing role or its policies."""
     aws.role(AUDITOR)
     for name, document in policies.items():
@@ -54,7 +54,7 @@ KNOWN_FAILURES = {
 }
 
 
-def test_the_read_and_fix_policies_pass_the_tools_own_rules(aws: Account, audit: Any) -> None:
+def test_the_read_and_fix_policies_pass_the_tools_own_rules(aws: Account, audit: Audit) -> None:
     outcomes = _audit_role_holding(aws, audit, read=READ_POLICY, fix=fix_policy(ACCOUNT))
     judged = {key.split(" ")[0] for key in outcomes}
     assert {"AMS-PRIV-001", "AMS-PRIV-002", "AMS-PRIV-004", "AMS-S3-001", "AMS-S3-002"} <= judged, outcomes
@@ -68,7 +68,7 @@ def test_the_read_and_fix_policies_pass_the_tools_own_rules(aws: Account, audit:
     assert failing == KNOWN_FAILURES, outcomes
 
 
-def test_the_unscoped_policy_fails_the_escalation_rule(aws: Account, audit: Any) -> None:
+def test_the_unscoped_policy_fails_the_escalation_rule(aws: Account, audit: Audit) -> None:
     """The same check on what fix-policy printed before: it can fail."""
     outcomes = _audit_role_holding(aws, audit, fix=_unscoped())
     assert outcomes[f"AMS-PRIV-002 role/{AUDITOR}/inline/fix"] == "fail"

@@ -169,7 +169,9 @@ def test_the_dry_run_shows_the_deactivation_and_changes_nothing(pytester: pytest
     assert DEACTIVATED_TAG not in tags(aws, USER)
 
 
-def test_undo_turns_the_keys_on_again_and_removes_the_tag(pytester: pytest.Pytester, aws: Account, capsys: Any) -> None:
+def test_undo_turns_the_keys_on_again_and_removes_the_tag(
+    pytester: pytest.Pytester, aws: Account, capsys: pytest.CaptureFixture[str]
+) -> None:
     key = seed(aws)
     aws.iam.tag_user(UserName=USER, Tags=[{"Key": "team", "Value": "ml"}])
     result, _ = fix(pytester, aws, "--fix-retire-in-use")

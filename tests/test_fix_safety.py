@@ -49,7 +49,7 @@ def used(name: str, days: float, region: str = "us-east-1") -> datetime:
     """Record in moto's backend that role ``name`` was last used ``days`` ago in ``region``."""
     from moto.iam.models import iam_backends
 
-    role = iam_backends[ACCOUNT]["aws"].get_role(name)
+    role: Any = iam_backends[ACCOUNT]["aws"].get_role(name)  # moto's model: its last_used fields start as None
     when = datetime.now(UTC) - timedelta(days=days)
     role.last_used = when
     role.last_used_region = region

@@ -40,8 +40,11 @@ from ams_iam_audit.inventory import IAM_PARTS, Inventory, Section
 from ams_iam_audit.inventory.collect import collect
 from ams_iam_audit.scopes import AuditContext, Subject, Unreadable, subjects_for
 
-ADMIN = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-READ = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}
+ADMIN: dict[str, Any] = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+READ: dict[str, Any] = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}],
+}
 TRUST = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
@@ -229,7 +232,7 @@ def test_gaad_truncated_without_marker_is_unreadable_and_every_iam_rule_errors(
     assert "InconsistentPaging calling iam:GetAccountAuthorizationDetails" in gaps["iam"]["error"]
     assert "says IsTruncated but gives no Marker" in gaps["iam"]["error"]
     # they read no IAM (the root user, the password policy and Access Analyzer are calls of their own)
-    not_iam = ("AMS-S3-001", "AMS-S3-003", "AMS-SECRET-001", "AMS-TRAIL-001")
+    not_iam: tuple[str, ...] = ("AMS-S3-001", "AMS-S3-003", "AMS-SECRET-001", "AMS-TRAIL-001")
     not_iam += ("AMS-CRED-001", "AMS-CRED-002", "AMS-CRED-007", "AMS-ACCT-003")
     iam_findings = [f for f in result.findings if f["rule_id"] not in not_iam]
     assert {f["outcome"] for f in iam_findings} == {"error"}, result.outcomes()

@@ -189,7 +189,10 @@ def test_the_report_and_undo_commands_refuse_hostile_files(
 
 
 def test_a_policy_document_from_aws_is_nesting_limited() -> None:
-    doc = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+    doc: dict[str, Any] = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+    }
     doc["Statement"][0]["Condition"] = {"StringEquals": {"aws:x": _nested(500)}}
     with pytest.raises(PolicyParseError, match="policy x: nested more than 64"):
         decode_policy(json.dumps(doc), "policy x")
@@ -248,15 +251,16 @@ def test_a_deeply_nested_condition_is_refused_or_rendered_in_every_report(pytest
 # --- 4. where the results go ----------------------------------------------------------------------
 
 
-def _no_space(chunks_seen: list[str]) -> Callable[[Any, Iterable[str]], None]:
+def _no_space(chunks_seen: list[str]) -> Callable[[Any, Iterable[str | bytes]], None]:
     """A disk that fills after the run started: the report-dir probe fits, nothing after it does."""
 
-    def write(fh: Any, chunks: Iterable[str]) -> None:
-        chunks = list(chunks)
-        if chunks and chunks[0].startswith("probe"):
-            fh.writelines(chunks)
+    def write(fh: Any, chunks: Iterable[str | bytes]) -> None:
+        first = next(iter(chunks), b"")
+        data = first.encode("utf-8") if isinstance(first, str) else first
+        if data.startswith(b"probe"):
+            fh.write(data)
             return
-        chunks_seen.append("".join(chunks)[:40])
+        chunks_seen.append(data[:40].decode("utf-8", "replace"))
         raise OSError(errno.ENOSPC, "No space left on device")
 
     return write
@@ -437,7 +441,7 @@ def test_key_ids_and_secrets_in_aws_errors_and_names_are_masked_in_every_output(
     with Journal(journal, ACCOUNT, f"arn:aws:sts::{ACCOUNT}:assumed-role/audit/{KEY_ID}-{SECRET}"):
         pass
     texts["journal"] = journal.read_text()
-    gap = next(c for c in result.document["coverage"] if not c["readable"])
+    gap = next(c for c in result.written["coverage"] if not c["readable"])
     assert "AKIA************MPLE" in gap["error"]
     assert "AKIA************MPLE" in texts["junit"]  # the failure text names the (masked) user
     for where, text in texts.items():

@@ -4,8 +4,9 @@ AWS's behaviour), and the fix journal."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 import pytest
@@ -19,7 +20,11 @@ from ams_iam_audit.policy import action_info
 from ams_iam_audit.remediate.journal import Journal, JournalError, read_journal
 from ams_iam_audit.remediate.permissions import fix_actions, fix_policy
 
-TRUST = {
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+
+TRUST: dict[str, Any] = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
 }
@@ -55,7 +60,7 @@ def test_ensure_role_creates_updates_and_then_leaves_alone(aws: Account) -> None
     aws.iam.tag_role(RoleName="r", Tags=[{"Key": "owner", "Value": "alice"}])
     wider = {**TRUST, "Statement": [{**TRUST["Statement"][0], "Principal": {"Service": "ec2.amazonaws.com"}}]}
     assert iam_utils.ensure_role(aws.iam, "r", wider, "new", tags={"team": "ai"}, executor=rec) == (False, True)
-    role = aws.iam.get_role(RoleName="r")["Role"]
+    role: Mapping[str, Any] = aws.iam.get_role(RoleName="r")["Role"]
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "ec2.amazonaws.com"}
     assert role["Description"] == "new"
     role_tags = {t["Key"]: t["Value"] for t in aws.iam.list_role_tags(RoleName="r")["Tags"]}
@@ -103,7 +108,7 @@ def test_policy_versions_respect_the_limit_and_reuse_an_older_match(aws: Account
     assert aws.iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"] == "v3"
 
 
-def test_the_policy_arn_comes_from_the_clients_own_credentials(aws: Account, monkeypatch: Any) -> None:
+def test_the_policy_arn_comes_from_the_clients_own_credentials(aws: Account, monkeypatch: pytest.MonkeyPatch) -> None:
     """Ambient configuration points nowhere; only the client given is right, and it is what counts."""
     assumed = boto3.client("sts", endpoint_url=aws.url).assume_role(
         RoleArn=f"arn:aws:iam::{OTHER_ACCOUNT}:role/deployer", RoleSessionName="test"
@@ -285,9 +290,9 @@ def test_the_journal_is_written_before_each_call_and_marks_the_outcome(tmp_path:
 
     path = tmp_path / "j.jsonl"
     with Journal(path, ACCOUNT, "arn:aws:iam::123456789012:user/me") as journal:
-        journal.run(Client(), Call("iam", "ok", {"AccessKeyId": "AKIAIOSFODNN7EXAMPLE"}))
+        journal.run(cast("BaseClient", Client()), Call("iam", "ok", {"AccessKeyId": "AKIAIOSFODNN7EXAMPLE"}))
         with pytest.raises(RuntimeError):
-            journal.run(Client(), Call("iam", "boom", {}))
+            journal.run(cast("BaseClient", Client()), Call("iam", "boom", {}))
     parsed = read_journal(path)
     assert [e.status for e in parsed.entries] == ["done", "failed"]
     assert parsed.entries[0].call.params["AccessKeyId"] == "AKIA************MPLE"

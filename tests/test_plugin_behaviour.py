@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import textwrap
-from typing import Any
 
 import pytest
 from aws_proxy import lambda_list_functions, proxy_to, query_action, s3_bucket_policy, s3_list_buckets
-from conftest import ACCOUNT, OTHER_ACCOUNT, Account, audit_at, run_audit
+from conftest import ACCOUNT, OTHER_ACCOUNT, Account, Audit, audit_at, run_audit
 
 
 @pytest.mark.parametrize(
@@ -144,7 +143,7 @@ def test_one_unreadable_bucket_policy(pytester: pytest.Pytester, aws: Account) -
     assert error["missing_permission"] == "s3:GetBucketPolicy"
 
 
-def test_selection_by_marker_and_rule_id(aws: Account, audit: Any) -> None:
+def test_selection_by_marker_and_rule_id(aws: Account, audit: Audit) -> None:
     aws.iam.create_user(UserName="AI_MODELSHARE_2024_01_01_00_00_00")
     aws.policy("s3-all", {"Effect": "Allow", "Action": "s3:*", "Resource": "*"})
     critical = audit("-m", "critical")
@@ -227,7 +226,9 @@ def test_dormant_without_audit_options(pytester: pytest.Pytester) -> None:
     assert not (pytester.path / "ams-iam-audit-report").exists()
 
 
-def test_ini_keys_and_boto3_endpoint_variable(pytester: pytest.Pytester, aws: Account, monkeypatch: Any) -> None:
+def test_ini_keys_and_boto3_endpoint_variable(
+    pytester: pytest.Pytester, aws: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Settings can live in the project's ini file; the endpoint can come from boto3's own variable."""
     aws.iam.create_user(UserName="AI_MODELSHARE_2024_01_01_00_00_00")
     pytester.makeini(f"[pytest]\naws_account = {ACCOUNT}\naws_region =\n    us-east-1\n    eu-west-1\n")

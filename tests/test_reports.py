@@ -15,9 +15,11 @@ from conftest import ACCOUNT, Account, AuditResult, demo_audit, run_audit
 from demo_table import DEMO_FAILING
 
 from ams_iam_audit.cli import main as cli
+from ams_iam_audit.findings import Finding, findings_document
 from ams_iam_audit.findings.schema import SchemaError, validate_findings
 from ams_iam_audit.findings.waivers import WaiverError, load_waivers
-from ams_iam_audit.report import render_outputs
+from ams_iam_audit.jsonio import encode_json
+from ams_iam_audit.report import render_outputs, write_findings
 from ams_iam_audit.report.render import render_html, render_markdown
 from ams_iam_audit.report.sarif import sarif_document
 
@@ -51,7 +53,7 @@ def test_sarif_is_valid_and_tracks_each_failing_finding(demo_report: AuditResult
     prints = [r["partialFingerprints"]["amsIamAudit/v1"] for r in run["results"]]
     assert len(set(prints)) == len(prints)
     assert prints == [
-        r["partialFingerprints"]["amsIamAudit/v1"] for r in sarif_document(demo_report.document)["runs"][0]["results"]
+        r["partialFingerprints"]["amsIamAudit/v1"] for r in sarif_document(demo_report.written)["runs"][0]["results"]
     ]
     rules = {r["id"]: r for r in run["tool"]["driver"]["rules"]}
     assert rules["AMS-USER-001"]["properties"]["security-severity"] == "8.0"
@@ -69,13 +71,28 @@ def test_the_report_command_renders_the_same_outputs_offline(demo_report: AuditR
     assert cli(["report", str(bad)]) == 2
 
 
+def test_the_demos_findings_json_written_as_a_stream_has_the_whole_encoders_bytes(
+    demo_report: AuditResult, tmp_path: Path
+) -> None:
+    document = demo_report.written
+    findings = [Finding.from_json(f) for f in document["findings"]]
+    head = ("format", "version", "run", "coverage", "rules", "findings", "compliance")
+    extra = {k: v for k, v in document.items() if k not in head}
+    args = (document["rules"], document["run"], document["coverage"], extra)
+    written = write_findings(tmp_path / "findings.json", findings, *args)
+    streamed = (tmp_path / "findings.json").read_bytes()
+    assert streamed == encode_json(findings_document(findings, *args))
+    assert streamed == (demo_report.report_dir / "findings.json").read_bytes()  # what the audit wrote
+    assert written == document
+
+
 def test_markdown_summary_goes_to_the_github_step_summary(
-    demo_report: AuditResult, tmp_path: Path, monkeypatch: Any
+    demo_report: AuditResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     summary = tmp_path / "step-summary.md"
     summary.write_text("earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    render_outputs(demo_report.document, tmp_path / "out")
+    render_outputs(demo_report.written, tmp_path / "out")
     text = summary.read_text()
     assert text.startswith("earlier step\n## IAM audit: account 123456789012 (demo)")
     assert f"**{DEMO_FAILING} failing finding(s)**" in text
@@ -204,8 +221,8 @@ def test_an_active_waiver_waives_and_an_expired_one_does_not(pytester: pytest.Py
     expired = result.finding("AMS-USER-001", "user/AI_MODELSHARE_2024_02_02_00_00_00")
     assert expired["outcome"] == "fail"
     assert expired["message"].endswith("(waiver expired 2020-01-01)")
-    assert [w["status"] for w in result.document["waivers"]] == ["active", "expired"]
-    assert [w["applied_to"] for w in result.document["waivers"]] == [1, 0]
+    assert [w["status"] for w in result.written["waivers"]] == ["active", "expired"]
+    assert [w["applied_to"] for w in result.written["waivers"]] == [1, 0]
     assert "1 failed" in result.counts_line
     assert "1 xfailed" in result.counts_line
     assert (
@@ -294,12 +311,12 @@ def test_only_failures_missing_from_the_baseline_fail_the_run(pytester: pytest.P
     same = run_audit(pytester, *args, "--baseline", str(baseline))
     assert same.ret == 0
     assert same.finding("AMS-USER-001", "user/AI_MODELSHARE_2024_01_01_00_00_00")["baseline"] == "unchanged"
-    assert same.document["baseline"]["resolved"] == []  # a deleted user is not judged: not claimed resolved
+    assert same.written["baseline"]["resolved"] == []  # a deleted user is not judged: not claimed resolved
 
     _temporary_user(aws, "AI_MODELSHARE_2025_03_03_00_00_00")
     grown = run_audit(pytester, *args, "--baseline", str(baseline))
     assert grown.ret == 1
-    assert grown.document["baseline"]["new"] == [
+    assert grown.written["baseline"]["new"] == [
         {"rule_id": "AMS-USER-001", "resource": "user/AI_MODELSHARE_2025_03_03_00_00_00"}
     ]
     assert "against the baseline: 1 new, 1 unchanged, 0 resolved" in grown.stdout

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aws_proxy import Deny, is_get, is_query, json_answer, proxy_to
-from conftest import ACCOUNT, Account, audit_at, run_audit
+from conftest import ACCOUNT, Account, Audit, audit_at, run_audit
 
 ACCOUNT_CASE = f"account/{ACCOUNT}"
 
@@ -21,7 +21,7 @@ ACCOUNT_CASE = f"account/{ACCOUNT}"
 # --- AMS-ACCT-001: permissions through groups ------------------------------------------------------
 
 
-def test_users_with_their_own_policies_fail(aws: Account, audit: Any) -> None:
+def test_users_with_their_own_policies_fail(aws: Account, audit: Audit) -> None:
     read = aws.policy("read", {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"})
     aws.iam.create_user(UserName="attached")
     aws.iam.attach_user_policy(UserName="attached", PolicyArn=read)
@@ -62,20 +62,20 @@ def test_users_unreadable_is_an_error(aws: Account, pytester: pytest.Pytester) -
 # --- AMS-ACCT-002: a support role ------------------------------------------------------------------
 
 
-def test_no_support_role_fails(audit: Any) -> None:
+def test_no_support_role_fails(audit: Audit) -> None:
     finding = audit("-k", "AMS-ACCT-002").finding("AMS-ACCT-002", ACCOUNT_CASE)
     assert finding["outcome"] == "fail"
     assert "no role has AWSSupportAccess attached" in finding["message"]
 
 
-def test_a_support_role_passes(aws: Account, audit: Any) -> None:
+def test_a_support_role_passes(aws: Account, audit: Audit) -> None:
     aws.support_role("incident-support")
     finding = audit("-k", "AMS-ACCT-002").finding("AMS-ACCT-002", ACCOUNT_CASE)
     assert finding["outcome"] == "pass"
     assert finding["evidence"]["support_roles"] == ["incident-support"]
 
 
-def test_support_access_held_by_a_user_or_group_is_not_a_role(aws: Account, audit: Any) -> None:
+def test_support_access_held_by_a_user_or_group_is_not_a_role(aws: Account, audit: Audit) -> None:
     aws.iam.create_user(UserName="oncall")
     support = aws.aws_managed_policy("AWSSupportAccess")
     aws.iam.attach_user_policy(UserName="oncall", PolicyArn=support)
@@ -89,7 +89,7 @@ def test_support_access_held_by_a_user_or_group_is_not_a_role(aws: Account, audi
     assert "group/support" in finding["message"]
 
 
-def test_a_customer_policy_named_like_support_access_is_not_it(aws: Account, audit: Any) -> None:
+def test_a_customer_policy_named_like_support_access_is_not_it(aws: Account, audit: Audit) -> None:
     lookalike = aws.policy("AWSSupportAccess", {"Effect": "Allow", "Action": "support:*", "Resource": "*"})
     aws.role("fake-support", None, lookalike)
     assert audit("-k", "AMS-ACCT-002").outcomes("AMS-ACCT-002") == {ACCOUNT_CASE: "fail"}
@@ -102,20 +102,20 @@ def _analyzers(aws: Account, region: str = "us-east-1") -> Any:
     return aws.client("accessanalyzer", region)
 
 
-def test_an_active_account_analyzer_passes(audit: Any) -> None:
+def test_an_active_account_analyzer_passes(audit: Audit) -> None:
     finding = audit("-k", "AMS-ACCT-003").finding("AMS-ACCT-003", ACCOUNT_CASE)
     assert finding["outcome"] == "pass"
     assert finding["evidence"]["regions"] == [{"region": "us-east-1", "active": ["account"]}]
 
 
-def test_no_analyzer_fails(aws: Account, audit: Any) -> None:
+def test_no_analyzer_fails(aws: Account, audit: Audit) -> None:
     _analyzers(aws).delete_analyzer(analyzerName="account")
     finding = audit("-k", "AMS-ACCT-003").finding("AMS-ACCT-003", ACCOUNT_CASE)
     assert finding["outcome"] == "fail"
     assert "us-east-1" in finding["message"]
 
 
-def test_every_audited_region_needs_one(aws: Account, audit: Any) -> None:
+def test_every_audited_region_needs_one(aws: Account, audit: Audit) -> None:
     _analyzers(aws, "eu-west-1").create_analyzer(analyzerName="eu", type="ACCOUNT")
     result = audit(
         "-k", "AMS-ACCT-003", "--aws-region", "us-east-1", "--aws-region", "eu-west-1", "--aws-region", "ap-south-1"
@@ -126,13 +126,13 @@ def test_every_audited_region_needs_one(aws: Account, audit: Any) -> None:
     assert "eu-west-1" not in finding["message"]
 
 
-def test_an_analyzer_elsewhere_does_not_count(aws: Account, audit: Any) -> None:
+def test_an_analyzer_elsewhere_does_not_count(aws: Account, audit: Audit) -> None:
     _analyzers(aws).delete_analyzer(analyzerName="account")
     _analyzers(aws, "eu-west-1").create_analyzer(analyzerName="eu", type="ACCOUNT")
     assert audit("-k", "AMS-ACCT-003").outcomes("AMS-ACCT-003") == {ACCOUNT_CASE: "fail"}
 
 
-def test_an_unused_access_analyzer_does_not_count(aws: Account, audit: Any) -> None:
+def test_an_unused_access_analyzer_does_not_count(aws: Account, audit: Audit) -> None:
     _analyzers(aws).delete_analyzer(analyzerName="account")
     _analyzers(aws).create_analyzer(analyzerName="unused", type="ACCOUNT_UNUSED_ACCESS")
     finding = audit("-k", "AMS-ACCT-003").finding("AMS-ACCT-003", ACCOUNT_CASE)
@@ -181,7 +181,7 @@ def test_a_gaad_file_cannot_say(aws: Account, pytester: pytest.Pytester) -> None
     """A GetAccountAuthorizationDetails file holds IAM only: the account-wide reads are errors."""
     path = pytester.path / "gaad.json"
     aws.iam.create_user(UserName="x")
-    gaad = aws.iam.get_account_authorization_details()
+    gaad = cast(dict[str, Any], aws.iam.get_account_authorization_details())
     gaad.pop("ResponseMetadata")
     path.write_text(json.dumps(gaad, default=str))
     result = run_audit(pytester, "--snapshot", str(path), "-k", "AMS-ACCT or AMS-CRED")
@@ -193,7 +193,7 @@ def test_a_gaad_file_cannot_say(aws: Account, pytester: pytest.Pytester) -> None
             assert outcome == "error", key
 
 
-def test_a_snapshot_judges_the_same(aws: Account, audit: Any, pytester: pytest.Pytester, tmp_path: Path) -> None:
+def test_a_snapshot_judges_the_same(aws: Account, audit: Audit, pytester: pytest.Pytester, tmp_path: Path) -> None:
     _analyzers(aws, "eu-west-1").create_analyzer(analyzerName="eu", type="ACCOUNT")
     snapshot = tmp_path / "snapshot.json"
     regions = ("--aws-region", "us-east-1", "--aws-region", "eu-west-1")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conftest import ACCOUNT, OTHER_ACCOUNT, Account
+from conftest import ACCOUNT, OTHER_ACCOUNT, Account, Audit
 
 LAMBDA = "lambda.amazonaws.com"
 PASSED = "iam:passedtoservice"
@@ -20,7 +20,7 @@ def _allow(action: Any, resource: Any = "*", **extra: Any) -> dict[str, Any]:
     return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
 
 
-def test_privilege_escalation_conditions_judged_by_what_they_restrict(aws: Account, audit: Any) -> None:
+def test_privilege_escalation_conditions_judged_by_what_they_restrict(aws: Account, audit: Audit) -> None:
     create = ["iam:PassRole", "ec2:RunInstances"]  # AMS-PRIV-002's ec2-run-instances-pass-role
     cases = {
         # open: each names the right key and restricts nothing
@@ -72,7 +72,7 @@ def test_privilege_escalation_conditions_judged_by_what_they_restrict(aws: Accou
     assert statement["conditions_set_aside"][0]["reason"] == "not one of the escalating actions' own keys"
 
 
-def test_bucket_wildcard_pins_must_name_the_audited_account(aws: Account, audit: Any) -> None:
+def test_bucket_wildcard_pins_must_name_the_audited_account(aws: Account, audit: Audit) -> None:
     wildcard = ["arn:aws:s3:::aimodelshare*", "arn:aws:s3:::aimodelshare*/*"]
 
     def pinned(condition: dict[str, Any]) -> list[dict[str, Any]]:
@@ -121,7 +121,7 @@ def test_bucket_wildcard_pins_must_name_the_audited_account(aws: Account, audit:
     ]
 
 
-def test_public_bucket_statement_is_critical_unless_the_source_is_fixed(aws: Account, audit: Any) -> None:
+def test_public_bucket_statement_is_critical_unless_the_source_is_fixed(aws: Account, audit: Audit) -> None:
     def bucket(name: str, condition: dict[str, Any] | None) -> None:
         statement: dict[str, Any] = {
             "Effect": "Allow",
@@ -156,7 +156,7 @@ def test_public_bucket_statement_is_critical_unless_the_source_is_fixed(aws: Acc
     assert "wildcard" in statement["conditions_set_aside"][0]["reason"]
 
 
-def test_foreign_account_trust_needs_a_condition_that_fixes_who(aws: Account, audit: Any) -> None:
+def test_foreign_account_trust_needs_a_condition_that_fixes_who(aws: Account, audit: Audit) -> None:
     def trust(condition: dict[str, Any]) -> dict[str, Any]:
         return {
             "Version": "2012-10-17",

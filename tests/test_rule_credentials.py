@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from aws_proxy import Deny, Fault, Request, is_query, proxy_to, rewrite
-from conftest import ACCOUNT, Account, audit_at, run_audit
+from conftest import ACCOUNT, Account, Audit, audit_at, run_audit
 
 ROOT = f"account/{ACCOUNT}"
 
@@ -55,7 +55,7 @@ def _console_user(aws: Account, name: str, *, mfa: bool) -> None:
 # --- the root user -------------------------------------------------------------------------------
 
 
-def test_root_user_with_mfa_and_no_key_passes_both(audit: Any) -> None:
+def test_root_user_with_mfa_and_no_key_passes_both(audit: Audit) -> None:
     result = audit("-k", "AMS-CRED-001 or AMS-CRED-002")
     assert result.outcomes("AMS-CRED-001") == {ROOT: "pass"}
     assert result.outcomes("AMS-CRED-002") == {ROOT: "pass"}
@@ -63,7 +63,7 @@ def test_root_user_with_mfa_and_no_key_passes_both(audit: Any) -> None:
     assert result.ret == 0
 
 
-def test_root_without_mfa_fails(aws: Account, audit: Any) -> None:
+def test_root_without_mfa_fails(aws: Account, audit: Audit) -> None:
     _backend().account_summary._account_mfa_enabled = 0
     result = audit("-k", "AMS-CRED-002")
     finding = result.finding("AMS-CRED-002", ROOT)
@@ -72,7 +72,7 @@ def test_root_without_mfa_fails(aws: Account, audit: Any) -> None:
     assert "AccountMFAEnabled is 0" in finding["message"]
 
 
-def test_root_access_key_fails(aws: Account, audit: Any) -> None:
+def test_root_access_key_fails(aws: Account, audit: Audit) -> None:
     _backend().account_summary._account_access_keys_present = 1
     result = audit("-k", "AMS-CRED-001")
     finding = result.finding("AMS-CRED-001", ROOT)
@@ -101,7 +101,7 @@ def test_root_facts_denied_or_malformed_are_errors(aws: Account, pytester: pytes
 # --- console users --------------------------------------------------------------------------------
 
 
-def test_console_users_without_mfa_fail_and_with_mfa_pass(aws: Account, audit: Any) -> None:
+def test_console_users_without_mfa_fail_and_with_mfa_pass(aws: Account, audit: Audit) -> None:
     _console_user(aws, "bob", mfa=False)
     _console_user(aws, "carol", mfa=True)
     aws.iam.create_user(UserName="ci-bot")  # no password: not a console user, not judged
@@ -114,14 +114,14 @@ def test_console_users_without_mfa_fail_and_with_mfa_pass(aws: Account, audit: A
     )
 
 
-def test_mfa_device_removed_is_no_mfa(aws: Account, audit: Any) -> None:
+def test_mfa_device_removed_is_no_mfa(aws: Account, audit: Audit) -> None:
     _console_user(aws, "dave", mfa=True)
     (device,) = aws.iam.list_mfa_devices(UserName="dave")["MFADevices"]
     aws.iam.deactivate_mfa_device(UserName="dave", SerialNumber=device["SerialNumber"])
     assert audit("-k", "AMS-CRED-003").outcomes("AMS-CRED-003") == {"user/dave": "fail"}
 
 
-def test_no_console_user_is_not_applicable(aws: Account, audit: Any) -> None:
+def test_no_console_user_is_not_applicable(aws: Account, audit: Audit) -> None:
     _key(aws, "ci-bot")
     assert audit("-k", "AMS-CRED-003").outcomes("AMS-CRED-003") == {"not-applicable": "not-applicable"}
 
@@ -186,7 +186,7 @@ def test_a_garbled_mfa_column_is_not_taken_for_either(aws: Account, pytester: py
 # --- access keys ----------------------------------------------------------------------------------
 
 
-def test_unused_keys(aws: Account, audit: Any) -> None:
+def test_unused_keys(aws: Account, audit: Audit) -> None:
     _key(aws, "fresh")  # new, never used: fine
     _key(aws, "idle", age_days=200, used_days_ago=60)
     _key(aws, "never", age_days=50)  # never used since it was made 50 days ago
@@ -213,7 +213,7 @@ def test_unused_keys(aws: Account, audit: Any) -> None:
     assert idle["evidence"]["access_keys"][0]["days_since_last_use"] == 60
 
 
-def test_unrotated_keys(aws: Account, audit: Any) -> None:
+def test_unrotated_keys(aws: Account, audit: Audit) -> None:
     _key(aws, "old", age_days=91, used_days_ago=0)  # in daily use, but never rotated
     _key(aws, "exact", age_days=90)
     _key(aws, "young", age_days=10)
@@ -230,7 +230,7 @@ def test_unrotated_keys(aws: Account, audit: Any) -> None:
     assert "older than 90 days" in result.finding("AMS-CRED-005", "user/old")["message"]
 
 
-def test_more_than_one_active_key(aws: Account, audit: Any) -> None:
+def test_more_than_one_active_key(aws: Account, audit: Audit) -> None:
     _key(aws, "two")
     _key(aws, "two")
     _key(aws, "rotating")
@@ -243,7 +243,7 @@ def test_more_than_one_active_key(aws: Account, audit: Any) -> None:
     assert "2 active access keys" in result.finding("AMS-CRED-006", "user/two")["message"]
 
 
-def test_no_key_anywhere_is_not_applicable(aws: Account, audit: Any) -> None:
+def test_no_key_anywhere_is_not_applicable(aws: Account, audit: Audit) -> None:
     aws.iam.create_user(UserName="keyless")
     result = audit("-k", "AMS-CRED-004 or AMS-CRED-005 or AMS-CRED-006")
     for rule in ("AMS-CRED-004", "AMS-CRED-005", "AMS-CRED-006"):
@@ -276,7 +276,7 @@ def test_keys_unknown_are_errors(aws: Account, pytester: pytest.Pytester) -> Non
     ],
 )
 def test_password_policy(
-    aws: Account, audit: Any, policy: dict[str, Any] | None, expected: str, says: str | None
+    aws: Account, audit: Audit, policy: dict[str, Any] | None, expected: str, says: str | None
 ) -> None:
     aws.iam.delete_account_password_policy()
     if policy is not None:
@@ -296,7 +296,7 @@ def test_password_policy_denied_is_an_error(aws: Account, pytester: pytest.Pytes
     assert "iam:GetAccountPasswordPolicy" in finding["message"]
 
 
-def test_a_snapshot_judges_the_same(aws: Account, audit: Any, pytester: pytest.Pytester, tmp_path: Path) -> None:
+def test_a_snapshot_judges_the_same(aws: Account, audit: Audit, pytester: pytest.Pytester, tmp_path: Path) -> None:
     _console_user(aws, "bob", mfa=False)
     _key(aws, "old", age_days=120)
     aws.iam.delete_account_password_policy()
@@ -310,7 +310,7 @@ def test_a_snapshot_judges_the_same(aws: Account, audit: Any, pytester: pytest.P
 
 
 def test_a_snapshot_from_before_these_reads_is_unknown_not_clean(
-    aws: Account, audit: Any, pytester: pytest.Pytester, tmp_path: Path
+    aws: Account, audit: Audit, pytester: pytest.Pytester, tmp_path: Path
 ) -> None:
     snapshot = tmp_path / "snapshot.json"
     audit("-k", "AMS-CRED-007", "--save-snapshot", str(snapshot))

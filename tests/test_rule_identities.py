@@ -6,9 +6,8 @@ import io
 import json
 import re
 import zipfile
-from typing import Any
 
-from conftest import ACCOUNT, Account
+from conftest import ACCOUNT, Account, Audit
 
 from ams_iam_audit.aimodelshare import library_template
 from ams_iam_audit.demo import add_api_integration
@@ -23,7 +22,7 @@ def _zip() -> bytes:
     return buf.getvalue()
 
 
-def test_ephemeral_users_and_their_policies(aws: Account, audit: Any) -> None:
+def test_ephemeral_users_and_their_policies(aws: Account, audit: Audit) -> None:
     user_policy = library_template("legacy", "bucketpolicy_custom_s3_policy", bucket="aimodelsharebob")
     attached = aws.policy(f"{TEMP}3f1c2a9edfb711eea1b20242ac120002", document=user_policy)
     aws.policy(f"{TEMP}0a1b2c3dc0de11eeb9d10242ac120005", document=user_policy)  # orphaned
@@ -64,7 +63,7 @@ def test_ephemeral_users_and_their_policies(aws: Account, audit: Any) -> None:
     assert key["SecretAccessKey"] not in text
 
 
-def test_per_deployment_roles_with_their_consumers(aws: Account, audit: Any) -> None:
+def test_per_deployment_roles_with_their_consumers(aws: Account, audit: Audit) -> None:
     legacy = aws.policy("lambda_policy_a1b2c3d4e5", document=library_template("legacy", "iam_lambda_policy"))
     role = aws.role("lambda_role_a1b2c3d4e5", None, legacy)
     aws.client("lambda").create_function(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import ACCOUNT, Account
+from conftest import ACCOUNT, Account, Audit
 
 from ams_iam_audit.aimodelshare import shared_role
 
@@ -12,7 +12,7 @@ RULE = "AMS-PRIV-005"
 FN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function"
 
 
-def test_invoke_grants_beyond_the_library_functions_fail(aws: Account, audit: Any) -> None:
+def test_invoke_grants_beyond_the_library_functions_fail(aws: Account, audit: Audit) -> None:
     shared = "invoke"
 
     def invoke(resource: Any, action: Any = "lambda:InvokeFunction", **extra: Any) -> dict[str, Any]:

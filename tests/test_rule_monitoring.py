@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from aws_proxy import Deny, is_target, proxy_to
-from conftest import ACCOUNT, Account, audit_at, run_audit
+from conftest import ACCOUNT, Account, Audit, audit_at, run_audit
 
 RULE = "AMS-TRAIL-001"
 RESOURCE = f"account/{ACCOUNT}"
@@ -91,7 +91,7 @@ CASES: dict[str, tuple[Callable[[Account], None], str]] = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_cloudtrail_cases(aws: Account, audit: Any, case: str) -> None:
+def test_cloudtrail_cases(aws: Account, audit: Audit, case: str) -> None:
     seed, expected = CASES[case]
     seed(aws)
     result = audit("-k", RULE)
@@ -102,7 +102,7 @@ def test_cloudtrail_cases(aws: Account, audit: Any, case: str) -> None:
         assert "AssumeRole" in finding["message"]
 
 
-def test_evidence_names_each_trail_and_its_problem(aws: Account, audit: Any) -> None:
+def test_evidence_names_each_trail_and_its_problem(aws: Account, audit: Audit) -> None:
     _trail(aws, "local", multi_region=False, logging=False)
     _trail(aws, "writes", **_basic("WriteOnly"))
     finding = audit("-k", RULE).finding(RULE, RESOURCE)
@@ -134,7 +134,7 @@ def test_denied_reads_are_errors_never_passes(aws: Account, pytester: pytest.Pyt
     assert "cloudtrail:GetEventSelectors" in finding["message"]
 
 
-def test_a_snapshot_judges_the_same(aws: Account, audit: Any, pytester: pytest.Pytester, tmp_path: Path) -> None:
+def test_a_snapshot_judges_the_same(aws: Account, audit: Audit, pytester: pytest.Pytester, tmp_path: Path) -> None:
     _trail(aws, "writes", **_basic("WriteOnly"))
     snapshot = tmp_path / "snapshot.json"
     live = audit("-k", RULE, "--save-snapshot", str(snapshot))

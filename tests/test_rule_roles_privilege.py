@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conftest import ACCOUNT, OTHER_ACCOUNT, Account
+import pytest
+from conftest import ACCOUNT, OTHER_ACCOUNT, Account, Audit
 
 from ams_iam_audit.aimodelshare import (
     BOUNDARY_PATH,
@@ -55,7 +56,7 @@ def provision_desired_state(aws: Account, *, boundary: bool = True) -> None:
     aws.role(EXECUTION_ROLE_NAME, execution_role_trust(people_and_ci, ACCOUNT))
 
 
-def test_desired_state_passes_every_rule(aws: Account, audit: Any) -> None:
+def test_desired_state_passes_every_rule(aws: Account, audit: Audit) -> None:
     """The shared roles as we ship them must pass our own audit, every rule of it."""
     provision_desired_state(aws)
 
@@ -79,7 +80,7 @@ def test_desired_state_passes_every_rule(aws: Account, audit: Any) -> None:
     assert not [f for f in result.findings if f["outcome"] in ("fail", "error")]
 
 
-def test_shared_roles_drift(aws: Account, audit: Any) -> None:
+def test_shared_roles_drift(aws: Account, audit: Audit) -> None:
     specs = {s.role_name: s for s in shared_roles()}
     codebuild = specs["aimodelshare-codebuild-role"]
     # Same permissions, other shape: statements reversed, one-element lists as strings, Sids changed.
@@ -156,7 +157,7 @@ def test_shared_roles_drift(aws: Account, audit: Any) -> None:
     assert broader[0]["policy"] == "policy/extra-admin"
 
 
-def test_shared_roles_missing_and_not_applicable(aws: Account, audit: Any) -> None:
+def test_shared_roles_missing_and_not_applicable(aws: Account, audit: Audit) -> None:
     aws.iam.create_user(UserName="AI_MODELSHARE_2024_01_01_00_00_00")  # the account uses the library
     result = audit("-m", "shared_roles")
     assert set(result.outcomes("AMS-SHARED-001").values()) == {"fail"}
@@ -164,14 +165,14 @@ def test_shared_roles_missing_and_not_applicable(aws: Account, audit: Any) -> No
     assert result.ret == 1
 
 
-def test_shared_roles_not_applicable_without_the_library(aws: Account, audit: Any) -> None:
+def test_shared_roles_not_applicable_without_the_library(aws: Account, audit: Audit) -> None:
     aws.iam.create_user(UserName="alice")
     result = audit("-m", "shared_roles")
     assert result.outcomes("AMS-SHARED-001") == {"not-applicable": "not-applicable"}
     assert result.ret == 0
 
 
-def test_execution_role(aws: Account, audit: Any) -> None:
+def test_execution_role(aws: Account, audit: Audit) -> None:
     aws.iam.create_user(UserName="ci")
     mfa = {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
     cases = {
@@ -226,7 +227,7 @@ def test_execution_role(aws: Account, audit: Any) -> None:
     assert {f["outcome"] for f in none_given.findings} == {"not-applicable"}
 
 
-def test_execution_role_from_environment(aws: Account, audit: Any, monkeypatch: Any) -> None:
+def test_execution_role_from_environment(aws: Account, audit: Audit, monkeypatch: pytest.MonkeyPatch) -> None:
     aws.role("from-env", trust("*"))
     monkeypatch.setenv("AIMODELSHARE_EXECUTION_ROLE_ARN", f"arn:aws:iam::{ACCOUNT}:role/from-env")
     # The role is also assumed (the library's convention); moto allows it, and it is the same account.
@@ -234,7 +235,7 @@ def test_execution_role_from_environment(aws: Account, audit: Any, monkeypatch: 
     assert result.outcomes("AMS-EXEC-001") == {"role/from-env": "fail"}
 
 
-def test_privilege_rules(aws: Account, audit: Any) -> None:
+def test_privilege_rules(aws: Account, audit: Audit) -> None:
     def allow(action: Any, resource: Any = "*", **extra: Any) -> dict[str, Any]:
         return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
 
@@ -286,7 +287,7 @@ def test_privilege_rules(aws: Account, audit: Any) -> None:
     assert [s["statement_index"] for s in evidence["statements"]] == [0, 1]
 
 
-def test_service_wide_wildcards_only_in_aimodelshare_policies(aws: Account, audit: Any) -> None:
+def test_service_wide_wildcards_only_in_aimodelshare_policies(aws: Account, audit: Audit) -> None:
     legacy = aws.policy("lambda_policy_abc", document=library_template("legacy", "iam_lambda_policy"))
     aws.role("lambda_role_abc", None, legacy)
     aws.policy(
@@ -302,7 +303,7 @@ def test_service_wide_wildcards_only_in_aimodelshare_policies(aws: Account, audi
     assert [s["services"] for s in statement] == [["logs"], ["s3"]]
 
 
-def test_lint(aws: Account, audit: Any) -> None:
+def test_lint(aws: Account, audit: Audit) -> None:
     aws.policy(
         "temporaryaccessAImodelsharePolicyabc",
         document=library_template("legacy", "bucketpolicy_custom_s3_policy", bucket="aimodelsharebob"),
@@ -323,7 +324,7 @@ def test_lint(aws: Account, audit: Any) -> None:
     assert issues == {"RESOURCE_MISMATCH", "INVALID_ARN"}
 
 
-def test_privilege_escalation_on_every_kind_of_iam_resource(aws: Account, audit: Any) -> None:
+def test_privilege_escalation_on_every_kind_of_iam_resource(aws: Account, audit: Audit) -> None:
     """AMS-PRIV-002 judges policy/*, user/* and group/* as it judges role/*; a global condition key
     (aws:*) is not one of the action's own and narrows nothing; "*:*" is administrator access."""
 
@@ -359,7 +360,7 @@ def test_privilege_escalation_on_every_kind_of_iam_resource(aws: Account, audit:
     assert {n for n in cases if admin[f"policy/{n}"] == "fail"} == {"star-star"}
 
 
-def test_privilege_escalation_names_every_catalogue_method(aws: Account, audit: Any) -> None:
+def test_privilege_escalation_names_every_catalogue_method(aws: Account, audit: Audit) -> None:
     """For every method of the escalation catalogue, a policy granting exactly its actions (the first
     of each need's alternatives, on every resource) fails AMS-PRIV-002 naming that method: the same
     id AMS-PRIV-004 gives a principal's path."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conftest import ACCOUNT, Account
+from conftest import ACCOUNT, Account, Audit
 
 STAR = "*"
 
@@ -18,7 +18,7 @@ def deny(action: Any, resource: Any = STAR, **extra: Any) -> dict[str, Any]:
     return {"Effect": "Deny", "Action": action, "Resource": resource, **extra}
 
 
-def test_wildcard_s3_grants(aws: Account, audit: Any) -> None:
+def test_wildcard_s3_grants(aws: Account, audit: Audit) -> None:
     bucket = ["arn:aws:s3:::team-bucket", "arn:aws:s3:::team-bucket/*"]
     cases = {
         # failing
@@ -128,7 +128,7 @@ def test_wildcard_s3_grants(aws: Account, audit: Any) -> None:
     assert all(a.startswith("s3:Put") for a in put["actions"])
 
 
-def test_bucket_wildcards_pinned_to_account(aws: Account, audit: Any) -> None:
+def test_bucket_wildcards_pinned_to_account(aws: Account, audit: Audit) -> None:
     wildcard = ["arn:aws:s3:::aimodelshare*", "arn:aws:s3:::aimodelshare*/*"]
     pinned = {"StringEquals": {"aws:ResourceAccount": ACCOUNT}}
     cases = {
@@ -177,7 +177,7 @@ def test_bucket_wildcards_pinned_to_account(aws: Account, audit: Any) -> None:
 OTHER = "210987654321"
 
 
-def test_deny_principals_action_shapes_and_public_statements_end_to_end(aws: Account, audit: Any) -> None:
+def test_deny_principals_action_shapes_and_public_statements_end_to_end(aws: Account, audit: Audit) -> None:
     """The classes test_rule_verdicts.py pins rule by rule, once through a live account: Denies aimed at
     one principal, with NotPrincipal or on one of two resources; service globs; NotPrincipal Allows;
     mixed resource lists; S3 ARNs with a "*" service; account pins with "*"; the worst statement."""

@@ -5,15 +5,24 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import pytest
 from aws_proxy import Deny, is_get, proxy_to
-from conftest import ACCOUNT, Account, audit_at, run_audit
+from conftest import ACCOUNT, Account, Audit, audit_at, run_audit
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.type_defs import PublicAccessBlockConfigurationTypeDef
+
 
 RULE = "AMS-S3-003"
-ALL_ON = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
+ALL_ON: PublicAccessBlockConfigurationTypeDef = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
 
 
 def _statement(bucket: str, principal: Any = "*", effect: str = "Allow", **extra: Any) -> dict[str, Any]:
@@ -21,7 +30,9 @@ def _statement(bucket: str, principal: Any = "*", effect: str = "Allow", **extra
     return {"Effect": effect, **who, "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/*", **extra}
 
 
-def _bucket(aws: Account, name: str, *statements: dict[str, Any], block: dict[str, bool] | None = None) -> None:
+def _bucket(
+    aws: Account, name: str, *statements: dict[str, Any], block: PublicAccessBlockConfigurationTypeDef | None = None
+) -> None:
     aws.s3.create_bucket(Bucket=name)
     if statements:
         aws.s3.put_bucket_policy(Bucket=name, Policy=json.dumps({"Version": "2012-10-17", "Statement": statements}))
@@ -54,13 +65,20 @@ def _seed(aws: Account) -> None:
         aws,
         "restrict-only",
         _statement("restrict-only"),
-        block={**dict.fromkeys(ALL_ON, False), "RestrictPublicBuckets": True},
+        block={
+            "BlockPublicAcls": False,
+            "IgnorePublicAcls": False,
+            "BlockPublicPolicy": False,
+            "RestrictPublicBuckets": True,
+        },
     )
     _bucket(aws, "guarded", block=ALL_ON)
     _bucket(aws, "guarded-public-policy", _statement("guarded-public-policy"), block=ALL_ON)
 
 
-def test_public_buckets_and_missing_blocks(aws: Account, audit: Any, pytester: pytest.Pytester, tmp_path: Path) -> None:
+def test_public_buckets_and_missing_blocks(
+    aws: Account, audit: Audit, pytester: pytest.Pytester, tmp_path: Path
+) -> None:
     _seed(aws)
     snapshot = tmp_path / "snapshot.json"
     result = audit("-k", RULE, "--save-snapshot", str(snapshot))
@@ -95,9 +113,18 @@ def test_public_buckets_and_missing_blocks(aws: Account, audit: Any, pytester: p
     assert offline.outcomes(RULE) == result.outcomes(RULE)
 
 
-def test_the_account_block_guards_every_bucket(aws: Account, audit: Any) -> None:
+def test_the_account_block_guards_every_bucket(aws: Account, audit: Audit) -> None:
     _bucket(aws, "open-read", _statement("open-read"))
-    _bucket(aws, "restrict-at-bucket", block={**dict.fromkeys(ALL_ON, False), "RestrictPublicBuckets": True})
+    _bucket(
+        aws,
+        "restrict-at-bucket",
+        block={
+            "BlockPublicAcls": False,
+            "IgnorePublicAcls": False,
+            "BlockPublicPolicy": False,
+            "RestrictPublicBuckets": True,
+        },
+    )
     aws.s3control.put_public_access_block(
         AccountId=ACCOUNT, PublicAccessBlockConfiguration={**ALL_ON, "RestrictPublicBuckets": False}
     )
@@ -149,7 +176,7 @@ def test_a_gaad_file_cannot_say(pytester: pytest.Pytester, tmp_path: Path) -> No
 
 
 def test_a_snapshot_from_before_these_reads_is_unknown_not_clean(
-    aws: Account, audit: Any, pytester: pytest.Pytester, tmp_path: Path
+    aws: Account, audit: Audit, pytester: pytest.Pytester, tmp_path: Path
 ) -> None:
     """A snapshot written before the account block, the trails and the environments were collected
     has none of them: each rule that needs them errs, none passes."""

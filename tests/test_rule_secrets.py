@@ -8,13 +8,17 @@ import io
 import json
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from aws_proxy import Deny, is_target, json_answer, lambda_list_functions, proxy_to
-from conftest import Account, audit_at, run_audit
+from conftest import Account, Audit, audit_at, run_audit
 
 from ams_iam_audit.inventory.environment import classify, high_entropy, secret_named
+
+if TYPE_CHECKING:
+    from mypy_boto3_codebuild.type_defs import EnvironmentVariableTypeDef
+
 
 # Fake credentials, shaped like AWS's (never real): the test fails if any of them leaks.
 KEY_ID = "AKIAZZFAKE00KEY0WXYZ"
@@ -41,7 +45,7 @@ def _function(aws: Account, name: str, variables: dict[str, str] | None) -> None
     )
 
 
-def _project(aws: Account, name: str, variables: list[dict[str, str]]) -> None:
+def _project(aws: Account, name: str, variables: list[EnvironmentVariableTypeDef]) -> None:
     role = aws.role(f"{name}-role")
     aws.client("codebuild").create_project(
         name=name,
@@ -105,7 +109,7 @@ def _assert_no_leak(text: str, where: str) -> None:
         assert secret not in text, f"{secret[:4]}... leaked into {where}"
 
 
-def test_secrets_in_environments(aws: Account, audit: Any, pytester: pytest.Pytester, tmp_path: Path) -> None:
+def test_secrets_in_environments(aws: Account, audit: Audit, pytester: pytest.Pytester, tmp_path: Path) -> None:
     _seed(aws)
     snapshot = tmp_path / "snapshot.json"
     junit = tmp_path / "junit.xml"

@@ -13,40 +13,76 @@ a method off.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
+from types import MappingProxyType
 from typing import Any
 
 from ..policy.actions import action_info
 
-__all__ = ["GAINS", "TARGETS", "CatalogueError", "Method", "Need", "catalogue_services", "methods"]
+__all__ = [
+    "GAINS",
+    "IAM_TARGETS",
+    "RESOURCE_TARGETS",
+    "TARGETS",
+    "CatalogueError",
+    "Method",
+    "Need",
+    "ResourceTarget",
+    "catalogue_services",
+    "methods",
+]
 
 #: What a method gives the principal.
 GAINS = frozenset({"admin", "target", "target_role", "unbounded"})
-#: The target kinds the analysis knows how to enumerate (see the data file's ``targets`` for each).
-TARGETS = frozenset(
+
+
+@dataclass(frozen=True)
+class ResourceTarget:
+    """A target kind that is a resource running as a role (a function to update, an instance to
+    start...). ``consumer_kind``: the consumer kind of the inventory that records these resources
+    (``inventory.consumer_kinds``; its sections, ``<kind>:<region>``, say whether a region could be
+    read), which is also the service of their ARNs; ``arn_resource``: the resource part of an ARN
+    pattern that matches every one of them (``function:*``)."""
+
+    consumer_kind: str
+    arn_resource: str
+
+
+#: Target kind -> the IAM resource type its targets are (``arn:<partition>:iam::<account>:<type>/...``;
+#: AMS-PRIV-002 asks for every one of them).
+IAM_TARGETS: Mapping[str, str] = MappingProxyType(
     {
-        "self",
-        "own_policy",
-        "own_policy_with_admin_version",
-        "own_group",
-        "any_group",
-        "other_user",
-        "other_user_without_password",
-        "other_user_with_password",
-        "any_role",
-        "assumable_role",
-        "role_for_service",
-        "role_for_ec2",
-        "function",
-        "project",
-        "instance",
-        "stack",
-        "dev_endpoint",
-        "notebook",
+        "own_policy": "policy",
+        "own_policy_with_admin_version": "policy",
+        "own_group": "group",
+        "any_group": "group",
+        "other_user": "user",
+        "other_user_without_password": "user",
+        "other_user_with_password": "user",
+        "any_role": "role",
+        "assumable_role": "role",
+        "role_for_service": "role",
+        "role_for_ec2": "role",
     }
 )
+#: Target kind -> the resource it is: the one home of which inventory section holds each kind's
+#: targets and what their ARNs look like (the escalation analysis derives both from it).
+RESOURCE_TARGETS: Mapping[str, ResourceTarget] = MappingProxyType(
+    {
+        "function": ResourceTarget("lambda", "function:*"),
+        "project": ResourceTarget("codebuild", "project/*"),
+        "instance": ResourceTarget("ec2", "instance/*"),
+        "stack": ResourceTarget("cloudformation", "stack/*"),
+        "dev_endpoint": ResourceTarget("glue", "devEndpoint/*"),
+        "notebook": ResourceTarget("sagemaker", "notebook-instance/*"),
+    }
+)
+#: The target kinds the analysis knows how to enumerate (see the data file's ``targets`` for each):
+#: the principal itself, IAM resources, and resources that run as a role.
+TARGETS = frozenset({"self", *IAM_TARGETS, *RESOURCE_TARGETS})
 
 
 class CatalogueError(ValueError):

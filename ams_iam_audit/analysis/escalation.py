@@ -44,7 +44,7 @@ from ..policy.actions import action_info
 from ..policy.conditions import ConditionEntry, narrowing
 from ..policy.document import PolicyDocument, PolicyParseError, Statement, parse_policy
 from ..policy.grants import allow_grants, statement_actions
-from .catalogue import Method, methods
+from .catalogue import IAM_TARGETS, RESOURCE_TARGETS, Method, methods
 from .permissions import Permissions, Proof, SourcedDocument, StatementFilter
 
 __all__ = ["ADMIN", "Enabled", "EscalationAnalysis", "Step", "Verdict", "analyse"]
@@ -52,15 +52,6 @@ __all__ = ["ADMIN", "Enabled", "EscalationAnalysis", "Step", "Verdict", "analyse
 ADMIN = "administrator"
 _BOUNDARY_KEY = "iam:permissionsboundary"
 _ADMIN_POLICIES = frozenset({"arn:aws:iam::aws:policy/AdministratorAccess", "arn:aws:iam::aws:policy/IAMFullAccess"})
-#: Which part of the inventory holds the targets of a kind (its sections are named "<prefix>:<region>").
-_TARGET_SECTIONS = {
-    "function": "lambda",
-    "project": "codebuild",
-    "instance": "ec2",
-    "stack": "cloudformation",
-    "dev_endpoint": "glue",
-    "notebook": "sagemaker",
-}
 _CLASS_LEVEL = frozenset(
     {
         "any_group",
@@ -70,7 +61,7 @@ _CLASS_LEVEL = frozenset(
         "any_role",
         "role_for_service",
         "role_for_ec2",
-        *_TARGET_SECTIONS,
+        *RESOURCE_TARGETS,
     }
 )
 
@@ -158,31 +149,6 @@ class Enabled:
 def _spelled(action: str) -> str:
     info = action_info(action)
     return info.name if info is not None else action
-
-
-#: The IAM resource kind of each IAM-held target (AMS-PRIV-002 asks for every one of them).
-_IAM_TARGETS = {
-    "own_policy": "policy",
-    "own_policy_with_admin_version": "policy",
-    "own_group": "group",
-    "any_group": "group",
-    "other_user": "user",
-    "other_user_without_password": "user",
-    "other_user_with_password": "user",
-    "any_role": "role",
-    "assumable_role": "role",
-    "role_for_service": "role",
-    "role_for_ec2": "role",
-}
-#: Service and resource path of each existing-resource target, for its ARN in a region.
-_REGIONAL_TARGETS = {
-    "function": ("lambda", "function:*"),
-    "project": ("codebuild", "project/*"),
-    "instance": ("ec2", "instance/*"),
-    "stack": ("cloudformation", "stack/*"),
-    "dev_endpoint": ("glue", "devEndpoint/*"),
-    "notebook": ("sagemaker", "notebook-instance/*"),
-}
 
 
 def _administrator_statements(document: PolicyDocument) -> frozenset[int]:
@@ -433,8 +399,8 @@ class EscalationAnalysis:
             for role in self._pick(trusting, among):
                 if kind != "role_for_ec2" or role.instance_profiles:
                     yield _Target(role.arn, role.arn)
-        elif kind in _TARGET_SECTIONS:
-            wanted = _TARGET_SECTIONS[kind]
+        elif kind in RESOURCE_TARGETS:
+            wanted = RESOURCE_TARGETS[kind].consumer_kind
             by_role = inv.consumers_by_role_arn
             for role_arn in by_role if among is None else among:
                 for consumer in by_role.get(role_arn, ()):
@@ -736,7 +702,8 @@ class EscalationAnalysis:
         for method in self._applicable(node):
             if method.target == "self" or method.id not in held:
                 continue
-            section = _TARGET_SECTIONS.get(method.target)
+            resource = RESOURCE_TARGETS.get(method.target)
+            section = resource.consumer_kind if resource is not None else None
             if section is not None and not self._section_readable(section):
                 self._unknown[source].append(f"{method.id}: the {section} resources it would target could not be read")
                 continue
@@ -858,11 +825,14 @@ class EscalationAnalysis:
             kinds = ("user", "role") if method.principal_kind is None else (method.principal_kind,)
             own = (holder,) if holder is not None and holder.split(":")[-1].split("/")[0] in kinds else ()
             return (*(f"{iam}:{k}/*" for k in kinds), *own)
-        if kind in _IAM_TARGETS:
-            return (f"{iam}:{_IAM_TARGETS[kind]}/*",)
-        service, path = _REGIONAL_TARGETS[kind]
+        if kind in IAM_TARGETS:
+            return (f"{iam}:{IAM_TARGETS[kind]}/*",)
+        target = RESOURCE_TARGETS[kind]  # its consumer kind is its ARNs' service
         regions = inv.regions or ("*",)
-        return tuple(f"arn:{inv.partition}:{service}:{region}:{inv.account_id}:{path}" for region in regions)
+        return tuple(
+            f"arn:{inv.partition}:{target.consumer_kind}:{region}:{inv.account_id}:{target.arn_resource}"
+            for region in regions
+        )
 
     @cached_property
     def _to_admin(self) -> dict[str, list[str]]:

@@ -9,7 +9,7 @@ against; its shape is versioned by ``format``/``version``. Nothing secret goes i
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
@@ -32,6 +32,8 @@ __all__ = [
     "examined_resources",
     "failure_message",
     "findings_document",
+    "findings_head",
+    "report_order",
     "subjects_counted",
 ]
 
@@ -169,19 +171,43 @@ def findings_document(
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The results document. ``extra`` adds the optional sections: ``waivers`` (every waiver and
-    whether it applied), ``baseline`` (new, unchanged and resolved findings) and ``fix``."""
-    ordered = sorted(findings, key=lambda f: (f.rule_id, f.resource))
+    whether it applied), ``baseline`` (new, unchanged and resolved findings) and ``fix``. The
+    report writes the same document as a stream (:func:`findings_head`, then each finding)."""
+    ordered = report_order(findings)
+    document = findings_head(ordered, rules, run, coverage, extra)
+    document["findings"] = [f.to_json() for f in ordered]
+    return document
+
+
+def report_order(findings: Iterable[Finding]) -> list[Finding]:
+    """The findings in the order of the results document: by rule, then resource."""
+    return sorted(findings, key=lambda f: (f.rule_id, f.resource))
+
+
+def findings_head(
+    ordered: Sequence[Finding],
+    rules: Iterable[Mapping[str, Any]],
+    run: Mapping[str, Any],
+    coverage: Iterable[Mapping[str, Any]],
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The results document around its findings (``findings`` an empty list): what
+    :func:`findings_document` holds but the findings' JSON, with the compliance view already counted
+    from ``ordered`` (:func:`report_order`), whose JSON the writer encodes one at a time."""
     rule_list = jsonable(sorted(rules, key=lambda r: r["id"]))
-    finding_list = [f.to_json() for f in ordered]
+    tallied = ({"rule_id": f.rule_id, "outcome": f.outcome.value, "resource": scrub(f.resource)} for f in ordered)
+    extra_json = jsonable(dict(extra or {}))
+    if "findings" in extra_json:
+        raise ValueError("findings_document: extra must not hold a 'findings' section")
     return {
         "format": FINDINGS_FORMAT,
         "version": FINDINGS_VERSION,
         "run": jsonable(dict(run)),
         "coverage": jsonable(list(coverage)),
         "rules": rule_list,
-        "findings": finding_list,
-        "compliance": compliance_section(rule_list, finding_list),
-        **jsonable(dict(extra or {})),
+        "findings": [],
+        "compliance": compliance_section(rule_list, tallied),
+        **extra_json,
     }
 
 

@@ -7,10 +7,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..policy.document import decode_policy, policy_hash
 from .changes import Call
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
 
 #: function name -> the IAM actions it calls (reads and writes), for a least-privilege ``--fix`` policy.
 PERMISSIONS: dict[str, tuple[str, ...]] = {}
@@ -34,7 +38,7 @@ class BucketOwnedElsewhereError(RuntimeError):
     """The bucket name is taken by another account (bucket names are global)."""
 
 
-def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
+def _pages(client: BaseClient, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
     for page in client.get_paginator(operation).paginate(**kwargs):
         yield from page.get(key, ())
 

@@ -4,7 +4,7 @@ create) and bucket policies."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -18,11 +18,15 @@ from ._common import (
 )
 from .changes import DIRECT, Call, Executor, is_error
 
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
 # --- buckets --------------------------------------------------------------------------------------
 
 
 @needs("s3:ListBucket", "s3:ListAllMyBuckets", "s3:CreateBucket", "s3:PutBucketPublicAccessBlock")
-def ensure_bucket(s3_client: Any, bucket_name: str, region: str, *, executor: Executor = DIRECT) -> bool:
+def ensure_bucket(s3_client: S3Client, bucket_name: str, region: str, *, executor: Executor = DIRECT) -> bool:
     """Create ``bucket_name`` in ``region`` unless this account already owns it. Returns whether it
     was created. A new bucket gets every public access block setting on. Raises
     :class:`BucketOwnedElsewhereError` when another account owns the name, and treats a bucket that
@@ -79,7 +83,7 @@ def ensure_bucket(s3_client: Any, bucket_name: str, region: str, *, executor: Ex
 
 @needs("s3:GetBucketPolicy", "s3:PutBucketPolicy")
 def ensure_bucket_policy(
-    s3_client: Any, bucket_name: str, policy_document: Mapping[str, Any] | str, *, executor: Executor = DIRECT
+    s3_client: S3Client, bucket_name: str, policy_document: Mapping[str, Any] | str, *, executor: Executor = DIRECT
 ) -> bool:
     """Make ``policy_document`` the bucket's policy unless it already grants the same. Returns
     whether it changed."""

@@ -13,11 +13,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from ..jsonio import jsonable
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
 
 __all__ = ["DIRECT", "Call", "Executor", "UnsupportedCallError", "action_name", "is_error"]
 
@@ -101,15 +105,15 @@ class Executor:
         if call.action in self.unsupported:
             raise UnsupportedCallError(f"{call.action} is not implemented by this endpoint; on AWS it would be made")
 
-    def run(self, client: Any, call: Call) -> Any:
+    def run(self, client: BaseClient, call: Call) -> Any:
         self.check(call)
         return self.send(client, call)
 
-    def send(self, client: Any, call: Call) -> Any:
+    def send(self, client: BaseClient, call: Call) -> Any:
         """The call itself, with no checks or bookkeeping."""
         return getattr(client, call.operation)(**call.params)
 
-    def wait(self, client: Any, waiter: str, **kwargs: Any) -> None:
+    def wait(self, client: BaseClient, waiter: str, **kwargs: Any) -> None:
         """An AWS waiter (``role_exists``, ``function_updated_v2``...) instead of a fixed sleep."""
         client.get_waiter(waiter).wait(**kwargs, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
@@ -17,6 +17,10 @@ from ._common import (
     needs,
 )
 from .changes import DIRECT, Call, Executor, is_error
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+
 
 # --- the account's fix lock -----------------------------------------------------------------------
 
@@ -78,7 +82,7 @@ def _parse_time(value: str | None) -> datetime | None:
 
 
 @needs("iam:GetPolicy")
-def read_fix_lock(iam_client: Any, arn: str, *, ttl: timedelta = timedelta(hours=2)) -> FixLock | None:
+def read_fix_lock(iam_client: IAMClient, arn: str, *, ttl: timedelta = timedelta(hours=2)) -> FixLock | None:
     """The lock's holder, or ``None`` when no run holds it. A marker without a readable expiry
     expires ``ttl`` after it was created."""
     try:
@@ -133,7 +137,7 @@ def _lock_create_call(lock: FixLock) -> Call:
 
 @needs("iam:GetPolicy", "iam:CreatePolicy", "iam:TagPolicy", "iam:DeletePolicy")
 def acquire_fix_lock(
-    iam_client: Any,
+    iam_client: IAMClient,
     arn: str,
     run_id: str,
     *,
@@ -175,7 +179,7 @@ def acquire_fix_lock(
 
 
 @needs("iam:GetPolicy", "iam:DeletePolicy")
-def release_fix_lock(iam_client: Any, arn: str, run_id: str, *, executor: Executor = DIRECT) -> bool:
+def release_fix_lock(iam_client: IAMClient, arn: str, run_id: str, *, executor: Executor = DIRECT) -> bool:
     """Delete the lock's marker policy if this run (``run_id``) still holds it. Returns whether it did."""
     current = read_fix_lock(iam_client, arn)
     if current is None or current.run_id != run_id:

@@ -7,7 +7,7 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlparse
 
 import boto3
@@ -24,6 +24,11 @@ from ._common import (
     needs,
 )
 from .changes import DIRECT, Call, Executor, is_error
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+    from mypy_boto3_iam import IAMClient
+
 
 #: IAM keeps at most this many versions of a managed policy.
 MAX_POLICY_VERSIONS = 5
@@ -60,7 +65,7 @@ class PolicyState:
 
 
 @needs("iam:GetPolicy", "iam:ListPolicyVersions", "iam:GetPolicyVersion")
-def read_policy(iam_client: Any, policy_arn: str) -> PolicyState | None:
+def read_policy(iam_client: IAMClient, policy_arn: str) -> PolicyState | None:
     try:
         policy = iam_client.get_policy(PolicyArn=policy_arn)["Policy"]
     except ClientError as exc:
@@ -138,12 +143,13 @@ def policy_calls(
 _ACCOUNTS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 
 
-def caller_account(client: Any) -> str:
+def caller_account(client: BaseClient) -> str:
     """The account of ``client``'s own credentials (STS GetCallerIdentity with the same credentials,
     region and, for a non-AWS endpoint such as a local test server, the same endpoint)."""
     if client in _ACCOUNTS:
         return _ACCOUNTS[client]
-    credentials = client._request_signer._credentials.get_frozen_credentials()  # the client's own, not ambient
+    # the client's own credentials, not ambient ones (botocore keeps them on its signer; no public accessor)
+    credentials = cast(Any, client)._request_signer._credentials.get_frozen_credentials()
     endpoint = client.meta.endpoint_url
     host = urlparse(endpoint).hostname or ""
     custom = not (host.endswith(".amazonaws.com") or host.endswith(".amazonaws.com.cn"))
@@ -158,7 +164,7 @@ def caller_account(client: Any) -> str:
     return account
 
 
-def _policy_arn(iam_client: Any, account_id: str | None, policy_name: str, path: str) -> str:
+def _policy_arn(iam_client: IAMClient, account_id: str | None, policy_name: str, path: str) -> str:
     account = account_id or caller_account(iam_client)
     return f"arn:{iam_client.meta.partition}:iam::{account}:policy{path}{policy_name}"
 
@@ -172,7 +178,7 @@ def _policy_arn(iam_client: Any, account_id: str | None, policy_name: str, path:
     "iam:SetDefaultPolicyVersion",
 )
 def ensure_managed_policy(
-    iam_client: Any,
+    iam_client: IAMClient,
     policy_name: str,
     policy_document: Mapping[str, Any] | str,
     description: str = "",
@@ -239,7 +245,7 @@ def policy_deletion_calls(state: PolicyState) -> list[Call]:
 
 
 @needs(*PERMISSIONS["read_policy"], "iam:DeletePolicyVersion", "iam:DeletePolicy")
-def delete_managed_policy(iam_client: Any, policy_arn: str, *, executor: Executor = DIRECT) -> PolicyState | None:
+def delete_managed_policy(iam_client: IAMClient, policy_arn: str, *, executor: Executor = DIRECT) -> PolicyState | None:
     """Delete a customer managed policy and its versions. Refuses while it is attached to anything
     (AWS's rule; a test backend may allow it). Returns the state before, ``None`` if already gone."""
     state = read_policy(iam_client, policy_arn)
@@ -266,7 +272,7 @@ INLINE_KEY = {"role": "RoleName", "user": "UserName", "group": "GroupName"}
     "iam:PutGroupPolicy",
 )
 def ensure_inline_policy(
-    iam_client: Any,
+    iam_client: IAMClient,
     role_name: str,
     policy_name: str,
     policy_document: Mapping[str, Any] | str,

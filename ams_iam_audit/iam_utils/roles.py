@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
@@ -25,6 +25,10 @@ from ._common import (
     needs,
 )
 from .changes import DIRECT, Call, Executor, is_error
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+
 
 # --- roles ----------------------------------------------------------------------------------------
 
@@ -57,7 +61,7 @@ class RoleState:
     "iam:GetRolePolicy",
     "iam:ListInstanceProfilesForRole",
 )
-def read_role(iam_client: Any, role_name: str, *, full: bool = True) -> RoleState | None:
+def read_role(iam_client: IAMClient, role_name: str, *, full: bool = True) -> RoleState | None:
     """The role's current state, or ``None`` when it does not exist. ``full=False`` reads only what
     ``ensure_role`` compares (trust, description, tags)."""
     try:
@@ -151,7 +155,7 @@ def _tag_calls(role_name: str, current: Mapping[str, str], wanted: Mapping[str, 
     "iam:GetRole", "iam:ListRoleTags", "iam:CreateRole", "iam:UpdateAssumeRolePolicy", "iam:UpdateRole", "iam:TagRole"
 )
 def ensure_role(
-    iam_client: Any,
+    iam_client: IAMClient,
     role_name: str,
     trust_relationship: Mapping[str, Any] | str,
     description: str = "",
@@ -185,7 +189,7 @@ def attach_calls(attached: tuple[str, ...], role_name: str, policy_arn: str) -> 
 
 @needs("iam:ListAttachedRolePolicies", "iam:AttachRolePolicy")
 def attach_managed_policy_to_role(
-    iam_client: Any, role_name: str, policy_arn: str, *, executor: Executor = DIRECT
+    iam_client: IAMClient, role_name: str, policy_arn: str, *, executor: Executor = DIRECT
 ) -> bool:
     """Attach ``policy_arn`` to ``role_name`` unless it already is (every page of attachments is
     read). Returns whether it was newly attached."""
@@ -227,7 +231,7 @@ def trim_calls(state: RoleState, keep_managed: frozenset[str], keep_inline: froz
 
 @needs(*PERMISSIONS["read_role"], "iam:DetachRolePolicy", "iam:DeleteRolePolicy")
 def retain_only_role_policies(
-    iam_client: Any,
+    iam_client: IAMClient,
     role_name: str,
     keep_managed: frozenset[str] = frozenset(),
     keep_inline: frozenset[str] = frozenset(),
@@ -278,7 +282,7 @@ def _refuse_instance_profiles(state: RoleState) -> None:
 
 @needs(*PERMISSIONS["read_role"], "iam:TagRole", "iam:DetachRolePolicy", "iam:DeleteRolePolicy")
 def empty_role(
-    iam_client: Any,
+    iam_client: IAMClient,
     role_name: str,
     *,
     mark: Mapping[str, str] | None = None,
@@ -303,7 +307,7 @@ def empty_role(
 
 
 @needs(*PERMISSIONS["read_role"], "iam:DeleteRole")
-def delete_role(iam_client: Any, role_name: str, *, executor: Executor = DIRECT) -> bool:
+def delete_role(iam_client: IAMClient, role_name: str, *, executor: Executor = DIRECT) -> bool:
     """Delete an empty role. Refuses while it holds any policy or is in an instance profile (AWS's
     DeleteConflict; a test backend may allow it). Returns whether it was deleted (``False``: gone)."""
     state = read_role(iam_client, role_name)
@@ -319,7 +323,7 @@ def delete_role(iam_client: Any, role_name: str, *, executor: Executor = DIRECT)
 
 @needs(*PERMISSIONS["empty_role"], *PERMISSIONS["delete_role"])
 def retire_role(
-    iam_client: Any, role_name: str, *, mark: Mapping[str, str] | None = None, executor: Executor = DIRECT
+    iam_client: IAMClient, role_name: str, *, mark: Mapping[str, str] | None = None, executor: Executor = DIRECT
 ) -> RoleState | None:
     """:func:`empty_role` then :func:`delete_role`. Returns the state before, ``None`` if gone."""
     state = empty_role(iam_client, role_name, mark=mark, executor=executor)
@@ -352,12 +356,16 @@ def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
 
 
-def _service_details(iam_client: Any, arn: str, job_id: str) -> ServiceAccess | None:
+def _service_details(iam_client: IAMClient, arn: str, job_id: str) -> ServiceAccess | None:
     """The job's answer, every page read; ``None`` while it is still running."""
     latest: tuple[datetime, str | None, str | None] | None = None
     marker: str | None = None
     while True:
-        page = iam_client.get_service_last_accessed_details(JobId=job_id, **({"Marker": marker} if marker else {}))
+        page = (
+            iam_client.get_service_last_accessed_details(JobId=job_id, Marker=marker)
+            if marker
+            else iam_client.get_service_last_accessed_details(JobId=job_id)
+        )
         status = page.get("JobStatus")
         if status == "IN_PROGRESS":
             return None
@@ -380,7 +388,7 @@ def _service_details(iam_client: Any, arn: str, job_id: str) -> ServiceAccess | 
 
 @needs("iam:GenerateServiceLastAccessedDetails", "iam:GetServiceLastAccessedDetails")
 def services_last_accessed(
-    iam_client: Any,
+    iam_client: IAMClient,
     arns: Iterable[str],
     *,
     deadline_seconds: float = 60.0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
@@ -20,6 +20,10 @@ from ._common import (
     needs,
 )
 from .changes import DIRECT, Call, Executor, is_error
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+
 
 # --- users ----------------------------------------------------------------------------------------
 
@@ -58,7 +62,7 @@ _READ_USER = (
 
 
 @needs(*_READ_USER)
-def read_user(iam_client: Any, user_name: str) -> UserState | None:
+def read_user(iam_client: IAMClient, user_name: str) -> UserState | None:
     """Everything AWS requires to be removed before DeleteUser succeeds."""
     try:
         user = iam_client.get_user(UserName=user_name)["User"]
@@ -106,7 +110,7 @@ def read_user(iam_client: Any, user_name: str) -> UserState | None:
     )
 
 
-def _service_credentials(iam_client: Any, user_name: str) -> tuple[str, ...]:
+def _service_credentials(iam_client: IAMClient, user_name: str) -> tuple[str, ...]:
     """Service-specific credentials (CodeCommit, Keyspaces passwords). An endpoint that does not
     implement the call (some test backends) has none to list; if AWS had any, DeleteUser would
     refuse with DeleteConflict, and the retirement reports that."""
@@ -224,7 +228,7 @@ def user_retirement_calls(state: UserState) -> list[Call]:
     "iam:DetachUserPolicy",
     "iam:DeleteUser",
 )
-def retire_user(iam_client: Any, user_name: str, *, executor: Executor = DIRECT) -> UserState | None:
+def retire_user(iam_client: IAMClient, user_name: str, *, executor: Executor = DIRECT) -> UserState | None:
     """Delete ``user_name`` in AWS's order (:func:`user_retirement_calls`), checking before the last
     call that no access key is left (AWS refuses then; a test backend may not). Returns the state
     before, or ``None`` when the user was already gone."""

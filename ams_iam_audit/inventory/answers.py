@@ -9,9 +9,13 @@ naming the call, which collection turns into an unreadable section: never a gues
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..aws import CallError, paged
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
 
 __all__ = ["MALFORMED", "mapping", "opaque_mapping", "pages", "text"]
 
@@ -19,7 +23,7 @@ __all__ = ["MALFORMED", "mapping", "opaque_mapping", "pages", "text"]
 MALFORMED = "MalformedResponse"
 
 
-def pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
+def pages(client: BaseClient, operation: str, key: str, **kwargs: Any) -> Iterator[Any]:
     """Every item of list ``key`` over every page of ``operation`` (see :func:`ams_iam_audit.aws.paged`)."""
     for page in paged(client, operation, key, **kwargs):
         yield from page.get(key) or []

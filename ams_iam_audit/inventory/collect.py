@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import aimodelshare
 from ..aws import AwsClients, CallerIdentity, CallError, call, paged
@@ -60,6 +60,11 @@ from .model import (
     User,
     mask_key_id,
 )
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam.literals import EntityTypeType
+    from mypy_boto3_s3 import S3Client
+
 
 __all__ = ["GAAD_FILTERS", "KEY_ID_LOOKUPS", "READ_PERMISSIONS", "collect"]
 
@@ -91,7 +96,7 @@ READ_PERMISSIONS = (
     "access-analyzer:ListAnalyzers",
 )
 
-GAAD_FILTERS = ["User", "Role", "Group", "LocalManagedPolicy", "AWSManagedPolicy"]
+GAAD_FILTERS: list[EntityTypeType] = ["User", "Role", "Group", "LocalManagedPolicy", "AWSManagedPolicy"]
 _MAX_WORKERS = 8
 _REPORT_TIMEOUT_S = 60.0
 
@@ -319,7 +324,7 @@ def _access_keys(
 # --- S3 ---------------------------------------------------------------------------------------------
 
 
-def _bucket_policy(s3: Any, name: str) -> tuple[Any, str | None]:
+def _bucket_policy(s3: S3Client, name: str) -> tuple[Any, str | None]:
     """(policy document or ``None`` when the bucket has none, why it could not be read)."""
     try:
         policy = call(s3, "get_bucket_policy", Bucket=name).get("Policy")
@@ -333,7 +338,7 @@ def _bucket_policy(s3: Any, name: str) -> tuple[Any, str | None]:
         return None, str(exc)
 
 
-def _public_access_block(s3: Any, name: str) -> tuple[Mapping[str, bool] | None, str | None]:
+def _public_access_block(s3: S3Client, name: str) -> tuple[Mapping[str, bool] | None, str | None]:
     try:
         answer = call(s3, "get_public_access_block", Bucket=name)
     except CallError as exc:

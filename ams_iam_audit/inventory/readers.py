@@ -14,12 +14,17 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..aws import AwsClients, CallerIdentity, CallError, call
 from .answers import MALFORMED, mapping, opaque_mapping, pages, text
 from .environment import PLAINTEXT, classify
 from .model import REDEPLOY_TAG, Consumer, EnvironmentVariable
+
+if TYPE_CHECKING:
+    from mypy_boto3_apigateway import APIGatewayClient
+    from mypy_boto3_ecs import ECSClient
+
 
 __all__ = [
     "CLOUDFORMATION",
@@ -101,7 +106,7 @@ def codebuild_consumers(clients: AwsClients, region: str, owner: CallerIdentity)
     return out
 
 
-def _stages(client: Any, api_id: str) -> list[Mapping[str, Any]]:
+def _stages(client: APIGatewayClient, api_id: str) -> list[Mapping[str, Any]]:
     items = call(client, "get_stages", restApiId=api_id).get("item") or []
     if not isinstance(items, list):
         raise CallError("apigateway:GetStages", MALFORMED, "item is not a list")
@@ -242,7 +247,9 @@ _ECS_DESCRIBE_WORKERS = 4
 ECS_ROLE_FIELDS = (("taskRoleArn", "task role"), ("executionRoleArn", "execution role"))
 
 
-def _ecs_described(client: Any, operation: str, key: str, cluster: str, arns: list[str]) -> list[Mapping[str, Any]]:
+def _ecs_described(
+    client: ECSClient, operation: str, key: str, cluster: str, arns: list[str]
+) -> list[Mapping[str, Any]]:
     """The items ``operation`` (DescribeServices, DescribeTasks) answers for ``arns`` of ``cluster``,
     in batches of what ECS accepts. An item gone in between (``MISSING``) is passed over; any other
     failure could hide a task definition, and is an error."""
@@ -272,7 +279,7 @@ class _EcsRuns:
     overrides: tuple[Consumer, ...]
 
 
-def _ecs_runs(client: Any, region: str) -> _EcsRuns:
+def _ecs_runs(client: ECSClient, region: str) -> _EcsRuns:
     """Every cluster's services (each deployment's task definition: a service in the middle of a
     rolling update runs its old and new ones at once) and running tasks."""
     services: dict[str, list[str]] = defaultdict(list)
@@ -322,7 +329,7 @@ def _ecs_runs(client: Any, region: str) -> _EcsRuns:
     )
 
 
-def _ecs_definition(client: Any, arn: str) -> tuple[str, dict[str, str]]:
+def _ecs_definition(client: ECSClient, arn: str) -> tuple[str, dict[str, str]]:
     """``<family>:<revision>`` and the role fields set of one task definition. Its answer holds the
     containers' environment, so no error quotes it."""
     answer = call(client, "describe_task_definition", taskDefinition=arn)

@@ -13,9 +13,13 @@ A role that already has another boundary (an operator's own) keeps it: ``--fix``
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..iam_utils.changes import DIRECT, Call, Executor
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+
 
 __all__ = ["PERMISSIONS", "boundary_calls", "current_boundary", "ensure_role_boundary"]
 
@@ -41,7 +45,7 @@ def boundary_calls(role_name: str, current: str | None, boundary_arn: str) -> li
     ]
 
 
-def current_boundary(iam_client: Any, role_name: str) -> str | None:
+def current_boundary(iam_client: IAMClient, role_name: str) -> str | None:
     """The role's permissions boundary ARN as IAM says it now, or ``None``."""
     role = iam_client.get_role(RoleName=role_name)["Role"]
     boundary = role.get("PermissionsBoundary") or {}
@@ -49,7 +53,9 @@ def current_boundary(iam_client: Any, role_name: str) -> str | None:
     return str(arn) if arn else None
 
 
-def ensure_role_boundary(iam_client: Any, role_name: str, boundary_arn: str, *, executor: Executor = DIRECT) -> bool:
+def ensure_role_boundary(
+    iam_client: IAMClient, role_name: str, boundary_arn: str, *, executor: Executor = DIRECT
+) -> bool:
     """Set ``boundary_arn`` as the role's permissions boundary unless it has one; returns whether it
     was set by this call."""
     calls = boundary_calls(role_name, current_boundary(iam_client, role_name), boundary_arn)

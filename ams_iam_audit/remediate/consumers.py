@@ -21,7 +21,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from botocore.exceptions import ClientError
 
@@ -29,6 +29,12 @@ from ..aws import AwsClients
 from ..iam_utils.changes import Call, Executor, is_error
 from ..inventory.consumer_kinds import CONSUMER_KINDS, repointable
 from ..inventory.model import REDEPLOY_TAG, Consumer
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+    from mypy_boto3_apigateway import APIGatewayClient
+    from mypy_boto3_lambda import LambdaClient
+
 
 __all__ = [
     "PERMISSIONS",
@@ -106,7 +112,7 @@ def redeploy_calls(region: str, api_id: str, stages: Mapping[str, str | None]) -
     return calls
 
 
-def _stages(client: Any, api_id: str, pending_only: bool = False) -> dict[str, str | None]:
+def _stages(client: APIGatewayClient, api_id: str, pending_only: bool = False) -> dict[str, str | None]:
     return {
         s["stageName"]: s.get("deploymentId")
         for s in client.get_stages(restApiId=api_id).get("item", ())
@@ -136,7 +142,7 @@ class Repointer(Protocol):
         they depend on from the account (``None``: take it from the inventory, for a preview)."""
         ...
 
-    def make(self, client: Any, call: Call, executor: Executor) -> None:
+    def make(self, client: BaseClient, call: Call, executor: Executor) -> None:
         """Make one of :meth:`calls` through ``executor`` on the kind's ``client``."""
         ...
 
@@ -157,9 +163,10 @@ class _Lambda:
             Call("lambda", "update_function_configuration", {**key, "Role": to_arn}, region=consumer.region, undo=undo)
         ]
 
-    def make(self, client: Any, call: Call, executor: Executor) -> None:
+    def make(self, client: BaseClient, call: Call, executor: Executor) -> None:
         name = call.params["FunctionName"]
-        if client.get_function_configuration(FunctionName=name).get("LastUpdateStatus") == "InProgress":
+        function = cast("LambdaClient", client)  # repoint() hands each kind its own service's client
+        if function.get_function_configuration(FunctionName=name).get("LastUpdateStatus") == "InProgress":
             executor.wait(client, "function_updated_v2", FunctionName=name)
         for delay in (*_PROPAGATION_DELAYS, None):
             try:
@@ -186,7 +193,7 @@ class _CodeBuild:
         undo = (Call("codebuild", "update_project", {**key, "serviceRole": current}, region=consumer.region),)
         return [Call("codebuild", "update_project", {**key, "serviceRole": to_arn}, region=consumer.region, undo=undo)]
 
-    def make(self, client: Any, call: Call, executor: Executor) -> None:
+    def make(self, client: BaseClient, call: Call, executor: Executor) -> None:
         executor.run(client, call)
 
 
@@ -238,7 +245,7 @@ class _ApiGateway:
         )
         return [*marks, change, *redeploy_calls(region, method.api_id, stages)]
 
-    def make(self, client: Any, call: Call, executor: Executor) -> None:
+    def make(self, client: BaseClient, call: Call, executor: Executor) -> None:
         executor.run(client, call)
 
 

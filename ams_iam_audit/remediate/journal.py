@@ -21,13 +21,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..aws import AwsClients, error_code
 from ..iam_utils.changes import Call, Executor
 from ..jsonio import InputError, loads_json, mask_key_id, nesting_error, read_text, scrub
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
 
 __all__ = ["JOURNAL_FORMAT", "Journal", "JournalEntry", "JournalError", "UndoReport", "read_journal", "undo"]
 
@@ -103,7 +107,7 @@ class Journal(Executor):
         finally:
             self.action = previous
 
-    def run(self, client: Any, call: Call) -> Any:
+    def run(self, client: BaseClient, call: Call) -> Any:
         self.check(call)  # before the journal: a call never sent is not a change
         self.seq += 1
         seq = self.seq

@@ -22,12 +22,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..iam_utils import RetirementRefusedError, key_deactivation_calls
 from ..iam_utils.changes import DIRECT, Call, Executor, is_error
 from ..inventory.model import User
 from ..jsonio import mask_key_id
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+    from mypy_boto3_iam import IAMClient
+
 
 __all__ = [
     "DEACTIVATED_TAG",
@@ -174,11 +179,11 @@ def deactivation_calls(
     return calls
 
 
-def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> list[Any]:
+def _pages(client: BaseClient, operation: str, key: str, **kwargs: Any) -> list[Any]:
     return [item for page in client.get_paginator(operation).paginate(**kwargs) for item in page.get(key, ())]
 
 
-def deactivate_keys(iam_client: Any, user_name: str, *, executor: Executor = DIRECT) -> bool:
+def deactivate_keys(iam_client: IAMClient, user_name: str, *, executor: Executor = DIRECT) -> bool:
     """Phase 1 on the live user: its active keys deactivated, then :data:`DEACTIVATED_TAG` set to
     now. Returns ``False`` when the user is gone (nothing to do)."""
     try:
@@ -196,7 +201,7 @@ def deactivate_keys(iam_client: Any, user_name: str, *, executor: Executor = DIR
     return True
 
 
-def check_unused_since(iam_client: Any, user_name: str, since: datetime) -> None:
+def check_unused_since(iam_client: IAMClient, user_name: str, since: datetime) -> None:
     """Phase 2's last look before anything is deleted: raise :class:`RetirementRefusedError` when a
     key of ``user_name`` is active, or IAM says it was used after ``since``."""
     for meta in _pages(iam_client, "list_access_keys", "AccessKeyMetadata", UserName=user_name):

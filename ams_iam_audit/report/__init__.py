@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import pytest
 
-from ..findings import Finding, findings_document
+from ..findings import Finding, findings_head, report_order
 from ..findings.baseline import ruleset_digest
 from ..inventory.model import Inventory
 from ..jsonio import (
@@ -32,16 +32,18 @@ from ..jsonio import (
     InputError,
     OutputError,
     encode_json,
+    encode_json_stream,
     loads_written,
     read_json,
     scrub,
+    scrub_stream,
     write_json_atomic,
     write_text_atomic,
 )
 from ..policy.actions import catalogue_version
 from ..policy.lint import linter_version
-from .render import render_html, render_markdown
-from .sarif import sarif_document
+from .render import html_chunks, render_markdown
+from .sarif import sarif_head, sarif_results
 
 __all__ = [
     "FINDINGS_FILE",
@@ -51,9 +53,11 @@ __all__ = [
     "BuiltinReports",
     "render_outputs",
     "ruleset_digest",
+    "write_findings",
     "write_organization_results",
     "write_results",
 ]
+
 
 FINDINGS_FILE = "findings.json"
 HTML_FILE = "report.html"
@@ -139,16 +143,10 @@ def write_results(
         for s in inv.sections
     ]
     path = Path(report_dir) / FINDINGS_FILE
-    # encoded once: the bytes are written, then parsed back, and every report is rendered from what
-    # the file holds (keys in its order), so `ams-iam-audit report` renders the same; the document
-    # encoded is gone by then: at the maximum quotas the two would hold 93,000 findings each
-    encoded = encode_json(findings_document(findings, rules, meta, coverage, extra))
-    write_text_atomic(path, encoded)
     try:
-        written = loads_written(encoded, str(path), max_depth=FINDINGS_MAX_DEPTH)
-        del encoded
+        written = write_findings(path, findings, rules, meta, coverage, extra)
     except InputError as exc:
-        raise OutputError(f"{path}: written, but cannot be read back: {exc}") from None
+        raise OutputError(f"{path}: not written: it could not be read back: {exc}") from None
     if not render:  # one account's file of a run of several: the organization's report renders them
         return [path]
     return _render_written(written, Path(report_dir), config, path)
@@ -189,6 +187,64 @@ def write_organization_results(report_dir: Path, account_files: Sequence[Path], 
     return _render_written(written, Path(report_dir), config, path)
 
 
+def write_findings(
+    path: Path,
+    findings: Iterable[Finding],
+    rules: Iterable[Mapping[str, Any]],
+    meta: Mapping[str, Any],
+    coverage: Iterable[Mapping[str, Any]],
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write the findings document to ``path`` as a stream, and return it as the file holds it.
+
+    Each finding's JSON is made, encoded and written one at a time, inside the document around
+    them (:func:`~ams_iam_audit.findings.findings_head`): the bytes are those
+    ``encode_json(findings_document(...))`` makes, but neither the whole document of dicts nor its
+    80 MB of text (at the maximum quotas) ever exists. Each finding's bytes are parsed back as they
+    are written, with the nesting limit the whole file gets when it is given back later, and each
+    of its strings is the finding's own or an equal one held already (:func:`_shared`): every report is
+    rendered from what the file holds (keys in its order), so ``ams-iam-audit report`` renders the
+    same. Raises :class:`InputError` when what would be written cannot be read back (the file is
+    then left as it was), :class:`OutputError` naming the path when it cannot be written."""
+    ordered = report_order(findings)
+    head = findings_head(ordered, rules, meta, coverage, extra)
+    where = str(path)
+    parsed: list[dict[str, Any]] = []
+    shared: dict[Any, Any] = {}
+
+    def encoded_findings() -> Iterator[bytes]:
+        for finding in ordered:
+            record = finding.to_json()
+            encoded = encode_json(record, newline=False)
+            data = loads_written(encoded, where, max_depth=FINDINGS_MAX_DEPTH - 2)  # inside findings[]
+            # the finding's own strings first (its resource, message, evidence: what the run holds
+            # anyway), so the parsed copies become references to them, or to an equal earlier one
+            _shared(record, shared)
+            parsed.append(_shared(data, shared))
+            yield encoded
+
+    write_text_atomic(path, encode_json_stream(head, ("findings",), encoded_findings()))
+    document: dict[str, Any] = loads_written(encode_json(head), where, max_depth=FINDINGS_MAX_DEPTH)
+    document["findings"] = parsed
+    return document
+
+
+def _shared(value: Any, memo: dict[Any, Any]) -> Any:
+    """``value`` (parsed JSON) with each string replaced by the equal one ``memo`` already holds
+    (and each new one remembered): rules' titles and remediations, and the evidence of thousands of
+    findings (the same actions, ARNs and statements), repeat, and the parser makes a new string for
+    each occurrence (bench/README.md "Round 3" measures it). Containers are changed in place."""
+    kind = type(value)
+    if kind is str:
+        return memo.setdefault(value, value)
+    if kind is dict:
+        for key, item in value.items():
+            value[key] = _shared(item, memo)
+    elif kind is list:
+        value[:] = [_shared(item, memo) for item in value]
+    return value
+
+
 class BuiltinReports:
     """The built-in outputs (HTML, Markdown, SARIF and the GitHub step summary) as an implementation
     of ``pytest_ams_iam_audit_write_reports``, registered by the plugin in audit mode."""
@@ -204,16 +260,16 @@ def render_outputs(document: Mapping[str, Any], out_dir: Path, *, step_summary: 
     out_dir = Path(out_dir)
     markdown = render_markdown(document)
     written = []
-    renderers: tuple[tuple[str, Callable[[], str]], ...] = (
-        (HTML_FILE, lambda: render_html(document)),
-        (MARKDOWN_FILE, lambda: markdown),
-        (SARIF_FILE, lambda: encode_json(sarif_document(document), sort_keys=False).decode("utf-8")),
+    renderers: tuple[tuple[str, Callable[[], Iterable[str]]], ...] = (
+        (HTML_FILE, lambda: html_chunks(document)),
+        (MARKDOWN_FILE, lambda: (markdown,)),
+        (SARIF_FILE, lambda: _sarif_chunks(document)),
     )
     for name, render in renderers:
-        # one output at a time (at the maximum quotas the HTML is 30 MB, and twice that with its
-        # masked copy); the one masking function over each whole output: a findings file from
-        # elsewhere (the ``report`` command) is masked too
-        write_text_atomic(out_dir / name, scrub(render()))
+        # one output at a time, each rendered as a stream into its file (at the maximum quotas the
+        # HTML is 30 MB): the one masking function over all of it, a piece at a time; a findings
+        # file from elsewhere (the ``report`` command) is masked too
+        write_text_atomic(out_dir / name, scrub_stream(render()))
         written.append(out_dir / name)
     summary = os.environ.get(STEP_SUMMARY_ENV)
     if step_summary and summary:
@@ -223,3 +279,10 @@ def render_outputs(document: Mapping[str, Any], out_dir: Path, *, step_summary: 
         except OSError as exc:
             raise OutputError(f"${STEP_SUMMARY_ENV} {summary}: cannot append: {exc.strerror}") from None
     return written
+
+
+def _sarif_chunks(document: Mapping[str, Any]) -> Iterator[str]:
+    """``results.sarif`` as text in pieces: the document around the results, then each result."""
+    results = (encode_json(r, sort_keys=False, newline=False) for r in sarif_results(document))
+    for chunk in encode_json_stream(sarif_head(document), ("runs", "", "results"), results, sort_keys=False):
+        yield chunk.decode("utf-8")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import cache
 from importlib.resources import files
 from typing import Any
@@ -23,7 +23,7 @@ from markupsafe import Markup
 from ..jsonio import CONTROL_CHARACTERS as _CONTROL
 from .view import EMPTY_FACTS, EVIDENCE_LIMIT, OUTCOMES, SEVERITIES, build_view
 
-__all__ = ["MARKDOWN_LIMIT", "page_css", "render_html", "render_markdown"]
+__all__ = ["MARKDOWN_LIMIT", "html_chunks", "page_css", "render_html", "render_markdown"]
 
 #: Failing findings listed in the Markdown summary (GitHub caps a step summary at 1 MiB).
 MARKDOWN_LIMIT = 200
@@ -105,6 +105,13 @@ def page_css(document: Mapping[str, Any]) -> str:
 
 
 def render_html(document: Mapping[str, Any]) -> str:
+    """The auditor's HTML report, whole (the report writes it as a stream: :func:`html_chunks`)."""
+    return "".join(html_chunks(document))
+
+
+def html_chunks(document: Mapping[str, Any]) -> Iterator[str]:
+    """The auditor's HTML report in the pieces Jinja renders, in order: the whole page never exists
+    as one string (30 MB at the maximum quotas)."""
     css, js, page = _asset("report.css"), _asset("report.js"), page_css(document)
     for name, body, closing in (("report.css", css, "</style"), ("report.js", js, "</script")):
         if closing in body.lower():
@@ -116,7 +123,7 @@ def render_html(document: Mapping[str, Any]) -> str:
     return (
         _environment(True)
         .get_template("compliance.html.j2")
-        .render(
+        .generate(
             view=build_view(document),
             css=Markup(css),
             page_css=Markup(page),

@@ -9,10 +9,10 @@ scanning requires a physical location) and the resource's ARN as its logical loc
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-__all__ = ["SARIF_SCHEMA", "sarif_document"]
+__all__ = ["SARIF_SCHEMA", "sarif_document", "sarif_head", "sarif_results"]
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "info": "note"}
@@ -51,10 +51,17 @@ def _rule(rule: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def sarif_document(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The SARIF log of a findings document, whole (the report writes it as a stream:
+    :func:`sarif_head`, then :func:`sarif_results` one at a time)."""
+    sarif = sarif_head(document)
+    sarif["runs"][0]["results"] = list(sarif_results(document))
+    return sarif
+
+
+def sarif_results(document: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """One SARIF result per failing or waived finding, in the document's order."""
     run = document.get("run", {})
-    rules = [_rule(r) for r in sorted(document.get("rules", []), key=lambda r: r["id"])]
-    index = {r["id"]: i for i, r in enumerate(rules)}
-    results = []
+    index = {r["id"]: i for i, r in enumerate(sorted(document.get("rules", []), key=lambda r: r["id"]))}
     for f in document.get("findings", []):
         if f["outcome"] not in ("fail", "waived"):
             continue
@@ -88,7 +95,13 @@ def sarif_document(document: Mapping[str, Any]) -> dict[str, Any]:
                     "justification": f"{w['justification']} (owner {w['owner']}, expires {w['expires']})",
                 }
             ]
-        results.append(result)
+        yield result
+
+
+def sarif_head(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The SARIF log around its results (``runs[0].results`` an empty list): tool, rules, invocation."""
+    run = document.get("run", {})
+    rules = [_rule(r) for r in sorted(document.get("rules", []), key=lambda r: r["id"])]
     invocation: dict[str, Any] = {"executionSuccessful": bool(run.get("complete", False))}
     if run.get("command_line"):
         invocation["commandLine"] = run["command_line"]
@@ -110,7 +123,7 @@ def sarif_document(document: Mapping[str, Any]) -> dict[str, Any]:
                 },
                 "automationDetails": {"id": f"ams-iam-audit/{run.get('account_id') or 'organization'}/"},
                 "invocations": [invocation],
-                "results": results,
+                "results": [],
             }
         ],
     }

@@ -8,12 +8,13 @@ import difflib
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cache
 from typing import Any
 
+import orjson
 from markupsafe import Markup, escape
 
 from ..findings import OUTCOMES, SEVERITIES, compliance_section, examined_resources
@@ -275,15 +276,75 @@ class EvidenceView:
     facts: tuple[tuple[str, str], ...] = ()
 
 
-def _evidence(evidence: Mapping[str, Any], audited: datetime | None = None) -> EvidenceView:
+class _Rendered:
+    """The HTML of the evidence's documents, made once per distinct document within one report:
+    thousands of findings show the same library statement or the same suggested replacement (a
+    template deployed per user), and each then shares one string rather than holding a copy."""
+
+    __slots__ = ("diffs", "facts", "statements")
+
+    def __init__(self) -> None:
+        self.statements: dict[tuple[bytes, frozenset[str]], Markup] = {}
+        self.diffs: dict[bytes, Markup | None] = {}
+        self.facts: dict[Any, Any] = {}
+
+    def fact_list(self, facts: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+        """``facts``, each (name, text) and the whole list held once: an earlier finding's equal
+        ones are used (the same summaries and values repeat across thousands of findings)."""
+        memo = self.facts
+        shared = tuple(memo.setdefault(fact, fact) for fact in facts)
+        return memo.setdefault(shared, shared)  # type: ignore[no-any-return]
+
+    def statement(self, statement: Any, marks: set[str]) -> Markup:
+        key = _document_key(statement)
+        if key is None:
+            return marked_json(statement, marks, indent=None)
+        markup = self.statements.get((key, frozenset(marks)))
+        if markup is None:
+            markup = self.statements[(key, frozenset(marks))] = marked_json(statement, marks, indent=None)
+        return markup
+
+    def diff(self, sides: Any, make: Callable[[], str | None]) -> Markup | None:
+        key = _document_key(sides)
+        if key is None:
+            text = make()
+            return _diff_markup(text) if text else None
+        if key not in self.diffs:
+            text = make()
+            self.diffs[key] = _diff_markup(text) if text else None
+        return self.diffs[key]
+
+
+def _document_key(value: Any) -> bytes | None:
+    """``value``'s JSON with its keys in their order (what its rendering shows), or ``None`` for what
+    orjson cannot encode (then it is rendered each time)."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return None
+
+
+def _evidence(
+    evidence: Mapping[str, Any], audited: datetime | None = None, rendered: _Rendered | None = None
+) -> EvidenceView:
+    rendered = rendered or _Rendered()
     statements = []
     for item in evidence.get("statements") or ():
         if isinstance(item, Mapping) and "statement" in item:
             heading = f"statement {item.get('statement_index')}" + (f" ({item['sid']})" if item.get("sid") else "")
-            statements.append((heading, marked_json(item.get("statement"), _statement_marks(item), indent=None)))
+            statements.append((heading, rendered.statement(item.get("statement"), _statement_marks(item))))
     fix = evidence.get("fix") if isinstance(evidence.get("fix"), Mapping) else None
     planned = evidence.get("planned_fix") if isinstance(evidence.get("planned_fix"), Mapping) else None
-    suggestion = _suggestion_diff(evidence)
+    if "before" in evidence and "after" in evidence:
+        sides: Any = ["fixed", evidence["before"], evidence["after"]]
+        diff = rendered.diff(sides, lambda: unified_diff(evidence["before"], evidence["after"], "before", "after"))
+        diff_title = "what the fix changed"
+        suggestion = _suggestion_diff(evidence) is not None  # left out of the facts below when it diffs
+    else:
+        sides = ["suggested", evidence.get("suggested_document"), _statement_sides(evidence)]
+        diff = rendered.diff(sides, lambda: _suggestion_diff(evidence))
+        diff_title = "the suggested replacement"
+        suggestion = diff is not None
     rest = {k: v for k, v in evidence.items() if k not in _SPECIAL and not (suggestion and k == "suggested_document")}
     if statements and isinstance(evidence.get("statements"), list):
         rest["statements"] = [
@@ -293,21 +354,26 @@ def _evidence(evidence: Mapping[str, Any], audited: datetime | None = None) -> E
         ]
     found: list[ActionList] = []
     shown = _readable(rest, "", found, audited)
-    diff: str | None
-    if "before" in evidence and "after" in evidence:
-        diff = unified_diff(evidence["before"], evidence["after"], "before", "after")
-        diff_title = "what the fix changed"
-    else:
-        diff, diff_title = suggestion, "the suggested replacement"
     return EvidenceView(
         statements=tuple(statements),
         fix=fix or planned,
         fix_kind="done" if fix else "planned" if planned else None,
-        diff=_diff_markup(diff) if diff else None,
+        diff=diff,
         diff_title=diff_title if diff else None,
         actions=tuple(found),
-        facts=tuple((str(k), _compact(_pruned(v))) for k, v in shown.items()) if isinstance(shown, Mapping) else (),
+        facts=rendered.fact_list((str(k), _compact(_pruned(v))) for k, v in shown.items())
+        if isinstance(shown, Mapping)
+        else (),
     )
+
+
+def _statement_sides(evidence: Mapping[str, Any]) -> list[Any]:
+    """What :func:`_suggestion_diff` reads of the offending statements: index and statement."""
+    return [
+        [item.get("statement_index"), item["statement"]]
+        for item in evidence.get("statements") or ()
+        if isinstance(item, Mapping) and "statement" in item
+    ]
 
 
 def _pruned(value: Any) -> Any:
@@ -622,6 +688,7 @@ def build_view(document: Mapping[str, Any], *, with_evidence: bool = True) -> Re
     outcomes: Counter[str] = Counter()
     failing: Counter[str] = Counter()
     audited = _audit_time(document)
+    rendered = _Rendered()
     several = is_organization(document)  # resources named with their account: role/x exists in each
     for f in document.get("findings", []):
         account = f"{f.get('account_id')}:" if several and f.get("account_id") else ""
@@ -645,7 +712,9 @@ def build_view(document: Mapping[str, Any], *, with_evidence: bool = True) -> Re
         elif outcome == "not-applicable":
             view.not_applicable.append(f["message"])
         else:
-            view.findings.append(FindingView(f, _evidence(f.get("evidence") or {}, audited) if with_evidence else None))
+            view.findings.append(
+                FindingView(f, _evidence(f.get("evidence") or {}, audited, rendered) if with_evidence else None)
+            )
     order = {s: i for i, s in enumerate(SEVERITIES)}
     for view in rules.values():
         view.findings.sort(
