@@ -248,7 +248,7 @@ class OrganizationAccounts:
     @property
     def summary(self) -> str:
         """One line for the terminal's header: what was listed, what is audited, what is left out."""
-        line = f"organization {self.organization_id}: {len(self.targets)} active accounts audited"
+        line = f"organization {self.organization_id}: {len(self.targets)} active accounts to audit"
         if self.left_out:
             states = Counter(state.lower() for _, _, state in self.left_out)
             kinds = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))

@@ -4,7 +4,11 @@ The audit never needs to write: :func:`read_policy` is exactly what collection r
 (``inventory.collect.READ_PERMISSIONS``, the one list of them), printed by
 ``ams-iam-audit read-policy``. :func:`audit_role_template` wraps it in a CloudFormation template of
 a role that a GitHub Actions workflow assumes through OIDC (no stored keys), trusted only for one
-repository's branch or environment, printed by ``ams-iam-audit audit-role --github-repo OWNER/REPO``.
+repository's branch or environment, printed by ``ams-iam-audit audit-role --github-repo OWNER/REPO``
+(with ``--reach-accounts``, that role may also list the organization's accounts and assume the audit
+role in each). :func:`member_role_template` is the same read-only role for every other audited account,
+trusted only by the audit role of the account the audit runs from (``audit-role --trusted-account ID``,
+deployed in every account, e.g. by a CloudFormation StackSet), for ``--aws-org-role ams-iam-audit-readonly``.
 The role's name is the tool's, not the library's: the audit runs as its own principal, never as the
 AIModelShare execution role it judges. ``--fix`` needs more (``ams-iam-audit fix-policy``): give it a
 separate role, assumed only by the job an operator starts.
@@ -15,9 +19,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .accounts import ORGANIZATION_PERMISSIONS
+from .aws import is_account_id
 from .inventory.collect import READ_PERMISSIONS
 
-__all__ = ["AUDIT_ROLE_NAME", "GITHUB_OIDC_HOST", "audit_role_template", "read_policy"]
+__all__ = [
+    "AUDIT_ROLE_NAME",
+    "GITHUB_OIDC_HOST",
+    "audit_role_template",
+    "member_role_template",
+    "reach_accounts_policy",
+    "read_policy",
+]
 
 AUDIT_ROLE_NAME = "ams-iam-audit-readonly"
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
@@ -36,15 +49,83 @@ def read_policy() -> dict[str, Any]:
     }
 
 
+def reach_accounts_policy() -> dict[str, Any]:
+    """What the audit role needs beyond reading its own account to audit several (``--aws-org``,
+    ``--aws-accounts``): list the organization's accounts, and assume the audit role, by its name,
+    in any account (each account's own trust decides whether it may)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AmsIamAuditListAccounts",
+                "Effect": "Allow",
+                "Action": list(ORGANIZATION_PERMISSIONS),
+                "Resource": "*",
+            },
+            {
+                "Sid": "AmsIamAuditReachAccounts",
+                "Effect": "Allow",
+                "Action": "sts:AssumeRole",
+                "Resource": {"Fn::Sub": f"arn:${{AWS::Partition}}:iam::*:role/{AUDIT_ROLE_NAME}"},
+            },
+        ],
+    }
+
+
+def member_role_template(audit_account_id: str) -> dict[str, Any]:
+    """A CloudFormation template for every account a run of several audits: :data:`AUDIT_ROLE_NAME`
+    with :func:`read_policy`, assumable (``sts:AssumeRole``) only by the role of that name in
+    ``audit_account_id``, the account the audit runs from. Trusting the account's root with a
+    condition on the principal's ARN, rather than naming the role as principal, keeps the trust valid
+    when the audit role is re-created. Raises ``ValueError`` when the id is not 12 digits."""
+    if not is_account_id(audit_account_id):
+        raise ValueError(f"--trusted-account {audit_account_id!r}: not an account id (12 digits)")
+    auditor = f"arn:${{AWS::Partition}}:iam::{audit_account_id}:role/{AUDIT_ROLE_NAME}"
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": f"Read-only ams-iam-audit role, assumed by the audit role of account {audit_account_id}",
+        "Resources": {
+            "AuditRole": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "RoleName": AUDIT_ROLE_NAME,
+                    "Description": "ams-iam-audit: read-only audit of IAM, S3 grants and the roles' consumers",
+                    "MaxSessionDuration": 3600,
+                    "AssumeRolePolicyDocument": {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {
+                                    "AWS": {"Fn::Sub": f"arn:${{AWS::Partition}}:iam::{audit_account_id}:root"}
+                                },
+                                "Action": "sts:AssumeRole",
+                                "Condition": {"ArnEquals": {"aws:PrincipalArn": {"Fn::Sub": auditor}}},
+                            }
+                        ],
+                    },
+                    "Policies": [{"PolicyName": "ams-iam-audit-read", "PolicyDocument": read_policy()}],
+                },
+            },
+        },
+        "Outputs": {"AuditRoleArn": {"Value": {"Fn::GetAtt": ["AuditRole", "Arn"]}}},
+    }
+
+
 def audit_role_template(
-    github_repository: str, *, branch: str | None = "main", environment: str | None = None
+    github_repository: str,
+    *,
+    branch: str | None = "main",
+    environment: str | None = None,
+    reach_accounts: bool = False,
 ) -> dict[str, Any]:
     """A CloudFormation template: the account's GitHub OIDC provider (created unless its ARN is
     given as the ``OidcProviderArn`` parameter), and :data:`AUDIT_ROLE_NAME` with
     :func:`read_policy`, assumable with ``sts:AssumeRoleWithWebIdentity`` only by workflows of
     ``github_repository`` running on ``branch`` (``repo:OWNER/REPO:ref:refs/heads/BRANCH``) or in the
     deployment ``environment`` (``repo:OWNER/REPO:environment:NAME``). Raises ``ValueError`` naming
-    the input that is not a repository, branch or environment name."""
+    the input that is not a repository, branch or environment name. ``reach_accounts`` adds
+    :func:`reach_accounts_policy`, for runs of several accounts from this one."""
     if not _REPOSITORY.fullmatch(github_repository):
         raise ValueError(f"--github-repo {github_repository!r}: expected OWNER/REPO, e.g. example-org/platform-iam")
     if (branch is None) == (environment is None):
@@ -105,7 +186,14 @@ def audit_role_template(
                             }
                         ],
                     },
-                    "Policies": [{"PolicyName": "ams-iam-audit-read", "PolicyDocument": read_policy()}],
+                    "Policies": [
+                        {"PolicyName": "ams-iam-audit-read", "PolicyDocument": read_policy()},
+                        *(
+                            [{"PolicyName": "ams-iam-audit-reach-accounts", "PolicyDocument": reach_accounts_policy()}]
+                            if reach_accounts
+                            else []
+                        ),
+                    ],
                 },
             },
         },

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .audit_role import audit_role_template, read_policy
+from .audit_role import audit_role_template, member_role_template, read_policy
 from .aws import AccountMismatchError, AwsAccessError, AwsTarget, is_account_id, open_session
 from .findings.schema import SchemaError, validate_findings
 from .jsonio import FINDINGS_MAX_DEPTH, InputError, OutputError, read_json, terminal_safe
@@ -52,10 +52,23 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("fix-policy", help="print the least-privilege IAM policy for running --fix")
     commands.add_parser("read-policy", help="print the read-only IAM policy the audit needs")
     role = commands.add_parser(
-        "audit-role", help="print a CloudFormation template: a read-only audit role for GitHub Actions (OIDC)"
+        "audit-role",
+        help="print a CloudFormation template: a read-only audit role for GitHub Actions (OIDC), or for "
+        "each account a run of several audits (--trusted-account)",
+    )
+    whom = role.add_mutually_exclusive_group(required=True)
+    whom.add_argument("--github-repo", metavar="OWNER/REPO", help="the repository whose workflows may assume it")
+    whom.add_argument(
+        "--trusted-account",
+        metavar="ID",
+        help="the role for every audited account, assumed only by the audit role of account ID "
+        "(the account the audit runs from; pass --aws-org-role ams-iam-audit-readonly)",
     )
     role.add_argument(
-        "--github-repo", required=True, metavar="OWNER/REPO", help="the repository whose workflows may assume it"
+        "--reach-accounts",
+        action="store_true",
+        help="with --github-repo: the role may also list the organization's accounts and assume the audit role "
+        "in each (--aws-org, --aws-accounts)",
     )
     trusted = role.add_mutually_exclusive_group()
     trusted.add_argument("--branch", metavar="NAME", help="trust workflows on this branch (default: main)")
@@ -181,7 +194,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "audit-role":
         branch = None if args.environment else (args.branch or "main")
         try:
-            template = audit_role_template(args.github_repo, branch=branch, environment=args.environment)
+            if args.trusted_account is not None:
+                if args.branch or args.environment or args.reach_accounts:
+                    raise ValueError("--branch, --environment and --reach-accounts apply to --github-repo only")
+                template = member_role_template(args.trusted_account)
+            else:
+                template = audit_role_template(
+                    args.github_repo, branch=branch, environment=args.environment, reach_accounts=args.reach_accounts
+                )
         except ValueError as exc:
             _error(str(exc))
             return 2

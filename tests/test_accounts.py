@@ -116,7 +116,7 @@ def test_organization_lists_active_accounts_and_says_what_it_left_out(aws: Accou
     origin = f"organization {organization_id}"
     assert set(listed.targets) == {AccountTarget(caller, None, (), origin), AccountTarget(member, "Audit", (), origin)}
     assert listed.left_out == ((closed, "old", "SUSPENDED"),)
-    assert listed.summary == f"{origin}: 2 active accounts audited; 1 left out (1 suspended: {closed})"
+    assert listed.summary == f"{origin}: 2 active accounts to audit; 1 left out (1 suspended: {closed})"
 
 
 def test_a_caller_in_no_organization_is_told_so(aws: Account) -> None:

@@ -15,7 +15,15 @@ from typing import Any
 import pytest
 import yaml
 
-from ams_iam_audit.audit_role import AUDIT_ROLE_NAME, GITHUB_OIDC_HOST, audit_role_template, read_policy
+from ams_iam_audit.accounts import ORGANIZATION_PERMISSIONS
+from ams_iam_audit.audit_role import (
+    AUDIT_ROLE_NAME,
+    GITHUB_OIDC_HOST,
+    audit_role_template,
+    member_role_template,
+    reach_accounts_policy,
+    read_policy,
+)
 from ams_iam_audit.cli import main
 from ams_iam_audit.inventory.collect import READ_PERMISSIONS
 
@@ -25,6 +33,7 @@ MATRIX = REPO / ".github" / "workflows" / "iam-audit-matrix.yml"
 GITLAB = REPO / "examples" / "ci" / "gitlab-ci.yml"
 GITLAB_MATRIX = REPO / "examples" / "ci" / "gitlab-ci-matrix.yml"
 TEMPLATE = REPO / "examples" / "ci" / "audit-role.cfn.json"
+MEMBER_TEMPLATE = REPO / "examples" / "ci" / "audit-role-member.cfn.json"
 BIN = Path(sys.executable).parent
 
 
@@ -215,13 +224,50 @@ def test_the_matrix_steps_run_as_written(tmp_path: Path) -> None:
     assert "| 210987654321 |" in text
 
 
-def test_the_template_is_what_the_tool_prints_and_lints_clean(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["audit-role", "--github-repo", "example-org/platform-iam"]) == 0
-    assert json.loads(capsys.readouterr().out) == json.loads(TEMPLATE.read_text())
+@pytest.mark.parametrize(
+    ("args", "template"),
+    [
+        (["--github-repo", "example-org/platform-iam"], TEMPLATE),
+        (["--trusted-account", "111111111111"], MEMBER_TEMPLATE),
+    ],
+)
+def test_the_templates_are_what_the_tool_prints_and_lint_clean(
+    args: list[str], template: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["audit-role", *args]) == 0
+    assert json.loads(capsys.readouterr().out) == json.loads(template.read_text())
     if shutil.which("cfn-lint", path=str(BIN)) is None:
         pytest.fail("cfn-lint is not installed: `make install` installs the dev extra")
-    proc = subprocess.run([_tool("cfn-lint"), str(TEMPLATE)], capture_output=True, text=True, timeout=300, check=False)
+    proc = subprocess.run([_tool("cfn-lint"), str(template)], capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_member_role_reads_only_and_trusts_only_the_audit_role_of_the_audit_account() -> None:
+    role = member_role_template("111111111111")["Resources"]["AuditRole"]["Properties"]
+    assert role["RoleName"] == AUDIT_ROLE_NAME
+    assert role["Policies"] == [{"PolicyName": "ams-iam-audit-read", "PolicyDocument": read_policy()}]
+    (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Action"] == "sts:AssumeRole"
+    assert statement["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::111111111111:root"}}
+    assert statement["Condition"] == {
+        "ArnEquals": {
+            "aws:PrincipalArn": {"Fn::Sub": f"arn:${{AWS::Partition}}:iam::111111111111:role/{AUDIT_ROLE_NAME}"}
+        }
+    }
+
+
+def test_reach_accounts_lets_the_ci_role_list_the_organization_and_assume_only_the_audit_role() -> None:
+    plain = audit_role_template("example-org/platform-iam")["Resources"]["AuditRole"]["Properties"]["Policies"]
+    reach = audit_role_template("example-org/platform-iam", reach_accounts=True)
+    policies = reach["Resources"]["AuditRole"]["Properties"]["Policies"]
+    assert policies == [
+        *plain,
+        {"PolicyName": "ams-iam-audit-reach-accounts", "PolicyDocument": reach_accounts_policy()},
+    ]
+    listing, assume = reach_accounts_policy()["Statement"]
+    assert listing["Action"] == list(ORGANIZATION_PERMISSIONS)
+    assert assume["Action"] == "sts:AssumeRole"
+    assert assume["Resource"] == {"Fn::Sub": f"arn:${{AWS::Partition}}:iam::*:role/{AUDIT_ROLE_NAME}"}
 
 
 def test_the_audit_role_reads_only_and_trusts_one_ref_of_one_repository() -> None:
@@ -258,6 +304,8 @@ def test_read_policy_is_exactly_what_collection_reads(capsys: pytest.CaptureFixt
         (["--github-repo", "org/repo*"], "--github-repo 'org/repo*': expected OWNER/REPO"),
         (["--github-repo", "org/repo", "--branch", "main:*"], "--branch 'main:*': not a branch or environment name"),
         (["--github-repo", "org/repo", "--environment", "../x"], "--environment '../x': not a branch or environment"),
+        (["--trusted-account", "12345"], "--trusted-account '12345': not an account id (12 digits)"),
+        (["--trusted-account", "111111111111", "--branch", "x"], "apply to --github-repo only"),
     ],
 )
 def test_bad_audit_role_input_names_it(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:

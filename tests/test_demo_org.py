@@ -341,3 +341,41 @@ def test_without_moto_it_names_the_extra_in_one_line(tmp_path: Path) -> None:
     (line,) = proc.stderr.splitlines()
     assert line.startswith("--aws-account demo-org needs the demo extra")
     assert line.endswith("pip install 'ams-iam-audit[demo]'")
+
+
+def test_pytest_aws_account_demo_org_audits_the_organization_in_one_run(pytester: pytest.Pytester) -> None:
+    """The option end to end, in a child process (the organization empties moto's process-wide
+    state, which this process's other moto server shares): every active member audited in one run,
+    the unreachable one as error cases, the closed one left out and named, one merged report."""
+    result = run_audit(pytester, "--aws-account", "demo-org", "-p", "no:randomly", subprocess=True)
+    assert result.ret == 1, result.stdout
+    expected = dict(_readme_counts())
+    unreachable = EXPECTED_IDS["acquired-startup"]
+    counts: dict[str, int] = {}
+    for finding in result.findings:
+        if finding["outcome"] == "fail":
+            counts[finding["account_id"]] = counts.get(finding["account_id"], 0) + 1
+    assert counts == expected
+    errors = {f["account_id"] for f in result.findings if f["outcome"] == "error"}
+    assert errors == {unreachable}
+    assert f"[{unreachable}:unreachable]" in result.stdout
+    assert f"1 left out (1 suspended: {EXPECTED_IDS['retired-sandbox']})" in result.stdout
+    assert sorted(p.name for p in (result.report_dir / "accounts").iterdir()) == sorted([*expected, unreachable])
+    assert EXPECTED_IDS["retired-sandbox"] not in {f["account_id"] for f in result.findings}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--aws-account", "111111111111"), "demo-org audits the demo organization alone"),
+        (("--aws-endpoint-url", "http://127.0.0.1:9"), "demo-org brings its own --aws-endpoint-url"),
+        (("--aws-profile", "prod"), "demo-org brings its own --aws-profile"),
+        (("--fix",), "several accounts: --fix changes one account at a time"),
+    ],
+)
+def test_demo_org_refuses_what_it_cannot_combine_with(
+    pytester: pytest.Pytester, args: tuple[str, ...], message: str
+) -> None:
+    result = pytester.runpytest("--aws-account", "demo-org", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()

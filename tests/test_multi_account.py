@@ -218,7 +218,7 @@ def test_aws_org_audits_every_active_account(pytester: pytest.Pytester, aws: Acc
     result = audit_accounts(pytester, aws.url, "--aws-org")
     assert result.document is not None, result.stdout + result.stderr
     assert result.document["run"]["accounts"] == sorted([ACCOUNT, member])
-    assert "active accounts audited" in result.stdout
+    assert "active accounts to audit" in result.stdout
 
 
 def _workers_by_account(stdout: str) -> dict[str, set[str]]:

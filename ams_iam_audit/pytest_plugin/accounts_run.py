@@ -22,7 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,8 @@ from ..aws import (
     guard_account,
     role_arn_in,
 )
+from ..demo import DEMO_REGION, DemoUnavailable
+from ..demo_org import DemoOrganization
 from ..findings import Finding, Outcome
 from ..inventory.collect import collect
 from ..inventory.model import Inventory, Section
@@ -88,7 +90,8 @@ class AccountsRun:
     #: ``--aws-org``: the organization's one-line summary (what is audited, what is left out)
     organization: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
-    demo: None = None
+    #: ``--aws-account demo-org``: the demo organization this run started (stopped by :meth:`close`)
+    demo: DemoOrganization | None = None
     _snapshots: list[Path] = field(default_factory=list, repr=False)
 
     @property
@@ -116,6 +119,8 @@ class AccountsRun:
     def close(self) -> None:
         for path in self._snapshots:
             path.unlink(missing_ok=True)
+        if self.demo is not None:
+            self.demo.stop()
 
 
 def unreachable_inventory(account_id: str, error: str, partition: str = "aws") -> Inventory:
@@ -210,6 +215,30 @@ def open_accounts(
     an account that cannot be read is kept with its error. ``xdist``: write each account's snapshot
     for the workers. ``progress`` is told about each account as it is done."""
     started = datetime.now(UTC)
+    demo = None
+    if options.demo_org:
+        try:
+            demo = DemoOrganization().start()
+        except DemoUnavailable as exc:
+            raise RunError(str(exc)) from None
+        # the organization's own server, region and management credentials; the rest as asked
+        options = replace(options, endpoint_url=demo.endpoint_url, regions=options.regions or (DEMO_REGION,))
+    try:
+        return _open_accounts(options, xdist, progress, started, demo)
+    except BaseException:
+        if demo is not None:
+            demo.stop()
+        raise
+
+
+def _open_accounts(
+    options: AuditOptions,
+    xdist: bool,
+    progress: Callable[[str], None] | None,
+    started: datetime,
+    demo: DemoOrganization | None,
+) -> AccountsRun:
+    key, secret = demo.credentials if demo is not None else (None, None)
     try:
         session, identity = base_session(
             AwsTarget(
@@ -218,6 +247,8 @@ def open_accounts(
                 profile=options.profile,
                 role_arn=options.role_arn,
                 endpoint_url=options.endpoint_url,
+                access_key_id=key,
+                secret_access_key=secret,
                 call_timeout=options.call_timeout,
             )
         )
@@ -242,7 +273,9 @@ def open_accounts(
                 )
             if progress is not None:
                 progress(target.account_id)
-    result = AccountsRun(runs=runs, errors=errors, started_at=started, caller_arn=identity.arn, organization=summary)
+    result = AccountsRun(
+        runs=runs, errors=errors, started_at=started, caller_arn=identity.arn, organization=summary, demo=demo
+    )
     if xdist:
         for account_id, run in runs.items():
             if account_id in errors:

@@ -24,9 +24,11 @@ from ..findings.waivers import Waiver, WaiverError, load_waivers
 from ..inventory.consumer_kinds import kind_titles
 from ..jsonio import InputError, check_writable_dir, terminal_safe
 
-__all__ = ["DEMO", "AuditOptions", "add_options"]
+__all__ = ["DEMO", "DEMO_ORG", "AuditOptions", "add_options"]
 
 DEMO = "demo"
+#: the embedded demo organization (``demo_org.DemoOrganization``): every active member audited in one run
+DEMO_ORG = "demo-org"
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
 _ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
@@ -36,7 +38,8 @@ _OPTIONS: tuple[tuple[str, str | None, str], ...] = (
     (
         "--aws-account",
         "aws_account",
-        "audit this account (12 digits), or 'demo' for the embedded demo account; turns audit mode on. "
+        "audit this account (12 digits), or 'demo' for the embedded demo account, or 'demo-org' for the "
+        "embedded demo organization (every active member); turns audit mode on. "
         "Repeatable: several accounts are audited in one run, each reached through --aws-org-role",
     ),
     (
@@ -81,7 +84,7 @@ _OPTIONS: tuple[tuple[str, str | None, str], ...] = (
 
 #: What each value option's value is, as ``--help`` shows it.
 _METAVARS = {
-    "--aws-account": "ID|demo",
+    "--aws-account": "ID|demo|demo-org",
     "--aws-accounts": "FILE",
     "--aws-org-role": "ROLE_NAME",
     "--aws-profile": "PROFILE",
@@ -241,6 +244,8 @@ class AuditOptions:
     org: bool = False
     #: the role assumed in each account other than the caller's own (``--aws-org-role``)
     org_role: str = DEFAULT_ORG_ROLE
+    #: ``--aws-account demo-org``: the run starts the demo organization and audits it as ``--aws-org``
+    demo_org: bool = False
 
     @property
     def demo(self) -> bool:
@@ -266,15 +271,27 @@ class AuditOptions:
         """Raises ``pytest.UsageError`` naming the option that is wrong."""
         given = _accounts_given(config)
         for value in given:
-            if value != DEMO and not is_account_id(value):
-                raise pytest.UsageError(f"--aws-account: {value!r} is neither a 12-digit account id nor 'demo'")
+            if value not in (DEMO, DEMO_ORG) and not is_account_id(value):
+                raise pytest.UsageError(
+                    f"--aws-account: {value!r} is neither a 12-digit account id nor 'demo' or 'demo-org'"
+                )
+        demo_org = DEMO_ORG in given
+        if demo_org and (len(given) > 1 or _get(config, "aws_accounts", "aws_accounts")):
+            raise pytest.UsageError(
+                "--aws-account demo-org audits the demo organization alone: drop the other accounts"
+            )
+        if demo_org:
+            for dest, flag in _DEMO_ORG_OWN.items():
+                if config.getoption(dest, None):
+                    raise pytest.UsageError(f"--aws-account demo-org brings its own {flag}: drop {flag}")
+            given = []
         org_role = _get(config, "aws_org_role", "aws_org_role") or DEFAULT_ORG_ROLE
         if not _ROLE_NAME.fullmatch(org_role):
             raise pytest.UsageError(
                 f"--aws-org-role: {org_role!r} is not an IAM role name (1-64 of letters, digits and _+=,.@-)"
             )
         targets = _targets(config, given, org_role)
-        org = bool(config.getoption("aws_org", False))
+        org = demo_org or bool(config.getoption("aws_org", False))
         if DEMO in given and (len(given) > 1 or targets or org):
             raise pytest.UsageError("--aws-account demo audits the demo account alone: drop the other accounts")
         multi = bool(targets) or org
@@ -395,6 +412,7 @@ class AuditOptions:
             targets=targets,
             org=org,
             org_role=org_role,
+            demo_org=demo_org,
         )
 
 
@@ -421,6 +439,14 @@ def _targets(config: pytest.Config, given: list[str], org_role: str) -> tuple[Ac
     chosen = {a: AccountTarget(a, org_role) for a in given if a != DEMO}
     chosen.update((t.account_id, t) for t in from_file)
     return tuple(chosen.values())
+
+
+#: What the demo organization sets itself (dest -> flag): its moto server and management credentials.
+_DEMO_ORG_OWN = {
+    "aws_profile": "--aws-profile",
+    "aws_role_arn": "--aws-role-arn",
+    "aws_endpoint_url": "--aws-endpoint-url",
+}
 
 
 #: What a run of several accounts refuses (dest -> why), each named in one line.
