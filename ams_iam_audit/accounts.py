@@ -51,6 +51,8 @@ from .jsonio import InputError, NoAliasYamlLoader, read_text
 __all__ = [
     "DEFAULT_ORG_ROLE",
     "ORGANIZATION_PERMISSIONS",
+    "REGION_PATTERN",
+    "ROLE_NAME_PATTERN",
     "AccountTarget",
     "OrganizationAccounts",
     "OrganizationError",
@@ -65,9 +67,10 @@ DEFAULT_ORG_ROLE = "OrganizationAccountAccessRole"
 #: ``sts:AssumeRole`` on each member's role.
 ORGANIZATION_PERMISSIONS = ("organizations:DescribeOrganization", "organizations:ListAccounts")
 
-# IAM role names: 1-64 of [\w+=,.@-]; regions as AWS spells them (us-east-1, us-gov-west-1, eu-central-2)
-_ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
+#: An IAM role name: 1-64 of ASCII letters, digits and ``_+=,.@-`` (``\w`` alone would take any script's).
+ROLE_NAME_PATTERN = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
+#: A region as AWS spells them (us-east-1, us-gov-west-1, eu-central-2).
+REGION_PATTERN = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]")
 
 
 @dataclass(frozen=True)
@@ -206,7 +209,7 @@ def _account_id(path: Path, node: yaml.Node) -> str:
 
 def _role(path: Path, node: yaml.Node) -> str:
     value = _scalar(path, node, "a role").strip()
-    if not _ROLE_NAME.fullmatch(value):
+    if not ROLE_NAME_PATTERN.fullmatch(value):
         raise InputError(
             f"--aws-accounts {_where(path, node)}: {value[:70]!r} is not a role name (1-64 of letters, digits, +=,.@_-)"
         )
@@ -222,7 +225,7 @@ def _regions(path: Path, node: yaml.Node) -> tuple[str, ...]:
     regions = []
     for item in values:
         region = _scalar(path, item, "a region").strip()
-        if not _REGION.fullmatch(region):
+        if not REGION_PATTERN.fullmatch(region):
             raise InputError(f"--aws-accounts {_where(path, item)}: {region[:40]!r} is not an AWS region")
         regions.append(region)
     return tuple(dict.fromkeys(regions))
@@ -258,6 +261,11 @@ class OrganizationAccounts:
         return line
 
 
+#: Account states Organizations reports for an account that cannot be audited (suspended, being closed,
+#: closed); any other state, one unknown today included, is audited rather than silently left out.
+_LEFT_OUT_STATES = frozenset({"SUSPENDED", "PENDING_CLOSURE", "CLOSED"})
+
+
 def organization_accounts(
     session: boto3.Session,
     *,
@@ -267,9 +275,10 @@ def organization_accounts(
 ) -> OrganizationAccounts:
     """Every account of the organization ``session``'s caller belongs to, from Organizations
     ``ListAccounts`` (every page), which answers in the management account or in a delegated
-    administrator's. Active accounts become targets reached through ``role_name`` (the caller's own
-    account through the caller's session); suspended, closed and pending ones are left out and
-    listed. Raises :class:`OrganizationError` when the caller is in no organization or may not list it."""
+    administrator's. Every account becomes a target reached through ``role_name`` (the caller's own
+    account through the caller's session) but the suspended, closing and closed ones, which are left
+    out and listed; an account in a state not known here is audited, never left out silently. Raises
+    :class:`OrganizationError` when the caller is in no organization or may not list it."""
     clients = AwsClients(session, endpoint_url, call_timeout or DEFAULT_CALL_TIMEOUT)
     try:
         caller = caller_identity(session, endpoint_url, call_timeout or DEFAULT_CALL_TIMEOUT).account_id
@@ -291,7 +300,7 @@ def organization_accounts(
         state = str(account.get("State") or account.get("Status") or "UNKNOWN")
         if not is_account_id(account_id):
             raise OrganizationError(f"--aws-org: organizations:ListAccounts answered an account id {account_id[:40]!r}")
-        if state != "ACTIVE":
+        if state in _LEFT_OUT_STATES:
             left_out.append((account_id, str(account.get("Name", "")), state))
             continue
         own = account_id == caller

@@ -101,7 +101,7 @@ def client_config(call_timeout: float = DEFAULT_CALL_TIMEOUT) -> Config:
 
 RETRY_CONFIG = client_config()
 _SESSION_NAME = "ams-iam-audit"
-_ACCOUNT_RE = re.compile(r"\d{12}")
+_ACCOUNT_RE = re.compile(r"[0-9]{12}")  # ASCII digits: \d would take any script's
 
 
 class AwsAccessError(RuntimeError):

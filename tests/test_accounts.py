@@ -153,3 +153,36 @@ def test_the_example_accounts_file_reads() -> None:
         ("222222222222", "ams-iam-audit-readonly", ("us-east-1",)),
         ("333333333333", "SecurityAudit", ("eu-west-1", "eu-central-1")),
     ]
+
+
+def test_only_known_inactive_states_are_left_out(aws: Account) -> None:
+    """Suspended, closing and closed accounts are left out and named; an account in a state this
+    tool does not know is audited (failing closed), not dropped."""
+    _organization(aws)
+    session = boto3.Session(region_name="us-east-1")
+    accounts = [
+        {"Id": A, "Name": "a", "State": "ACTIVE"},
+        {"Id": B, "Name": "b", "State": "PENDING_CLOSURE"},
+        {"Id": C, "Name": "c", "State": "SOME_FUTURE_STATE"},
+        {"Id": "333333333333", "Name": "d", "Status": "SUSPENDED"},
+    ]
+
+    def answer(**_: Any) -> tuple[Any, dict[str, Any]]:
+        return _Response(200), {"Accounts": accounts, "ResponseMetadata": {"HTTPStatusCode": 200}}
+
+    session.events.register("before-call.organizations.ListAccounts", answer)  # type: ignore[arg-type]
+    listed = organization_accounts(session, endpoint_url=aws.url)
+    assert [t.account_id for t in listed.targets] == [C, A]
+    assert listed.left_out == ((B, "b", "PENDING_CLOSURE"), ("333333333333", "d", "SUSPENDED"))
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("a.txt", "\u0661" * 12 + "\n", r"is not an account id"),  # Arabic-Indic digits: \d would take them
+        ("a.yml", f"accounts:\n  - id: '{A}'\n    role: rôle\n", r"is not a role name"),
+    ],
+)
+def test_only_ascii_ids_and_role_names(tmp_path: Path, name: str, text: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        read_accounts_file(_file(tmp_path, name, text))

@@ -258,3 +258,45 @@ def test_report_paths_under_accounts_are_written(pytester: pytest.Pytester, two_
     result = audit_accounts(pytester, two_accounts.url, "--aws-account", ACCOUNT, "--aws-account", MEMBER)
     assert Path(result.report_dir / "findings.json").exists()
     assert str(result.report_dir / "accounts" / ACCOUNT) not in result.outcome_lines[-1]
+
+
+def test_accounts_deselected_by_k_are_incomplete_and_an_unreachable_one_still_fails_the_run(
+    pytester: pytest.Pytester, two_accounts: Account
+) -> None:
+    """``-k <account>`` judges one account: the others are in the report as not judged (never as
+    compliant), and an account that could not be audited fails the run though its cases were not
+    selected."""
+    deny = Deny("query", lambda r: r.operation == "AssumeRole" and UNREACHABLE in r.body)
+    with proxy_to(two_accounts.url, deny) as proxy:
+        result = audit_accounts(
+            pytester,
+            proxy.url,
+            *("--aws-account", ACCOUNT, "--aws-account", MEMBER, "--aws-account", UNREACHABLE),
+            *("-k", f"{ACCOUNT} and AMS-USER-001"),  # no ephemeral user there: passes
+        )
+    document = result.written
+    own = [f for f in document["findings"] if f["account_id"] == ACCOUNT]
+    assert own
+    assert all(f["outcome"] in ("pass", "not-applicable") for f in own), [f["rule_id"] for f in own]
+    assert result.ret == 1  # the unreachable account, though none of its cases ran
+    runs = {a["account_id"]: a["run"] for a in document["accounts"]}
+    assert runs[ACCOUNT]["complete"] is True
+    assert runs[MEMBER]["complete"] is False
+    assert "none of its cases selected" in runs[MEMBER]["incomplete_reason"]
+    assert runs[UNREACHABLE]["complete"] is False
+    assert "could not be audited and its cases were deselected" in runs[UNREACHABLE]["incomplete_reason"]
+    assert document["run"]["complete"] is False
+
+
+def test_each_accounts_waiver_use_is_its_own(pytester: pytest.Pytester, two_accounts: Account) -> None:
+    """A waiver matches by rule and resource in any account; each account's file (and the merged
+    report, per account) says where it matched there, not the whole run's count in every account."""
+    waivers = pytester.path / "waivers.toml"
+    waivers.write_text(
+        '[[waiver]]\nrule = "AMS-S3-001"\nresource = "user/caller-side-user/*"\n'
+        'justification = "read-only analytics"\nowner = "data@example.com"\nexpires = "2099-01-01"\n'
+    )
+    args = ("--aws-account", ACCOUNT, "--aws-account", MEMBER, "--waivers", str(waivers))
+    result = audit_accounts(pytester, two_accounts.url, *args)
+    used = {w["account_id"]: w["matched"] for w in result.written["waivers"]}
+    assert used == {ACCOUNT: 1, MEMBER: 0}

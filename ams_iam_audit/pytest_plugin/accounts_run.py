@@ -29,6 +29,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import BotoCoreError
 
 from .. import report
 from ..accounts import AccountTarget, OrganizationError, organization_accounts
@@ -221,6 +222,8 @@ def open_accounts(
             demo = DemoOrganization().start()
         except DemoUnavailable as exc:
             raise RunError(str(exc)) from None
+        except (BotoCoreError, OSError) as exc:  # e.g. AWS_PROFILE naming a profile this machine lacks
+            raise RunError(f"--aws-account demo-org: the demo organization could not start: {exc}") from None
         # the organization's own server, region and management credentials; the rest as asked
         options = replace(options, endpoint_url=demo.endpoint_url, regions=options.regions or (DEMO_REGION,))
     try:
@@ -261,7 +264,8 @@ def _open_accounts(
         raise RunError("--aws-org: the organization has no active account to audit")
     runs: dict[str, AuditRun] = {}
     errors: dict[str, str] = {}
-    with ThreadPoolExecutor(max_workers=min(CONCURRENT_ACCOUNTS, len(targets))) as pool:
+    pool = ThreadPoolExecutor(max_workers=min(CONCURRENT_ACCOUNTS, len(targets)))
+    try:
         futures = {t.account_id: pool.submit(_open_one, options, caller, t, started) for t in targets}
         for target in targets:
             try:
@@ -273,6 +277,11 @@ def _open_accounts(
                 )
             if progress is not None:
                 progress(target.account_id)
+    except BaseException:
+        # an interrupt (Ctrl-C): the accounts not started yet are dropped, not read one after another
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     result = AccountsRun(
         runs=runs, errors=errors, started_at=started, caller_arn=identity.arn, organization=summary, demo=demo
     )
@@ -288,6 +297,10 @@ def _open_accounts(
             except OSError as exc:
                 result.close()
                 raise RunError(f"cannot write the snapshot xdist workers read (temporary directory): {exc}") from None
+            except BaseException:  # an interrupt: no snapshot left behind (the caller stops the demo)
+                result.demo = None
+                result.close()
+                raise
             run.worker_snapshot = Path(name)
     return result
 
@@ -341,25 +354,43 @@ def write_accounts_results(
     config: pytest.Config,
     started: float,
     exit_status: int,
-    extra: Mapping[str, Any] | None = None,
+    extra_for: Callable[[list[Finding]], Mapping[str, Any]] | None = None,
     incomplete: str | None = None,
 ) -> list[Path]:
     """Each account's ``findings.json`` (``<report dir>/accounts/<id>/``: what a run of that account
     alone writes), then the organization's report merged from them into ``report_dir``
     (:func:`report.write_organization_results`). An account's file says exit status 1 when one of its
     findings failed or erred, else the run's status when the run did not finish (an interrupt),
-    else 0. Raises :class:`OutputError` naming the path that could not be written."""
+    else 0. ``extra_for`` makes an account's extra sections (its waivers' use) from its own findings.
+    Raises :class:`OutputError` naming the path that could not be written.
+
+    Every rule makes at least one case in every account, so an account without a finding of a rule
+    that another account has was deselected there (``-k``, ``-m``, ``--deselect``): its file says it
+    is incomplete and which rules were not judged, never that the account complies."""
     by_account: dict[str, list[Finding]] = {account: [] for account in run.runs}
     for finding in findings:
         account = account_of.get(finding.nodeid)
         if account in by_account:
             by_account[account].append(finding)
+    judged = {f.rule_id for f in findings}
     files = []
     finished = exit_status in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
     for account, audited in run.runs.items():
         own = by_account[account]
-        failing = any(f.outcome in (Outcome.FAIL, Outcome.ERROR) for f in own)
+        failing = any(f.outcome in (Outcome.FAIL, Outcome.ERROR) for f in own) or account in run.errors
         status = (1 if failing else 0) if finished else exit_status
+        missing = sorted(judged - {f.rule_id for f in own})
+        reasons = [incomplete] if incomplete else []
+        if account in run.errors and not own:
+            reasons.append(f"the account could not be audited and its cases were deselected: {run.errors[account]}")
+        elif missing and not own:
+            reasons.append("none of its cases selected (-k, -m or --deselect): nothing of it was judged")
+        elif missing:
+            shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+            reasons.append(
+                f"{len(missing)} of the run's {len(judged)} rules not judged in this account "
+                f"(its cases deselected: -k, -m or --deselect): {shown}"
+            )
         directory = Path(report_dir) / ACCOUNTS_DIR / account
         problem = check_writable_dir(directory)
         if problem is not None:
@@ -373,8 +404,8 @@ def write_accounts_results(
                 config,
                 started,
                 exit_status=status,
-                extra=extra,
-                incomplete=incomplete,
+                extra=extra_for(own) if extra_for is not None else None,
+                incomplete="; ".join(reasons) or None,
                 render=False,
             )
         )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ..accounts import DEFAULT_ORG_ROLE, AccountTarget, read_accounts_file
+from ..accounts import DEFAULT_ORG_ROLE, REGION_PATTERN, ROLE_NAME_PATTERN, AccountTarget, read_accounts_file
 from ..aimodelshare import EXECUTION_ROLE_ENV, EXECUTION_ROLE_NAME, execution_role_trust
 from ..aws import DEFAULT_CALL_TIMEOUT, is_account_id
 from ..demo import DEMO_ACCOUNT_ID
@@ -30,8 +30,6 @@ DEMO = "demo"
 #: the embedded demo organization (``demo_org.DemoOrganization``): every active member audited in one run
 DEMO_ORG = "demo-org"
 _ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
-_ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
 
 # (flag, ini name or None, help). The ini value is used when the flag is not given.
 _OPTIONS: tuple[tuple[str, str | None, str], ...] = (
@@ -286,7 +284,7 @@ class AuditOptions:
                     raise pytest.UsageError(f"--aws-account demo-org brings its own {flag}: drop {flag}")
             given = []
         org_role = _get(config, "aws_org_role", "aws_org_role") or DEFAULT_ORG_ROLE
-        if not _ROLE_NAME.fullmatch(org_role):
+        if not ROLE_NAME_PATTERN.fullmatch(org_role):
             raise pytest.UsageError(
                 f"--aws-org-role: {org_role!r} is not an IAM role name (1-64 of letters, digits and _+=,.@-)"
             )
@@ -308,7 +306,7 @@ class AuditOptions:
             raise pytest.UsageError("--snapshot and --aws-account demo exclude each other: pick one source")
         regions = tuple(config.getoption("aws_region") or config.getini("aws_region") or ())
         for region in regions:
-            if not _REGION.fullmatch(region):
+            if not REGION_PATTERN.fullmatch(region):
                 raise pytest.UsageError(f"--aws-region: {region!r} is not a region name (like us-east-1)")
         # the audit runs as the caller (or --aws-role-arn), never as the library's execution role: that
         # role is what AMS-EXEC-* judge, and it would need the audit's (and --fix's) permissions

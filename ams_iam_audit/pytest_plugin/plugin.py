@@ -606,10 +606,13 @@ class AuditPlugin:
                     self.config,
                     self.started,
                     exit_status=int(session.exitstatus),
-                    extra=self._extra_sections(),
+                    extra_for=self._account_sections,
                     incomplete=self.incomplete_reason,
                 )
                 self.run.timings["report"] = time.perf_counter() - started
+                if self.run.errors and session.exitstatus == pytest.ExitCode.OK:
+                    # an account that could not be audited fails the run, even with its cases deselected
+                    session.exitstatus = pytest.ExitCode.TESTS_FAILED
                 return
             self.report_paths = report.write_results(
                 self.options.report_dir,
@@ -646,6 +649,15 @@ class AuditPlugin:
         if stopped:
             return f"stopped early ({stopped}): {missing} of {self.collected} collected case(s) not judged"
         return f"{missing} of {self.collected} collected case(s) not judged"
+
+    def _account_sections(self, findings: list[Finding]) -> dict[str, Any]:
+        """One account's extra sections in a run of several: its own waivers' use (a waiver matches
+        in any account; each account's file says where it matched there). ``--baseline`` and
+        ``--fix`` are refused with several accounts."""
+        options = self.options
+        if options.waiver_file is None:
+            return {}
+        return {"waivers": [u.to_json(options.today) for u in waiver_usage(options.waivers, findings)]}
 
     def _extra_sections(self) -> dict[str, Any]:
         extra: dict[str, Any] = {}

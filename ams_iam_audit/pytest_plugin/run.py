@@ -20,6 +20,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError
+
 from ..aws import DEFAULT_REGION, AwsAccessError, AwsClients, AwsTarget, guard_account, open_session
 from ..demo import DEMO_ACCOUNT_ID, DEMO_CREDENTIALS, DEMO_REGION, DemoAccount, DemoUnavailable
 from ..inventory.collect import collect
@@ -161,6 +163,8 @@ def open_run(options: AuditOptions, xdist: bool = False) -> AuditRun:
                 demo = DemoAccount().start() if options.demo else None
             except DemoUnavailable as exc:
                 raise RunError(str(exc)) from None
+            except (BotoCoreError, OSError) as exc:  # e.g. AWS_PROFILE naming a profile this machine lacks
+                raise RunError(f"--aws-account demo: the demo account could not start: {exc}") from None
             live = _live(options, demo)
             inventory = live.inventory
         execution = (
