@@ -361,7 +361,15 @@ def test_pytest_aws_account_demo_org_audits_the_organization_in_one_run(pytester
     assert f"[{unreachable}:unreachable]" in result.stdout
     assert f"1 left out (1 suspended: {EXPECTED_IDS['retired-sandbox']})" in result.stdout
     assert sorted(p.name for p in (result.report_dir / "accounts").iterdir()) == sorted([*expected, unreachable])
-    assert EXPECTED_IDS["retired-sandbox"] not in {f["account_id"] for f in result.findings}
+    closed = EXPECTED_IDS["retired-sandbox"]
+    assert closed not in {f["account_id"] for f in result.findings}
+    # named in every report as left out, so the report accounts for every account of the organization
+    assert result.written["organization"]["left_out"] == [
+        {"account_id": closed, "name": "retired-sandbox", "state": "SUSPENDED"}
+    ]
+    left_out = f"Left out of the audit (not active in the organization): {closed} (retired-sandbox, SUSPENDED)"
+    assert left_out in (result.report_dir / "summary.md").read_text()
+    assert left_out in re.sub(r"<[^>]+>", "", (result.report_dir / "report.html").read_text())
 
 
 @pytest.mark.parametrize(

@@ -90,6 +90,8 @@ class AccountsRun:
     caller_arn: str | None = None
     #: ``--aws-org``: the organization's one-line summary (what is audited, what is left out)
     organization: str | None = None
+    #: ``--aws-org``: the organization's accounts not audited (id, name, state), named in every report
+    left_out: tuple[tuple[str, str, str], ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
     #: ``--aws-account demo-org``: the demo organization this run started (stopped by :meth:`close`)
     demo: DemoOrganization | None = None
@@ -188,10 +190,14 @@ def _open_one(options: AuditOptions, caller: _Caller, target: AccountTarget, sta
     return run
 
 
-def _targets(options: AuditOptions, caller: _Caller) -> tuple[tuple[AccountTarget, ...], str | None]:
-    """The accounts named, then the organization's (``--aws-org``), each account once."""
+def _targets(
+    options: AuditOptions, caller: _Caller
+) -> tuple[tuple[AccountTarget, ...], str | None, tuple[tuple[str, str, str], ...]]:
+    """The accounts named, then the organization's (``--aws-org``), each account once; the
+    organization's summary line and the accounts it left out."""
     chosen = {t.account_id: t for t in options.targets}
     summary = None
+    left_out: tuple[tuple[str, str, str], ...] = ()
     if options.org:
         try:
             organization = organization_accounts(
@@ -205,7 +211,8 @@ def _targets(options: AuditOptions, caller: _Caller) -> tuple[tuple[AccountTarge
         for target in organization.targets:
             chosen.setdefault(target.account_id, target)
         summary = organization.summary
-    return tuple(chosen.values()), summary
+        left_out = tuple(entry for entry in organization.left_out if entry[0] not in chosen)
+    return tuple(chosen.values()), summary, left_out
 
 
 def open_accounts(
@@ -259,7 +266,7 @@ def _open_accounts(
         raise RunError(str(exc)) from None
     sts = AwsClients(session, options.endpoint_url, options.call_timeout).client("sts", session.region_name)
     caller = _Caller(session, identity, sts)
-    targets, summary = _targets(options, caller)
+    targets, summary, left_out = _targets(options, caller)
     if not targets:
         raise RunError("--aws-org: the organization has no active account to audit")
     runs: dict[str, AuditRun] = {}
@@ -283,7 +290,13 @@ def _open_accounts(
         raise
     pool.shutdown()
     result = AccountsRun(
-        runs=runs, errors=errors, started_at=started, caller_arn=identity.arn, organization=summary, demo=demo
+        runs=runs,
+        errors=errors,
+        started_at=started,
+        caller_arn=identity.arn,
+        organization=summary,
+        left_out=left_out,
+        demo=demo,
     )
     if xdist:
         for account_id, run in runs.items():
@@ -409,4 +422,4 @@ def write_accounts_results(
                 render=False,
             )
         )
-    return [*report.write_organization_results(Path(report_dir), files, config), *files]
+    return [*report.write_organization_results(Path(report_dir), files, config, run.left_out), *files]

@@ -167,15 +167,21 @@ def _render_written(written: Mapping[str, Any], report_dir: Path, config: pytest
     return [path, *(p for paths in outputs for p in paths or ())]
 
 
-def write_organization_results(report_dir: Path, account_files: Sequence[Path], config: pytest.Config) -> list[Path]:
+def write_organization_results(
+    report_dir: Path,
+    account_files: Sequence[Path],
+    config: pytest.Config,
+    left_out: Sequence[tuple[str, str, str]] = (),
+) -> list[Path]:
     """A run of several accounts: the organization's ``findings.json`` in ``report_dir``, merged from
     each account's file (``report.merge``, the same document ``ams-iam-audit merge`` makes of them),
-    and every output rendered from it, as one account's run renders its own. Raises
+    and every output rendered from it, as one account's run renders its own; ``left_out`` names the
+    organization's accounts the run did not audit (suspended, closed). Raises
     :class:`OutputError` naming the path that could not be written."""
     from .merge import MergeError, merge_documents, read_run  # merge imports this module
 
     try:
-        document = merge_documents([read_run(p) for p in account_files], _command_line(config))
+        document = merge_documents([read_run(p) for p in account_files], _command_line(config), left_out)
     except MergeError as exc:
         raise OutputError(f"the accounts' findings cannot be merged: {exc}") from None
     path = Path(report_dir) / FINDINGS_FILE

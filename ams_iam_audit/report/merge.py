@@ -230,9 +230,12 @@ def _account_section(run: RunFile) -> dict[str, Any]:
     return section
 
 
-def merge_documents(runs: Sequence[RunFile], command_line: str = "") -> dict[str, Any]:
+def merge_documents(
+    runs: Sequence[RunFile], command_line: str = "", left_out: Sequence[tuple[str, str, str]] = ()
+) -> dict[str, Any]:
     """The organization document of ``runs`` (checked first: raises :class:`MergeError`), every
-    string masked (:func:`jsonio.scrub`)."""
+    string masked (:func:`jsonio.scrub`). ``left_out``: accounts of the organization not audited
+    (:func:`organization.organization_section`)."""
     if not runs:
         raise MergeError("no findings file to merge")
     _check_versions(runs)
@@ -253,7 +256,7 @@ def merge_documents(runs: Sequence[RunFile], command_line: str = "") -> dict[str
         # counted over resources named with their account: role/x in two accounts is two resources
         "compliance": compliance_section(rules, [in_account(f, "resource") for f in findings]),
         "waivers": [{**w, "account_id": r.account_id} for r in runs for w in r.document.get("waivers") or ()],
-        "organization": organization_section(findings, {r.account_id: r.run for r in runs}),
+        "organization": organization_section(findings, {r.account_id: r.run for r in runs}, left_out),
         "accounts": [_account_section(r) for r in runs],
     }
     if not document["waivers"]:

@@ -63,11 +63,15 @@ def account_risk(row: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def organization_section(
-    findings: Iterable[Mapping[str, Any]], runs: Mapping[str, Mapping[str, Any]]
+    findings: Iterable[Mapping[str, Any]],
+    runs: Mapping[str, Mapping[str, Any]],
+    left_out: Sequence[tuple[str, str, str]] = (),
 ) -> dict[str, Any]:
     """The ``organization`` section of a version-2 findings document: per account (``runs``: account
     id -> that account's run metadata) its failing findings (``fail`` and ``error``) by severity and
-    its outcome counts, worst first (:func:`account_risk`), and the totals by severity."""
+    its outcome counts, worst first (:func:`account_risk`), and the totals by severity. ``left_out``:
+    the organization's accounts a run of ``--aws-org`` did not audit (id, name, state: suspended or
+    closed), listed so that the report names every account of the organization."""
     by_severity: dict[str, Counter[str]] = {a: Counter() for a in runs}
     outcomes: dict[str, Counter[str]] = {a: Counter() for a in runs}
     for f in findings:
@@ -86,10 +90,13 @@ def organization_section(
         for account in sorted(set(by_severity) | set(outcomes))
     ]
     rows.sort(key=account_risk)
-    return {
+    section: dict[str, Any] = {
         "accounts": rows,
         "by_severity": {s: sum(int(r["by_severity"][s]) for r in rows) for s in SEVERITIES},
     }
+    if left_out:
+        section["left_out"] = [{"account_id": a, "name": n, "state": s} for a, n, s in sorted(left_out)]
+    return section
 
 
 @dataclass(frozen=True)
@@ -134,6 +141,9 @@ class OrganizationView:
     rows: tuple[AccountRow, ...]
     accounts: tuple[AccountSection, ...]
     by_severity: Mapping[str, int]
+    #: the organization's accounts not audited (``--aws-org``: suspended or closed), each a mapping of
+    #: ``account_id``, ``name``, ``state``
+    left_out: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def severities(self) -> Sequence[str]:
@@ -175,4 +185,10 @@ def organization_view(document: Mapping[str, Any]) -> OrganizationView | None:
         for a in sorted(sections, key=lambda a: str(a["account_id"]))
     )
     totals = _mapping(summary.get("by_severity")) or {}
-    return OrganizationView(rows=rows, accounts=accounts, by_severity={s: int(totals.get(s, 0)) for s in SEVERITIES})
+    left_out = tuple(a for a in summary.get("left_out") or () if isinstance(a, Mapping))
+    return OrganizationView(
+        rows=rows,
+        accounts=accounts,
+        by_severity={s: int(totals.get(s, 0)) for s in SEVERITIES},
+        left_out=left_out,
+    )
