@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import urlsplit, urlunsplit
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.credentials import CredentialProvider, RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
@@ -450,17 +452,45 @@ def assume_role_session(
 def assume_with(sts: Any, role_arn: str, session_name: str, region: str | None) -> boto3.Session:
     """A new session (one per thread: sessions are not thread-safe, clients are) on the temporary
     credentials ``sts`` (a client, which threads may share) gets from AssumeRole on ``role_arn``.
-    Raises :class:`AwsAccessError` naming the role and AWS's answer."""
-    try:
-        creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
-    except (ClientError, BotoCoreError) as exc:
-        raise AwsAccessError(f"cannot assume role {role_arn}: {error_code(exc)}: {exc}") from None
-    return boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name=region,
+
+    The credentials renew themselves: botocore assumes the role again shortly before they expire
+    (``RefreshableCredentials``). A role assumed from an assumed role (``--aws-role-arn``, then each
+    account's role) lasts at most an hour whatever the role allows, and reading a large organization
+    or account takes longer than that. Raises :class:`AwsAccessError` naming the role and AWS's answer
+    (a later renewal that fails raises it from the call that needed it)."""
+
+    def assume() -> dict[str, str]:
+        try:
+            creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
+        except (ClientError, BotoCoreError) as exc:
+            raise AwsAccessError(f"cannot assume role {role_arn}: {error_code(exc)}: {exc}") from None
+        return {
+            "access_key": creds["AccessKeyId"],
+            "secret_key": creds["SecretAccessKey"],
+            "token": creds["SessionToken"],
+            "expiry_time": creds["Expiration"].isoformat(),
+        }
+
+    credentials = RefreshableCredentials.create_from_metadata(
+        metadata=assume(), refresh_using=assume, method="sts-assume-role"
     )
+    core = botocore.session.Session()
+    # first in the session's chain of credential providers: nothing of the environment is consulted
+    core.get_component("credential_provider").insert_before("env", _Given(credentials))
+    return boto3.Session(botocore_session=core, region_name=region)
+
+
+class _Given(CredentialProvider):
+    """A credential provider that hands out the credentials it was given (refreshing ones)."""
+
+    METHOD = "ams-iam-audit-assume-role"
+
+    def __init__(self, credentials: RefreshableCredentials) -> None:
+        super().__init__()
+        self._given = credentials
+
+    def load(self) -> RefreshableCredentials:
+        return self._given
 
 
 def get_execution_session(
