@@ -532,17 +532,22 @@ def base_session(target: AwsTarget) -> tuple[boto3.Session, CallerIdentity]:
     several accounts reaches each of them from here and guards each one (:func:`guard_account`)."""
     session = _base_session(target)
     if target.role_arn:
+        try:  # the session name says who audits (CloudTrail records it), as each account's does
+            name = auditor_session_name(caller_identity(session, target.endpoint_url, target.call_timeout).arn)
+        except AwsAccessError:
+            name = _SESSION_NAME  # the AssumeRole below then says what is wrong with these credentials
         session = assume_role_session(
             session,
             target.role_arn,
             target.endpoint_url,
             target.regions[0] if target.regions else None,
             target.call_timeout,
+            session_name=name,
         )
     return session, caller_identity(session, target.endpoint_url, target.call_timeout)
 
 
-_SESSION_NAME_CHARS = re.compile(r"[^\w+=,.@-]")
+_SESSION_NAME_CHARS = re.compile(r"[^\w+=,.@-]", re.ASCII)
 
 
 def auditor_session_name(caller_arn: str) -> str:

@@ -12,7 +12,9 @@ from conftest import ACCOUNT, Account
 from ams_iam_audit.aws import (
     AccountMismatchError,
     AwsAccessError,
+    AwsTarget,
     assume_with,
+    base_session,
     get_execution_session,
     guard_account,
 )
@@ -80,3 +82,11 @@ class _Response:
         self.status_code = status_code
         self.headers: dict[str, str] = {}
         self.content = b""
+
+
+def test_the_audit_role_session_is_named_for_who_audits(aws: Account) -> None:
+    """``--aws-role-arn``: the session name carries the caller, as each account's does."""
+    role = aws.role("audit-readonly")
+    target = AwsTarget(account_id=ACCOUNT, regions=("us-east-1",), role_arn=role, endpoint_url=aws.url)
+    _, identity = base_session(target)
+    assert identity.arn.endswith(":assumed-role/audit-readonly/ams-iam-audit@moto")

@@ -144,6 +144,7 @@ def test_the_role_assumed_and_the_session_name_say_who_audits(pytester: pytest.P
 def test_session_name_is_what_aws_accepts() -> None:
     assert auditor_session_name("arn:aws:sts::123456789012:assumed-role/ci/run 42!") == "ams-iam-audit@run-42-"
     assert auditor_session_name("arn:aws:iam::123456789012:user/alice") == "ams-iam-audit@alice"
+    assert auditor_session_name("arn:aws:iam::123456789012:user/rené") == "ams-iam-audit@ren-"  # ASCII only
     long = auditor_session_name("arn:aws:iam::123456789012:user/" + "x" * 200)
     assert len(long) == 64
     assert re.fullmatch(r"[\w+=,.@-]{2,64}", long)
