@@ -361,6 +361,7 @@ def test_pytest_aws_account_demo_org_audits_the_organization_in_one_run(pytester
     assert f"[{unreachable}:unreachable]" in result.stdout
     assert f"1 left out (1 suspended: {EXPECTED_IDS['retired-sandbox']})" in result.stdout
     assert sorted(p.name for p in (result.report_dir / "accounts").iterdir()) == sorted([*expected, unreachable])
+    assert all(a["run"]["demo"] for a in result.written["accounts"])  # its reports say it is a demo
     closed = EXPECTED_IDS["retired-sandbox"]
     assert closed not in {f["account_id"] for f in result.findings}
     # named in every report as left out, so the report accounts for every account of the organization

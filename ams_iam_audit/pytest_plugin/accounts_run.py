@@ -354,6 +354,31 @@ def account_lines(run: AccountsRun) -> list[TerminalLine]:
     return lines
 
 
+@dataclass(frozen=True)
+class _AccountReport:
+    """One account's run as its report sees it (``report.AuditedRun``): an account of the demo
+    organization says it is a demo, as the demo account's report does."""
+
+    run: AuditRun
+    demo: object | None
+
+    @property
+    def inventory(self) -> Inventory:
+        return self.run.inventory
+
+    @property
+    def snapshot_sha256(self) -> str:
+        return self.run.snapshot_sha256
+
+    @property
+    def execution_role_arns(self) -> tuple[str, ...]:
+        return self.run.execution_role_arns
+
+    @property
+    def timings(self) -> Mapping[str, float]:
+        return self.run.timings
+
+
 #: Where each account's own findings.json goes, under the report directory.
 ACCOUNTS_DIR = "accounts"
 
@@ -413,7 +438,7 @@ def write_accounts_results(
                 directory,
                 own,
                 rules,
-                audited,
+                _AccountReport(audited, run.demo),
                 config,
                 started,
                 exit_status=status,
