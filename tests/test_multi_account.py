@@ -301,3 +301,30 @@ def test_each_accounts_waiver_use_is_its_own(pytester: pytest.Pytester, two_acco
     result = audit_accounts(pytester, two_accounts.url, *args)
     used = {w["account_id"]: w["matched"] for w in result.written["waivers"]}
     assert used == {ACCOUNT: 1, MEMBER: 0}
+
+
+def test_a_waiver_for_no_rule_is_refused_before_any_account_is_read(pytester: pytest.Pytester) -> None:
+    """With several accounts a typo in a waiver file stops the run before an organization's worth of
+    accounts is read: here no endpoint answers, so reading anything would fail first."""
+    waivers = pytester.path / "waivers.toml"
+    waivers.write_text(
+        '[[waiver]]\nrule = "AMS-NOPE-999"\nresource = "*"\n'
+        'justification = "typo"\nowner = "x@example.com"\nexpires = "2099-01-01"\n'
+    )
+    args = ("--aws-account", ACCOUNT, "--aws-account", MEMBER, "--waivers", str(waivers))
+    result = pytester.runpytest(*args, "--aws-endpoint-url", "http://127.0.0.1:9")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "rule AMS-NOPE-999 is not a rule of this run" in result.stderr.str()
+
+
+def test_an_earlier_runs_files_of_other_accounts_are_removed(pytester: pytest.Pytester, two_accounts: Account) -> None:
+    """``ams-iam-audit merge <dir>/accounts/*/findings.json`` merges this run's accounts only."""
+    report_dir = pytester.path / "org-report"
+    stale = report_dir / "accounts" / "999999999999"
+    stale.mkdir(parents=True)
+    (stale / "findings.json").write_text("{}")
+    kept = report_dir / "accounts" / "notes"
+    kept.mkdir()
+    args = ("--aws-account", ACCOUNT, "--aws-account", MEMBER, "--report-dir", str(report_dir))
+    audit_accounts(pytester, two_accounts.url, *args)
+    assert sorted(p.name for p in (report_dir / "accounts").iterdir()) == sorted([ACCOUNT, MEMBER, "notes"])

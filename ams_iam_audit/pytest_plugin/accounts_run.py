@@ -17,6 +17,7 @@ the threads start; each thread makes the session of its account from the credent
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import time
@@ -44,6 +45,7 @@ from ..aws import (
     base_session,
     caller_identity,
     guard_account,
+    is_account_id,
     role_arn_in,
 )
 from ..demo import DEMO_REGION, DemoUnavailable
@@ -383,6 +385,19 @@ class _AccountReport:
 ACCOUNTS_DIR = "accounts"
 
 
+def _drop_other_accounts_files(directory: Path, accounts: set[str]) -> None:
+    """An earlier run's findings of accounts this run did not audit, left in ``accounts/``, would be
+    merged with this run's by ``ams-iam-audit merge accounts/*/findings.json``: removed (their
+    findings.json, and the folder when nothing else is in it)."""
+    if not directory.is_dir():
+        return
+    for folder in directory.iterdir():
+        if folder.is_dir() and is_account_id(folder.name) and folder.name not in accounts:
+            (folder / report.FINDINGS_FILE).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
 def write_accounts_results(
     report_dir: Path,
     run: AccountsRun,
@@ -411,6 +426,7 @@ def write_accounts_results(
         if account in by_account:
             by_account[account].append(finding)
     judged = {f.rule_id for f in findings}
+    _drop_other_accounts_files(Path(report_dir) / ACCOUNTS_DIR, set(run.runs))
     files = []
     finished = exit_status in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
     for account, audited in run.runs.items():

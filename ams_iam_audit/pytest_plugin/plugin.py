@@ -179,6 +179,8 @@ def pytest_configure(config: pytest.Config) -> None:
         else:
             started = time.perf_counter()
             if options.multi:
+                if options.waivers:  # a waiver's typo found before every account is read, not after
+                    check_waivers(options, _declared_rule_ids(config, options.builtin_rules))
                 run = open_accounts(options, xdist=_xdist_active(config))
             else:
                 run = open_run(options, xdist=_xdist_active(config))
@@ -211,6 +213,20 @@ def pytest_configure(config: pytest.Config) -> None:
     if options.waivers and worker_input is None and _xdist_active(config):
         # under xdist this process collects nothing: the rules are read from the rule files' source
         plugin._check_waivers(_declared_rule_ids(config, options.builtin_rules))
+
+
+def check_waivers(options: AuditOptions, rules: set[str]) -> None:
+    """Every waiver names a rule of the run (``rules``; none known yet: nothing to check)."""
+    if not rules:
+        return
+    for waiver in options.waivers:
+        if waiver.rule_id not in rules:
+            raise pytest.UsageError(
+                terminal_safe(
+                    f"--waivers: {waiver.where}: rule {waiver.rule_id} is not a rule of this run "
+                    f"(the rules are {', '.join(sorted(rules))})"
+                )
+            )
 
 
 @functools.cache
@@ -420,16 +436,7 @@ class AuditPlugin:
                 item.user_properties.append(("account_id", account))
 
     def _check_waivers(self, rules: set[str]) -> None:
-        if not rules:
-            return
-        for waiver in self.options.waivers:
-            if waiver.rule_id not in rules:
-                raise pytest.UsageError(
-                    terminal_safe(
-                        f"--waivers: {waiver.where}: rule {waiver.rule_id} is not a rule of this run "
-                        f"(the rules are {', '.join(sorted(rules))})"
-                    )
-                )
+        check_waivers(self.options, rules)
 
     def _check_baseline_rules(self, rules: list[dict[str, Any]]) -> None:
         if self.options.baseline is None or not rules:
