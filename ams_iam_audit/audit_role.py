@@ -81,34 +81,35 @@ def member_role_template(audit_account_id: str) -> dict[str, Any]:
     if not is_account_id(audit_account_id):
         raise ValueError(f"--trusted-account {audit_account_id!r}: not an account id (12 digits)")
     auditor = f"arn:${{AWS::Partition}}:iam::{audit_account_id}:role/{AUDIT_ROLE_NAME}"
+    trust = {
+        "Effect": "Allow",
+        "Principal": {"AWS": {"Fn::Sub": f"arn:${{AWS::Partition}}:iam::{audit_account_id}:root"}},
+        "Action": "sts:AssumeRole",
+        "Condition": {"ArnEquals": {"aws:PrincipalArn": {"Fn::Sub": auditor}}},
+    }
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"Read-only ams-iam-audit role, assumed by the audit role of account {audit_account_id}",
-        "Resources": {
-            "AuditRole": {
-                "Type": "AWS::IAM::Role",
-                "Properties": {
-                    "RoleName": AUDIT_ROLE_NAME,
-                    "Description": "ams-iam-audit: read-only audit of IAM, S3 grants and the roles' consumers",
-                    "MaxSessionDuration": 3600,
-                    "AssumeRolePolicyDocument": {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {
-                                    "AWS": {"Fn::Sub": f"arn:${{AWS::Partition}}:iam::{audit_account_id}:root"}
-                                },
-                                "Action": "sts:AssumeRole",
-                                "Condition": {"ArnEquals": {"aws:PrincipalArn": {"Fn::Sub": auditor}}},
-                            }
-                        ],
-                    },
-                    "Policies": [{"PolicyName": "ams-iam-audit-read", "PolicyDocument": read_policy()}],
-                },
-            },
-        },
+        "Resources": {"AuditRole": _audit_role(trust, reach_accounts=False)},
         "Outputs": {"AuditRoleArn": {"Value": {"Fn::GetAtt": ["AuditRole", "Arn"]}}},
+    }
+
+
+def _audit_role(trust: dict[str, Any], *, reach_accounts: bool) -> dict[str, Any]:
+    """The ``AWS::IAM::Role`` resource of :data:`AUDIT_ROLE_NAME`: one ``trust`` statement, the read
+    policy, and (``reach_accounts``) :func:`reach_accounts_policy`."""
+    policies = [{"PolicyName": "ams-iam-audit-read", "PolicyDocument": read_policy()}]
+    if reach_accounts:
+        policies.append({"PolicyName": "ams-iam-audit-reach-accounts", "PolicyDocument": reach_accounts_policy()})
+    return {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "RoleName": AUDIT_ROLE_NAME,
+            "Description": "ams-iam-audit: read-only audit of IAM, S3 grants and the roles' consumers",
+            "MaxSessionDuration": 3600,
+            "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [trust]},
+            "Policies": policies,
+        },
     }
 
 
@@ -139,6 +140,16 @@ def audit_role_template(
     subject = f"repo:{github_repository}:" + (
         f"ref:refs/heads/{branch}" if branch is not None else f"environment:{environment}"
     )
+    trust = {
+        "Effect": "Allow",
+        "Principal": {
+            "Federated": {"Fn::If": ["CreateOidcProvider", {"Ref": "GitHubOidcProvider"}, {"Ref": "OidcProviderArn"}]}
+        },
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {
+            "StringEquals": {f"{GITHUB_OIDC_HOST}:aud": "sts.amazonaws.com", f"{GITHUB_OIDC_HOST}:sub": subject}
+        },
+    }
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"Read-only ams-iam-audit role, assumed by GitHub Actions of {github_repository} (OIDC)",
@@ -156,46 +167,7 @@ def audit_role_template(
                 "Condition": "CreateOidcProvider",
                 "Properties": {"Url": f"https://{GITHUB_OIDC_HOST}", "ClientIdList": ["sts.amazonaws.com"]},
             },
-            "AuditRole": {
-                "Type": "AWS::IAM::Role",
-                "Properties": {
-                    "RoleName": AUDIT_ROLE_NAME,
-                    "Description": "ams-iam-audit: read-only audit of IAM, S3 grants and the roles' consumers",
-                    "MaxSessionDuration": 3600,
-                    "AssumeRolePolicyDocument": {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {
-                                    "Federated": {
-                                        "Fn::If": [
-                                            "CreateOidcProvider",
-                                            {"Ref": "GitHubOidcProvider"},
-                                            {"Ref": "OidcProviderArn"},
-                                        ]
-                                    }
-                                },
-                                "Action": "sts:AssumeRoleWithWebIdentity",
-                                "Condition": {
-                                    "StringEquals": {
-                                        f"{GITHUB_OIDC_HOST}:aud": "sts.amazonaws.com",
-                                        f"{GITHUB_OIDC_HOST}:sub": subject,
-                                    }
-                                },
-                            }
-                        ],
-                    },
-                    "Policies": [
-                        {"PolicyName": "ams-iam-audit-read", "PolicyDocument": read_policy()},
-                        *(
-                            [{"PolicyName": "ams-iam-audit-reach-accounts", "PolicyDocument": reach_accounts_policy()}]
-                            if reach_accounts
-                            else []
-                        ),
-                    ],
-                },
-            },
+            "AuditRole": _audit_role(trust, reach_accounts=reach_accounts),
         },
         "Outputs": {"AuditRoleArn": {"Value": {"Fn::GetAtt": ["AuditRole", "Arn"]}}},
     }

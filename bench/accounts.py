@@ -30,6 +30,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from ams_iam_audit import demo
+from ams_iam_audit.aws import assume_with
 from ams_iam_audit.demo import emulate_access_analyzer, seed
 
 CALLER_ACCOUNT = "123456789012"  # moto's default account: the caller's own
@@ -53,15 +54,8 @@ def session_in(url: str, account_id: str) -> boto3.Session:
     """A session acting in ``account_id``: the caller's own, or assumed as the audit assumes it."""
     if account_id == CALLER_ACCOUNT:
         return boto3.Session(region_name="us-east-1")
-    creds = boto3.client("sts", endpoint_url=url, region_name="us-east-1").assume_role(
-        RoleArn=f"arn:aws:iam::{account_id}:role/{ROLE}", RoleSessionName="bench-seed"
-    )["Credentials"]
-    return boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name="us-east-1",
-    )
+    sts = boto3.client("sts", endpoint_url=url, region_name="us-east-1")
+    return assume_with(sts, f"arn:aws:iam::{account_id}:role/{ROLE}", "bench-seed", "us-east-1")
 
 
 def seed_account(url: str, account_id: str) -> None:

@@ -56,7 +56,7 @@ class RunningOrg:
     def assume(self, name: str, role: str = ORGANIZATION_ROLE) -> boto3.Session:
         creds = self.client("sts").assume_role(
             RoleArn=f"arn:aws:iam::{self.ids[name]}:role/{role}", RoleSessionName="test-demo-org"
-        )["Credentials"]
+        )["Credentials"]  # botocore's own ClientError when refused: the tests read AWS's answer
         return boto3.Session(
             aws_access_key_id=creds["AccessKeyId"],
             aws_secret_access_key=creds["SecretAccessKey"],

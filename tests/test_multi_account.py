@@ -15,7 +15,7 @@ import pytest
 from aws_proxy import Deny, proxy_to
 from conftest import ACCOUNT, Account, AuditResult, run_audit
 
-from ams_iam_audit.aws import auditor_session_name
+from ams_iam_audit.aws import assume_with, auditor_session_name
 from ams_iam_audit.report.merge import merge_files
 
 MEMBER = "111111111111"
@@ -24,15 +24,8 @@ ROLE = "OrganizationAccountAccessRole"
 
 
 def member_session(url: str, account_id: str, role: str = ROLE) -> boto3.Session:
-    creds = boto3.client("sts", endpoint_url=url, region_name="us-east-1").assume_role(
-        RoleArn=f"arn:aws:iam::{account_id}:role/{role}", RoleSessionName="seed"
-    )["Credentials"]
-    return boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name="us-east-1",
-    )
+    sts = boto3.client("sts", endpoint_url=url, region_name="us-east-1")
+    return assume_with(sts, f"arn:aws:iam::{account_id}:role/{role}", "seed", "us-east-1")
 
 
 @pytest.fixture
