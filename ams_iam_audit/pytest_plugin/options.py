@@ -29,7 +29,7 @@ __all__ = ["DEMO", "DEMO_ORG", "AuditOptions", "add_options"]
 DEMO = "demo"
 #: the embedded demo organization (``demo_org.DemoOrganization``): every active member audited in one run
 DEMO_ORG = "demo-org"
-_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+", re.ASCII)
 
 # (flag, ini name or None, help). The ini value is used when the flag is not given.
 _OPTIONS: tuple[tuple[str, str | None, str], ...] = (
