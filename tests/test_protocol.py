@@ -3,6 +3,7 @@ protocol wherever a case needs it."""
 
 from __future__ import annotations
 
+import json
 import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -179,3 +180,33 @@ def test_maxfail_stops_the_light_protocol(pytester: pytest.Pytester, aws: Accoun
     # the first case that does not pass stops it (here AMS-EXEC-001's "not assessed": no execution role)
     assert sum(1 for f in result.findings if f["outcome"] in ("fail", "error")) == 1
     assert "stopping after 1 failures" in result.stdout
+
+
+TERMINAL_STATS_PLUGIN = """
+import json
+from pathlib import Path
+
+def pytest_unconfigure(config):
+    stats = config.pluginmanager.get_plugin("terminalreporter").stats
+    counts = {key: len(value) for key, value in stats.items()}
+    Path("terminal-stats.json").write_text(json.dumps(counts))
+"""
+
+
+@pytest.mark.parametrize("full", [False, True], ids=["light", "full-protocol"])
+def test_the_terminal_keeps_no_passing_setup_or_teardown_report(
+    pytester: pytest.Pytester, aws: Account, full: bool
+) -> None:
+    """pytest's terminal keeps every report under a category; a passing setup's or teardown's
+    (category "") is shown and counted nowhere, and two of them per case add up at a million cases:
+    dropped once each case is done, while the counts pytest prints stay what they were."""
+    _seed(aws)
+    pytester.makepyfile(terminal_stats=TERMINAL_STATS_PLUGIN)
+    pytester.syspathinsert()
+    result = audit_at(pytester, aws.url, "-p", "terminal_stats", *(["--full-protocol"] if full else []))
+    counts = json.loads((pytester.path / "terminal-stats.json").read_text())
+    assert counts.get("", 0) == 0
+    outcomes = [f["outcome"] for f in result.findings]
+    assert counts["passed"] == outcomes.count("pass") > 0
+    assert counts["skipped"] == outcomes.count("not-applicable")  # a rule with nothing to judge skips
+    assert f"{counts['failed']} failed, {counts['passed']} passed" in result.counts_line

@@ -344,6 +344,7 @@ class AuditPlugin:
         self.findings: list[Finding] = []
         self.rules: dict[str, dict[str, Any]] = {}
         self.report_paths: list[Path] = []
+
         self.started = time.time()
         self.fix: FixOutcome | None = None
         #: every case this process was told about (a report of any phase), against what was collected:
@@ -504,6 +505,16 @@ class AuditPlugin:
             if isinstance(data.get("ams_rule"), Rule):
                 data["ams_rule"] = data["ams_rule"].as_dict()
         return data
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logfinish(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        """pytest's terminal keeps every report it is given, the passing setups and teardowns too
+        (under the category ``""``, which nothing shows or counts): two of each case's three reports,
+        dropped once the case is done."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        stats = getattr(reporter, "stats", None)
+        if isinstance(stats, dict):
+            stats.pop("", None)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.reported.add(report.nodeid)
