@@ -20,6 +20,7 @@ import boto3
 import pytest
 from aws_proxy import (
     Fault,
+    Proxy,
     is_get,
     is_query,
     is_target,
@@ -453,12 +454,21 @@ def test_garbage_date_in_listed_keys_leaves_keys_unknown(aws: Account) -> None:
 # --- 4. timeouts -------------------------------------------------------------------------------------
 
 
+def _wait_for_fault(proxy: Proxy) -> None:
+    """On a loaded machine a call's deadline can pass before the proxy's thread has even read the
+    request; the audit is over by then: give the proxy up to 10 s to see the stalled call."""
+    seen_by = time.monotonic() + 10
+    while not proxy.faulted and time.monotonic() < seen_by:
+        time.sleep(0.05)
+
+
 def test_a_call_that_never_answers_ends_at_the_deadline(pytester: pytest.Pytester, aws: Account) -> None:
     aws.iam.create_user(UserName="alice")
     with proxy_to(aws.url, stall(is_query("GetAccountAuthorizationDetails"), 30)) as proxy:
         started = time.monotonic()
         result = audit_at(pytester, proxy.url, "--aws-call-timeout", "1", "-k", "AMS-USER-001")
         elapsed = time.monotonic() - started
+        _wait_for_fault(proxy)
     assert proxy.faulted
     assert elapsed < 12, elapsed
     error = _gaps(result)["iam"]["error"]
@@ -470,6 +480,7 @@ def test_call_timeout_in_the_ini_file_and_a_bad_value(pytester: pytest.Pytester,
     pytester.makeini("[pytest]\naws_call_timeout = 1\n")
     with proxy_to(aws.url, stall(is_get("/2015-03-31/functions"), 30)) as proxy:
         result = audit_at(pytester, proxy.url, "-k", "AMS-ROLE-001")
+        _wait_for_fault(proxy)
     assert proxy.faulted
     assert "lambda:ListFunctions did not answer within 1 s" in _gaps(result)["lambda:us-east-1"]["error"]
     bad = audit_at(pytester, aws.url, "--aws-call-timeout", "soon")
