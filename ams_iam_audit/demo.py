@@ -56,6 +56,7 @@ __all__ = [
     "seed_model_roles",
     "seed_unrelated",
     "seed_user_bucket",
+    "start_server",
     "user_bucket",
 ]
 
@@ -101,20 +102,8 @@ class DemoAccount:
     def start(self) -> DemoAccount:
         """Start the moto server and seed it. Raises :class:`DemoUnavailable` when moto is not
         installed (the ``demo`` extra)."""
-        try:
-            from moto.server import ThreadedMotoServer
-        except ImportError as exc:
-            raise DemoUnavailable(
-                f"--aws-account demo needs the demo extra (a local moto server), which is not installed "
-                f"({exc}): pip install 'ams-iam-audit[demo]'"
-            ) from None
-
-        _quiet_server_logs()
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._server.start()
+        self._server, self.endpoint_url = start_server("demo")
         emulate_access_analyzer(self._server)
-        host, port = self._server.get_host_and_port()
-        self.endpoint_url = f"http://{host}:{port}"
         seed(self.session(), self.endpoint_url)
         return self
 
@@ -211,6 +200,24 @@ def emulate_access_analyzer(server: Any, account_id: str = DEMO_ACCOUNT_ID) -> A
 #: The loggers of the demo's moto server: werkzeug logs each request, and Flask's app (named "moto")
 #: logs a traceback for every call moto does not implement, to stderr, into the user's terminal.
 SERVER_LOGGERS = ("werkzeug", "moto")
+
+
+def start_server(demo: str) -> tuple[Any, str]:
+    """A started moto server on 127.0.0.1 (a free port) with its log kept out of the terminal, and
+    its URL. ``demo`` (``demo``, ``demo-org``) names the ``--aws-account`` value in the one-line
+    :class:`DemoUnavailable` raised when moto, the ``demo`` extra, is not installed."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as exc:
+        raise DemoUnavailable(
+            f"--aws-account {demo} needs the demo extra (a local moto server), which is not installed "
+            f"({exc}): pip install 'ams-iam-audit[demo]'"
+        ) from None
+    _quiet_server_logs()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    return server, f"http://{host}:{port}"
 
 
 def _quiet_server_logs() -> None:

@@ -70,7 +70,6 @@ from .demo import (
     Seeder,
     WsgiApp,
     _doc,
-    _quiet_server_logs,
     emulate_access_analyzer,
     seed,
     seed_drifted_shared_roles,
@@ -78,6 +77,7 @@ from .demo import (
     seed_execution_role,
     seed_model_roles,
     seed_unrelated,
+    start_server,
     user_bucket,
 )
 
@@ -161,22 +161,11 @@ class DemoOrganization:
     def start(self) -> DemoOrganization:
         """Start the moto server, empty moto's process-wide state, and build the organization. Raises
         :class:`demo.DemoUnavailable` when moto (the ``demo`` extra) is not installed."""
-        try:
-            from moto.server import ThreadedMotoServer
-        except ImportError as exc:
-            raise DemoUnavailable(
-                f"--aws-account demo-org needs the demo extra (a local moto server), which is not installed "
-                f"({exc}): pip install 'ams-iam-audit[demo]'"
-            ) from None
         began = time.perf_counter()
-        _quiet_server_logs()
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._server.start()
+        self._server, self.endpoint_url = start_server("demo-org")
         try:
             emulate_access_analyzer(self._server, MANAGEMENT_ACCOUNT_ID)
             emulate_trust(self._server)
-            host, port = self._server.get_host_and_port()
-            self.endpoint_url = f"http://{host}:{port}"
             self._moto_api("reset")
             self._moto_api(f"seed?a={SEED}")
             self._build()
