@@ -46,7 +46,7 @@ from .aws import (
     is_account_id,
     paged,
 )
-from .jsonio import InputError, NoAliasYamlLoader, read_text
+from .jsonio import InputError, NoAliasYamlLoader, read_text, yaml_error
 
 __all__ = [
     "DEFAULT_ORG_ROLE",
@@ -134,9 +134,7 @@ def _from_yaml(path: Path, text: str, role_name: str) -> list[AccountTarget]:
     try:
         root = yaml.compose(text, Loader=NoAliasYamlLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise InputError(f"--aws-accounts {path}{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise InputError(yaml_error(f"--aws-accounts {path}", exc)) from None
     except RecursionError:
         raise InputError(f"--aws-accounts {path}: nested too deeply for an accounts file") from None
     if root is None:

@@ -56,6 +56,7 @@ __all__ = [
     "terminal_safe",
     "write_json_atomic",
     "write_text_atomic",
+    "yaml_error",
 ]
 
 #: Deepest nesting of arrays and objects accepted in a file we are given. Real documents stay far
@@ -119,6 +120,14 @@ class NoAliasYamlLoader(yaml.SafeLoader):
                 problem_mark=event.start_mark,
             )
         return super().compose_node(parent, index)
+
+
+def yaml_error(where: str, exc: yaml.YAMLError) -> str:
+    """The message of a YAML file that does not parse: ``where`` (the file, and what it was given
+    as), the line when PyYAML knows it, and its problem (``not valid YAML: ...``)."""
+    mark = getattr(exc, "problem_mark", None)
+    line = f":{mark.line + 1}" if mark is not None else ""
+    return f"{where}{line}: not valid YAML: {getattr(exc, 'problem', exc)}"
 
 
 def decode_utf8(data: bytes, where: str) -> str:

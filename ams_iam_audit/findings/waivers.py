@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from ..jsonio import InputError, NoAliasYamlLoader, read_text
+from ..jsonio import InputError, NoAliasYamlLoader, read_text, yaml_error
 from . import Finding, Outcome
 
 __all__ = ["Waiver", "WaiverError", "WaiverUsage", "load_waivers", "waive", "waiver_usage"]
@@ -112,9 +112,7 @@ def load_waivers(path: Path) -> tuple[Waiver, ...]:
     except tomllib.TOMLDecodeError as exc:
         raise WaiverError(f"{path}: not valid TOML: {exc}") from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise WaiverError(f"{path}{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise WaiverError(yaml_error(str(path), exc)) from None
     except RecursionError:
         raise WaiverError(f"{path}: nested too deeply for a waiver file") from None
     if data is None:
