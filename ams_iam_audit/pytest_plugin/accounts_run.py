@@ -177,16 +177,15 @@ def _open_one(options: AuditOptions, caller: _Caller, target: AccountTarget, sta
     """Reach, guard and read one account (in a thread of its own)."""
     begun = time.perf_counter()
     own = target.account_id == caller.identity.account_id
-    region = (target.regions or options.regions or (caller.session.region_name or DEFAULT_REGION,))[0]
+    regions = target.regions or options.regions or (caller.session.region_name or DEFAULT_REGION,)
     if own or target.role_name is None:
         session = caller.session
     else:
         arn = role_arn_in(target.account_id, target.role_name, caller.identity.partition)
-        session = assume_with(caller.sts, arn, auditor_session_name(caller.identity.arn), region)
+        session = assume_with(caller.sts, arn, auditor_session_name(caller.identity.arn), regions[0])
     identity = caller_identity(session, options.endpoint_url, options.call_timeout)
     guard_account(target.account_id, identity)
     clients = AwsClients(session, options.endpoint_url, options.call_timeout)
-    regions = target.regions or options.regions or (session.region_name or DEFAULT_REGION,)
     run = AuditRun(inventory=collect(clients, identity, regions), started_at=started)
     run.timings["collect"] = time.perf_counter() - begun
     return run
