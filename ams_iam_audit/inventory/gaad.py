@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from ..policy.document import PolicyParseError, decode_policy
@@ -65,7 +65,9 @@ def parse_time(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        return value
+        # botocore gives every date a dateutil ``tzlocal`` of its own (45,000 at IAM's maximum quotas,
+        # about 10 MB kept to the end of the run): the same instant in UTC shares one zone
+        return value if value.tzinfo is None or value.tzinfo is UTC else value.astimezone(UTC)
     text = str(value).replace("Z", "+00:00")
     try:
         return datetime.fromisoformat(text)
