@@ -355,6 +355,10 @@ class AuditPlugin:
         self.incomplete_reason: str | None = None
         self._usage: list[WaiverUsage] | None = None
         self._gc_thresholds = gc.get_threshold()
+        self._settled = False
+        #: the last passing rule case's call report, until its case is finished (``_thin_passes``)
+        self._last_pass: pytest.TestReport | None = None
+        self._thin: bool | None = None
         self._rules_dir = builtin_rules_dir().resolve()
 
     # --- collection -------------------------------------------------------------------------------
@@ -430,11 +434,15 @@ class AuditPlugin:
             item.extra_keyword_matches.add(rule.id)
             subject = _item_subject(item, rule)
             item.user_properties.extend(
-                [("rule_id", rule.id), ("severity", rule.severity.value), ("resource", scrub(subject.id))]
+                [
+                    _property("rule_id", rule.id),
+                    _property("severity", rule.severity.value),
+                    ("resource", scrub(subject.id)),
+                ]
             )
             account = item_account(item) if self.contexts is not None else None
             if account is not None:  # several accounts: JUnit names each case's account too
-                item.user_properties.append(("account_id", account))
+                item.user_properties.append(_property("account_id", account))
 
     def _check_waivers(self, rules: set[str]) -> None:
         check_waivers(self.options, rules)
@@ -478,7 +486,9 @@ class AuditPlugin:
             if self.contexts is not None:
                 rep.ams_account = item_account(item)  # type: ignore[attr-defined]
             # one severity everywhere: JUnit's property says the finding's (graded) severity, as the reports do
-            item.user_properties[:] = [(k, finding.severity if k == "severity" else v) for k, v in item.user_properties]
+            item.user_properties[:] = [
+                _property("severity", finding.severity) if p[0] == "severity" else p for p in item.user_properties
+            ]
         if rep.when == "teardown":
             # judged: nothing of this case is needed again
             if EVIDENCE_KEY in item.stash:
@@ -511,17 +521,40 @@ class AuditPlugin:
         """pytest's terminal keeps every report it is given, the passing setups and teardowns too
         (under the category ``""``, which nothing shows or counts): two of each case's three reports,
         dropped once the case is done (about 1 KB a case, bench/README.md). ``--durations`` then lists
-        the rule calls' durations, not those of the plugin's trivial setups and teardowns."""
+        the rule calls' durations, not those of the plugin's trivial setups and teardowns. A passing
+        call is kept as a count only when nothing will show it (``_thin_passes``)."""
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         stats = getattr(reporter, "stats", None)
         if isinstance(stats, dict):
             stats.pop("", None)
+            passed, self._last_pass = self._last_pass, None
+            kept = stats.get("passed")
+            if passed is not None and kept and kept[-1] is passed and self._thin_passes(reporter):
+                kept[-1] = _PASS_COUNTED
+
+    def _thin_passes(self, reporter: Any) -> bool:
+        """Whether pytest's terminal may keep only the count of passing rule cases: nothing it will
+        show reads them (no ``-rp``/``-rP``/``-rA``, no ``--durations``) and no ``--fix`` recounts
+        them. A passing case's call report, its keywords and properties are about 1 KB, and
+        AMS-S3-001's passes alone are thousands at IAM's quotas (bench/README.md, round 4)."""
+        if self._thin is None:
+            hasopt = getattr(reporter, "hasopt", None)
+            self._thin = (
+                callable(hasopt)
+                and not hasopt("p")
+                and not hasopt("P")
+                and self.config.getoption("durations", None) is None
+                and self.options.fix is None
+            )
+        return self._thin
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.reported.add(report.nodeid)
         data = getattr(report, "ams_finding", None)
         if data is None:
             return
+        if report.when == "call" and report.passed:
+            self._last_pass = report
         finding = data if isinstance(data, Finding) else Finding.from_json(data)
         try:
             finding = self._enriched(finding)
@@ -763,9 +796,33 @@ class AuditPlugin:
         """The inventory, and then the collected cases, live until the run ends: move them out of
         the garbage collector's way (``gc.freeze``), so each collection stops walking them again.
         The first collection generation runs every 50,000 allocations instead of 700. Together about a
-        tenth of an audit at the default quotas (bench/README.md); undone at unconfigure."""
+        tenth of an audit at the default quotas (bench/README.md); undone at unconfigure.
+
+        The first time, what reading the account left in reference cycles (a botocore session and
+        its service models, once the run has let them go) is collected first: frozen, it would stay
+        to the end of the run."""
+        if not self._settled:
+            gc.collect()
+            self._settled = True
         gc.freeze()
         gc.set_threshold(50_000, *self._gc_thresholds[1:])
+
+
+#: What pytest's terminal keeps of a passing rule case when nothing will show it (``_thin_passes``):
+#: one report, shared, that counts as a pass and names no case.
+_PASS_COUNTED = pytest.TestReport(
+    nodeid="", location=("", None, ""), keywords={}, outcome="passed", longrepr=None, when="call"
+)
+
+#: the JUnit properties every case of a rule, severity or account shares (``_property``)
+_PROPERTIES: dict[tuple[str, str], tuple[str, str]] = {}
+
+
+def _property(name: str, value: str) -> tuple[str, str]:
+    """The one ``(name, value)`` tuple for a property many cases carry: pytest copies each case's
+    properties into every report it keeps, so at the maximum quotas a tuple of its own per case and
+    report is about 20 MB (bench/README.md, round 4)."""
+    return _PROPERTIES.setdefault((name, value), (name, value))
 
 
 def _accept(rep: pytest.TestReport, finding: Finding) -> None:

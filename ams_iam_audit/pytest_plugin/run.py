@@ -178,13 +178,18 @@ def open_run(options: AuditOptions, xdist: bool = False) -> AuditRun:
                 save_snapshot(inventory, options.save_snapshot)
             except OutputError as exc:
                 raise RunError(f"--save-snapshot {exc}") from None
+        # only --fix calls AWS again; an audit lets the session go once the account is read: its
+        # clients hold botocore's service models (over 60 MB at IAM's maximum quotas, bench/README.md
+        # round 4), which the plugin's first gc.collect then frees before anything is frozen
+        keep = live if live is not None and options.fix is not None else None
         run = AuditRun(
             inventory=inventory,
             started_at=started,
             demo=demo,
-            clients=live.clients if live else None,
-            recollect=(lambda: replace(live.recollect(), execution_role_arns=execution)) if live else None,
+            clients=keep.clients if keep else None,
+            recollect=(lambda: replace(keep.recollect(), execution_role_arns=execution)) if keep else None,
         )
+        live = None
         if xdist:
             try:
                 fd, name = tempfile.mkstemp(prefix="ams-iam-audit-", suffix=".snapshot.json")
