@@ -280,6 +280,22 @@ def test_scrub_over_a_stream_masks_what_scrub_of_the_whole_masks() -> None:
             assert len(out) > 10  # yielded as it goes, not held to the end
 
 
+def test_scrub_of_utf8_pieces_masks_what_the_one_expression_masks_in_random_text() -> None:
+    """The stream's masking finds its runs in the UTF-8 bytes (``jsonio._scrub_utf8``): on text of
+    run characters, key ids, secrets, non-ASCII characters and separators mixed at random, it masks
+    what the one expression masks over the whole text, remembered runs included (a second pass)."""
+    rng = random.Random(5)
+    words = [KEY, SECRET, "a1B2" * 30, "A" * 40, "é", "ü€", "\U0001f600", " ", "\n", "<", "=", "/", "+", "x",
+             "Zz9", "ASIA", "0123456789" * 3, "\u2028", "&quot;"]  # fmt: skip
+    for _ in range(300):
+        text = "".join(rng.choice(words) for _ in range(rng.randrange(1, 60)))
+        expected = _reference(text)
+        for _ in range(2):
+            assert jsonio._scrub_utf8(text) == expected.encode("utf-8"), text
+        pieces = [text[i : i + 5] for i in range(0, len(text), 5)]
+        assert b"".join(jsonio.scrub_stream_utf8(pieces, size=16)) == expected.encode("utf-8"), text
+
+
 def test_reports_rendered_as_streams_are_what_the_whole_renderers_make(tmp_path: Path) -> None:
     document = write_findings(tmp_path / "findings.json", _generated_findings(150), _RULES, _META, _COVERAGE)
     document["findings"][0]["message"] = f"raw {KEY} from a findings file made elsewhere"  # `report` command
