@@ -10,6 +10,7 @@ import json
 import random
 from collections import OrderedDict
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -280,6 +281,22 @@ def test_scrub_over_a_stream_masks_what_scrub_of_the_whole_masks() -> None:
             assert len(out) > 10  # yielded as it goes, not held to the end
 
 
+def test_scrub_of_utf8_pieces_masks_what_the_one_expression_masks_in_random_text() -> None:
+    """The stream's masking finds its runs in the UTF-8 bytes (``jsonio._scrub_utf8``): on text of
+    run characters, key ids, secrets, non-ASCII characters and separators mixed at random, it masks
+    what the one expression masks over the whole text, remembered runs included (a second pass)."""
+    rng = random.Random(5)
+    words = [KEY, SECRET, "a1B2" * 30, "A" * 40, "é", "ü€", "\U0001f600", " ", "\n", "<", "=", "/", "+", "x",
+             "Zz9", "ASIA", "0123456789" * 3, "\u2028", "&quot;"]  # fmt: skip
+    for _ in range(300):
+        text = "".join(rng.choice(words) for _ in range(rng.randrange(1, 60)))
+        expected = _reference(text)
+        for _ in range(2):
+            assert jsonio._scrub_utf8(text) == expected.encode("utf-8"), text
+        pieces = [text[i : i + 5] for i in range(0, len(text), 5)]
+        assert b"".join(jsonio.scrub_stream_utf8(pieces, size=16)) == expected.encode("utf-8"), text
+
+
 def test_reports_rendered_as_streams_are_what_the_whole_renderers_make(tmp_path: Path) -> None:
     document = write_findings(tmp_path / "findings.json", _generated_findings(150), _RULES, _META, _COVERAGE)
     document["findings"][0]["message"] = f"raw {KEY} from a findings file made elsewhere"  # `report` command
@@ -335,3 +352,41 @@ def test_evidence_rendered_once_per_distinct_document_shows_what_each_finding_sh
     assert len({id(v.statements[0][1]) for v in once}) == 6  # one string per distinct statement
     assert sum(1 for v in once if v.diff_title == "what the fix changed") == 12
     assert sum(1 for v in once if v.diff_title == "the suggested replacement") == 12
+
+
+_S3_ACTIONS = [f"s3:{a}" for a in ("GetObject", "PutObject", "DeleteObject", "ListBucket", "GetBucketAcl",
+                                   "PutBucketAcl", "GetBucketPolicy", "PutBucketPolicy", "CreateBucket")]  # fmt: skip
+
+
+def _fact_evidence(i: int) -> dict[str, Any]:
+    """Evidence items of every kind the facts make readable, repeating across findings by ``i``."""
+    evidence: dict[str, Any] = {
+        "actions": _S3_ACTIONS[: 9 - i % 2],  # a list summarised, or (8) listed
+        "action_count": [9, 120, None][i % 3],  # the same list, said to be whole or the first of 120
+        "granted": {"to": {"actions": _S3_ACTIONS, "since": "2026-01-02T03:04:05+00:00"}},
+        "consumers": [{"kind": "lambda", "name": f"f{i % 2}", "arn": "arn:aws:lambda:::f", "region": None}],
+        "keys": [{"id": "AKIA****", "status": "Active", "age_days": i % 3, "last_used": None}],
+        "created": ["2026-01-02T03:04:05Z", "2025-12-30T00:00:00.5+00:00", "not a date"][i % 3],
+        "odd": [float("nan"), None, float("inf"), 1, 1.0, True][i % 6],  # NaN is encoded as null
+        "empty": [[], {}, "", None][i % 4],
+        f"name {i % 4}": {"nested": [i % 2, {"deeper": "value"}]},
+    }
+    if i % 5 == 0:
+        return {"kind": "role", "name": "r", "arn": "arn:aws:iam::1:role/r"}  # a consumer, in words
+    if i % 7 == 0:
+        return {"id": "AKIA****", "status": "Inactive", "age_days": 3}  # an access key, in words
+    return evidence
+
+
+def test_facts_made_once_per_distinct_item_are_what_each_finding_makes() -> None:
+    shared = view._Rendered()
+    evidences = [_fact_evidence(i) for i in range(90)]
+    for audited in (None, datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 3, 1, tzinfo=UTC)):
+        once = [view._evidence(e, audited, shared) for e in evidences]
+        each = [view._evidence(e, audited) for e in evidences]
+        assert once == each
+        assert any(v.actions for v in once)
+        assert any(v.facts == () for v in once)
+    facts = {value for v in once for _, value in v.facts}
+    assert {"NaN", "Infinity", "null", "1", "1.0", "true"} <= {f for f in facts if len(f) < 9}
+    assert "2025-12-30 (60 days before the audit)" in facts  # against the last day given

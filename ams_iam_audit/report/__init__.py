@@ -36,7 +36,7 @@ from ..jsonio import (
     loads_written,
     read_json,
     scrub,
-    scrub_stream,
+    scrub_stream_utf8,
     write_json_atomic,
     write_text_atomic,
 )
@@ -275,7 +275,7 @@ def render_outputs(document: Mapping[str, Any], out_dir: Path, *, step_summary: 
         # one output at a time, each rendered as a stream into its file (at the maximum quotas the
         # HTML is 30 MB): the one masking function over all of it, a piece at a time; a findings
         # file from elsewhere (the ``report`` command) is masked too
-        write_text_atomic(out_dir / name, scrub_stream(render()))
+        write_text_atomic(out_dir / name, scrub_stream_utf8(render()))
         written.append(out_dir / name)
     summary = os.environ.get(STEP_SUMMARY_ENV)
     if step_summary and summary:

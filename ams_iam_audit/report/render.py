@@ -18,10 +18,10 @@ from importlib.resources import files
 from typing import Any
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from ..jsonio import CONTROL_CHARACTERS as _CONTROL
-from .view import EMPTY_FACTS, EVIDENCE_LIMIT, OUTCOMES, SEVERITIES, build_view
+from .view import EMPTY_FACTS, EVIDENCE_LIMIT, OUTCOMES, SEVERITIES, FindingView, build_view
 
 __all__ = ["MARKDOWN_LIMIT", "html_chunks", "page_css", "render_html", "render_markdown"]
 
@@ -134,6 +134,7 @@ def html_chunks(document: Mapping[str, Any]) -> Iterator[str]:
             colours=_COLOURS,
             limit=EVIDENCE_LIMIT,
             empty_values=EMPTY_FACTS,
+            finding_row=FindingRows(),
         )
     )
 
@@ -144,3 +145,144 @@ def render_markdown(document: Mapping[str, Any]) -> str:
         .get_template("summary.md.j2")
         .render(view=build_view(document, with_evidence=False), outcomes=OUTCOMES, limit=MARKDOWN_LIMIT)
     )
+
+
+#: A finding's field the findings file did not hold: Jinja's ``Undefined`` (written as nothing,
+#: false, unequal to everything), as the template read such a field.
+_MISSING: Any = jinja2.Undefined()
+
+
+class FindingRows:
+    """Each finding's row of the report's findings tables, made as one string in Python: the markup
+    ``reports/compliance.html.j2`` had inside its ``{% for f in rule.findings %}`` loop, byte for
+    byte, every value escaped as autoescape escapes it (``markupsafe.escape``). Rendering the 25,000
+    failing findings of the maximum quotas through Jinja's expressions took 1.8 s, a third of the
+    report phase (bench/README.md, round 4); ``tests/test_report_html.py`` renders findings of every
+    kind through the loop's original template text and through this, and compares them.
+
+    Called by the template, one instance per report: the evidence facts (the same few thousand
+    (name, value) pairs across tens of thousands of findings) are escaped once each."""
+
+    __slots__ = ("_environment", "_facts")
+
+    def __init__(self) -> None:
+        self._facts: dict[tuple[str, str, str], str] = {}
+        self._environment = _environment(True)
+
+    def __call__(self, rule_id: str, f: FindingView) -> Markup:
+        data = f.data
+        get = data.get
+        severity, outcome = get("severity", _MISSING), get("outcome", _MISSING)
+        resource, message, baseline = get("resource", _MISSING), get("message", _MISSING), get("baseline", _MISSING)
+        rule = _escaped(rule_id)
+        sev, out = _escaped(severity), _escaped(outcome)
+        text = f"{_soft(resource)} {_soft(message)} {_soft(rule_id)}".lower()
+        parts = [
+            f'<tr class="finding" data-rule="{rule}" data-severity="{sev}" data-outcome="{out}" data-text="'
+            f'{_escaped(text)}">\n<td><code>{_escaped(resource)}</code></td>\n<td data-sort="'
+            f'{OUTCOMES.index(outcome)}"><span class="out out-{out}">{out}</span>'
+        ]
+        if baseline:
+            parts.append(f' <span class="muted">({_escaped(baseline)})</span>')
+        parts.append(
+            f'</td>\n<td data-sort="{SEVERITIES.index(severity)}"><span class="sev sev-{sev}">{sev}</span></td>\n'
+            f"<td>{_escaped(message)}"
+        )
+        waiver = get("waiver", _MISSING)
+        if waiver:
+            at = self._environment.getattr
+            parts.append(
+                f"<p><strong>Waiver ({_escaped(at(waiver, 'status'))}):</strong> "
+                f"{_escaped(at(waiver, 'justification'))}, owner {_escaped(at(waiver, 'owner'))}, "
+                f"expires {_escaped(at(waiver, 'expires'))}</p>"
+            )
+        ev = f.evidence
+        if ev:
+            if ev.fix:
+                parts.append(self._fix(ev.fix, ev.fix_kind))
+            if ev.statements or ev.facts or ev.diff or ev.actions:
+                parts.append(self._evidence(f, resource))
+        parts.append("</td>\n</tr>")
+        return Markup("".join(parts))
+
+    def _fix(self, fix: Any, kind: str | None) -> str:
+        at = self._environment.getattr
+        parts = ["<details><summary>", "what --fix did" if kind == "done" else "what --fix would do", "</summary>"]
+        if at(fix, "reason"):
+            parts.append(f"<p>{_escaped(at(fix, 'reason'))}</p>")
+        if at(fix, "not_fixable"):
+            parts.append(f"<p>Not fixable automatically: {_escaped(at(fix, 'not_fixable'))}</p>")
+        calls = at(fix, "changes") or at(fix, "calls") or []
+        if calls:
+            parts.append("<ol>" + "".join(f"<li><code>{_escaped(c)}</code></li>" for c in calls) + "</ol>")
+        parts.append("\n</details>")
+        return "".join(parts)
+
+    def _evidence(self, f: FindingView, resource: Any) -> str:
+        ev = f.evidence
+        assert ev is not None
+        parts = ['<details class="evidence"><summary>evidence</summary>']
+        same = f.same_evidence_as
+        if same:
+            parts.append(
+                '<p class="muted repeat-note">The offending statements'
+                + (" and the suggested replacement" if ev.diff else "")
+                + f" are the same as for <code>{_escaped(same)}</code>.</p>"
+            )
+        parts.append('\n<div class="repeat">' if same else '\n<div class="">')
+        if ev.statements:
+            parts.append('<p class="muted">offending statements, offending parts marked</p>')
+        for heading, body in ev.statements:
+            parts.append(
+                f'<pre class="statement"><span class="muted">{_escaped(heading)}:</span> {_escaped(body)}</pre>'
+            )
+        if ev.diff:
+            parts.append(
+                f'<p class="muted">{_escaped(ev.diff_title)} (unified diff: <del>- removed</del>, <ins>+ added</ins>)'
+                f'</p><pre class="diff">{_escaped(ev.diff)}</pre>'
+            )
+        parts.append("\n</div>")
+        if ev.facts:
+            parts.append('<dl class="facts">')
+            repeated = f.repeated_facts
+            memo = self._facts
+            for name, value in ev.facts:
+                if value != resource:
+                    hide = "empty" if value in EMPTY_FACTS else "repeat" if name in repeated else ""
+                    html = memo.get((name, value, hide))
+                    if html is None:
+                        attribute = f' class="{hide}"' if hide else ""
+                        html = memo[(name, value, hide)] = (
+                            f"<dt{attribute}>{_escaped(name)}</dt><dd{attribute}>{_escaped(value)}</dd>"
+                        )
+                    parts.append(html)
+            parts.append("</dl>")
+            if repeated:
+                names = ", ".join(sorted(repeated, key=_lower))
+                parts.append(
+                    f'<p class="muted printonly">{len(repeated)} more evidence item(s) as for <code>'
+                    f"{_escaped(f.facts_as)}</code>: {_escaped(names)}</p>"
+                )
+        for listed in ev.actions:
+            parts.append(
+                f'<details class="full actions"><summary>{_escaped(listed.where)}: {_escaped(listed.summary)} (all '
+                f'{len(listed.actions)} listed)</summary><p class="action-list">{_escaped(", ".join(listed.actions))}'
+                "</p></details>"
+            )
+        parts.append("\n</details>")
+        return "".join(parts)
+
+
+def _escaped(value: Any) -> str:
+    """What ``{{ value }}`` writes under autoescape."""
+    return str(escape(value))
+
+
+def _soft(value: Any) -> str:
+    """What ``~`` makes of ``value`` (Jinja's ``soft_str``)."""
+    return value if isinstance(value, str) else str(value)
+
+
+def _lower(name: str) -> str:
+    """The ``sort`` filter's key: case left out."""
+    return name.lower() if isinstance(name, str) else name

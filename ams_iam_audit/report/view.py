@@ -181,6 +181,14 @@ def _readable(
     return value
 
 
+def _in_words(value: Mapping[str, Any]) -> bool:
+    """Whether :func:`_readable` says ``value`` in words: a role's consumer (kind, name, arn) or an
+    access key (id, status, age in days)."""
+    return ("kind" in value and "name" in value and "arn" in value) or (
+        "id" in value and "status" in value and "age_days" in value
+    )
+
+
 def readable_date(value: str, audited: datetime | None) -> str:
     """An ISO timestamp as "2026-06-02 (183 days before the audit)"; unparseable text unchanged."""
     try:
@@ -281,12 +289,39 @@ class _Rendered:
     thousands of findings show the same library statement or the same suggested replacement (a
     template deployed per user), and each then shares one string rather than holding a copy."""
 
-    __slots__ = ("diffs", "facts", "statements")
+    __slots__ = ("audited", "diffs", "facts", "readable", "statements")
 
     def __init__(self) -> None:
         self.statements: dict[tuple[bytes, frozenset[str]], Markup] = {}
         self.diffs: dict[bytes, Markup | None] = {}
         self.facts: dict[Any, Any] = {}
+        self.audited: datetime | None = None  # when the audit ran, as the facts remembered say
+        self.readable: dict[bytes, tuple[tuple[str, str], tuple[ActionList, ...]]] = {}
+
+    def fact(
+        self, name: str, value: Any, total: Any, found: list[ActionList], audited: datetime | None
+    ) -> tuple[str, str]:
+        """One evidence item as a fact (name, the value on one line, made readable: action lists
+        summarised, into ``found``, timestamps as dates); ``total``: the evidence's
+        ``action_count`` for its ``actions``. Made once per distinct item: the same statement
+        summaries and action lists recur in thousands of findings, and walking each again was
+        half of the HTML's view."""
+        if audited != self.audited:  # the dates are said against another day
+            self.readable.clear()
+            self.audited = audited
+        item = (name, value) if total is None else (name, total, value)
+        key = _document_key(item)
+        if key is not None and b"null" in key and orjson.loads(key) != list(item):
+            key = None  # NaN or infinity (from a findings file made elsewhere): encoded as null
+        made = self.readable.get(key) if key is not None else None
+        if made is None:
+            lists: list[ActionList] = []
+            shown = _readable(value, str(name), lists, audited, total)
+            made = ((str(name), _compact(_pruned(shown))), tuple(lists))
+            if key is not None:
+                self.readable[key] = made
+        found.extend(made[1])
+        return made[0]
 
     def fact_list(self, facts: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
         """``facts``, each (name, text) and the whole list held once: an earlier finding's equal
@@ -317,9 +352,10 @@ class _Rendered:
 
 def _document_key(value: Any) -> bytes | None:
     """``value``'s JSON with its keys in their order (what its rendering shows), or ``None`` for what
-    orjson cannot encode (then it is rendered each time)."""
+    orjson cannot encode (then it is rendered each time). A copy of orjson's bytes, which hold on to
+    their 4 KiB buffer: kept as the memos' keys, 17,000 of them held 66 MiB."""
     try:
-        return orjson.dumps(value)
+        return bytes(memoryview(orjson.dumps(value)))
     except orjson.JSONEncodeError:
         return None
 
@@ -353,7 +389,13 @@ def _evidence(
             if isinstance(item, Mapping)
         ]
     found: list[ActionList] = []
-    shown = _readable(rest, "", found, audited)
+    if _in_words(rest):  # the whole evidence a role's consumer or an access key: no fact to list
+        facts: tuple[tuple[str, str], ...] = ()
+    else:  # as _readable(rest, ...) makes each item readable, an item at a time
+        count = rest.get("action_count")
+        facts = rendered.fact_list(
+            rendered.fact(k, v, count if k == "actions" else None, found, audited) for k, v in rest.items()
+        )
     return EvidenceView(
         statements=tuple(statements),
         fix=fix or planned,
@@ -361,9 +403,7 @@ def _evidence(
         diff=diff,
         diff_title=diff_title if diff else None,
         actions=tuple(found),
-        facts=rendered.fact_list((str(k), _compact(_pruned(v))) for k, v in shown.items())
-        if isinstance(shown, Mapping)
-        else (),
+        facts=facts,
     )
 
 
