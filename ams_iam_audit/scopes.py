@@ -260,6 +260,14 @@ class AuditContext:
         run (both AMS-EXEC rules and the fix plan ask)."""
         return discover(self.inventory)
 
+    def forget_analyses(self) -> None:
+        """Let the run's analyses (``escalation``, ``execution_discovery``) go once every case is
+        judged: the plugin calls this before it writes the reports, whose peak they would otherwise
+        share (about 27 MB at IAM's maximum quotas, bench/README.md round 4). Asked for again, each is
+        made again."""
+        for name in ("escalation", "execution_discovery"):
+            self.__dict__.pop(name, None)
+
     def scope_items(self, scope: str) -> list[Item]:
         """What ``scope`` provides for this inventory, made once a run: every rule of the scope
         shares the same subjects, so a document is parsed (and its grants worked out) once for all

@@ -63,6 +63,7 @@ from .accounts_run import (
 )
 from .fixing import FixOutcome, fix_lines, run_fix_phase
 from .fixtures import ACCOUNTS_KEY, CONTEXT_KEY, EVIDENCE_KEY, item_account, item_case
+from .kept_reports import PASS_COUNTED, compact_failure
 from .options import AuditOptions, add_options
 from .protocol import LightProtocol
 from .run import AuditRun, RunError, open_run, run_from_workerinput
@@ -358,6 +359,8 @@ class AuditPlugin:
         self._settled = False
         #: the last passing rule case's call report, until its case is finished (``_thin_passes``)
         self._last_pass: pytest.TestReport | None = None
+        #: the last failing rule case's call report, until its case is finished (``kept_reports``)
+        self._last_failure: pytest.TestReport | None = None
         self._thin: bool | None = None
         self._rules_dir = builtin_rules_dir().resolve()
 
@@ -522,7 +525,8 @@ class AuditPlugin:
         (under the category ``""``, which nothing shows or counts): two of each case's three reports,
         dropped once the case is done (about 1 KB a case, bench/README.md). ``--durations`` then lists
         the rule calls' durations, not those of the plugin's trivial setups and teardowns. A passing
-        call is kept as a count only when nothing will show it (``_thin_passes``)."""
+        call is kept as a count only when nothing will show it (``_thin_passes``), a failing one
+        with the lines the terminal prints (``kept_reports``)."""
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         stats = getattr(reporter, "stats", None)
         if isinstance(stats, dict):
@@ -530,7 +534,13 @@ class AuditPlugin:
             passed, self._last_pass = self._last_pass, None
             kept = stats.get("passed")
             if passed is not None and kept and kept[-1] is passed and self._thin_passes(reporter):
-                kept[-1] = _PASS_COUNTED
+                kept[-1] = PASS_COUNTED
+            failed, self._last_failure = self._last_failure, None
+            kept = stats.get("failed")
+            if failed is not None and kept and kept[-1] is failed:
+                compact = compact_failure(failed.longrepr)
+                if compact is not None:
+                    failed.longrepr = compact
 
     def _thin_passes(self, reporter: Any) -> bool:
         """Whether pytest's terminal may keep only the count of passing rule cases: nothing it will
@@ -555,6 +565,8 @@ class AuditPlugin:
             return
         if report.when == "call" and report.passed:
             self._last_pass = report
+        elif report.when == "call" and report.failed:
+            self._last_failure = report
         finding = data if isinstance(data, Finding) else Finding.from_json(data)
         try:
             finding = self._enriched(finding)
@@ -645,6 +657,8 @@ class AuditPlugin:
         if session.exitstatus == pytest.ExitCode.USAGE_ERROR and not self.reported:
             return  # refused before any rule ran (a waiver or baseline that does not fit): nothing to report
         started = time.perf_counter()
+        for context in self.contexts.values() if self.contexts is not None else (self.context,):
+            context.forget_analyses()  # every case is judged: the reports need only the findings
         self.incomplete_reason = self._incomplete(session)
         rules = [{**r, "fixable": r["id"] in FIXABLE_RULES} for r in self.rules.values()]
         try:
@@ -807,12 +821,6 @@ class AuditPlugin:
         gc.freeze()
         gc.set_threshold(50_000, *self._gc_thresholds[1:])
 
-
-#: What pytest's terminal keeps of a passing rule case when nothing will show it (``_thin_passes``):
-#: one report, shared, that counts as a pass and names no case.
-_PASS_COUNTED = pytest.TestReport(
-    nodeid="", location=("", None, ""), keywords={}, outcome="passed", longrepr=None, when="call"
-)
 
 #: the JUnit properties every case of a rule, severity or account shares (``_property``)
 _PROPERTIES: dict[tuple[str, str], tuple[str, str]] = {}
