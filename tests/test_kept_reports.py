@@ -140,10 +140,15 @@ def test_only_the_line_shape_is_compacted() -> None:
     assert PASS_COUNTED.nodeid == ""
 
 
-def test_documents_from_botocore_are_kept_as_plain_json() -> None:
+@pytest.mark.parametrize(
+    "action",
+    [["s3:GetObject"], ("s3:GetObject",), [float("inf"), 2**70]],
+    ids=["json", "tuple", "beyond-json"],  # the last two are walked: orjson would change them
+)
+def test_documents_from_botocore_are_kept_as_plain_json(action: object) -> None:
     """botocore decodes IAM's documents into OrderedDicts: the inventory keeps plain dicts and lists
     (about half the memory), equal to what was read; a document already plain is kept as it is."""
-    statement = OrderedDict([("Effect", "Allow"), ("Action", ("s3:GetObject",)), ("Resource", "*")])
+    statement = OrderedDict([("Effect", "Allow"), ("Action", action), ("Resource", "*")])
     read = OrderedDict([("Version", "2012-10-17"), ("Statement", [statement])])
     kept = decode_policy(read)
     assert kept == json.loads(json.dumps(read))
