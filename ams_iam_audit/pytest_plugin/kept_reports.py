@@ -58,7 +58,7 @@ class CompactFailure(TerminalRepr):
         self.full().toterminal(tw)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
+        if name.startswith("__") or name in self.__slots__:  # a slot not set yet: never the full tree
             raise AttributeError(name)
         return getattr(self.full(), name)
 

@@ -357,10 +357,9 @@ class AuditPlugin:
         self._usage: list[WaiverUsage] | None = None
         self._gc_thresholds = gc.get_threshold()
         self._settled = False
-        #: the last passing rule case's call report, until its case is finished (``_thin_passes``)
-        self._last_pass: pytest.TestReport | None = None
-        #: the last failing rule case's call report, until its case is finished (``kept_reports``)
-        self._last_failure: pytest.TestReport | None = None
+        #: each rule case's passing or failing call report, by node id, until the case is finished
+        #: (``kept_reports``: what the terminal keeps of it)
+        self._calls: dict[str, pytest.TestReport] = {}
         self._thin: bool | None = None
         self._rules_dir = builtin_rules_dir().resolve()
 
@@ -527,20 +526,22 @@ class AuditPlugin:
         the rule calls' durations, not those of the plugin's trivial setups and teardowns. A passing
         call is kept as a count only when nothing will show it (``_thin_passes``), a failing one
         with the lines the terminal prints (``kept_reports``)."""
+        call = self._calls.pop(nodeid, None)  # this case's, not another's (xdist interleaves cases)
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         stats = getattr(reporter, "stats", None)
         if isinstance(stats, dict):
             stats.pop("", None)
-            passed, self._last_pass = self._last_pass, None
-            kept = stats.get("passed")
-            if passed is not None and kept and kept[-1] is passed and self._thin_passes(reporter):
-                kept[-1] = PASS_COUNTED
-            failed, self._last_failure = self._last_failure, None
-            kept = stats.get("failed")
-            if failed is not None and kept and kept[-1] is failed:
-                compact = compact_failure(failed.longrepr)
+            if call is not None and call.passed and self._thin_passes(reporter):
+                kept = stats.get("passed", [])
+                # among the last few: under xdist other workers' cases may have been logged since
+                for at in range(len(kept) - 1, max(len(kept) - 9, -1), -1):
+                    if kept[at] is call:
+                        kept[at] = PASS_COUNTED
+                        break
+            elif call is not None and call.failed:
+                compact = compact_failure(call.longrepr)
                 if compact is not None:
-                    failed.longrepr = compact
+                    call.longrepr = compact
 
     def _thin_passes(self, reporter: Any) -> bool:
         """Whether pytest's terminal may keep only the count of passing rule cases: nothing it will
@@ -554,6 +555,7 @@ class AuditPlugin:
                 and not hasopt("p")
                 and not hasopt("P")
                 and self.config.getoption("durations", None) is None
+                and self.config.getini("console_output_style") != "times"  # progress sums their durations
                 and self.options.fix is None
             )
         return self._thin
@@ -563,10 +565,8 @@ class AuditPlugin:
         data = getattr(report, "ams_finding", None)
         if data is None:
             return
-        if report.when == "call" and report.passed:
-            self._last_pass = report
-        elif report.when == "call" and report.failed:
-            self._last_failure = report
+        if report.when == "call" and (report.passed or report.failed):
+            self._calls[report.nodeid] = report
         finding = data if isinstance(data, Finding) else Finding.from_json(data)
         try:
             finding = self._enriched(finding)
@@ -829,7 +829,10 @@ _PROPERTIES: dict[tuple[str, str], tuple[str, str]] = {}
 def _property(name: str, value: str) -> tuple[str, str]:
     """The one ``(name, value)`` tuple for a property many cases carry: pytest copies each case's
     properties into every report it keeps, so at the maximum quotas a tuple of its own per case and
-    report is about 20 MB (bench/README.md, round 4)."""
+    report is about 20 MB (bench/README.md, round 4). Only plain strings are shared (a team rule's
+    severity may be anything: it gets a tuple of its own, as before)."""
+    if type(value) is not str:
+        return (name, value)
     return _PROPERTIES.setdefault((name, value), (name, value))
 
 

@@ -178,10 +178,11 @@ def open_run(options: AuditOptions, xdist: bool = False) -> AuditRun:
                 save_snapshot(inventory, options.save_snapshot)
             except OutputError as exc:
                 raise RunError(f"--save-snapshot {exc}") from None
-        # only --fix calls AWS again; an audit lets the session go once the account is read: its
-        # clients hold botocore's service models (over 60 MB at IAM's maximum quotas, bench/README.md
-        # round 4), which the plugin's first gc.collect then frees before anything is frozen
-        keep = live if live is not None and options.fix is not None else None
+        # only --fix calls AWS again (--fix-dry-run plans from the inventory); an audit lets the
+        # session go once the account is read: its clients hold botocore's service models (over
+        # 60 MB at IAM's maximum quotas, bench/README.md round 4), which the plugin's first
+        # gc.collect then frees before anything is frozen
+        keep = live if live is not None and options.fix == "apply" else None
         run = AuditRun(
             inventory=inventory,
             started_at=started,
