@@ -66,7 +66,7 @@ def parse_time(value: Any) -> datetime | None:
         return None
     if isinstance(value, datetime):
         # botocore gives every date a dateutil ``tzlocal`` of its own (45,000 at IAM's maximum quotas,
-        # about 10 MB kept to the end of the run): the same instant in UTC shares one zone
+        # about 6 MB kept to the end of the run): the same instant in UTC shares one zone
         return value if value.tzinfo is None or value.tzinfo is UTC else value.astimezone(UTC)
     text = str(value).replace("Z", "+00:00")
     try:

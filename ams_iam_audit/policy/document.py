@@ -22,8 +22,6 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import unquote
 
-import orjson
-
 from ..jsonio import POLICY_MAX_DEPTH, nesting_error
 
 __all__ = [
@@ -184,10 +182,7 @@ def decode_policy(document: str | bytes | Mapping[str, Any], where: str = "polic
     if isinstance(document, Mapping):
         if _depth_exceeds(document, POLICY_MAX_DEPTH):
             raise PolicyParseError(f"{where}: nested more than {POLICY_MAX_DEPTH} levels deep (arrays and objects)")
-        # botocore hands IAM's documents over as OrderedDicts (its json_decode_policies handler): an
-        # inventory keeps every document to the end of the run, and plain dicts and lists hold the
-        # same JSON in about half the memory (57 MB at IAM's maximum quotas, bench/README.md round 4)
-        return document if type(document) is dict else _plain(document)
+        return document
     if isinstance(document, bytes):
         try:
             document = document.decode("utf-8")
@@ -208,29 +203,6 @@ def decode_policy(document: str | bytes | Mapping[str, Any], where: str = "polic
     if not isinstance(loaded, Mapping):
         raise PolicyParseError(f"{where}: a policy document must be a JSON object, got {type(loaded).__name__}")
     return loaded
-
-
-def _plain(value: Mapping[str, Any]) -> Mapping[str, Any]:
-    """``value`` (parsed JSON, nested at most ``POLICY_MAX_DEPTH`` deep) with every mapping a dict and
-    every array a list. orjson copies it six times faster than Python walks it; what orjson would
-    change rather than copy (NaN, a tuple, a number or key JSON lacks) makes the copy unequal, and
-    such a document is walked instead."""
-    try:
-        copied = orjson.loads(orjson.dumps(value, option=orjson.OPT_PASSTHROUGH_DATETIME))
-    except TypeError:  # orjson.JSONEncodeError included
-        copied = None
-    if isinstance(copied, dict) and copied == value:
-        return copied
-    walked: Mapping[str, Any] = _walked(value)
-    return walked
-
-
-def _walked(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {key: _walked(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_walked(item) for item in value]
-    return value
 
 
 def _depth_exceeds(value: Any, limit: int) -> bool:
