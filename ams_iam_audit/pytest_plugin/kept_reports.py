@@ -11,7 +11,7 @@ reads it when it is logged, before any of this applies.
   counts it as a pass and prints nothing of it (the plugin decides when, ``AuditPlugin._thin_passes``).
 * :class:`CompactFailure` holds a rule failure's two terminal lines and its crash location, and
   prints them by building pytest's own objects again for the moment it prints: the same bytes, markup
-  included, as the tree it replaces (``tests/test_protocol.py`` compares them). Only the one shape
+  included, as the tree it replaces (``tests/test_kept_reports.py`` compares them). Only the one shape
   ``--tb=line`` (the plugin's default) gives a rule's failure is compacted; every other report is
   kept as pytest made it.
 
