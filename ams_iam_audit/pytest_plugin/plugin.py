@@ -546,8 +546,9 @@ class AuditPlugin:
     def _thin_passes(self, reporter: Any) -> bool:
         """Whether pytest's terminal may keep only the count of passing rule cases: nothing it will
         show reads them (no ``-rp``/``-rP``/``-rA``, no ``--durations``, no progress in ``times``
-        style) and no ``--fix`` recounts them. A passing case's call report, its keywords and properties are about 1 KB, and
-        AMS-S3-001's passes alone are thousands at IAM's quotas (bench/README.md, round 4)."""
+        style) and no ``--fix`` recounts them. A passing case's call report, its keywords and
+        properties are about 1 KB, and AMS-S3-001's passes alone are thousands at IAM's quotas
+        (bench/README.md, round 4)."""
         if self._thin is None:
             hasopt = getattr(reporter, "hasopt", None)
             self._thin = (
