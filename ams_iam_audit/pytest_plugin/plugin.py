@@ -213,7 +213,7 @@ def pytest_configure(config: pytest.Config) -> None:
         _add_builtin_rules(config)
     if options.waivers and worker_input is None and _xdist_active(config):
         # under xdist this process collects nothing: the rules are read from the rule files' source
-        plugin._check_waivers(_declared_rule_ids(config, options.builtin_rules))
+        check_waivers(options, _declared_rule_ids(config, options.builtin_rules))
 
 
 def check_waivers(options: AuditOptions, rules: set[str]) -> None:
@@ -345,7 +345,6 @@ class AuditPlugin:
         self.findings: list[Finding] = []
         self.rules: dict[str, dict[str, Any]] = {}
         self.report_paths: list[Path] = []
-
         self.started = time.time()
         self.fix: FixOutcome | None = None
         #: every case this process was told about (a report of any phase), against what was collected:
@@ -427,7 +426,7 @@ class AuditPlugin:
         baseline naming rules is checked against all of them."""
         if not hasattr(self.config, "workerinput"):  # an xdist worker's error would crash the session
             rules = {r.id: r for r in (get_rule(getattr(item, "function", None)) for item in items) if r}
-            self._check_waivers(set(rules))
+            check_waivers(self.options, set(rules))
             self._check_baseline_rules([_rule_json(r) for r in rules.values()])
         for item in items:
             rule = get_rule(getattr(item, "function", None))
@@ -445,9 +444,6 @@ class AuditPlugin:
             account = item_account(item) if self.contexts is not None else None
             if account is not None:  # several accounts: JUnit names each case's account too
                 item.user_properties.append(_property("account_id", account))
-
-    def _check_waivers(self, rules: set[str]) -> None:
-        check_waivers(self.options, rules)
 
     def _check_baseline_rules(self, rules: list[dict[str, Any]]) -> None:
         if self.options.baseline is None or not rules:
