@@ -162,10 +162,10 @@ def _readable(
             return f"{summary} (full list below)"
         return [_readable(v, f"{where} {i}", found, audited) for i, v in enumerate(value)]
     if kind is dict or isinstance(value, Mapping):
-        if "kind" in value and "name" in value and "arn" in value:
+        if _is_consumer(value):
             # a role's consumer: "lambda modfunction (us-east-1)"
             return f"{value['kind']} {value['name']}" + (f" ({value['region']})" if value.get("region") else "")
-        if "id" in value and "status" in value and "age_days" in value:
+        if _is_access_key(value):
             # an access key (its id masked): status, age in days, last use as a date
             used = value.get("last_used")
             last = f"last used {readable_date(str(used), audited)}" if used else "never used"
@@ -181,12 +181,19 @@ def _readable(
     return value
 
 
+def _is_consumer(value: Mapping[str, Any]) -> bool:
+    """A role's consumer as evidence holds it (kind, name, arn)."""
+    return "kind" in value and "name" in value and "arn" in value
+
+
+def _is_access_key(value: Mapping[str, Any]) -> bool:
+    """An access key as evidence holds it (id, status, age in days)."""
+    return "id" in value and "status" in value and "age_days" in value
+
+
 def _in_words(value: Mapping[str, Any]) -> bool:
-    """Whether :func:`_readable` says ``value`` in words: a role's consumer (kind, name, arn) or an
-    access key (id, status, age in days)."""
-    return ("kind" in value and "name" in value and "arn" in value) or (
-        "id" in value and "status" in value and "age_days" in value
-    )
+    """Whether :func:`_readable` says ``value`` in words: a role's consumer or an access key."""
+    return _is_consumer(value) or _is_access_key(value)
 
 
 def readable_date(value: str, audited: datetime | None) -> str:
