@@ -371,14 +371,25 @@ def scrub(text: str) -> str:
         return _RUN.sub(_mask_run, text)
     done = _scrubbed.get(text)
     if done is None:
-        if len(_scrubbed) >= _SCRUB_MEMO_SIZE:
-            _scrubbed.clear()
-        done = _scrubbed[text] = _RUN.sub(_mask_run, text)
+        done = _remember(_scrubbed, text, _RUN.sub(_mask_run, text))
     return done
 
 
+def _remember(memo: dict[Any, Any], key: Any, value: Any) -> Any:
+    """``value``, kept in ``memo`` under ``key``; a full memo (``_SCRUB_MEMO_SIZE``) starts again."""
+    if len(memo) >= _SCRUB_MEMO_SIZE:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
 def _mask_run(match: re.Match[str]) -> str:
-    return _SENSITIVE.sub(_mask, match.group(0))
+    return _masked_run(match.group(0))
+
+
+def _masked_run(run: str) -> str:
+    """One run of key-like characters (:data:`_RUN`) with every token in it masked."""
+    return _SENSITIVE.sub(_mask, run)
 
 
 #: the characters of the runs :data:`_RUN` finds (a masked token never extends past one)
@@ -417,11 +428,9 @@ def _scrub_utf8(text: str) -> bytes:
         run = data[at:end]
         masked = memo.get(run)
         if masked is None:
-            masked = _SENSITIVE.sub(_mask, run.decode("ascii")).encode("ascii")
+            masked = _masked_run(run.decode("ascii")).encode("ascii")
             if len(run) <= _SCRUB_MEMO_LENGTH:
-                if len(memo) >= _SCRUB_MEMO_SIZE:
-                    memo.clear()
-                memo[run] = masked
+                _remember(memo, run, masked)
         if masked != run:
             out += (data[done:at], masked)
             done = end
