@@ -4,6 +4,7 @@ of dates as read from AWS, and the run's analyses. Each is smaller or gone; what
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import re
@@ -162,3 +163,29 @@ def test_a_context_forgets_its_analyses_and_makes_them_again() -> None:
     again = context.escalation
     assert again is not first
     assert type(again) is type(first)
+
+
+
+def test_pytests_collections_at_the_end_do_not_walk_the_run(
+    pytester: pytest.Pytester, aws: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pytest collects garbage at its unconfigure and in its cleanup; the run's objects are still out
+    of the collector's way then (each would walk them all), and are given back once pytest is done:
+    an in-process host finds nothing left frozen."""
+    import _pytest.unraisableexception as unraisable
+
+    frozen: list[int] = []
+    collect = unraisable.gc_collect_harder
+
+    def recorded(iterations: int) -> None:
+        frozen.append(gc.get_freeze_count())
+        collect(iterations)
+
+    monkeypatch.setattr(unraisable, "gc_collect_harder", recorded)
+    _seed(aws)
+    before = gc.get_freeze_count()
+    result = audit_at(pytester, aws.url)
+    assert result.document is not None, result.stdout
+    assert len(frozen) == 2, frozen  # pytest's unconfigure and its cleanup
+    assert all(count > before + 10_000 for count in frozen), frozen
+    assert gc.get_freeze_count() == before

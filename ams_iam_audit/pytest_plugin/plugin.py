@@ -197,6 +197,9 @@ def pytest_configure(config: pytest.Config) -> None:
     plugin = AuditPlugin(config, options, run)
     plugin.xdist_note = one_process
     plugin.settle()
+    # the objects go back to the collector last of all: this configure runs before pytest's own, so
+    # this cleanup runs after theirs (see AuditPlugin.thaw)
+    config.add_cleanup(plugin.thaw)
     config.stash[CONTEXT_KEY] = plugin.context
     config.pluginmanager.register(plugin, _PLUGIN_NAME)
     config.pluginmanager.register(fixtures, _PLUGIN_NAME + "-fixtures")
@@ -794,6 +797,14 @@ class AuditPlugin:
         if reporter is not None and last is not None and not hasattr(config, "workerinput"):
             write_summary(reporter, [last])
         self.run.close()
+
+    def thaw(self) -> None:
+        """Give the run's objects back to the garbage collector (``settle`` froze them) and its
+        thresholds back to what they were, as the very last of the run's cleanups. Not earlier, at
+        unconfigure: pytest's unraisable-exception check collects garbage at its unconfigure and in
+        its cleanup (``gc_collect_harder``), and each of those collections would walk the whole
+        inventory and every case (0.4 s of the 0.5 s exit at the default quotas, bench/README.md,
+        round 5). Frozen, they walk only what the end of the run made."""
         gc.unfreeze()
         gc.set_threshold(*self._gc_thresholds)
         _freeze_at_exit()
@@ -807,7 +818,7 @@ class AuditPlugin:
         """The inventory, and then the collected cases, live until the run ends: move them out of
         the garbage collector's way (``gc.freeze``), so each collection stops walking them again.
         The first collection generation runs every 50,000 allocations instead of 700. Together about a
-        tenth of an audit at the default quotas (bench/README.md); undone at unconfigure.
+        tenth of an audit at the default quotas (bench/README.md); undone by ``thaw``, the run's last cleanup.
 
         The first time, what reading the account left in reference cycles (a botocore session and
         its service models, once the run has let them go) is collected first: frozen, it would stay
