@@ -165,7 +165,6 @@ def test_a_context_forgets_its_analyses_and_makes_them_again() -> None:
     assert type(again) is type(first)
 
 
-
 def test_pytests_collections_at_the_end_do_not_walk_the_run(
     pytester: pytest.Pytester, aws: Account, monkeypatch: pytest.MonkeyPatch
 ) -> None:
