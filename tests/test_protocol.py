@@ -210,3 +210,95 @@ def test_the_terminal_keeps_no_passing_setup_or_teardown_report(
     assert counts["passed"] == outcomes.count("pass") > 0
     assert counts["skipped"] == outcomes.count("not-applicable")  # a rule with nothing to judge skips
     assert f"{counts['failed']} failed, {counts['passed']} passed" in result.counts_line
+
+
+#: rules whose failures take each shape pytest can give a failed assertion: in the rule's function
+#: (one line and several), in a helper it calls, and raised while handling another exception
+SHAPED_RULES = """
+from ams_iam_audit import Controls, Evidence, User, rule
+
+META = dict(severity="low", area="users", scope="user", rationale="r", remediation="r", controls=Controls())
+
+def _owned(user):
+    assert user.name != "crash", "a helper's assertion"
+
+@rule(id="AMS-TEAM-020", title="Failures of every shape", **META)
+def test_shapes(user: User, evidence: Evidence) -> None:
+    evidence.add(name=user.name)
+    _owned(user)
+    if user.name == "skipped":
+        try:
+            {}["owner"]
+        except KeyError:
+            assert False, "raised while handling a KeyError"
+    assert user.name != "owned", "one line\\nand a second\\x1b[31m"
+    assert "AI_" not in user.name
+"""
+
+#: a -p plugin: each report the run makes beside the one pytest's own TestReport.from_item_and_call
+#: makes for the same case and phase, as report logs and xdist serialise them
+SAME_REPORTS_PLUGIN = """
+import json
+from pathlib import Path
+
+import pytest
+from _pytest.reports import TestReport
+
+SEEN = []
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    expected = TestReport.from_item_and_call(item, call)
+    SEEN.append({
+        "id": f"{item.nodeid} {call.when}",
+        "failed": report.failed,
+        "same": report._to_json() == expected._to_json(),
+        "same_type": type(report.longrepr) is type(expected.longrepr),
+        "same_text": str(report.longrepr) == str(expected.longrepr),
+        "ours": report._to_json(),
+        "pytest": expected._to_json(),
+    })
+    return report
+
+def pytest_unconfigure(config):
+    Path("reports.json").write_text(json.dumps(SEEN, default=str))
+"""
+
+
+def test_light_reports_are_the_reports_pytest_makes(
+    pytester: pytest.Pytester, aws: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The light protocol makes a passing phase's report and a rule's own failed assertion itself
+    (one keywords dict a case, no walk of the traceback): field for field, and in the text the
+    terminal and JUnit print, they are the reports pytest makes. Failures of other shapes are
+    pytest's own."""
+    from ams_iam_audit.pytest_plugin import protocol
+
+    made: list[str] = []
+    line_failure = protocol._line_failure
+
+    def counted(item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
+        longrepr = line_failure(item, call)
+        if longrepr is not None:
+            made.append(item.nodeid)
+        return longrepr
+
+    monkeypatch.setattr(protocol, "_line_failure", counted)
+    _seed(aws)
+    pytester.makepyfile(test_shapes=SHAPED_RULES, same_reports=SAME_REPORTS_PLUGIN)
+    pytester.syspathinsert()
+    result = audit_at(pytester, aws.url, "-p", "same_reports", "test_shapes.py")
+    assert result.document is not None, result.stdout
+    seen = json.loads((pytester.path / "reports.json").read_text())
+    different = [r for r in seen if not (r["same"] and r["same_type"] and r["same_text"])]
+    assert not different, different[:2]
+    failed = {r["id"] for r in seen if r["failed"]}
+    assert {f"test_shapes.py::test_shapes[user/{name}] call" for name in ("crash", "skipped", "owned")} <= failed
+    # made here: the rule's own one-line and several-line assertions, built-in rules' failures
+    assert "test_shapes.py::test_shapes[user/owned]" in made
+    assert "test_shapes.py::test_shapes[user/AI_MODELSHARE_2024_01_01_00_00_00]" in made
+    assert any(nodeid.startswith("rules/") for nodeid in made)
+    # left to pytest: the helper's assertion and the one raised while handling another exception
+    assert not {"test_shapes.py::test_shapes[user/crash]", "test_shapes.py::test_shapes[user/skipped]"} & set(made)
+    assert len(seen) > 3 * len(made) > 0

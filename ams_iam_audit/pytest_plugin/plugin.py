@@ -868,13 +868,25 @@ def _clean(value: Any) -> Any:
         return value
     if isinstance(value, tuple):
         return tuple(_clean(v) for v in value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        for f in dataclasses.fields(value):
-            current = getattr(value, f.name)
-            cleaned = _clean(current)
-            if cleaned is not current:
-                object.__setattr__(value, f.name, cleaned)
+    for name in _field_names(type(value)):
+        current = getattr(value, name)
+        cleaned = _clean(current)
+        if cleaned is not current:
+            object.__setattr__(value, name, cleaned)
     return value
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    """The fields ``_clean`` walks in an object of class ``cls`` (a dataclass: pytest's traceback
+    representations are), looked up once per class."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = tuple(f.name for f in dataclasses.fields(cls)) if dataclasses.is_dataclass(cls) else ()
+        _FIELD_NAMES[cls] = names
+    return names
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 def _rule_json(rule: Rule) -> dict[str, Any]:
