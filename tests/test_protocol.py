@@ -302,3 +302,32 @@ def test_light_reports_are_the_reports_pytest_makes(
     # left to pytest: the helper's assertion and the one raised while handling another exception
     assert not {"test_shapes.py::test_shapes[user/crash]", "test_shapes.py::test_shapes[user/skipped]"} & set(made)
     assert len(seen) > 3 * len(made) > 0
+
+
+#: a -p plugin: each case's location beside the one pytest computes for it
+LOCATIONS_PLUGIN = """
+import json
+from pathlib import Path
+
+import pytest
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session):
+    Path("locations.json").write_text(json.dumps([
+        [item.nodeid, list(item.location), list(pytest.Function.location.func(item))] for item in session.items
+    ]))
+"""
+
+
+def test_rule_cases_have_the_locations_pytest_gives_them(pytester: pytest.Pytester, aws: Account) -> None:
+    """Each rule's file and line are found once and shared by its cases; every case's location is
+    still the one pytest computes (the terminal, JUnit and report logs print it)."""
+    _seed(aws)
+    pytester.makepyfile(test_team=TEAM_RULES, locations=LOCATIONS_PLUGIN)
+    pytester.syspathinsert()
+    result = audit_at(pytester, aws.url, "-p", "locations", "test_team.py")
+    assert result.document is not None, result.stdout
+    locations = json.loads((pytester.path / "locations.json").read_text())
+    assert len({nodeid.split("[")[0] for nodeid, _, _ in locations}) > 10
+    assert [nodeid for nodeid, ours, theirs in locations if ours != theirs] == []
+    assert any(ours[0] == "test_team.py" and ours[2].startswith("test_owner[") for _, ours, _ in locations)
