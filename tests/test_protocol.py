@@ -215,6 +215,7 @@ def test_the_terminal_keeps_no_passing_setup_or_teardown_report(
 #: rules whose failures take each shape pytest can give a failed assertion: in the rule's function
 #: (one line and several), in a helper it calls, and raised while handling another exception
 SHAPED_RULES = """
+import pytest
 from ams_iam_audit import Controls, Evidence, User, rule
 
 META = dict(severity="low", area="users", scope="user", rationale="r", remediation="r", controls=Controls())
@@ -231,6 +232,10 @@ def test_shapes(user: User, evidence: Evidence) -> None:
             {}["owner"]
         except KeyError:
             assert False, "raised while handling a KeyError"
+    if user.name == "failed":
+        pytest.fail(f"{user.name} failed through pytest.fail")
+    if user.name == "untraced":
+        pytest.fail(f"{user.name} failed without a traceback", pytrace=False)
     assert user.name != "owned", "one line\\nand a second\\x1b[31m"
     assert "AI_" not in user.name
 """
@@ -286,6 +291,8 @@ def test_light_reports_are_the_reports_pytest_makes(
 
     monkeypatch.setattr(protocol, "_line_failure", counted)
     _seed(aws)
+    for name in ("failed", "untraced"):
+        aws.iam.create_user(UserName=name)
     pytester.makepyfile(test_shapes=SHAPED_RULES, same_reports=SAME_REPORTS_PLUGIN)
     pytester.syspathinsert()
     result = audit_at(pytester, aws.url, "-p", "same_reports", "test_shapes.py")
@@ -294,13 +301,16 @@ def test_light_reports_are_the_reports_pytest_makes(
     different = [r for r in seen if not (r["same"] and r["same_type"] and r["same_text"])]
     assert not different, different[:2]
     failed = {r["id"] for r in seen if r["failed"]}
-    assert {f"test_shapes.py::test_shapes[user/{name}] call" for name in ("crash", "skipped", "owned")} <= failed
-    # made here: the rule's own one-line and several-line assertions, built-in rules' failures
+    shapes = ("crash", "skipped", "owned", "failed", "untraced")
+    assert {f"test_shapes.py::test_shapes[user/{name}] call" for name in shapes} <= failed
+    # made here: the rule's own one-line and several-line assertions and pytest.fail, built-in rules' failures
     assert "test_shapes.py::test_shapes[user/owned]" in made
+    assert "test_shapes.py::test_shapes[user/failed]" in made
     assert "test_shapes.py::test_shapes[user/AI_MODELSHARE_2024_01_01_00_00_00]" in made
     assert any(nodeid.startswith("rules/") for nodeid in made)
-    # left to pytest: the helper's assertion and the one raised while handling another exception
-    assert not {"test_shapes.py::test_shapes[user/crash]", "test_shapes.py::test_shapes[user/skipped]"} & set(made)
+    # left to pytest: the helper's assertion, the one raised while handling another exception, and
+    # pytest.fail without a traceback
+    assert not {f"test_shapes.py::test_shapes[user/{name}]" for name in ("crash", "skipped", "untraced")} & set(made)
     assert len(seen) > 3 * len(made) > 0
 
 

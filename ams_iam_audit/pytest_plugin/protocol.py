@@ -162,37 +162,58 @@ def _nothing_to_judge(**_arguments: Any) -> None:
 
 
 def _line_failure(item: pytest.Item, call: pytest.CallInfo[Any]) -> ExceptionChainRepr | None:
-    """A rule's failed assertion as pytest represents it at ``--tb=line``, or ``None`` for any other
-    failure. pytest filters the traceback down to the test function's frame and what it called, then
-    gives each frame left an entry, the last one holding the exception's lines, and names the last
-    frame that is not hidden as the crash. When the assertion fails in the rule's function itself,
-    that is one entry and that frame: made here from the exception alone. Anything else (a helper's
-    assertion, a chained exception, another exception type, another ``--tb``, ``--full-trace``) is
-    left to pytest."""
+    """A rule's failure as pytest represents it at ``--tb=line``, or ``None`` for any other failure.
+    pytest filters the traceback down to the test function's frame and what it called, less the
+    frames that hide themselves (``__tracebackhide__``, as ``pytest.fail`` does), gives each frame
+    left an entry, the last one holding the exception's lines, and names the last frame not hidden
+    as the crash. When the rule's function failed an assertion or called ``pytest.fail`` itself, that
+    is one entry and that frame: made here from the exception alone. Anything else (a helper's
+    assertion, a chained exception, another exception type, ``pytest.fail(pytrace=False)``, another
+    ``--tb``, ``--full-trace``) is left to pytest."""
     excinfo = call.excinfo
     config = item.config
-    if call.when != "call" or not isinstance(excinfo, ExceptionInfo) or type(excinfo.value) is not AssertionError:
+    if call.when != "call" or not isinstance(excinfo, ExceptionInfo):
+        return None
+    error = excinfo.value
+    if type(error) is not AssertionError and not (type(error) is pytest.fail.Exception and error.pytrace):
         return None
     if config.getoption("tbstyle", "auto") != "line" or config.getoption("fulltrace", False):
         return None
-    error = excinfo.value
     if error.__cause__ is not None or (error.__context__ is not None and not error.__suppress_context__):
         return None
-    last = excinfo.tb
-    while last.tb_next is not None:
-        last = last.tb_next
-    frame = last.tb_frame
     function = getattr(item, "obj", None)
-    if frame.f_code is not getattr(function, "__code__", None):
-        return None
-    if "__tracebackhide__" in frame.f_locals or "__tracebackhide__" in frame.f_globals:
+    rule_frame: Any = None
+    traceback: Any = excinfo.tb
+    while traceback is not None:
+        frame = traceback.tb_frame
+        hidden = _hidden(frame)
+        if hidden is None:
+            return None
+        if frame.f_code is getattr(function, "__code__", None) and rule_frame is None:
+            if hidden:
+                return None
+            rule_frame, lineno = frame, traceback.tb_lineno
+        elif rule_frame is not None and not hidden:
+            return None  # a frame of the rule's own helpers: pytest shows it
+        traceback = traceback.tb_next
+    if rule_frame is None:
         return None
     message = excinfo.exconly(tryshort=True)
     # the exception's lines under pytest's failure marker, the first marked, the rest indented
     lines = [("E   " if n == 0 else "    ") + line for n, line in enumerate(message.split("\n"))]
     entry = ReprEntry(lines, None, None, None, "line")
-    crash = ReprFileLocation(frame.f_code.co_filename, last.tb_lineno, message)
+    crash = ReprFileLocation(rule_frame.f_code.co_filename, lineno, message)
     return ExceptionChainRepr([(ReprTraceback([entry], None, "line"), crash, None)])
+
+
+def _hidden(frame: Any) -> bool | None:
+    """Whether pytest hides ``frame`` from a traceback (its ``__tracebackhide__``, looked up in its
+    locals, then its globals); ``None`` when that is a function deciding per exception."""
+    for namespace in (frame.f_locals, frame.f_globals):
+        if "__tracebackhide__" in namespace:
+            value = namespace["__tracebackhide__"]
+            return None if callable(value) else bool(value)
+    return False
 
 
 def _report(ihook: Any, item: pytest.Item, call: pytest.CallInfo[Any]) -> pytest.TestReport:
