@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
@@ -375,13 +376,17 @@ def is_aimodelshare_bucket(name: str) -> bool:
 def _classify(name: str, patterns: Iterable[_Pattern], partners: Iterable[str]) -> LegacyMatch | None:
     if name in _shared_names():
         return None
-    partner_names = set(partners)
+    # a set of the partners only when a pattern needs one (an account's 5,000 role names, made into a
+    # set for each of its 5,000 policies, was a quadratic second of the audit at the maximum quotas)
+    partner_names: AbstractSet[str] | None = None
     for p in patterns:
         m = p.regex.fullmatch(name)
         if m is None:
             continue
         partner = None
         if p.partner_suffix is not None:
+            if partner_names is None:
+                partner_names = partners if isinstance(partners, AbstractSet) else set(partners)
             partner = m.group("stem") + p.partner_suffix
             if partner not in partner_names or partner in _shared_names():
                 continue

@@ -282,8 +282,10 @@ class AuditContext:
         return {}
 
     @cached_property
-    def role_names(self) -> tuple[str, ...]:
-        return tuple(r.name for r in self.inventory.roles)
+    def role_names(self) -> frozenset[str]:
+        """The account's role names, as a set: each managed policy's classification looks its
+        partner role up in it (``aimodelshare.classify_policy``)."""
+        return frozenset(r.name for r in self.inventory.roles)
 
     def policy_is_aimodelshare(self, name: str, arn: str) -> bool:
         if (
