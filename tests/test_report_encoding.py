@@ -390,3 +390,26 @@ def test_facts_made_once_per_distinct_item_are_what_each_finding_makes() -> None
     facts = {value for v in once for _, value in v.facts}
     assert {"NaN", "Infinity", "null", "1", "1.0", "true"} <= {f for f in facts if len(f) < 9}
     assert "2025-12-30 (60 days before the audit)" in facts  # against the last day given
+
+
+def test_reports_written_with_the_collector_paused_and_restored() -> None:
+    """``write_results`` pauses the cyclic collector while it writes (the outputs cannot differ:
+    collection frees only unreachable objects) and leaves it as it found it, on error too."""
+    import gc
+
+    from ams_iam_audit.report import _collector_paused
+
+    assert gc.isenabled()
+    with _collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), _collector_paused():
+        raise RuntimeError("a writer failed")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with _collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the caller's choice kept
+    finally:
+        gc.enable()
