@@ -188,3 +188,33 @@ def test_pytests_collections_at_the_end_do_not_walk_the_run(
     assert len(frozen) == 2, frozen  # pytest's unconfigure and its cleanup
     assert all(count > before + 10_000 for count in frozen), frozen
     assert gc.get_freeze_count() == before
+
+
+#: a conftest: a reference cycle that becomes garbage while the cases are made, its finalizer raising
+CYCLE_CONFTEST = """
+class Cycle:
+    def __init__(self):
+        self.me = self
+
+    def __del__(self):
+        raise RuntimeError("the finalizer of a cycle dropped during collection")
+
+
+def pytest_collection_modifyitems(items):
+    Cycle()
+"""
+
+
+def test_garbage_among_the_runs_objects_is_collected_under_pytests_watch(
+    pytester: pytest.Pytester, aws: Account
+) -> None:
+    """A cycle dropped before the run's objects are moved out of the collector's way is still
+    collected before pytest's unraisable-exception check ends, and what its finalizer raises is
+    reported as pytest reports it (a real process: pytester's in-process runs skip the check)."""
+    _seed(aws)
+    pytester.makeconftest(CYCLE_CONFTEST)
+    result = audit_at(pytester, aws.url, subprocess=True)
+    assert result.document is not None, result.stdout
+    output = result.stdout + result.stderr
+    assert "PytestUnraisableExceptionWarning" in output, output[-3000:]
+    assert "the finalizer of a cycle dropped during collection" in output

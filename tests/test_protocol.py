@@ -341,3 +341,77 @@ def test_rule_cases_have_the_locations_pytest_gives_them(pytester: pytest.Pytest
     assert len({nodeid.split("[")[0] for nodeid, _, _ in locations}) > 10
     assert [nodeid for nodeid, ours, theirs in locations if ours != theirs] == []
     assert any(ours[0] == "test_team.py" and ours[2].startswith("test_owner[") for _, ours, _ in locations)
+
+
+#: a conftest implementing pytest_runtest_makereport plainly (not as a wrapper): it sees each report
+OBSERVER_CONFTEST = """
+import json
+from pathlib import Path
+
+SEEN = []
+
+def pytest_runtest_makereport(item, call):
+    SEEN.append(f"{item.nodeid} {call.when}")
+
+def pytest_unconfigure(config):
+    Path("seen.json").write_text(json.dumps(SEEN))
+"""
+
+
+def test_a_plain_makereport_of_a_project_still_sees_every_phase(pytester: pytest.Pytester, aws: Account) -> None:
+    """The hook stops at the first report made: the light protocol makes none itself where a project's
+    conftest implements it too, so that implementation is called for every phase of every case it
+    applies to (a conftest's hooks apply to its directory: the built-in rules are not in it)."""
+    _seed(aws)
+    pytester.makepyfile(test_team=TEAM_RULES)
+    pytester.makeconftest(OBSERVER_CONFTEST)
+    result = audit_at(pytester, aws.url, "test_team.py")
+    assert result.document is not None, result.stdout
+    seen = json.loads((pytester.path / "seen.json").read_text())
+    team = [s for s in seen if s.startswith("test_team.py::")]
+    assert len(team) == 12, team  # four users, three phases each
+
+
+#: a rule wrapped by a decorator of another module, whose wrapper fails; and a rule that takes
+#: pytest's ``request``
+WRAPPED_HELPERS = """
+import functools
+
+def checked(function):
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        assert kwargs["user"].name != "crash", "the wrapper's own check"
+        return function(*args, **kwargs)
+    return wrapper
+"""
+
+WRAPPED_RULES = """
+from ams_iam_audit import Controls, Evidence, User, rule
+from wrapped_helpers import checked
+
+META = dict(severity="low", area="users", scope="user", rationale="r", remediation="r", controls=Controls())
+
+@checked
+@rule(id="AMS-TEAM-030", title="Wrapped", **META)
+def test_wrapped(user: User, evidence: Evidence) -> None:
+    assert user.name != "owned", "the rule's own check"
+
+@rule(id="AMS-TEAM-031", title="Asks for the request", **META)
+def test_request(user: User, request) -> None:
+    assert request.node.name.startswith("test_request[")
+"""
+
+
+def test_wrapped_rules_and_rules_taking_request_report_as_pytest_does(pytester: pytest.Pytester, aws: Account) -> None:
+    _seed(aws)
+    pytester.makepyfile(test_wrapped=WRAPPED_RULES, wrapped_helpers=WRAPPED_HELPERS, same_reports=SAME_REPORTS_PLUGIN)
+    pytester.syspathinsert()
+    result = audit_at(pytester, aws.url, "-p", "same_reports", "test_wrapped.py")
+    assert result.document is not None, result.stdout
+    seen = json.loads((pytester.path / "reports.json").read_text())
+    different = [r for r in seen if not (r["same"] and r["same_type"] and r["same_text"])]
+    assert not different, different[:2]
+    users = ("AI_MODELSHARE_2024_01_01_00_00_00", "owned", "crash", "skipped")
+    assert result.outcomes("AMS-TEAM-031") == {f"user/{name}": "pass" for name in users}
+    wrapped = result.outcomes("AMS-TEAM-030")
+    assert wrapped["user/crash"] == wrapped["user/owned"] == "fail"

@@ -799,14 +799,19 @@ class AuditPlugin:
         if reporter is not None and last is not None and not hasattr(config, "workerinput"):
             write_summary(reporter, [last])
         self.run.close()
+        # What became garbage among the frozen objects (a cycle dropped while the cases were made,
+        # the AWS session --fix kept) is collected now, once, while pytest's unraisable-exception
+        # hook still reports what its finalizers raise; then frozen again until ``thaw``.
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
 
     def thaw(self) -> None:
         """Give the run's objects back to the garbage collector (``settle`` froze them) and its
-        thresholds back to what they were, as the very last of the run's cleanups. Not earlier, at
-        unconfigure: pytest's unraisable-exception check collects garbage at its unconfigure and in
-        its cleanup (``gc_collect_harder``), and each of those collections would walk the whole
-        inventory and every case (0.4 s of the 0.5 s exit at the default quotas, bench/README.md,
-        round 5). Frozen, they walk only what the end of the run made."""
+        thresholds back to what they were, as the very last of the run's cleanups. Not earlier:
+        pytest's unraisable-exception check collects garbage at its unconfigure and again in its
+        cleanup (``gc_collect_harder``), after the plugin's unconfigure has collected once, and each
+        would walk the whole inventory and every case again (bench/README.md, round 5)."""
         gc.unfreeze()
         gc.set_threshold(*self._gc_thresholds)
         _freeze_at_exit()

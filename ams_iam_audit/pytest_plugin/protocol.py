@@ -32,6 +32,7 @@ each test's setup or call hooks, which a light case does not call.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,6 +51,10 @@ from .fixtures import case_context, item_case, new_evidence, rule_arguments, sco
 
 __all__ = ["LightProtocol"]
 
+#: the modules of pytest's own plain ``pytest_runtest_makereport``: the one that makes every report,
+#: and unittest's, which acts only on ``unittest.TestCase`` items
+_PYTEST_REPORTERS = frozenset({"_pytest.runner", "_pytest.unittest"})
+
 #: pytest options under which every case needs pytest's own protocol
 _INTERACTIVE_OPTIONS = ("usepdb", "trace", "setupshow", "setuponly", "setupplan")
 
@@ -67,6 +72,8 @@ class LightProtocol:
         #: the case being run here, and its keyword names (``pytest_runtest_makereport``)
         self._case: pytest.Item | None = None
         self._keywords: dict[str, Any] | None = None
+        #: by directory: whether pytest's and this protocol's are the only reports made (_reports_made_here)
+        self._alone: dict[Path, bool] = {}
 
     @staticmethod
     def wanted(config: pytest.Config, full_protocol: bool) -> bool:
@@ -78,21 +85,23 @@ class LightProtocol:
         if rule is None or not self.eligible(item):
             return None
         ihook = item.ihook
-        self._case, self._keywords = item, None
         ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
-        setup = pytest.CallInfo.from_call(lambda: self._arguments(item), "setup", self.reraise)
-        if _report(ihook, item, setup).passed:
-            arguments = setup.result
-            function = item.obj  # type: ignore[attr-defined]
-            if isinstance(item_case(item, rule.scope), Examined):
-                function = _nothing_to_judge
-            _report(ihook, item, pytest.CallInfo.from_call(lambda: function(**arguments), "call", self.reraise))
-        _report(ihook, item, pytest.CallInfo.from_call(lambda: None, "teardown", self.reraise))
+        self._case, self._keywords = (item if self._reports_made_here(item) else None), None
+        try:
+            setup = pytest.CallInfo.from_call(lambda: self._arguments(item), "setup", self.reraise)
+            if _report(ihook, item, setup).passed:
+                arguments = setup.result
+                function = item.obj  # type: ignore[attr-defined]
+                if isinstance(item_case(item, rule.scope), Examined):
+                    function = _nothing_to_judge
+                _report(ihook, item, pytest.CallInfo.from_call(lambda: function(**arguments), "call", self.reraise))
+            _report(ihook, item, pytest.CallInfo.from_call(lambda: None, "teardown", self.reraise))
+        finally:
+            self._case, self._keywords = None, None
         # as pytest's own protocol does once a case is torn down: its request and arguments go away
         # (a TopRequest and two dicts a case, kept to the end otherwise: bench/README.md, round 4)
         item._request = False  # type: ignore[attr-defined]
         item.funcargs = None  # type: ignore[attr-defined]
-        self._case, self._keywords = None, None
         ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
         return True
 
@@ -116,7 +125,7 @@ class LightProtocol:
             self._keywords = dict.fromkeys(item.keywords, 1)
         sections = [(f"Captured {key} {when}", content) for when, key, content in item._report_sections]
         return pytest.TestReport(
-            getattr(item, "id", None) or item.nodeid,  # pytest 9's structured id, as pytest passes it
+            item.id if hasattr(type(item), "id") else item.nodeid,  # pytest 9's structured id, as pytest passes it
             item.location,
             self._keywords,
             outcome,
@@ -129,11 +138,31 @@ class LightProtocol:
             user_properties=item.user_properties,
         )
 
+    def _reports_made_here(self, item: pytest.Item) -> bool:
+        """Whether this protocol may make ``item``'s reports itself: it is a plain ``pytest.Function``
+        (a subclass may represent its failures its own way), and no plugin or conftest implements
+        ``pytest_runtest_makereport`` other than pytest's own and this one, wrappers aside. The hook
+        stops at the first report returned, so a team's plain implementation (one that observes each
+        report, or makes its own) would otherwise never be called. Known once per directory (the
+        conftests that apply)."""
+        if type(item) is not pytest.Function:
+            return False
+        alone = self._alone.get(item.path)
+        if alone is None:
+            alone = all(
+                impl.hookwrapper or impl.wrapper or impl.plugin is self or impl.function.__module__ in _PYTEST_REPORTERS
+                for impl in item.ihook.pytest_runtest_makereport.get_hookimpls()
+            )
+            self._alone[item.path] = alone
+        return alone
+
     def eligible(self, item: pytest.Item) -> bool:
         """Whether a rule case may skip pytest's protocol: every fixture it uses, directly or not, is
         the plugin's own (not overridden), and every marker on it only selects."""
         info = getattr(item, "_fixtureinfo", None)
         if info is None or not hasattr(item, "callspec"):
+            return False
+        if "request" in info.argnames:  # a rule asking for pytest's request gets pytest's protocol
             return False
         for name in item.fixturenames:  # type: ignore[attr-defined]
             if name == "request":
@@ -182,6 +211,8 @@ def _line_failure(item: pytest.Item, call: pytest.CallInfo[Any]) -> ExceptionCha
     if error.__cause__ is not None or (error.__context__ is not None and not error.__suppress_context__):
         return None
     function = getattr(item, "obj", None)
+    if hasattr(function, "__wrapped__"):
+        return None  # pytest cuts the traceback at the function the decorator wraps, not at this one
     rule_frame: Any = None
     traceback: Any = excinfo.tb
     while traceback is not None:
