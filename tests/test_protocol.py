@@ -271,6 +271,21 @@ def pytest_unconfigure(config):
 """
 
 
+def _reports_beside_pytests(
+    pytester: pytest.Pytester, aws: Account, rules: str, **files: str
+) -> tuple[AuditResult, list[dict[str, Any]]]:
+    """Audit with the rule module ``rules`` (among ``files``) and ``SAME_REPORTS_PLUGIN``: each report
+    of the run beside pytest's own, every one asserted the same."""
+    pytester.makepyfile(same_reports=SAME_REPORTS_PLUGIN, **files)
+    pytester.syspathinsert()
+    result = audit_at(pytester, aws.url, "-p", "same_reports", f"{rules}.py")
+    assert result.document is not None, result.stdout
+    seen: list[dict[str, Any]] = json.loads((pytester.path / "reports.json").read_text())
+    different = [r for r in seen if not (r["same"] and r["same_type"] and r["same_text"])]
+    assert not different, different[:2]
+    return result, seen
+
+
 def test_light_reports_are_the_reports_pytest_makes(
     pytester: pytest.Pytester, aws: Account, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -293,13 +308,7 @@ def test_light_reports_are_the_reports_pytest_makes(
     _seed(aws)
     for name in ("failed", "untraced"):
         aws.iam.create_user(UserName=name)
-    pytester.makepyfile(test_shapes=SHAPED_RULES, same_reports=SAME_REPORTS_PLUGIN)
-    pytester.syspathinsert()
-    result = audit_at(pytester, aws.url, "-p", "same_reports", "test_shapes.py")
-    assert result.document is not None, result.stdout
-    seen = json.loads((pytester.path / "reports.json").read_text())
-    different = [r for r in seen if not (r["same"] and r["same_type"] and r["same_text"])]
-    assert not different, different[:2]
+    _result, seen = _reports_beside_pytests(pytester, aws, "test_shapes", test_shapes=SHAPED_RULES)
     failed = {r["id"] for r in seen if r["failed"]}
     shapes = ("crash", "skipped", "owned", "failed", "untraced")
     assert {f"test_shapes.py::test_shapes[user/{name}] call" for name in shapes} <= failed
@@ -404,13 +413,9 @@ def test_request(user: User, request) -> None:
 
 def test_wrapped_rules_and_rules_taking_request_report_as_pytest_does(pytester: pytest.Pytester, aws: Account) -> None:
     _seed(aws)
-    pytester.makepyfile(test_wrapped=WRAPPED_RULES, wrapped_helpers=WRAPPED_HELPERS, same_reports=SAME_REPORTS_PLUGIN)
-    pytester.syspathinsert()
-    result = audit_at(pytester, aws.url, "-p", "same_reports", "test_wrapped.py")
-    assert result.document is not None, result.stdout
-    seen = json.loads((pytester.path / "reports.json").read_text())
-    different = [r for r in seen if not (r["same"] and r["same_type"] and r["same_text"])]
-    assert not different, different[:2]
+    result, _seen = _reports_beside_pytests(
+        pytester, aws, "test_wrapped", test_wrapped=WRAPPED_RULES, wrapped_helpers=WRAPPED_HELPERS
+    )
     users = ("AI_MODELSHARE_2024_01_01_00_00_00", "owned", "crash", "skipped")
     assert result.outcomes("AMS-TEAM-031") == {f"user/{name}": "pass" for name in users}
     wrapped = result.outcomes("AMS-TEAM-030")
