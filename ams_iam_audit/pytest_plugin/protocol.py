@@ -19,9 +19,11 @@ A light case's reports are made as pytest's ``TestReport.from_item_and_call`` ma
 costs paid once instead of each time (``LightProtocol.pytest_runtest_makereport``): the case's keyword
 names, one dict for its three reports; and a rule's failure at ``--tb=line`` (the plugin's default),
 whose text is its assertion's lines and crash location, made from the exception without pytest's walk
-of the traceback (0.15 ms a failure; 33,000 failures at the maximum quotas). Every other outcome, and
-every failure of another shape, is made by pytest. ``tests/test_protocol.py`` compares each
-report of an audit with the one pytest makes for the same case.
+of the traceback (0.15 ms a failure; 33,000 failures at the maximum quotas). Every other outcome,
+every failure of another shape, and every report of a case where a conftest or plugin implements
+``pytest_runtest_makereport`` itself (not as a wrapper: the hook stops at the first report made) is
+made by pytest. ``tests/test_protocol.py`` compares each report of an audit with the one pytest makes
+for the same case.
 
 Every other case goes through pytest's protocol unchanged: one with a fixture or autouse fixture of
 a project's own, or one that overrides ours; one with a marker other than ``parametrize`` and a rule's
