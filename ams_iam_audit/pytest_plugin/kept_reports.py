@@ -30,7 +30,7 @@ from _pytest._code.code import ExceptionChainRepr, ReprEntry, ReprFileLocation, 
 if TYPE_CHECKING:
     from _pytest._io import TerminalWriter
 
-__all__ = ["PASS_COUNTED", "CompactFailure", "compact_failure"]
+__all__ = ["PASS_COUNTED", "CompactFailure", "compact_failure", "line_failure_repr"]
 
 #: One report, shared, that counts as a pass and names no case.
 PASS_COUNTED = pytest.TestReport(
@@ -51,8 +51,7 @@ class CompactFailure(TerminalRepr):
 
     def full(self) -> ExceptionChainRepr:
         """The tree pytest made, made again."""
-        entry = ReprEntry(list(self.lines), None, None, None, "line")
-        return ExceptionChainRepr([(ReprTraceback([entry], None, "line"), self.reprcrash, None)])
+        return line_failure_repr(list(self.lines), self.reprcrash)
 
     def toterminal(self, tw: TerminalWriter) -> None:
         self.full().toterminal(tw)
@@ -61,6 +60,15 @@ class CompactFailure(TerminalRepr):
         if name.startswith("__") or name in self.__slots__:  # a slot not set yet: never the full tree
             raise AttributeError(name)
         return getattr(self.full(), name)
+
+
+def line_failure_repr(lines: list[str], crash: ReprFileLocation) -> ExceptionChainRepr:
+    """pytest's representation of a failure at ``--tb=line`` with one traceback entry: the entry
+    holding the exception's ``lines``, and the ``crash`` location. What ``compact_failure`` accepts,
+    what ``CompactFailure`` prints through, and what the light protocol makes of a rule's own failure
+    (``protocol._line_failure``)."""
+    entry = ReprEntry(lines, None, None, None, "line")
+    return ExceptionChainRepr([(ReprTraceback([entry], None, "line"), crash, None)])
 
 
 def compact_failure(longrepr: object) -> CompactFailure | None:

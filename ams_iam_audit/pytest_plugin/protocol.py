@@ -38,18 +38,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _pytest._code.code import (
-    ExceptionChainRepr,
-    ExceptionInfo,
-    ReprEntry,
-    ReprFileLocation,
-    ReprTraceback,
-)
+from _pytest._code.code import ExceptionChainRepr, ExceptionInfo, ReprFileLocation
 
 from ..rule import AREAS, Severity, get_rule
 from ..scopes import Examined
 from . import fixtures
 from .fixtures import case_context, item_case, new_evidence, rule_arguments, scope_param, subject_value
+from .kept_reports import line_failure_repr
 
 __all__ = ["LightProtocol"]
 
@@ -215,38 +210,23 @@ def _line_failure(item: pytest.Item, call: pytest.CallInfo[Any]) -> ExceptionCha
     function = getattr(item, "obj", None)
     if hasattr(function, "__wrapped__"):
         return None  # pytest cuts the traceback at the function the decorator wraps, not at this one
-    rule_frame: Any = None
-    traceback: Any = excinfo.tb
-    while traceback is not None:
-        frame = traceback.tb_frame
-        hidden = _hidden(frame)
-        if hidden is None:
-            return None
-        if frame.f_code is getattr(function, "__code__", None) and rule_frame is None:
-            if hidden:
-                return None
-            rule_frame, lineno = frame, traceback.tb_lineno
-        elif rule_frame is not None and not hidden:
+    code = getattr(function, "__code__", None)
+    rule_entry: Any = None
+    for entry in excinfo.traceback:  # pytest's own entries, and its own judgement of a hidden frame
+        if rule_entry is None:
+            if entry.frame.code.raw is code:
+                if entry.ishidden(excinfo):
+                    return None
+                rule_entry = entry
+        elif not entry.ishidden(excinfo):
             return None  # a frame of the rule's own helpers: pytest shows it
-        traceback = traceback.tb_next
-    if rule_frame is None:
+    if rule_entry is None:
         return None
     message = excinfo.exconly(tryshort=True)
     # the exception's lines under pytest's failure marker, the first marked, the rest indented
     lines = [("E   " if n == 0 else "    ") + line for n, line in enumerate(message.split("\n"))]
-    entry = ReprEntry(lines, None, None, None, "line")
-    crash = ReprFileLocation(rule_frame.f_code.co_filename, lineno, message)
-    return ExceptionChainRepr([(ReprTraceback([entry], None, "line"), crash, None)])
-
-
-def _hidden(frame: Any) -> bool | None:
-    """Whether pytest hides ``frame`` from a traceback (its ``__tracebackhide__``, looked up in its
-    locals, then its globals); ``None`` when that is a function deciding per exception."""
-    for namespace in (frame.f_locals, frame.f_globals):
-        if "__tracebackhide__" in namespace:
-            value = namespace["__tracebackhide__"]
-            return None if callable(value) else bool(value)
-    return False
+    crash = ReprFileLocation(rule_entry.frame.code.raw.co_filename, rule_entry.lineno + 1, message)
+    return line_failure_repr(lines, crash)
 
 
 def _report(ihook: Any, item: pytest.Item, call: pytest.CallInfo[Any]) -> pytest.TestReport:
